@@ -1,0 +1,220 @@
+"""The AMI seam: one panoramisk connection, kept alive by us.
+
+panoramisk parses AMI and matches responses by ActionID; it does not notice a dead link
+(`ping` never times out), reconnects at a fixed pace and leaves futures of lost actions pending.
+`AmiLink` adds a heartbeat with a timeout, reconnection with backoff, an `on_ready` hook to
+resynchronise after every (re)connect, and timeouts on every action. Everything above sees plain
+dicts and `TelephonyDown`, never panoramisk.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Awaitable, Callable
+
+from panoramisk import Manager
+
+from kc.errors import KcError, TelephonyDown
+
+log = logging.getLogger(__name__)
+
+Event = dict[str, str]
+
+
+class AmiActionFailed(KcError):
+    """Asterisk answered an action with an error."""
+
+
+def _clean(value: Any) -> str:
+    """Header values are written verbatim by panoramisk: no CR/LF may reach the wire."""
+    return str(value).replace("\r", " ").replace("\n", " ")
+
+
+def _plain(message: Any) -> Event:
+    return {str(k): str(v) for k, v in message.items()}
+
+
+class _Manager(Manager):
+    """panoramisk Manager whose reconnect logic is ours."""
+
+    def __init__(self, on_lost: Callable[[], None], **config: Any):
+        super().__init__(**config)
+        self._on_lost = on_lost
+
+    def connection_made(self, f: Any) -> None:
+        if f.cancelled() or f.exception() is not None:
+            return  # the supervisor sees the failure and retries with backoff
+        super().connection_made(f)
+
+    def connection_lost(self, exc: Any) -> None:  # called by the protocol
+        self._connected = False
+        self._on_lost()
+
+
+class AmiLink:
+    def __init__(self, host: str, port: int, username: str, secret: str,
+                 on_event: Callable[[Event], None],
+                 on_ready: Callable[[], Awaitable[None]] | None = None,
+                 heartbeat: float = 5.0, action_timeout: float = 10.0,
+                 backoff: tuple[float, float] = (0.2, 10.0)):
+        self._config = dict(host=host, port=port, username=username, secret=secret)
+        self._on_event = on_event
+        self._on_ready = on_ready
+        self._heartbeat = heartbeat
+        self._timeout = action_timeout
+        self._backoff = backoff
+        self._manager: _Manager | None = None
+        self._lost = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self.up = False
+        self.reachable = False        # TCP connect to AMI worked: Asterisk is running
+        self.connects = 0
+
+    # lifecycle -----------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._supervise(), name="ami-link")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        self._drop()
+
+    async def wait_up(self, timeout: float) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not self.up:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TelephonyDown("AMI not connected")
+            await asyncio.sleep(0.05)
+
+    def _drop(self) -> None:
+        self.up = False
+        manager, self._manager = self._manager, None
+        if manager is None:
+            return
+        protocol = getattr(manager, "protocol", None)
+        pending = list(getattr(protocol, "responses", {}).values()) if protocol else []
+        pending += list(manager.awaiting_actions)  # panoramisk parks these for a replay we don't want
+        manager.awaiting_actions.clear()
+        for action in pending:
+            if not action.future.done():
+                action.future.set_exception(TelephonyDown("AMI connection lost"))
+        try:
+            manager.close()
+        except Exception:  # closing a broken transport may raise; it is gone either way
+            pass
+
+    async def _connect(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._lost = asyncio.Event()
+        manager = _Manager(self._lost.set, loop=loop, ping_delay=10**9, events="on",
+                           **self._config)
+        manager.register_event("*", self._dispatch)
+        try:
+            transport_task = manager.connect()
+            await asyncio.wait_for(asyncio.shield(transport_task), self._timeout)
+        except (OSError, asyncio.TimeoutError) as exc:
+            raise TelephonyDown(f"cannot reach AMI: {exc}") from exc
+        await asyncio.sleep(0)  # let panoramisk's done-callback send Login
+        self._manager = manager
+        if manager.protocol is None or manager.authenticated_future is None:
+            raise TelephonyDown("AMI connection failed")
+        self.reachable = True
+        try:
+            ok = await asyncio.wait_for(manager.authenticated_future, self._timeout)
+        except asyncio.TimeoutError:
+            raise TelephonyDown("AMI login timed out") from None
+        if not ok or not getattr(ok, "success", False):
+            raise TelephonyDown(f"AMI login refused: {dict(ok) if ok else ok}")
+
+    async def _supervise(self) -> None:
+        delay = self._backoff[0]
+        while True:
+            try:
+                await self._connect()
+                self.up = True
+                self.connects += 1
+                delay = self._backoff[0]
+                log.info("AMI connected (%d)", self.connects)
+                if self._on_ready is not None:
+                    asyncio.create_task(self._run_ready())
+                await self._watch()
+            except asyncio.CancelledError:
+                raise
+            except TelephonyDown as exc:
+                log.warning("AMI: %s; retrying in %.1f s", exc, delay)
+            except Exception:
+                log.exception("AMI supervisor error")
+            self._drop()
+            self.reachable = self.reachable and self.up
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._backoff[1])
+
+    async def _run_ready(self) -> None:
+        try:
+            await self._on_ready()  # type: ignore[misc]
+        except TelephonyDown as exc:
+            log.warning("AMI resync interrupted: %s", exc)
+        except Exception:
+            log.exception("AMI resync failed")
+
+    async def _watch(self) -> None:
+        """Heartbeat: a Ping must come back in time, or the link is declared dead."""
+        while True:
+            try:
+                await asyncio.wait_for(self._lost.wait(), self._heartbeat)
+                raise TelephonyDown("AMI connection lost")
+            except asyncio.TimeoutError:
+                pass
+            try:
+                await self.action("Ping")
+            except TelephonyDown:
+                self.reachable = False
+                raise
+
+    def _dispatch(self, _manager: Any, message: Any) -> None:
+        event = _plain(message)
+        if event.get("Event") == "Shutdown":
+            self._lost.set()
+        try:
+            self._on_event(event)
+        except Exception:  # a bug in a consumer must not kill the link
+            log.exception("AMI event handler failed on %s", event.get("Event"))
+
+    # actions -------------------------------------------------------------------------------
+    def _send(self, name: str, fields: dict[str, Any]) -> asyncio.Future:
+        manager = self._manager
+        if manager is None or not self.up and name != "Ping":
+            raise TelephonyDown(f"AMI is down; {name} not sent")
+        action: dict[str, Any] = {"Action": name}
+        for key, value in fields.items():
+            if value is None:
+                continue
+            action[key] = [_clean(v) for v in value] if isinstance(value, (list, tuple)) else _clean(value)
+        return manager.send_action(action)
+
+    async def action(self, name: str, timeout: float | None = None, **fields: Any) -> Event:
+        """Send an action; returns the final message (for async Originate, its OriginateResponse)."""
+        future = self._send(name, fields)
+        try:
+            result = await asyncio.wait_for(future, timeout or self._timeout)
+        except asyncio.TimeoutError:
+            raise TelephonyDown(f"no AMI answer to {name}") from None
+        final = result[-1] if isinstance(result, list) else result
+        event = _plain(final)
+        if event.get("Response") in ("Error", "Failure", "Fail"):
+            raise AmiActionFailed(f"{name}: {event.get('Message') or event.get('Reason') or event}")
+        return event
+
+    async def action_list(self, name: str, timeout: float | None = None, **fields: Any) -> list[Event]:
+        """A list action: the events between `EventList: start` and the `...Complete` event."""
+        future = self._send(name, fields)
+        try:
+            result = await asyncio.wait_for(future, timeout or self._timeout)
+        except asyncio.TimeoutError:
+            raise TelephonyDown(f"no AMI answer to {name}") from None
+        messages = result if isinstance(result, list) else [result]
+        first = _plain(messages[0])
+        if first.get("Response") == "Error":
+            return []  # e.g. "No endpoints found"
+        return [_plain(m) for m in messages[1:] if not str(m.get("Event", "")).endswith("Complete")]

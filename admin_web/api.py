@@ -1,0 +1,100 @@
+"""JSON API routes (`/api/...`)."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from acd.distributor import AgentRuntime
+from kc import queries
+from kc.clock import iso, parse_iso
+from kc.errors import InvalidInput
+
+from .auth import require_role
+from .keys import AMI, DISTRIBUTOR, STORE, USER
+
+routes = web.RouteTableDef()
+
+READERS = ("admin", "supervisor", "manager")
+
+
+@routes.get("/api/health")
+async def health(request: web.Request) -> web.Response:
+    link = request.app[AMI]
+    return web.json_response({
+        "status": "ok",
+        "asterisk": "up" if link.reachable or link.up else "down",
+        "ami": "up" if link.up else "down",
+    })
+
+
+def _cleared(user: dict[str, Any], contact: dict[str, Any], agents: dict[str, AgentRuntime]) -> bool:
+    agent = agents.get(user.get("agent") or "")
+    return agent is not None and contact["district"] in agent.agent.cleared_for
+
+
+@routes.get("/api/contacts")
+async def contacts(request: web.Request) -> web.Response:
+    user = require_role(request, *READERS, "agent")
+    since_raw = request.query.get("since")
+    since = None
+    if since_raw:
+        try:
+            since = iso(parse_iso(since_raw))
+        except ValueError:
+            raise InvalidInput(f"since={since_raw!r} is not an ISO 8601 time") from None
+    try:
+        limit = min(int(request.query.get("limit", "1000")), 10000)
+    except ValueError:
+        raise InvalidInput("limit must be a number") from None
+    rows = await request.app[STORE].run(queries.list_contacts, since, limit)
+    agents = request.app[DISTRIBUTOR].agents
+    out = []
+    for row in rows:
+        item = {k: row[k] for k in (
+            "id", "channel", "district", "dialed", "caller", "caller_name", "started_at",
+            "ended_at", "menu_path", "language", "skill", "outcome", "agent", "agent_district",
+            "overflowed", "wait_seconds", "talk_seconds", "confidential")}
+        if row["confidential"] and not _cleared(user, row, agents):
+            item["caller"] = item["caller_name"] = None
+            item["redacted"] = True
+        out.append(item)
+    return web.json_response({"contacts": out}, dumps=lambda o: json.dumps(o, ensure_ascii=False))
+
+
+def agent_json(rt: AgentRuntime) -> dict[str, Any]:
+    a = rt.agent
+    return {
+        "id": a.id, "name": a.name, "district": a.district, "skills": a.skills,
+        "languages": list(a.languages), "cleared_for": list(a.cleared_for),
+        "state": rt.state.value, "reason": rt.reason,
+        "pending": rt.pending.value if rt.pending else None, "registered": rt.registered,
+    }
+
+
+@routes.get("/api/agents")
+async def agents(request: web.Request) -> web.Response:
+    require_role(request, *READERS, "agent")
+    dist = request.app[DISTRIBUTOR]
+    return web.json_response({"agents": [agent_json(rt) for rt in dist.agents.values()]},
+                             dumps=lambda o: json.dumps(o, ensure_ascii=False))
+
+
+@routes.post("/api/agents/{agent_id}/state")
+async def agent_state(request: web.Request) -> web.Response:
+    user = request[USER]
+    agent_id = request.match_info["agent_id"]
+    if not (user["role"] == "agent" and user.get("agent") == agent_id):
+        require_role(request, "admin", "supervisor")
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InvalidInput("body must be JSON like {\"state\": \"ready\"}") from None
+    if not isinstance(body, dict) or not isinstance(body.get("state"), str):
+        raise InvalidInput("body must be JSON like {\"state\": \"ready\"}")
+    reason = body.get("reason")
+    if reason is not None and (not isinstance(reason, str) or len(reason) > 64):
+        raise InvalidInput("reason must be a short text")
+    rt = await request.app[DISTRIBUTOR].request_state(agent_id, body["state"], reason)
+    return web.json_response(agent_json(rt), dumps=lambda o: json.dumps(o, ensure_ascii=False))

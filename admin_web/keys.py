@@ -1,0 +1,19 @@
+"""Typed application keys: how handlers find the services the composition root built."""
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from acd.ami import AmiLink
+from acd.distributor import Distributor
+from kc.clock import Clock
+from kc.settings import Settings
+from kc.store import Store
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("store", Store)
+CLOCK = web.AppKey("clock", Clock)  # type: ignore[arg-type]
+DISTRIBUTOR = web.AppKey("distributor", Distributor)
+AMI = web.AppKey("ami", AmiLink)
+USER = "kc_user"   # request key: the authenticated user (dict) or absent

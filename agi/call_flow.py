@@ -1,0 +1,131 @@
+"""The FastAGI routes: a resident's call through the menu, and agents' feature codes.
+
+The menu itself is decided by `agi.menu.MenuSession` (pure); this module only plays what it
+says, reads digits, and records the contact. When the caller is to wait for an agent, the AGI
+session ends with `KC_NEXT=wait`: the dialplan holds them with music and announces them to the
+ACD (UserEvent `KcWaiting`), so waiting callers never depend on this process staying up.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Awaitable, Callable
+
+from kc import queries
+from kc.clock import Clock, iso
+from kc.errors import CallerGone, InvalidInput, NotFound
+from kc.store import Store
+
+from .fastagi import AgiChannel
+from .menu import Collect, Hangup, Menu, MenuSession, Queue, Speech, Transfer
+from .prompts import PromptCache
+
+log = logging.getLogger(__name__)
+
+ALL_DIGITS = "0123456789*#"
+SWITCHBOARD = "switchboard"
+
+AGENT_PHRASES = {
+    "ready": "Du är inloggad och redo.",
+    "logged_out": "Du är utloggad.",
+    "paused": "Du har paus.",
+    "error": "Det gick inte. Försök igen.",
+}
+
+
+def clean_caller(value: str, limit: int = 300) -> str:
+    """Caller ID as we store it: printable text only, bounded length."""
+    return "".join(ch for ch in value if ch.isprintable())[:limit]
+
+
+@dataclass
+class CallFlow:
+    store: Store
+    prompts: PromptCache
+    clock: Clock
+    on_feature: Callable[[str, str], Awaitable[str]]   # (agent id, code) -> new state
+
+    async def _play(self, chan: AgiChannel, speech: Speech, escape: str = "") -> str | None:
+        path = speech.audio if speech.audio and Path(speech.audio).with_suffix(".wav").exists() \
+            else str(await self.prompts.ensure(speech.text, speech.language))
+        return await chan.stream(path, escape)
+
+    async def _collect(self, chan: AgiChannel, step: Collect) -> str | None:
+        digit = await self._play(chan, step.prompt, ALL_DIGITS)
+        if digit is None:
+            digit = await chan.wait_for_digit(step.timeout)
+        return digit
+
+    # ------------------------------------------------------------------ the resident's call
+    async def menu(self, chan: AgiChannel) -> None:
+        district = (chan.args or [""])[0]
+        now = iso(self.clock())
+        contact_id = await self.store.run(
+            queries.create_contact, channel="phone", district=district or None,
+            dialed=clean_caller(chan.header("dnid") or chan.header("extension"), 64),
+            caller=clean_caller(chan.header("callerid"), 64) or None,
+            caller_name=clean_caller(chan.header("calleridname")) or None,
+            started_at=now, uniqueid=chan.header("uniqueid"), channel_name=chan.header("channel"),
+        )
+        published = await self.store.run(queries.published_menu, district)
+        if published is None:
+            log.error("no published menu for district %r", district)
+            await self._finish(contact_id, "failed", {"reason": "no menu"})
+            await chan.set_variable("KC_NEXT", "fallback")
+            return
+        version, body = published
+        session = MenuSession(Menu.from_dict(body))
+        try:
+            step = session.start()
+            while True:
+                for speech in step.say:
+                    await self._play(chan, speech)
+                then = step.then
+                if isinstance(then, Collect):
+                    digit = await self._collect(chan, then)
+                    step = session.press(digit) if digit is not None else session.timeout()
+                    continue
+                break
+        except CallerGone:
+            await self._record_menu(contact_id, session, version)
+            await self._finish(contact_id, "abandoned", {"where": "menu"})
+            raise
+        await self._record_menu(contact_id, session, version)
+        if isinstance(then, Transfer) and then.target == SWITCHBOARD:
+            then = Queue(SWITCHBOARD, 0)
+        if isinstance(then, Queue):
+            await self.store.run(queries.update_contact, contact_id, skill=then.skill)
+            await chan.set_variable("KC_CONTACT_ID", contact_id)
+            await chan.set_variable("KC_SKILL", then.skill)
+            await chan.set_variable("KC_NEXT", "wait")
+        elif isinstance(then, Transfer):
+            await self._finish(contact_id, "transferred", {"to": then.target})
+            await chan.set_variable("KC_TRANSFER", then.target)
+            await chan.set_variable("KC_NEXT", "hangup")
+        elif isinstance(then, Hangup):
+            await self._finish(contact_id, "info", {"reason": then.reason})
+            await chan.set_variable("KC_NEXT", "hangup")
+
+    async def _record_menu(self, contact_id: int, session: MenuSession, version: int) -> None:
+        await self.store.run(queries.update_contact, contact_id, menu_path=list(session.path),
+                             language=session.language)
+        await self.store.run(queries.add_event, contact_id, iso(self.clock()), "menu",
+                             {"version": version, "events": [list(map(str, e)) for e in session.events]})
+
+    async def _finish(self, contact_id: int, outcome: str, data: dict) -> None:
+        at = iso(self.clock())
+        await self.store.run(queries.update_contact, contact_id, outcome=outcome, ended_at=at)
+        await self.store.run(queries.add_event, contact_id, at, outcome, data)
+
+    # ------------------------------------------------------------------ agents' phones
+    async def agent_feature(self, chan: AgiChannel) -> None:
+        args = chan.args
+        code, agent = (args + ["", ""])[:2]
+        try:
+            state = await self.on_feature(agent, code)
+            phrase = AGENT_PHRASES.get(state, AGENT_PHRASES["error"])
+        except (InvalidInput, NotFound) as exc:
+            log.info("feature code %s from %s refused: %s", code, agent, exc)
+            phrase = AGENT_PHRASES["error"]
+        await chan.stream(str(await self.prompts.ensure(phrase, "sv")))

@@ -1,0 +1,247 @@
+"""The FastAGI seam: a small asyncio server speaking AGI over TCP.
+
+panoramisk's `fast_agi` has no read timeouts and reads exactly one line per command, so a
+hang-up line or a silent peer would stall it; this server keeps its shape (routes keyed by
+`agi_network_script`, async handlers) and adds what the pitfalls call for: bounded header
+reading, per-command timeouts, `HANGUP`/511 translated into `CallerGone`, and quoting of every
+argument. Handlers see an `AgiChannel`, never the socket.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+from urllib.parse import unquote
+
+from kc.errors import AgiLinkError, CallerGone
+
+from .quoting import command_line
+
+log = logging.getLogger(__name__)
+
+MAX_HEADER_LINES = 256
+MAX_LINE = 8192
+HEADER_TIMEOUT = 5.0
+
+_RESULT = re.compile(r"^(?P<code>\d{3})(?P<sep>[ -])(?P<rest>.*)$")
+_KV = re.compile(r"result=(?P<value>\S*)(?:\s+\((?P<data>[^)]*)\))?")
+
+
+@dataclass(frozen=True)
+class AgiResult:
+    code: int
+    result: str
+    data: str
+    line: str
+
+    @property
+    def as_int(self) -> int:
+        try:
+            return int(self.result)
+        except ValueError:
+            raise AgiLinkError(f"non-numeric AGI result {self.line!r}") from None
+
+
+def parse_result(line: str) -> AgiResult:
+    m = _RESULT.match(line)
+    if not m:
+        raise AgiLinkError(f"unparseable AGI reply {line[:200]!r}")
+    code = int(m["code"])
+    kv = _KV.search(m["rest"]) if code == 200 else None
+    return AgiResult(code, kv["value"] if kv else "", (kv["data"] or "") if kv else "", line)
+
+
+Handler = Callable[["AgiChannel"], Awaitable[None]]
+
+
+class AgiChannel:
+    """One AGI session: the call's `agi_*` headers and a way to send commands."""
+
+    def __init__(self, headers: dict[str, str], reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter, command_timeout: float = 120.0):
+        self.headers = headers
+        self._reader = reader
+        self._writer = writer
+        self._timeout = command_timeout
+        self.hung_up = False
+
+    # headers -----------------------------------------------------------------------------
+    def header(self, name: str, default: str = "") -> str:
+        value = self.headers.get(f"agi_{name}", default)
+        return default if value == "unknown" else value
+
+    @property
+    def script(self) -> str:
+        return self.headers.get("agi_network_script", "")
+
+    @property
+    def args(self) -> list[str]:
+        out = []
+        n = 1
+        while f"agi_arg_{n}" in self.headers:
+            out.append(self.headers[f"agi_arg_{n}"])
+            n += 1
+        return out
+
+    # commands ----------------------------------------------------------------------------
+    async def _readline(self, timeout: float) -> str:
+        try:
+            raw = await asyncio.wait_for(self._reader.readline(), timeout)
+        except asyncio.TimeoutError:
+            raise AgiLinkError(f"no AGI reply within {timeout:.0f} s") from None
+        except (ConnectionError, asyncio.LimitOverrunError, ValueError) as exc:
+            raise AgiLinkError(f"AGI link broke: {exc}") from exc
+        if not raw:
+            self.hung_up = True
+            raise CallerGone("AGI connection closed")
+        return raw.decode("utf-8", "replace").rstrip("\r\n")
+
+    async def command(self, verb: str, *args: object, timeout: float | None = None) -> AgiResult:
+        if self.hung_up:
+            raise CallerGone("channel already hung up")
+        line = command_line(verb, *args)
+        try:
+            self._writer.write(line.encode("utf-8") + b"\n")
+            await self._writer.drain()
+        except ConnectionError as exc:
+            self.hung_up = True
+            raise CallerGone(f"AGI connection lost: {exc}") from exc
+        limit = timeout or self._timeout
+        while True:
+            reply = await self._readline(limit)
+            if reply.startswith("HANGUP"):  # unsolicited; the real reply follows
+                self.hung_up = True
+                continue
+            if reply == "":
+                continue
+            result = parse_result(reply)
+            if result.code == 100:      # "Trying...": the real reply follows
+                continue
+            if result.code == 520 and reply[3] == "-":   # usage text until "520 End..."
+                while not (await self._readline(limit)).startswith("520 "):
+                    pass
+                raise AgiLinkError(f"AGI usage error for {verb}")
+            break
+        if result.code == 511:
+            self.hung_up = True
+            raise CallerGone("command on a dead channel")
+        if result.code != 200:
+            raise AgiLinkError(f"AGI {verb} failed: {result.line[:200]}")
+        return result
+
+    async def answer(self) -> None:
+        await self.command("ANSWER")
+
+    async def set_variable(self, name: str, value: object) -> None:
+        await self.command("SET VARIABLE", name, value)
+
+    async def get_variable(self, name: str) -> str | None:
+        result = await self.command("GET VARIABLE", name)
+        return result.data if result.result == "1" else None
+
+    async def stream(self, path: str, escape_digits: str = "") -> str | None:
+        """Play a file; returns the digit that interrupted it, if any."""
+        result = await self.command("STREAM FILE", path, escape_digits)
+        code = result.as_int
+        if code < 0:
+            self.hung_up = True
+            raise CallerGone("hang-up during playback")
+        return chr(code) if code > 0 else None
+
+    async def wait_for_digit(self, timeout: float) -> str | None:
+        result = await self.command("WAIT FOR DIGIT", int(timeout * 1000), timeout=timeout + 10)
+        code = result.as_int
+        if code < 0:
+            self.hung_up = True
+            raise CallerGone("hang-up while waiting for a digit")
+        return chr(code) if code > 0 else None
+
+
+async def read_headers(reader: asyncio.StreamReader, timeout: float = HEADER_TIMEOUT) -> dict[str, str]:
+    headers: dict[str, str] = {}
+
+    async def _read() -> None:
+        for _ in range(MAX_HEADER_LINES):
+            raw = await reader.readline()
+            if not raw:
+                raise AgiLinkError("peer closed before the end of the AGI headers")
+            if len(raw) > MAX_LINE:
+                raise AgiLinkError("AGI header line too long")
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            if line == "":
+                return
+            key, sep, value = line.partition(": ")
+            if sep and key.startswith("agi_"):
+                headers[key] = value
+        raise AgiLinkError("too many AGI header lines")
+
+    try:
+        await asyncio.wait_for(_read(), timeout)
+    except asyncio.TimeoutError:
+        raise AgiLinkError("AGI headers not received in time") from None
+    except (ConnectionError, ValueError, asyncio.LimitOverrunError) as exc:
+        raise AgiLinkError(f"AGI header read failed: {exc}") from exc
+    return headers
+
+
+def script_name(headers: dict[str, str]) -> str:
+    """`agi_network_script` without query string, URL-decoded."""
+    return unquote(headers.get("agi_network_script", "").split("?", 1)[0]).strip("/")
+
+
+class FastAgiServer:
+    def __init__(self, routes: dict[str, Handler], host: str, port: int,
+                 command_timeout: float = 120.0):
+        self._routes = dict(routes)
+        self._host, self._port = host, port
+        self._timeout = command_timeout
+        self._server: asyncio.base_events.Server | None = None
+        self._sessions: set[asyncio.Task] = set()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return self._server.sockets[0].getsockname()[1]
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, self._host, self._port,
+                                                  limit=MAX_LINE * 2)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for task in list(self._sessions):
+            task.cancel()
+        if self._sessions:
+            await asyncio.gather(*self._sessions, return_exceptions=True)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._sessions.add(task)
+        try:
+            headers = await read_headers(reader)
+            name = script_name(headers)
+            handler = self._routes.get(name)
+            if handler is None:
+                log.warning("FastAGI: no route %r", name)
+                return
+            channel = AgiChannel(headers, reader, writer, self._timeout)
+            try:
+                await handler(channel)
+            except CallerGone:
+                log.info("FastAGI %s: caller hung up", name)
+        except AgiLinkError as exc:
+            log.warning("FastAGI session failed: %s", exc)
+        except Exception:  # a handler bug must not take the server down
+            log.exception("FastAGI handler crashed")
+        finally:
+            self._sessions.discard(task)
+            writer.close()
+            try:
+                await writer.wait_closed()
+            except (ConnectionError, asyncio.CancelledError):
+                pass

@@ -1,0 +1,1 @@
+"""Kommuncentral: a city's contact centre on Asterisk."""

@@ -1,0 +1,566 @@
+"""Render Kommuncentral's Asterisk configuration and run Asterisk from a project-local tree.
+
+Asterisk always runs as ``asterisk -C <root>/etc/asterisk.conf -f``: every file it reads
+or writes lives under ``ctx.root`` (except the read-only modules and system sounds, which
+are linked), never /etc/asterisk or the system's var directories.
+
+The telephony contract the service relies on is documented in dialplan/extensions.conf.j2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import grp
+import hashlib
+import ipaddress
+import os
+import pwd
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+import wave
+import math
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+__all__ = [
+    "AgentEndpoint",
+    "DistrictNumber",
+    "AsteriskContext",
+    "AsteriskError",
+    "AsteriskProcess",
+    "render_config",
+    "ha1",
+    "default_run_user",
+    "TEMPLATE_DIR",
+]
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "dialplan"
+
+# Templates rendered into <root>/etc; (template, output name, secret?)
+_CONFIG_FILES: tuple[tuple[str, bool], ...] = (
+    ("asterisk.conf", False),
+    ("modules.conf", False),
+    ("logger.conf", False),
+    ("cdr.conf", False),
+    ("cel.conf", False),
+    ("rtp.conf", False),
+    ("musiconhold.conf", False),
+    ("extensions.conf", False),
+    ("pjsip.conf", True),
+    ("manager.conf", True),
+    ("indications.conf", False),
+)
+# Files Asterisk's core/modules look for; empty = defaults, but no "Unable to load" noise.
+_EMPTY_FILES = ("features.conf", "acl.conf", "udptl.conf", "ccss.conf", "pjproject.conf", "stasis.conf")
+
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+_DISTRICT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_NUMBER_RE = re.compile(r"^\+?[0-9]{1,32}$")
+_HEX32_RE = re.compile(r"^[0-9a-f]{32}$")
+_SAFE_VALUE_RE = re.compile(r"^[^\s;\[\]\\\"',()$]{1,128}$")
+_SOCKET_MAX = 100  # sun_path is 108 bytes; keep a margin
+
+
+class AsteriskError(RuntimeError):
+    """Asterisk failed to start, died, or a CLI command failed."""
+
+
+@dataclass(frozen=True)
+class AgentEndpoint:
+    id: str  # PJSIP endpoint, auth username and aor name, e.g. "bromma-101"
+    district: str
+    ha1: str  # md5("id:realm:password") hex
+
+
+@dataclass(frozen=True)
+class DistrictNumber:
+    district: str  # "bromma"
+    number: str  # "0850810000"
+
+
+@dataclass(frozen=True)
+class AsteriskContext:
+    root: Path  # var/asterisk -- everything Asterisk writes/reads lives under it
+    sip_host: str
+    sip_port: int
+    rtp_start: int
+    rtp_end: int
+    ami_host: str
+    ami_port: int
+    ami_user: str
+    ami_secret: str
+    agi_host: str
+    agi_port: int
+    trunk_match: str
+    districts: tuple[DistrictNumber, ...]
+    agents: tuple[AgentEndpoint, ...]
+    fallback_command: tuple[str, ...]
+    realm: str = "kommuncentral"
+    run_user: str | None = None
+    # Extras (defaults keep the contract above):
+    qualify_frequency: int = 0  # aor qualify (s); 0 = contact is reachable while registered
+    ami_write_system: bool = True  # needed for PJSIPShowEndpoints / PJSIPShowContacts
+    ami_permit: str | None = None  # AMI ACL; default: 127.0.0.1 when ami_host is loopback
+
+    @property
+    def etc_dir(self) -> Path:
+        return Path(self.root) / "etc"
+
+    @property
+    def config_path(self) -> Path:
+        return self.etc_dir / "asterisk.conf"
+
+    @property
+    def log_dir(self) -> Path:
+        return Path(self.root) / "log"
+
+    @property
+    def fallback_agi(self) -> Path:
+        return Path(self.root) / "agi-bin" / "kc-fallback"
+
+    @property
+    def moh_dir(self) -> Path:
+        return Path(self.root) / "moh"
+
+    @property
+    def sounds_dir(self) -> Path:
+        return Path(self.root) / "sounds"
+
+
+def ha1(username: str, realm: str, password: str) -> str:
+    """md5("username:realm:password") as PJSIP's md5_cred wants it."""
+    return hashlib.md5(f"{username}:{realm}:{password}".encode()).hexdigest()
+
+
+def default_run_user() -> str | None:
+    """'asterisk' when we are root and that user exists, else None (run as ourselves)."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam("asterisk")
+    except KeyError:
+        return None
+    return "asterisk"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _asterisk_binary() -> str:
+    env = os.environ.get("KC_ASTERISK_BIN")
+    if env:
+        return env
+    found = shutil.which("asterisk") or next(
+        (p for p in ("/usr/sbin/asterisk", "/usr/local/sbin/asterisk") if os.access(p, os.X_OK)), None
+    )
+    if not found:
+        raise AsteriskError("asterisk binary not found (set KC_ASTERISK_BIN)")
+    return found
+
+
+def _module_dir() -> str:
+    env = os.environ.get("KC_ASTERISK_MODDIR")
+    candidates = [env] if env else []
+    candidates += [
+        "/usr/lib/asterisk/modules",
+        "/usr/lib/x86_64-linux-gnu/asterisk/modules",
+        "/usr/lib/aarch64-linux-gnu/asterisk/modules",
+        "/usr/lib64/asterisk/modules",
+        "/usr/local/lib/asterisk/modules",
+    ]
+    for c in candidates:
+        if c and os.path.isfile(os.path.join(c, "chan_pjsip.so")):
+            return c
+    raise AsteriskError(f"Asterisk module directory with chan_pjsip.so not found in {candidates}")
+
+
+def _system_data_dir() -> Path | None:
+    for c in ("/usr/share/asterisk", "/var/lib/asterisk", "/usr/local/share/asterisk"):
+        if os.path.isdir(os.path.join(c, "sounds")):
+            return Path(c)
+    return None
+
+
+def _validate(ctx: AsteriskContext) -> None:
+    for port in (ctx.sip_port, ctx.ami_port, ctx.agi_port, ctx.rtp_start, ctx.rtp_end):
+        if not (0 < int(port) < 65536):
+            raise ValueError(f"bad port {port}")
+    if ctx.rtp_end <= ctx.rtp_start:
+        raise ValueError("rtp_end must be > rtp_start")
+    for host in (ctx.sip_host, ctx.ami_host, ctx.agi_host):
+        ipaddress.ip_address(host)
+    ipaddress.ip_network(ctx.trunk_match, strict=False)
+    if not _ID_RE.match(ctx.ami_user):
+        raise ValueError(f"bad AMI user {ctx.ami_user!r}")
+    if not _SAFE_VALUE_RE.match(ctx.ami_secret):
+        raise ValueError("AMI secret must be 1-128 chars without whitespace, ; [ ] \\ \" ' , ( ) $")
+    if not _ID_RE.match(ctx.realm):
+        raise ValueError(f"bad realm {ctx.realm!r}")
+    reserved = {"global", "system", "transport-udp", "kc-endpoint", "residents", "residents-identify"}
+    seen_numbers: set[str] = set()
+    for d in ctx.districts:
+        if not _DISTRICT_RE.match(d.district):
+            raise ValueError(f"bad district name {d.district!r}")
+        if not _NUMBER_RE.match(d.number):
+            raise ValueError(f"bad district number {d.number!r}")
+        if d.number in seen_numbers:
+            raise ValueError(f"duplicate district number {d.number!r}")
+        seen_numbers.add(d.number)
+    seen_agents: set[str] = set()
+    for a in ctx.agents:
+        if not _ID_RE.match(a.id) or a.id in reserved:
+            raise ValueError(f"bad agent id {a.id!r}")
+        if a.id in seen_agents:
+            raise ValueError(f"duplicate agent id {a.id!r}")
+        seen_agents.add(a.id)
+        if not _DISTRICT_RE.match(a.district):
+            raise ValueError(f"bad agent district {a.district!r}")
+        if not _HEX32_RE.match(a.ha1):
+            raise ValueError(f"agent {a.id}: ha1 must be 32 lowercase hex digits")
+    if not ctx.fallback_command:
+        raise ValueError("fallback_command is empty")
+    for arg in ctx.fallback_command:
+        if "\n" in arg or "\r" in arg or "\0" in arg:
+            raise ValueError("fallback_command arguments must not contain newlines/NUL")
+
+
+def _run_dir(ctx: AsteriskContext) -> Path:
+    """astrundir: <root>/run, or a short per-root dir in /tmp if the socket path is too long."""
+    run = Path(ctx.root) / "run"
+    if len(str(run / "asterisk.ctl")) <= _SOCKET_MAX:
+        return run
+    digest = hashlib.sha1(str(Path(ctx.root).resolve()).encode()).hexdigest()[:12]
+    short = Path(tempfile.gettempdir()) / f"kc-ast-{digest}"
+    if len(str(short / "asterisk.ctl")) > _SOCKET_MAX:
+        raise AsteriskError(f"control socket path too long even in {short}; use a shorter root")
+    return short
+
+
+def _ids(run_user: str | None) -> tuple[int, int] | None:
+    if not run_user:
+        return None
+    pw = pwd.getpwnam(run_user)
+    return pw.pw_uid, pw.pw_gid
+
+
+def _write(path: Path, text: str, mode: int, ids: tuple[int, int] | None) -> None:
+    """Atomic write (a reload never sees a half-written file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and path.read_text() == text:
+        os.chmod(path, mode)
+        if ids:
+            os.chown(path, *ids)
+        return
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, mode)
+        if ids:
+            os.chown(tmp, *ids)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _check_traversable(path: Path, run_user: str) -> None:
+    """Every ancestor of root must be searchable by run_user, or Asterisk can't reach it."""
+    pw = pwd.getpwnam(run_user)
+    groups = {g.gr_gid for g in grp.getgrall() if run_user in g.gr_mem} | {pw.pw_gid}
+    for parent in list(Path(path).resolve().parents):
+        st = parent.stat()
+        if st.st_uid == pw.pw_uid:
+            ok = st.st_mode & 0o100
+        elif st.st_gid in groups:
+            ok = st.st_mode & 0o010
+        else:
+            ok = st.st_mode & 0o001
+        if not ok:
+            raise AsteriskError(
+                f"{parent} is not searchable by user {run_user!r}; Asterisk could not reach {path}"
+            )
+
+
+def _synth_wav(path: Path, notes: list[tuple[float, float]], volume: float = 0.25) -> None:
+    """Pure-Python fallback synthesiser: (frequency Hz or 0 for rest, seconds) -> 8 kHz wav."""
+    rate = 8000
+    frames = bytearray()
+    for freq, secs in notes:
+        n = int(rate * secs)
+        for i in range(n):
+            env = min(1.0, i / 80) * math.exp(-3.0 * i / max(n, 1))
+            v = 0.0 if freq <= 0 else math.sin(2 * math.pi * freq * i / rate) * env
+            frames += struct.pack("<h", int(v * volume * 32767))
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(bytes(frames))
+
+
+def _sox_tune(path: Path, notes: list[tuple[str, float]], gain_db: float = -10) -> bool:
+    sox = shutil.which("sox")
+    if not sox:
+        return False
+    with tempfile.TemporaryDirectory() as td:
+        parts = []
+        for i, (note, secs) in enumerate(notes):
+            part = Path(td) / f"{i:03d}.wav"
+            if note == "rest":
+                effect = ["trim", "0", str(secs)]
+                cmd = [sox, "-n", "-r", "8000", "-c", "1", "-b", "16", str(part), *effect]
+            else:
+                cmd = [sox, "-n", "-r", "8000", "-c", "1", "-b", "16", str(part),
+                       "synth", str(secs), "pluck", note, "fade", "0", str(secs), str(secs * 0.4)]
+            if subprocess.run(cmd, capture_output=True).returncode != 0:
+                return False
+            parts.append(str(part))
+        tmp = Path(td) / "out.wav"
+        cmd = [sox, *parts, "-r", "8000", "-c", "1", "-b", "16", str(tmp), "gain", "-n", str(gain_db)]
+        if subprocess.run(cmd, capture_output=True).returncode != 0:
+            return False
+        shutil.copyfile(tmp, path)
+    return True
+
+
+_MOH_TUNE = [("C4", 0.35), ("E4", 0.35), ("G4", 0.35), ("C5", 0.7), ("G4", 0.35), ("E4", 0.35),
+             ("F4", 0.35), ("A4", 0.35), ("C5", 0.7), ("A4", 0.35), ("F4", 0.35),
+             ("G4", 0.35), ("B4", 0.35), ("D5", 0.7), ("B4", 0.35), ("G4", 0.35), ("C5", 1.0), ("rest", 0.6)]
+_NOTE_HZ = {"C4": 261.6, "E4": 329.6, "F4": 349.2, "G4": 392.0, "A4": 440.0, "B4": 493.9,
+            "C5": 523.3, "D5": 587.3, "rest": 0.0}
+_ERROR_TONE = [("A5", 0.15), ("rest", 0.08), ("E5", 0.15), ("rest", 0.08), ("A4", 0.3)]
+_ERROR_HZ = {"A5": 880.0, "E5": 659.3, "A4": 440.0, "rest": 0.0}
+
+
+def _ensure_sound(path: Path, tune: list[tuple[str, float]], hz: dict[str, float]) -> None:
+    if path.exists() and path.stat().st_size > 44:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not _sox_tune(path, tune):
+        _synth_wav(path, [(hz[n], s) for n, s in tune])
+
+
+def _jinja_env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+
+
+def render_config(ctx: AsteriskContext) -> Path:
+    """Write ctx.root/etc/*.conf, the directory tree, the fallback AGI wrapper and the
+    music-on-hold file. Idempotent. Returns the path of asterisk.conf."""
+    _validate(ctx)
+    root = Path(ctx.root).resolve()
+    ids = _ids(ctx.run_user)
+    if ctx.run_user:
+        root.mkdir(parents=True, exist_ok=True)
+        _check_traversable(root, ctx.run_user)
+    run_dir = _run_dir(ctx)
+    for sub in ("etc", "lib", "keys", "data", "agi-bin", "spool", "log", "cache", "moh", "sounds"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    run_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
+
+    # astdatadir: our own, with the system's sounds/documentation linked in.
+    sysdata = _system_data_dir()
+    if sysdata:
+        for name in ("sounds", "documentation", "static-http", "phoneprov", "firmware", "images"):
+            src, dst = sysdata / name, root / "data" / name
+            if src.exists() and not dst.exists() and not dst.is_symlink():
+                dst.symlink_to(src)
+
+    _ensure_sound(ctx.moh_dir / "kc-tune.wav", _MOH_TUNE, _NOTE_HZ)
+    _ensure_sound(ctx.sounds_dir / "kc-error.wav", _ERROR_TONE, _ERROR_HZ)
+
+    wrapper = "#!/bin/sh\n# Generated by kc/asterisk.py: process-AGI fallback run by Asterisk.\nexec " + \
+        " ".join(shlex.quote(a) for a in ctx.fallback_command) + "\n"
+    _write(root / "agi-bin" / "kc-fallback", wrapper, 0o755, ids)
+
+    try:
+        ip = ipaddress.ip_address(ctx.ami_host)
+        default_permit = "127.0.0.1/255.255.255.255" if ip.is_loopback else "0.0.0.0/0.0.0.0"
+    except ValueError:
+        default_permit = "127.0.0.1/255.255.255.255"
+    variables = dict(
+        ctx=ctx,
+        root=str(root),
+        etc_dir=str(root / "etc"),
+        run_dir=str(run_dir),
+        mod_dir=_module_dir(),
+        sbin_dir=str(Path(_asterisk_binary()).resolve().parent),
+        moh_dir=str(root / "moh"),
+        error_sound=str(root / "sounds" / "kc-error"),
+        agi=f"agi://{ctx.agi_host}:{ctx.agi_port}",
+        fallback_agi=str(root / "agi-bin" / "kc-fallback"),
+        qualify_frequency=int(ctx.qualify_frequency),
+        ami_write_system=bool(ctx.ami_write_system),
+        ami_permit=ctx.ami_permit or default_permit,
+    )
+    env = _jinja_env()
+    for name, secret in _CONFIG_FILES:
+        text = env.get_template(f"{name}.j2").render(**variables)
+        _write(root / "etc" / name, text, 0o600 if secret else 0o644, ids)
+    empty = env.get_template("empty.conf.j2").render()
+    for name in _EMPTY_FILES:
+        _write(root / "etc" / name, empty, 0o644, ids)
+
+    if ids:
+        for path in [root, run_dir, *root.rglob("*")]:
+            try:
+                if not path.is_symlink():
+                    os.chown(path, *ids)
+            except FileNotFoundError:
+                pass
+    return root / "etc" / "asterisk.conf"
+
+
+# --------------------------------------------------------------------------- process
+
+
+class AsteriskProcess:
+    """One Asterisk instance running from ctx.root (``asterisk -C ... -f``)."""
+
+    def __init__(self, ctx: AsteriskContext):
+        self.ctx = ctx
+        self._proc: asyncio.subprocess.Process | None = None
+        self._stdout_log = None
+
+    @property
+    def config_path(self) -> Path:
+        return Path(self.ctx.root).resolve() / "etc" / "asterisk.conf"
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self._proc is None else self._proc.returncode
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.returncode is None
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._proc is None else self._proc.pid
+
+    def _base_cmd(self) -> list[str]:
+        return [_asterisk_binary(), "-C", str(self.config_path)]
+
+    def log_tail(self, lines: int = 40) -> str:
+        out = []
+        for name in ("messages", "stdout.log"):
+            p = Path(self.ctx.root) / "log" / name
+            try:
+                text = p.read_text(errors="replace").splitlines()[-lines:]
+            except OSError:
+                continue
+            out.append(f"--- {p} ---\n" + "\n".join(text))
+        return "\n".join(out)
+
+    async def start(self, timeout: float = 30) -> None:
+        if self.running:
+            return
+        if not self.config_path.exists():
+            render_config(self.ctx)
+        cmd = self._base_cmd() + ["-f", "-n", "-q"]
+        if self.ctx.run_user:
+            pw = pwd.getpwnam(self.ctx.run_user)
+            cmd += ["-U", self.ctx.run_user, "-G", grp.getgrgid(pw.pw_gid).gr_name]
+        log_dir = Path(self.ctx.root) / "log"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self._stdout_log = open(log_dir / "stdout.log", "ab")
+        self._proc = await asyncio.create_subprocess_exec(
+            *cmd,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=self._stdout_log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            if not self.running:
+                raise AsteriskError(f"asterisk exited with {self.returncode} during start\n{self.log_tail()}")
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                await self.stop()
+                raise AsteriskError(f"asterisk not fully booted after {timeout}s\n{self.log_tail()}")
+            try:
+                rc, out = await self._rx("core waitfullybooted", timeout=min(remaining, 10))
+            except asyncio.TimeoutError:
+                continue
+            if rc == 0 and "fully booted" in out.lower():
+                return
+            await asyncio.sleep(0.2)
+
+    async def _rx(self, command: str, timeout: float = 10) -> tuple[int, str]:
+        proc = await asyncio.create_subprocess_exec(
+            *self._base_cmd(), "-rx", command,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+        except asyncio.TimeoutError:
+            proc.kill()
+            await proc.wait()
+            raise
+        text = out.decode(errors="replace")
+        rc = proc.returncode or 0
+        if "Unable to connect to remote asterisk" in text:
+            rc = rc or 1
+        return rc, text
+
+    async def cli(self, command: str, timeout: float = 10) -> str:
+        """Run a CLI command (``asterisk -rx``); raise AsteriskError on failure."""
+        if not self.running:
+            raise AsteriskError("asterisk is not running")
+        rc, out = await self._rx(command, timeout)
+        if rc != 0:
+            raise AsteriskError(f"{command!r} failed ({rc}): {out.strip()}")
+        return out
+
+    async def reload_pjsip(self) -> None:
+        out = await self.cli("module reload res_pjsip.so")
+        if "not found" in out.lower() or "error" in out.lower():
+            raise AsteriskError(f"pjsip reload failed: {out.strip()}")
+
+    async def stop(self, timeout: float = 10) -> None:
+        proc = self._proc
+        if proc is None:
+            return
+        try:
+            if proc.returncode is None:
+                try:
+                    await self._rx("core stop now", timeout=min(timeout, 5))
+                except (asyncio.TimeoutError, OSError):
+                    pass
+                for sig, wait in ((None, timeout), (signal.SIGTERM, 3), (signal.SIGKILL, 3)):
+                    if sig is not None and proc.returncode is None:
+                        try:
+                            os.kill(proc.pid, sig)
+                        except ProcessLookupError:
+                            pass
+                    try:
+                        await asyncio.wait_for(proc.wait(), wait)
+                        break
+                    except asyncio.TimeoutError:
+                        continue
+        finally:
+            if self._stdout_log is not None:
+                self._stdout_log.close()
+                self._stdout_log = None

@@ -1,0 +1,149 @@
+"""`kc`: set up, run and inspect Kommuncentral.
+
+  kc init [--demo]   create var/kc.db (with the demo centre); never overwrites
+  kc render          write the Asterisk configuration into var/asterisk/
+  kc serve           run the service (FastAGI, AMI/ACD, web) against a running Asterisk
+  kc up              render, start Asterisk from var/asterisk/, run the service; Ctrl-C stops both
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from .clock import system_clock
+from .errors import KcError
+from .settings import Settings
+from .store import Store
+
+log = logging.getLogger("kc")
+
+
+def cmd_init(settings: Settings, demo: bool) -> int:
+    existed = settings.db_path.exists()
+    store = Store(settings.db_path)
+    try:
+        store.run_sync(lambda db: None)  # creates and migrates
+        if existed:
+            print(f"{settings.db_path} exists; left as it is")
+            return 0
+        if demo:
+            from .demo import load_demo
+            store.run_sync(load_demo, system_clock)
+            print(f"created {settings.db_path} with the demo centre")
+        else:
+            print(f"created empty {settings.db_path}")
+    finally:
+        store.close()
+    settings.secret("ami.secret")
+    settings.secret("session.key")
+    return 0
+
+
+async def _render(settings: Settings):
+    from .asterisk import render_config
+    from .service import asterisk_context, fallback_prompt
+
+    prompt = await fallback_prompt(settings)
+    store = Store(settings.db_path)
+    try:
+        ctx = asterisk_context(settings, store, prompt)
+    finally:
+        store.close()
+    render_config(ctx)
+    return ctx
+
+
+def _stop_event() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def _require_db(settings: Settings) -> None:
+    if not settings.db_path.exists():
+        raise KcError(f"{settings.db_path} does not exist: run `kc init --demo` first")
+
+
+async def cmd_serve(settings: Settings) -> int:
+    from .service import run_service
+
+    _require_db(settings)
+    await run_service(settings, _stop_event())
+    return 0
+
+
+async def cmd_up(settings: Settings) -> int:
+    from .asterisk import AsteriskProcess
+    from .demo import demo_logins
+    from .service import run_service
+
+    _require_db(settings)
+    stop = _stop_event()
+    ctx = await _render(settings)
+    pbx = AsteriskProcess(ctx)
+    await pbx.start()
+    try:
+        service = asyncio.create_task(run_service(settings, stop))
+        await asyncio.sleep(0.5)
+        if service.done():
+            await service
+        print(f"""
+Kommuncentral is up.
+  Web:      {settings.web_url}/          API: {settings.web_url}/api/health
+  SIP:      udp {settings.sip_host}:{settings.sip_port}  (residents dial 0850810000 Bromma, 0850820000 Hässelby-Vällingby)
+  AMI:      {settings.bind_host}:{settings.ami_port}   FastAGI: {settings.bind_host}:{settings.agi_port}
+  API tokens: demo-admin-token (admin), demo-manager-token (manager)
+  Demo log-ins (user / password / role):""", flush=True)
+        for user, password, role in demo_logins():
+            print(f"    {user:<12} {password:<16} {role}")
+        print("  Ctrl-C stops Asterisk and the service.", flush=True)
+        await service
+    finally:
+        await pbx.stop()
+        print("stopped", flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kc", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_init = sub.add_parser("init", help="create the database")
+    p_init.add_argument("--demo", action="store_true", help="with the demo centre")
+    sub.add_parser("render", help="write the Asterisk configuration")
+    sub.add_parser("serve", help="run the service")
+    sub.add_parser("up", help="run Asterisk and the service together")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings.from_env()
+        if args.command == "init":
+            return cmd_init(settings, args.demo)
+        if args.command == "render":
+            ctx = asyncio.run(_render(settings))
+            print(f"rendered {ctx.config_path}")
+            return 0
+        if args.command == "serve":
+            return asyncio.run(cmd_serve(settings))
+        if args.command == "up":
+            return asyncio.run(cmd_up(settings))
+    except KcError as exc:
+        print(f"kc: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if type(exc).__name__ == "AsteriskError":
+            print(f"kc: Asterisk failed: {exc}", file=sys.stderr)
+            return 3
+        raise
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

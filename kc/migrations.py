@@ -1,0 +1,85 @@
+"""Schema migrations, in code, applied in order by `PRAGMA user_version`.
+
+Append new steps; never edit a released one.
+"""
+from __future__ import annotations
+
+import sqlite_utils
+
+
+def _m1_initial(db: sqlite_utils.Database) -> None:
+    db["districts"].create({"id": str, "name": str, "number": str}, pk="id")
+    db["districts"].create_index(["number"], unique=True)
+    db["skills"].create({"id": str, "name": str, "confidential": int}, pk="id")
+    db["agents"].create(
+        {"id": str, "name": str, "district": str, "languages": str, "cleared_for": str, "sip_ha1": str},
+        pk="id",
+        foreign_keys=[("district", "districts", "id")],
+    )
+    db["agent_skills"].create(
+        {"agent": str, "skill": str, "proficiency": int},
+        pk=("agent", "skill"),
+        foreign_keys=[("agent", "agents", "id"), ("skill", "skills", "id")],
+    )
+    # Login state survives restarts of the service.
+    db["agent_status"].create(
+        {"agent": str, "state": str, "reason": str, "since": str},
+        pk="agent",
+        foreign_keys=[("agent", "agents", "id")],
+    )
+    db["menu_versions"].create(
+        {"id": int, "district": str, "version": int, "body": str, "created_at": str,
+         "created_by": str, "published": int},
+        pk="id",
+        foreign_keys=[("district", "districts", "id")],
+    )
+    db["menu_versions"].create_index(["district", "version"], unique=True)
+    db["users"].create(
+        {"username": str, "role": str, "password_hash": str, "agent": str,
+         "failed_logins": int, "locked_until": str},
+        pk="username",
+        not_null={"role", "password_hash"},
+        defaults={"failed_logins": 0},
+    )
+    db["api_tokens"].create(
+        {"token_hash": str, "username": str, "created_at": str},
+        pk="token_hash",
+        foreign_keys=[("username", "users", "username")],
+    )
+    db["contacts"].create(
+        {
+            "id": int, "channel": str, "district": str, "dialed": str, "caller": str,
+            "caller_name": str, "started_at": str, "ended_at": str, "menu_path": str,
+            "language": str, "skill": str, "outcome": str, "agent": str, "agent_district": str,
+            "overflowed": int, "wait_seconds": float, "talk_seconds": float,
+            "confidential": int, "uniqueid": str, "channel_name": str,
+            "enqueued_at": str, "answered_at": str,
+        },
+        pk="id",
+        defaults={"overflowed": 0, "confidential": 0, "menu_path": "[]"},
+    )
+    db["contacts"].create_index(["started_at"])
+    db["contacts"].create_index(["uniqueid"])
+    db["contact_events"].create(
+        {"id": int, "contact_id": int, "at": str, "kind": str, "data": str},
+        pk="id",
+        foreign_keys=[("contact_id", "contacts", "id")],
+    )
+    db["contact_events"].create_index(["contact_id"])
+
+
+MIGRATIONS = [_m1_initial]
+
+
+def migrate(db: sqlite_utils.Database) -> int:
+    """Bring the schema up to date; returns the resulting version."""
+    current = db.execute("PRAGMA user_version").fetchone()[0]
+    if current > len(MIGRATIONS):
+        raise RuntimeError(
+            f"database schema version {current} is newer than this code ({len(MIGRATIONS)})"
+        )
+    for number, step in enumerate(MIGRATIONS[current:], start=current + 1):
+        with db.conn:
+            step(db)
+            db.execute(f"PRAGMA user_version = {number}")
+    return len(MIGRATIONS)

@@ -1,0 +1,169 @@
+"""Plain SQL functions over a `sqlite_utils.Database`, run by `Store.run` in the writer thread."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlite_utils
+
+from .domain import Agent, AgentState, District, Skill
+from .errors import NotFound
+
+# ---------------------------------------------------------------- organisation
+
+
+def list_districts(db: sqlite_utils.Database) -> list[District]:
+    return [District(**row) for row in db["districts"].rows_where(order_by="id")]
+
+
+def list_skills(db: sqlite_utils.Database) -> list[Skill]:
+    return [
+        Skill(id=r["id"], name=r["name"], confidential=bool(r["confidential"]))
+        for r in db["skills"].rows_where(order_by="id")
+    ]
+
+
+def list_agents(db: sqlite_utils.Database) -> list[Agent]:
+    skills: dict[str, dict[str, int]] = {}
+    for row in db["agent_skills"].rows_where(order_by="agent, skill"):
+        skills.setdefault(row["agent"], {})[row["skill"]] = row["proficiency"]
+    return [
+        Agent(
+            id=r["id"], name=r["name"], district=r["district"],
+            skills=skills.get(r["id"], {}),
+            languages=tuple(json.loads(r["languages"] or "[]")),
+            cleared_for=tuple(json.loads(r["cleared_for"] or "[]")),
+        )
+        for r in db["agents"].rows_where(order_by="id")
+    ]
+
+
+def agent_sip_credentials(db: sqlite_utils.Database) -> list[tuple[str, str, str]]:
+    """(agent id, district, HA1) for rendering PJSIP."""
+    return [(r["id"], r["district"], r["sip_ha1"]) for r in db["agents"].rows_where(order_by="id")]
+
+
+def agent_states(db: sqlite_utils.Database) -> dict[str, tuple[AgentState, str | None, str | None]]:
+    return {
+        r["agent"]: (AgentState(r["state"]), r["reason"], r["since"])
+        for r in db["agent_status"].rows
+    }
+
+
+def set_agent_state(db: sqlite_utils.Database, agent: str, state: AgentState,
+                    reason: str | None, since: str) -> None:
+    db["agent_status"].upsert(
+        {"agent": agent, "state": state.value, "reason": reason, "since": since}, pk="agent"
+    )
+
+
+# ---------------------------------------------------------------- users and tokens
+
+
+def user_for_token(db: sqlite_utils.Database, token_hash: str) -> dict[str, Any] | None:
+    rows = list(db.query(
+        "select u.username, u.role, u.agent from api_tokens t join users u using (username) "
+        "where t.token_hash = ?", [token_hash],
+    ))
+    return rows[0] if rows else None
+
+
+# ---------------------------------------------------------------- menus
+
+
+def published_menu(db: sqlite_utils.Database, district: str) -> tuple[int, dict] | None:
+    rows = list(db.query(
+        "select version, body from menu_versions where district = ? and published = 1 "
+        "order by version desc limit 1", [district],
+    ))
+    if not rows:
+        return None
+    return rows[0]["version"], json.loads(rows[0]["body"])
+
+
+def publish_menu(db: sqlite_utils.Database, district: str, body: dict, by: str, at: str) -> int:
+    with db.conn:
+        current = db.execute(
+            "select coalesce(max(version), 0) from menu_versions where district = ?", [district]
+        ).fetchone()[0]
+        version = current + 1
+        db["menu_versions"].insert({
+            "district": district, "version": version, "body": json.dumps(body, ensure_ascii=False),
+            "created_at": at, "created_by": by, "published": 1,
+        })
+    return version
+
+
+# ---------------------------------------------------------------- contacts
+
+_CONTACT_JSON = ("menu_path",)
+_CONTACT_BOOL = ("overflowed", "confidential")
+
+
+def _contact_out(row: dict[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    out["menu_path"] = json.loads(row["menu_path"] or "[]")
+    for key in _CONTACT_BOOL:
+        out[key] = bool(row[key])
+    return out
+
+
+def _contact_in(fields: dict[str, Any]) -> dict[str, Any]:
+    row = dict(fields)
+    for key in _CONTACT_JSON:
+        if key in row:
+            row[key] = json.dumps(row[key], ensure_ascii=False)
+    for key in _CONTACT_BOOL:
+        if key in row:
+            row[key] = int(bool(row[key]))
+    return row
+
+
+def create_contact(db: sqlite_utils.Database, **fields: Any) -> int:
+    return db["contacts"].insert(_contact_in(fields)).last_pk
+
+
+def update_contact(db: sqlite_utils.Database, contact_id: int, **fields: Any) -> None:
+    if not fields:
+        return
+    try:
+        db["contacts"].update(contact_id, _contact_in(fields))
+    except sqlite_utils.db.NotFoundError:
+        raise NotFound(f"contact {contact_id}") from None
+
+
+def get_contact(db: sqlite_utils.Database, contact_id: int) -> dict[str, Any]:
+    try:
+        return _contact_out(db["contacts"].get(contact_id))
+    except sqlite_utils.db.NotFoundError:
+        raise NotFound(f"contact {contact_id}") from None
+
+
+def list_contacts(db: sqlite_utils.Database, since: str | None = None,
+                  limit: int = 1000) -> list[dict[str, Any]]:
+    where, args = ("started_at >= ?", [since]) if since else (None, [])
+    return [
+        _contact_out(r)
+        for r in db["contacts"].rows_where(where, args, order_by="started_at, id", limit=limit)
+    ]
+
+
+def open_phone_contacts(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Phone contacts not yet finished: what the ACD must pick up again after a restart."""
+    return [_contact_out(r) for r in db["contacts"].rows_where(
+        "channel = 'phone' and outcome is null", order_by="id")]
+
+
+def add_event(db: sqlite_utils.Database, contact_id: int, at: str, kind: str,
+              data: dict[str, Any] | None = None) -> None:
+    db["contact_events"].insert({
+        "contact_id": contact_id, "at": at, "kind": kind,
+        "data": json.dumps(data or {}, ensure_ascii=False),
+    })
+
+
+def contact_events(db: sqlite_utils.Database, contact_id: int) -> list[dict[str, Any]]:
+    return [
+        {**r, "data": json.loads(r["data"])}
+        for r in db["contact_events"].rows_where("contact_id = ?", [contact_id], order_by="id")
+    ]
