@@ -3,6 +3,7 @@
   kc init [--demo]   create var/kc.db (with the demo centre); never overwrites
   kc render          write the Asterisk configuration into var/asterisk/
   kc serve           run the service (FastAGI, AMI/ACD, web) against a running Asterisk
+  kc asterisk        render and run only Asterisk (foreground) until stopped
   kc up              render, start Asterisk from var/asterisk/, run the service; Ctrl-C stops both
 """
 from __future__ import annotations
@@ -77,6 +78,25 @@ async def cmd_serve(settings: Settings) -> int:
     return 0
 
 
+async def cmd_asterisk(settings: Settings) -> int:
+    from .asterisk import AsteriskProcess
+
+    _require_db(settings)
+    stop = _stop_event()
+    pbx = AsteriskProcess(await _render(settings))
+    await pbx.start()
+    print("asterisk running", flush=True)
+    try:
+        stopped = asyncio.create_task(stop.wait())
+        while not stopped.done():
+            await asyncio.wait([stopped], timeout=1)
+            if not pbx.running:
+                raise KcError(f"Asterisk exited with {pbx.returncode}")
+    finally:
+        await pbx.stop()
+    return 0
+
+
 async def cmd_up(settings: Settings) -> int:
     from .asterisk import AsteriskProcess
     from .demo import demo_logins
@@ -118,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     p_init.add_argument("--demo", action="store_true", help="with the demo centre")
     sub.add_parser("render", help="write the Asterisk configuration")
     sub.add_parser("serve", help="run the service")
+    sub.add_parser("asterisk", help="run only Asterisk")
     sub.add_parser("up", help="run Asterisk and the service together")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -132,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "serve":
             return asyncio.run(cmd_serve(settings))
+        if args.command == "asterisk":
+            return asyncio.run(cmd_asterisk(settings))
         if args.command == "up":
             return asyncio.run(cmd_up(settings))
     except KcError as exc:

@@ -1,0 +1,31 @@
+# Kommuncentral — the two commands: `make run` (demo centre) and `make test` (whole suite).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test system system-test clean-var
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -m venv --help >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q python3-venv)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+# Asterisk (Debian 11 security suite on Debian 12), SIPp, espeak-ng, sox.
+system:
+	bash asterisk-docker/install-asterisk.sh
+
+# The same plus Chromium for browser tests.
+system-test:
+	bash asterisk-docker/install-asterisk.sh --with-test-tools
+
+run: system $(STAMP)
+	$(BIN)/kc init --demo
+	$(BIN)/kc up
+
+test: system-test $(STAMP)
+	$(BIN)/python -m pytest -ra
+
+clean-var:
+	rm -rf var

@@ -1,0 +1,176 @@
+"""A private Kommuncentral for tests: its own var/, free ports, real Asterisk, real service.
+
+Asterisk (`kc asterisk`) and the service (`kc serve`) run as separate processes, as in
+production, so a test can restart the service under live calls.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+KC = [sys.executable, "-m", "kc.cli"]
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def free_rtp_range(size: int = 200) -> tuple[int, int]:
+    for _ in range(50):
+        start = random.randrange(20000, 40000, 2)
+        ok = True
+        for port in range(start, start + size, 17):
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return start, start + size - 1
+    raise RuntimeError("no free RTP range")
+
+
+@dataclass
+class KcInstance:
+    var: Path
+    env: dict[str, str]
+    sip_port: int
+    web_port: int
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    # processes ---------------------------------------------------------------------------
+    def _start(self, name: str, *args: str) -> None:
+        log = (self.var / f"{name}.log").open("ab")
+        self.procs[name] = subprocess.Popen([*KC, *args], cwd=ROOT, env=self.env,
+                                            stdout=log, stderr=subprocess.STDOUT)
+
+    def start(self, timeout: float = 90) -> None:
+        subprocess.run([*KC, "init", "--demo"], cwd=ROOT, env=self.env, check=True,
+                       capture_output=True)
+        self._start("asterisk", "asterisk")
+        self.start_service(timeout)
+
+    def start_service(self, timeout: float = 60) -> None:
+        self._start("service", "serve")
+        self.wait_for(lambda: self.health() == {"status": "ok", "asterisk": "up", "ami": "up"},
+                      timeout, "service and Asterisk up")
+
+    def stop_service(self) -> None:
+        self._stop("service")
+
+    def _stop(self, name: str) -> None:
+        proc = self.procs.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+    def stop(self) -> None:
+        self._stop("service")
+        self._stop("asterisk")
+
+    def logs(self) -> str:
+        out = []
+        for name in ("service", "asterisk"):
+            path = self.var / f"{name}.log"
+            if path.exists():
+                out.append(f"--- {name}.log\n" + path.read_text(errors="replace")[-6000:])
+        messages = self.var / "asterisk" / "log" / "messages"
+        if messages.exists():
+            out.append("--- asterisk messages\n" + messages.read_text(errors="replace")[-6000:])
+        return "\n".join(out)
+
+    # HTTP --------------------------------------------------------------------------------
+    def request(self, method: str, path: str, body: Any = None,
+                token: str | None = "demo-admin-token") -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status, json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read() or b"null")
+
+    def health(self) -> Any:
+        try:
+            return self.request("GET", "/api/health", token=None)[1]
+        except (OSError, ValueError):
+            return None
+
+    def contacts(self, since: str) -> list[dict[str, Any]]:
+        status, body = self.request("GET", f"/api/contacts?since={since}")
+        assert status == 200, body
+        return body["contacts"]
+
+    def agent(self, agent_id: str) -> dict[str, Any]:
+        status, body = self.request("GET", "/api/agents")
+        assert status == 200, body
+        return next(a for a in body["agents"] if a["id"] == agent_id)
+
+    def set_state(self, agent_id: str, state: str) -> dict[str, Any]:
+        status, body = self.request("POST", f"/api/agents/{agent_id}/state", {"state": state})
+        assert status == 200, body
+        return body
+
+    def wait_for(self, predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            for name, proc in self.procs.items():
+                if proc.poll() is not None:
+                    raise AssertionError(f"{name} exited ({proc.returncode}) waiting for {what}\n{self.logs()}")
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}\n{self.logs()}")
+            time.sleep(0.2)
+
+
+def make_instance() -> KcInstance:
+    var = Path(tempfile.mkdtemp(prefix="kc", dir="/tmp"))
+    os.chmod(var, 0o755)  # Asterisk runs as its own user and must reach its tree
+    rtp_start, rtp_end = free_rtp_range()
+    ports = {
+        "KC_SIP_PORT": free_port(socket.SOCK_DGRAM),
+        "KC_AMI_PORT": free_port(),
+        "KC_AGI_PORT": free_port(),
+        "KC_WEB_PORT": free_port(),
+    }
+    env = {**os.environ, "KC_VAR": str(var), "KC_RTP_START": str(rtp_start),
+           "KC_RTP_END": str(rtp_end), **{k: str(v) for k, v in ports.items()},
+           "PYTHONUNBUFFERED": "1"}
+    return KcInstance(var, env, ports["KC_SIP_PORT"], ports["KC_WEB_PORT"])
+
+
+def remove_instance(inst: KcInstance) -> None:
+    inst.stop()
+    shutil.rmtree(inst.var, ignore_errors=True)

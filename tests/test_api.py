@@ -1,0 +1,48 @@
+"""The JSON API against a running instance: tokens, roles, validation."""
+from datetime import datetime, timezone
+
+
+def test_health_needs_no_token(kc):
+    assert kc.request("GET", "/api/health", token=None) == (
+        200, {"status": "ok", "asterisk": "up", "ami": "up"})
+
+
+def test_missing_or_wrong_token_is_401_json(kc):
+    for token in (None, "nope"):
+        for path in ("/api/contacts", "/api/agents"):
+            status, body = kc.request("GET", path, token=token)
+            assert status == 401 and "error" in body
+
+
+def test_agents_list_the_demo_agents_logged_out(kc):
+    status, body = kc.request("GET", "/api/agents", token="demo-manager-token")
+    assert status == 200
+    agents = {a["id"]: a for a in body["agents"]}
+    assert set(agents) == {f"bromma-10{i}" for i in range(1, 5)} | {f"hv-20{i}" for i in range(1, 5)}
+    assert agents["bromma-104"]["skills"] == {"social-services": 4, "switchboard": 3}
+    assert agents["hv-203"]["district"] == "hasselby-vallingby"
+    for agent in agents.values():
+        assert agent["state"] in {"logged_out", "ready", "paused", "ringing", "on_call", "wrap_up"}
+        assert isinstance(agent["registered"], bool)
+
+
+def test_state_change_needs_admin_and_valid_state(kc):
+    status, _ = kc.request("POST", "/api/agents/hv-204/state", {"state": "ready"},
+                           token="demo-manager-token")
+    assert status == 403
+    assert kc.request("POST", "/api/agents/hv-204/state", {"state": "sleeping"})[0] == 422
+    assert kc.request("POST", "/api/agents/hv-204/state", "ready")[0] == 422
+    assert kc.request("POST", "/api/agents/nobody/state", {"state": "ready"})[0] == 404
+    assert kc.set_state("hv-204", "ready")["state"] == "ready"
+    assert kc.set_state("hv-204", "paused")["state"] == "paused"
+    assert kc.agent("hv-204")["state"] == "paused"
+    assert kc.set_state("hv-204", "logged_out")["state"] == "logged_out"
+
+
+def test_contacts_since_is_validated(kc):
+    status, body = kc.request("GET", "/api/contacts?since=yesterday")
+    assert status == 422 and "since" in body["error"]
+    now = datetime.now(timezone.utc).isoformat()
+    status, body = kc.request("GET", f"/api/contacts?since={now.replace('+', '%2B')}",
+                              token="demo-manager-token")
+    assert status == 200 and body == {"contacts": []}
