@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Awaitable, Callable
 
 from kc import queries
@@ -46,13 +45,13 @@ class CallFlow:
     clock: Clock
     on_feature: Callable[[str, str], Awaitable[str]]   # (agent id, code) -> new state
 
-    async def _play(self, chan: AgiChannel, speech: Speech, escape: str = "") -> str | None:
-        path = speech.audio if speech.audio and Path(speech.audio).with_suffix(".wav").exists() \
-            else str(await self.prompts.ensure(speech.text, speech.language))
-        return await chan.stream(path, escape)
+    async def _play(self, chan: AgiChannel, speech: Speech) -> str | None:
+        """Play a speech; returns the digit that cut an interruptible one short."""
+        path = await self.prompts.resolve(speech.text, speech.language, speech.audio)
+        return await chan.stream(str(path), ALL_DIGITS if speech.interruptible else "")
 
-    async def _collect(self, chan: AgiChannel, step: Collect) -> str | None:
-        digit = await self._play(chan, step.prompt, ALL_DIGITS)
+    async def _collect(self, chan: AgiChannel, step: Collect, early: str | None) -> str | None:
+        digit = early or await self._play(chan, step.prompt)
         if digit is None:
             digit = await chan.wait_for_digit(step.timeout)
         return digit
@@ -79,11 +78,13 @@ class CallFlow:
         try:
             step = session.start()
             while True:
+                early = None   # a digit pressed during an announcement answers the next prompt
                 for speech in step.say:
-                    await self._play(chan, speech)
+                    if early is None:
+                        early = await self._play(chan, speech)
                 then = step.then
                 if isinstance(then, Collect):
-                    digit = await self._collect(chan, then)
+                    digit = await self._collect(chan, then, early)
                     step = session.press(digit) if digit is not None else session.timeout()
                     continue
                 break
