@@ -1,0 +1,74 @@
+"""The SQLite store on real databases: migrations, demo data, contacts round trip."""
+import sqlite3
+from datetime import datetime, timezone
+
+import pytest
+
+from kc import queries
+from kc.clock import iso, parse_iso
+from kc.demo import load_demo
+from kc.migrations import MIGRATIONS
+from kc.passwords import hash_password, verify_password, token_hash
+from kc.settings import Settings
+from kc.errors import ConfigError, NotFound
+from kc.store import Store
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(tmp_path / "kc.db")
+    s.run_sync(load_demo, lambda: NOW)
+    yield s
+    s.close()
+
+
+def test_wal_and_schema_version(store, tmp_path):
+    conn = sqlite3.connect(tmp_path / "kc.db")
+    assert conn.execute("pragma journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("pragma user_version").fetchone()[0] == len(MIGRATIONS)
+
+
+def test_demo_data(store):
+    assert [d.id for d in store.run_sync(queries.list_districts)] == ["bromma", "hasselby-vallingby"]
+    agents = {a.id: a for a in store.run_sync(queries.list_agents)}
+    assert agents["bromma-104"].cleared_for == ("bromma",)
+    assert agents["hv-201"].skills == {"elderly-care": 4, "switchboard": 3}
+    assert store.run_sync(queries.user_for_token, token_hash("demo-manager-token"))["role"] == "manager"
+    assert store.run_sync(queries.user_for_token, token_hash("wrong")) is None
+    version, body = store.run_sync(queries.published_menu, "bromma")
+    assert version == 1 and body["root"]
+
+
+async def test_contact_round_trip_with_hostile_text(store):
+    name = 'Robert"); DROP TABLE contacts;-- \\ ' + "å" * 300
+    cid = await store.run(queries.create_contact, channel="phone", district="bromma",
+                          dialed="0850810000", caller="070", caller_name=name, started_at=iso(NOW))
+    await store.run(queries.update_contact, cid, menu_path=["9", "1"], overflowed=True)
+    row = await store.run(queries.get_contact, cid)
+    assert row["caller_name"] == name and row["menu_path"] == ["9", "1"] and row["overflowed"] is True
+    assert [c["id"] for c in await store.run(queries.list_contacts, iso(NOW))] == [cid]
+    assert await store.run(queries.list_contacts, "2026-11-28T00:00:00.000Z") == []
+    with pytest.raises(NotFound):
+        await store.run(queries.get_contact, cid + 1)
+
+
+def test_passwords_and_times():
+    stored = hash_password("demo-admin")
+    assert stored.startswith("scrypt$") and "demo-admin" not in stored
+    assert verify_password("demo-admin", stored) and not verify_password("demo-admin ", stored)
+    assert not verify_password("x", "garbage")
+    assert iso(parse_iso("2026-03-29T02:30:00+02:00")) == "2026-03-29T00:30:00.000Z"
+    with pytest.raises(ValueError):
+        parse_iso("yesterday")
+
+
+def test_settings_from_env(tmp_path):
+    s = Settings.from_env({"KC_VAR": str(tmp_path), "KC_SIP_PORT": "15060"})
+    assert (s.sip_port, s.web_port, s.bind_host) == (15060, 8080, "127.0.0.1")
+    with pytest.raises(ConfigError):
+        Settings.from_env({"KC_WEB_PORT": "http"})
+    secret = s.secret("ami.secret")
+    assert s.secret("ami.secret") == secret
+    assert (tmp_path / "secrets" / "ami.secret").stat().st_mode & 0o777 == 0o600
