@@ -34,8 +34,11 @@ AGENT_PHRASES = {
 
 
 def clean_caller(value: str, limit: int = 300) -> str:
-    """Caller ID as we store it: printable text only, bounded length."""
-    return "".join(ch for ch in value if ch.isprintable())[:limit]
+    """Caller ID as we store it: control characters out (whitespace ones become spaces),
+    bounded length. Asterisk hands the SIP display name over as it was on the wire (quoted-pairs
+    kept) and cut to 79 characters by PJSIP; we keep exactly that."""
+    return "".join(ch if ch.isprintable() else " " if ch.isspace() else ""
+                   for ch in value)[:limit]
 
 
 @dataclass

@@ -481,6 +481,8 @@ class AsteriskProcess:
             cmd += ["-U", self.ctx.run_user, "-G", grp.getgrgid(pw.pw_gid).gr_name]
         log_dir = Path(self.ctx.root) / "log"
         log_dir.mkdir(parents=True, exist_ok=True)
+        messages = log_dir / "messages"
+        log_offset = messages.stat().st_size if messages.exists() else 0
         self._stdout_log = open(log_dir / "stdout.log", "ab")
         self._proc = await asyncio.create_subprocess_exec(
             *cmd,
@@ -503,8 +505,36 @@ class AsteriskProcess:
             except asyncio.TimeoutError:
                 continue
             if rc == 0 and "fully booted" in out.lower():
+                problems = self._boot_problems(messages, log_offset)
+                if problems:
+                    await self.stop()
+                    raise AsteriskError("asterisk booted with fatal errors:\n" + "\n".join(problems))
                 return
             await asyncio.sleep(0.2)
+
+    _FATAL_PATTERNS = (
+        re.compile(r"Transport '[^']*' could not be started.*"),
+        re.compile(r"Unable to bind .*"),
+        re.compile(r"Failed to resolve dependencies for .*"),
+        re.compile(r"\S+ declined to load.*"),
+        re.compile(r"Unable to load config file '(?:pjsip|extensions|manager)\.conf'.*"),
+    )
+
+    def _boot_problems(self, messages: Path, offset: int) -> list[str]:
+        """SIP transport / AMI bind failures and modules that did not load: Asterisk still
+        reports "fully booted" in these cases, but the service could not work."""
+        try:
+            with open(messages, "rb") as f:
+                f.seek(offset)
+                text = f.read().decode(errors="replace")
+        except OSError:
+            return []
+        found = []
+        for line in text.splitlines():
+            if "ERROR" in line or "WARNING" in line:
+                if any(p.search(line) for p in self._FATAL_PATTERNS):
+                    found.append(line)
+        return found
 
     async def _rx(self, command: str, timeout: float = 10) -> tuple[int, str]:
         proc = await asyncio.create_subprocess_exec(

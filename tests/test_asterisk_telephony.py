@@ -331,6 +331,7 @@ def test_agent_register_and_device_state(lab: Lab):
         return t_reg, t_state, cs
 
     t_reg, t_state, cs = lab.run(go())
+    print(f"REGISTER took {t_reg:.3f}s; DeviceStateChange+ContactStatus within {t_state:.3f}s; {dict(cs)}")
     assert cs.get("ContactStatus") in ("Created", "Reachable", "NonQualified", "Updated"), cs
     # wrong password is refused
     bad = sd.SipPhone(lab.workdir, lab.ctx.sip_port, "bromma-102", "wrong")
@@ -387,6 +388,9 @@ def _bridge_call(lab: Lab, caller_number: str, agent_hangs_up: bool):
         async def go():
             chan = await lab.caller_channel(caller_number, start)
             await lab.wait_app(chan, "MusicOnHold", 10)
+            if "UserEvent(KcWaiting" in (lab.ctx.root / "etc" / "extensions.conf").read_text():
+                await lab.wait_event(lambda e: e.get("Event") == "UserEvent" and e.get("UserEvent") == "KcWaiting"
+                                     and e.get("Channel") == chan, 5, start)
             t0 = time.monotonic()
             agent_uid, resp = await lab.originate("bromma-101", chan, 42)
             t_answer = time.monotonic() - t0
@@ -464,6 +468,24 @@ def test_ring_no_answer(lab: Lab):
     finally:
         agent.stop()
     assert ares.count("cancelled") == 1 and ares.ok, ares
+
+
+def test_reload_pjsip_adds_agent(lab: Lab):
+    import dataclasses
+
+    AGENTS["bromma-103"] = "pw-103-secret"
+    new_ctx = dataclasses.replace(
+        lab.ctx, agents=lab.ctx.agents + (AgentEndpoint("bromma-103", "bromma", ha1("bromma-103", REALM, AGENTS["bromma-103"])),))
+    render_config(new_ctx)
+    lab.ctx = new_ctx
+    lab.run(lab.asterisk.reload_pjsip())
+    p = phone(lab, "bromma-103")
+    lab.run(lab.in_thread(p.register))
+    eps = lab.run(lab.action(Action="PJSIPShowEndpoints"))
+    assert any(m.get("ObjectName") == "bromma-103" and m.get("DeviceState") == "Not in use" for m in eps), eps
+    res = lab.run(lab.in_thread(p.dial, "*22", 1.0))
+    assert res.answered and res.hangup == "far", res
+    assert lab.agi.requests[-1]["args"] == ["22", "bromma-103"]
 
 
 def test_no_dialplan_events_leak(lab: Lab):

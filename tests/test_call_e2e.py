@@ -1,0 +1,148 @@
+"""End to end on a real Asterisk with SIPp: residents call, agents log in from their phones
+and answer; the contacts read back over the API."""
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+
+import pytest
+
+from sipp_driver import SipPhone, call, sip_quote
+
+pytestmark = pytest.mark.telephony
+
+BROMMA = "0850810000"
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    return tmp_path
+
+
+def phone(kc, workdir, agent_id) -> SipPhone:
+    p = SipPhone(workdir, kc.sip_port, agent_id, "demo-agent")
+    p.register()
+    kc.wait_for(lambda: kc.agent(agent_id)["registered"], 10, f"{agent_id} registered")
+    return p
+
+
+def wait_contact(kc, since, predicate, what, timeout=30):
+    def find():
+        return next((c for c in kc.contacts(since) if predicate(c)), None)
+    return kc.wait_for(find, timeout, what)
+
+
+def test_call_pressing_1_is_answered_by_logged_in_bromma_101(kc, workdir):
+    since = now_iso()
+    agent = phone(kc, workdir, "bromma-101")
+    agent.dial("*21")
+    kc.wait_for(lambda: kc.agent("bromma-101")["state"] == "ready", 10, "bromma-101 ready")
+
+    answering = agent.answer_calls(count=1, ring_seconds=1, talk_seconds=3, hangup="agent")
+    resident = call(workdir, kc.sip_port, BROMMA, digits=[(2.0, "1")], caller_number="0701112233",
+                    hangup_after=None, wait_far_bye=60)
+    kc.wait_for(lambda: kc.agent("bromma-101")["state"] == "on_call", 40, "bromma-101 on call")
+    answering.wait_ok(60)
+    result = resident.wait_ok(60)
+    assert result.answered and result.hangup == "far"
+
+    contact = wait_contact(kc, since, lambda c: c["caller"] == "0701112233" and c["outcome"],
+                           "the answered contact")
+    assert contact["outcome"] == "answered"
+    assert contact["channel"] == "phone"
+    assert contact["district"] == "bromma" and contact["dialed"] == BROMMA
+    assert contact["menu_path"] == ["1"] and contact["skill"] == "elderly-care"
+    assert contact["language"] == "sv"
+    assert contact["agent"] == "bromma-101" and contact["agent_district"] == "bromma"
+    assert contact["overflowed"] is False
+    assert 0 <= contact["wait_seconds"] < 15
+    assert 2 <= contact["talk_seconds"] < 10
+    assert contact["started_at"] <= contact["ended_at"]
+
+    kc.wait_for(lambda: kc.agent("bromma-101")["state"] == "ready", 10, "bromma-101 ready again")
+    agent.dial("*23")   # pause from the phone
+    assert kc.agent("bromma-101")["state"] == "paused"
+    agent.dial("*22")
+    kc.wait_for(lambda: kc.agent("bromma-101")["state"] == "logged_out", 10, "logged out")
+
+    log_lines = (kc.var / "log" / "queue_log").read_text().splitlines()
+    events = [line.split("|")[4] for line in log_lines if "|bromma-101|" in line]
+    for expected in ("ADDMEMBER", "CONNECT", "COMPLETEAGENT", "PAUSE", "REMOVEMEMBER"):
+        assert expected in events, (expected, log_lines)
+
+
+def test_caller_hanging_up_in_the_menu_is_recorded_abandoned(kc, workdir):
+    since = now_iso()
+    resident = call(workdir, kc.sip_port, BROMMA, caller_number="0702223344", hangup_after=2)
+    resident.wait_ok(30)
+    contact = wait_contact(kc, since, lambda c: c["caller"] == "0702223344" and c["outcome"],
+                           "the menu abandon")
+    assert contact["outcome"] == "abandoned"
+    assert contact["menu_path"] == [] and contact["skill"] is None and contact["agent"] is None
+    assert contact["ended_at"]
+
+
+def test_caller_hanging_up_while_waiting_is_abandoned_with_wait_time(kc, workdir):
+    since = now_iso()
+    # nobody takes `school` (bromma-103 and hv-203 are logged out): the caller waits with music
+    resident = call(workdir, kc.sip_port, BROMMA, digits=[(2.0, "2")], caller_number="0703334455",
+                    hangup_after=6)
+    result = resident.wait_ok(40)
+    assert result.answered and result.hangup == "us"
+    contact = wait_contact(kc, since, lambda c: c["caller"] == "0703334455" and c["outcome"],
+                           "the queue abandon")
+    assert contact["outcome"] == "abandoned"
+    assert contact["menu_path"] == ["2"] and contact["skill"] == "school"
+    assert 2 <= contact["wait_seconds"] <= 7
+    assert contact["agent"] is None
+
+
+def test_hostile_caller_name_is_stored_verbatim_and_injects_nothing(kc, workdir):
+    since = now_iso()
+    evil = 'Eve" \\ ; EXEC System "touch /tmp/kc-pwned" \\" ;;\tSET VARIABLE KC_NEXT hangup'
+    name = (evil + " x" * 200)[:300]
+    resident = call(workdir, kc.sip_port, BROMMA, digits=[(1.5, "2")], caller_number="0704445566",
+                    caller_name=name, hangup_after=3)
+    resident.wait_ok(40)
+    contact = wait_contact(kc, since, lambda c: c["caller"] == "0704445566" and c["outcome"],
+                           "the hostile caller's contact")
+    # Asterisk passes the display name as it stood in the SIP header (quoted-pairs kept), cut
+    # by PJSIP to 79 characters; exactly that is stored, tab turned into a space.
+    on_the_wire = sip_quote(name).replace("\t", " ")
+    assert len(contact["caller_name"]) >= 79
+    assert on_the_wire.startswith(contact["caller_name"])
+    # the menu went on normally: the digit was read and the caller queued, not hung up
+    assert contact["menu_path"] == ["2"] and contact["skill"] == "school"
+    assert contact["outcome"] == "abandoned" and contact["wait_seconds"] is not None
+
+
+def test_unknown_number_is_rejected(kc, workdir):
+    result = call(workdir, kc.sip_port, "0850899999", hangup_after=1).wait(30)
+    assert result.status == 404 and not result.answered
+
+
+def test_ring_no_answer_pauses_agent_and_caller_keeps_place(kc, workdir):
+    since = now_iso()
+    agent = phone(kc, workdir, "hv-202")
+    agent.dial("*21")
+    kc.wait_for(lambda: kc.agent("hv-202")["state"] == "ready", 10, "hv-202 ready")
+    ringing = agent.ring_no_answer(count=1)
+    resident = call(workdir, kc.sip_port, "0850820000", digits=[(2.0, "1")],
+                    caller_number="0705556677", hangup_after=25)
+    kc.wait_for(lambda: kc.agent("hv-202")["state"] == "ringing", 20, "hv-202 ringing")
+    started = time.monotonic()
+    kc.wait_for(lambda: kc.agent("hv-202")["state"] == "paused", 25, "hv-202 paused after RONA")
+    assert 12 <= time.monotonic() - started <= 20
+    assert kc.agent("hv-202")["reason"] == "rona"
+    ringing.wait(30)
+    # the caller is still waiting (not dropped) until they hang up themselves
+    result = resident.wait_ok(40)
+    assert result.hangup == "us"
+    contact = wait_contact(kc, since, lambda c: c["caller"] == "0705556677" and c["outcome"],
+                           "the RONA caller's contact")
+    assert contact["outcome"] == "abandoned" and contact["skill"] == "elderly-care"
+    kc.set_state("hv-202", "logged_out")
