@@ -295,7 +295,7 @@ class Distributor:
 
     async def resync(self) -> None:
         """After an AMI (re)connect: events were lost, so read the PBX's state again."""
-        snap = await self.telephony.snapshot()
+        snap = await self.telephony.snapshot(list(self.agents))
         for agent_id, rt in self.agents.items():
             self.set_registered(agent_id, agent_id in snap.registered)
         now = self._now()

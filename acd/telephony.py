@@ -6,9 +6,7 @@ give it another implementation; `AmiTelephony` is the real one.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
-
-from kc.errors import TelephonyDown
+from typing import Iterable, Protocol
 
 from .ami import AmiActionFailed, AmiLink
 
@@ -29,7 +27,7 @@ class Telephony(Protocol):
 
     async def hangup(self, channel: str) -> None: ...
 
-    async def snapshot(self) -> PbxSnapshot: ...
+    async def snapshot(self, endpoints: Iterable[str]) -> PbxSnapshot: ...
 
 
 def _caller_id(text: str) -> str:
@@ -59,16 +57,14 @@ class AmiTelephony:
             await self._link.action("Hangup", Channel=channel)
         except AmiActionFailed:
             pass  # already gone
-        except TelephonyDown:
-            raise
 
-    async def snapshot(self) -> PbxSnapshot:
-        endpoints = await self._link.action_list("PJSIPShowEndpoints")
-        registered = frozenset(
-            e.get("ObjectName", "") for e in endpoints
-            if e.get("Event") == "EndpointList"
-            and e.get("DeviceState", "Unavailable") not in ("Unavailable", "Invalid", "Unknown")
-        )
+    async def snapshot(self, endpoints: Iterable[str]) -> PbxSnapshot:
+        # DEVICE_STATE() needs only `call` rights, unlike PJSIPShowEndpoints (`system`).
+        registered = set()
+        for endpoint in endpoints:
+            reply = await self._link.action("Getvar", Variable=f"DEVICE_STATE(PJSIP/{endpoint})")
+            if reply.get("Value", "UNAVAILABLE") not in ("UNAVAILABLE", "INVALID", "UNKNOWN", ""):
+                registered.add(endpoint)
         channels = await self._link.action_list("CoreShowChannels")
         waiting = []
         for ch in channels:
@@ -81,4 +77,4 @@ class AmiTelephony:
             except (AmiActionFailed, ValueError):
                 continue  # gone meanwhile, or not one of ours
         uniqueids = frozenset(ch.get("Uniqueid", "") for ch in channels if ch.get("Event") == "CoreShowChannel")
-        return PbxSnapshot(registered, tuple(waiting), uniqueids)
+        return PbxSnapshot(frozenset(registered), tuple(waiting), uniqueids)

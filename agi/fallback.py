@@ -29,9 +29,13 @@ def main(argv: list[str] | None = None) -> int:
 
     agi = AGI()
     env = agi.env
+    try:
+        district = agi.get_variable("KC_DISTRICT") or ""
+    except Exception:  # caller already gone: record what the headers say
+        district = ""
     record = {
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "district": _clean(agi.get_variable("KC_DISTRICT") or "", 64),
+        "district": _clean(district, 64),
         "dialed": _clean(env.get("agi_dnid", "") or env.get("agi_extension", ""), 64),
         "caller": _clean(env.get("agi_callerid", ""), 64),
         "caller_name": _clean(env.get("agi_calleridname", "")),

@@ -36,14 +36,31 @@ from .store import Store
 log = logging.getLogger(__name__)
 
 AMI_USER = "kc"
+SYSTEM_PYTHON = "/usr/bin/python3"
 FALLBACK_TEXT = "Vi har tekniska problem just nu. Ring gärna igen om en stund."
 FEATURES = {"21": "ready", "22": "logged_out"}
+
+
+def fallback_interpreter(settings: Settings, run_user: str | None) -> list[str]:
+    """How Asterisk's user starts the process-AGI fallback.
+
+    Asterisk runs unprivileged, so it may not reach our interpreter (e.g. one under /root);
+    the system's python3 then runs the script, with pyst2's install directory on its path.
+    """
+    if run_user is None or not Path(SYSTEM_PYTHON).exists():
+        return [settings.python]
+    import asterisk.agi  # pyst2
+
+    site = Path(asterisk.agi.__file__).resolve().parent.parent
+    return ["/usr/bin/env", f"PYTHONPATH={site}", SYSTEM_PYTHON]
 
 
 def asterisk_context(settings: Settings, store: Store, fallback_prompt: Path | None) -> AsteriskContext:
     districts = store.run_sync(queries.list_districts)
     creds = store.run_sync(queries.agent_sip_credentials)
-    command = [settings.python, str(PROJECT_ROOT / "agi" / "fallback.py"),
+    settings.fallback_spool.mkdir(parents=True, exist_ok=True)
+    run_user = default_run_user()
+    command = [*fallback_interpreter(settings, run_user), str(PROJECT_ROOT / "agi" / "fallback.py"),
                "--spool", str(settings.fallback_spool)]
     if fallback_prompt is not None:
         command += ["--prompt", str(fallback_prompt)]
@@ -58,7 +75,8 @@ def asterisk_context(settings: Settings, store: Store, fallback_prompt: Path | N
         districts=tuple(DistrictNumber(d.id, d.number) for d in districts),
         agents=tuple(AgentEndpoint(a, d, h) for a, d, h in creds),
         fallback_command=tuple(command),
-        run_user=default_run_user(),
+        run_user=run_user,
+        ami_write_system=False,   # least privilege: resync reads DEVICE_STATE() instead
     )
 
 

@@ -96,7 +96,8 @@ class Settings:
 
     @property
     def fallback_spool(self) -> Path:
-        return self.var_dir / "spool" / "fallback"
+        """Written by the process-AGI fallback, which runs as Asterisk's user: inside its tree."""
+        return self.asterisk_root / "spool" / "kc-fallback"
 
     @property
     def web_url(self) -> str:

@@ -375,6 +375,20 @@ def test_menu_gets_district_and_dtmf(lab: Lab):
     assert reqs[0]["headers"]["agi_calleridname"] in ('Eva \\"Q\\" \\\\ Test', 'Eva "Q" \\ Test'), reqs[0]["headers"]
 
 
+def test_menu_unknown_next_goes_to_fallback_agi(lab: Lab):
+    lab.agi.menu_next = "no-such-step"
+    try:
+        run = sd.call(lab.workdir, lab.ctx.sip_port, "0850820000", digits=[(0.8, "5")], hangup_after=None, wait_far_bye=15,
+                      caller_number="0701110009")
+        res = lab.run(lab.in_thread(run.wait, 25))
+    finally:
+        lab.agi.menu_next = "wait"
+    assert res.answered and res.hangup == "far", res
+    assert lab.agi.requests[-1]["args"] == ["kista"]
+    log = (lab.ctx.root / "log" / "messages").read_text(errors="replace")
+    assert "kc fallback ran" in log  # the process AGI wrapper ran (as the Asterisk user)
+
+
 def _bridge_call(lab: Lab, caller_number: str, agent_hangs_up: bool):
     p = phone(lab, "bromma-101")
     lab.run(lab.in_thread(p.register))
