@@ -72,3 +72,21 @@ def test_settings_from_env(tmp_path):
     secret = s.secret("ami.secret")
     assert s.secret("ami.secret") == secret
     assert (tmp_path / "secrets" / "ami.secret").stat().st_mode & 0o777 == 0o600
+
+
+def test_kc_init_demo_never_overwrites(tmp_path):
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "KC_VAR": str(tmp_path)}
+    run = lambda: subprocess.run([sys.executable, "-m", "kc.cli", "init", "--demo"], env=env,
+                                 capture_output=True, text=True, check=True).stdout
+    assert "created" in run()
+    s = Store(tmp_path / "kc.db")
+    s.run_sync(lambda db: db.execute("update districts set name = 'Kept' where id = 'bromma'"))
+    s.close()
+    assert "left as it is" in run()
+    s = Store(tmp_path / "kc.db")
+    assert s.run_sync(queries.list_districts)[0].name == "Kept"
+    s.close()
+    assert (tmp_path / "secrets" / "session.key").stat().st_mode & 0o777 == 0o600
