@@ -1,8 +1,7 @@
-"""Schema migrations, in code, applied in order by `PRAGMA user_version`.
-
-Append new steps; never edit a released one.
-"""
+"""Schema migrations, in code, recorded by name in `schema_migrations`."""
 from __future__ import annotations
+
+from typing import Callable
 
 import sqlite_utils
 
@@ -68,18 +67,29 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
     db["contact_events"].create_index(["contact_id"])
 
 
-MIGRATIONS = [_m1_initial]
+# (name, step) in the order they were written. Applied by name, once each, so work on different
+# areas can add steps independently: append yours at the end, never rename or edit one.
+MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
+    ("0001_initial", _m1_initial),
+]
 
 
-def migrate(db: sqlite_utils.Database) -> int:
-    """Bring the schema up to date; returns the resulting version."""
-    current = db.execute("PRAGMA user_version").fetchone()[0]
-    if current > len(MIGRATIONS):
-        raise RuntimeError(
-            f"database schema version {current} is newer than this code ({len(MIGRATIONS)})"
-        )
-    for number, step in enumerate(MIGRATIONS[current:], start=current + 1):
+def migrate(db: sqlite_utils.Database) -> list[str]:
+    """Apply the steps this database has not seen; returns their names."""
+    db.execute("create table if not exists schema_migrations (name text primary key, applied_at text)")
+    done = {row[0] for row in db.execute("select name from schema_migrations")}
+    known = {name for name, _ in MIGRATIONS}
+    unknown = done - known
+    if unknown:
+        raise RuntimeError(f"database has migrations this code does not know: {sorted(unknown)}")
+    applied = []
+    for name, step in MIGRATIONS:
+        if name in done:
+            continue
         with db.conn:
+            db.execute("begin")
             step(db)
-            db.execute(f"PRAGMA user_version = {number}")
-    return len(MIGRATIONS)
+            db.execute("insert into schema_migrations (name, applied_at) values (?, datetime('now'))",
+                       [name])
+        applied.append(name)
+    return applied
