@@ -7,15 +7,20 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from . import api, pages
-from .auth import bearer_auth
+from . import access_pages, api, nav, pages
+from .auth import authenticate, template_context
 from .errors import translate_errors
 
 TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
 
 
 def setup(app: web.Application) -> None:
-    app.middlewares.extend([translate_errors, bearer_auth])
-    aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True)
+    app.middlewares.extend([translate_errors, authenticate])
+    env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+                               autoescape=True, context_processors=[template_context])
+    env.globals["nav_links"] = nav.links_for
     app.add_routes(api.routes)
     app.add_routes(pages.routes)
+    app.add_routes(access_pages.routes)
+    app.router.add_static("/static", STATIC)

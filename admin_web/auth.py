@@ -1,42 +1,142 @@
-"""Authentication and roles for the API: bearer tokens now, sessions later, one check for both."""
+"""Who is asking, and may they: bearer tokens for the API, session log-in for pages, CSRF.
+
+One middleware resolves the user from either a bearer token or the session cookie; handlers
+then call `require_role` (API: JSON 401/403) or `require_page_role` (pages: redirect to /login,
+403 page). Unsafe requests authenticated by cookie must carry the session's CSRF token (form
+field `csrf_token` or header `X-CSRF-Token`); bearer requests cannot be forged by a browser.
+"""
 from __future__ import annotations
 
+import hmac
+import secrets
+from datetime import timedelta
 from typing import Any, Awaitable, Callable
+from urllib.parse import quote
 
 from aiohttp import web
 
-from kc import queries
+from kc import queries, web_store
+from kc.clock import iso
 from kc.passwords import token_hash
 
-from .keys import STORE, USER
 from .errors import json_error
+from .keys import CLOCK, SETTINGS, STORE, USER
 
 PUBLIC_API = {"/api/health"}
+SESSION_COOKIE = "kc_session"
+PRELOGIN_COOKIE = "kc_prelogin"
+SESSION_HOURS = 12
+VIA = "kc_auth_via"        # request key: "bearer" | "session"
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+CSRF_EXEMPT = {"/login"}   # checked by its own double-submit cookie
+
+
+async def _user_from_session(request: web.Request) -> dict[str, Any] | None:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie or len(cookie) > 100:
+        return None
+    now = iso(request.app[CLOCK]())
+    return await request.app[STORE].run(web_store.session_user, token_hash(cookie), now)
+
+
+def current_user(request: web.Request) -> dict[str, Any] | None:
+    return request.get(USER)
+
+
+def csrf_token(request: web.Request) -> str:
+    user = request.get(USER)
+    return user["csrf"] if user and "csrf" in user else ""
 
 
 @web.middleware
-async def bearer_auth(request: web.Request,
-                      handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-    if request.path.startswith("/api/") and request.path not in PUBLIC_API:
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        user = None
-        if scheme.lower() == "bearer" and token.strip():
-            user = await request.app[STORE].run(queries.user_for_token, token_hash(token.strip()))
+async def authenticate(request: web.Request,
+                       handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    user = None
+    if scheme.lower() == "bearer" and token.strip():
+        user = await request.app[STORE].run(queries.user_for_token, token_hash(token.strip()))
         if user is None:
-            resp = json_error(401, "missing or invalid bearer token")
-            resp.headers["WWW-Authenticate"] = 'Bearer realm="kommuncentral"'
-            return resp
+            return _unauthorized()
+        request[VIA] = "bearer"
+    else:
+        user = await _user_from_session(request)
+        if user is not None:
+            request[VIA] = "session"
+    if user is not None:
         request[USER] = user
+    if request.path.startswith("/api/") and request.path not in PUBLIC_API and user is None:
+        return _unauthorized()
+    if request.method in UNSAFE and request.get(VIA) == "session" and request.path not in CSRF_EXEMPT:
+        sent = request.headers.get("X-CSRF-Token")
+        if sent is None and request.content_type in (
+                "application/x-www-form-urlencoded", "multipart/form-data"):
+            form = await request.post()
+            value = form.get("csrf_token")
+            sent = value if isinstance(value, str) else None
+        if not sent or not hmac.compare_digest(sent, user["csrf"]):
+            if request.path.startswith("/api/"):
+                return json_error(403, "missing or wrong CSRF token")
+            raise web.HTTPForbidden(text="Forbidden: the form's CSRF token is missing or wrong. "
+                                         "Reload the page and try again.")
     return await handler(request)
 
 
+def _unauthorized() -> web.Response:
+    resp = json_error(401, "missing or invalid bearer token")
+    resp.headers["WWW-Authenticate"] = 'Bearer realm="kommuncentral"'
+    return resp
+
+
 def require_role(request: web.Request, *roles: str) -> dict[str, Any]:
+    """API routes: JSON 401 when anonymous, 403 when the role may not."""
     user = request.get(USER)
     if user is None:
-        raise web.HTTPUnauthorized(
-            text='{"error": "not authenticated"}', content_type="application/json")
-    if user["role"] not in roles:
-        raise web.HTTPForbidden(
-            text='{"error": "your role may not do this"}', content_type="application/json")
+        raise web.HTTPUnauthorized(text='{"error": "not authenticated"}',
+                                   content_type="application/json")
+    if roles and user["role"] not in roles:
+        raise web.HTTPForbidden(text='{"error": "your role may not do this"}',
+                                content_type="application/json")
     return user
+
+
+def require_page_role(request: web.Request, *roles: str) -> dict[str, Any]:
+    """Pages: anonymous users go to /login and come back; a wrong role gets 403."""
+    user = request.get(USER)
+    if user is None:
+        raise web.HTTPFound(f"/login?next={quote(request.path_qs, safe='')}")
+    if roles and user["role"] not in roles:
+        raise web.HTTPForbidden(text=f"Forbidden: this page is for {', '.join(roles)}.")
+    return user
+
+
+def safe_next(value: str | None) -> str:
+    """Only a local path may follow the log-in (no open redirect)."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    return value
+
+
+async def start_session(request: web.Request, response: web.StreamResponse, username: str) -> None:
+    clock = request.app[CLOCK]
+    token = secrets.token_urlsafe(32)
+    now = clock()
+    await request.app[STORE].run(
+        web_store.create_session, token_hash(token), username, secrets.token_urlsafe(24),
+        iso(now), iso(now + timedelta(hours=SESSION_HOURS)))
+    await request.app[STORE].run(web_store.delete_expired_sessions, iso(now))
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Lax",
+                        secure=request.app[SETTINGS].secure_cookies, path="/",
+                        max_age=SESSION_HOURS * 3600)
+
+
+async def end_session(request: web.Request, response: web.StreamResponse) -> None:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        await request.app[STORE].run(web_store.delete_session, token_hash(cookie))
+    response.del_cookie(SESSION_COOKIE, path="/")
+
+
+async def template_context(request: web.Request) -> dict[str, Any]:
+    """For every page: the user and the CSRF token for its forms."""
+    return {"user": request.get(USER), "csrf_token": csrf_token(request)}

@@ -1,6 +1,7 @@
 """Our errors become JSON answers at the HTTP seam; nothing else leaks to the client."""
 from __future__ import annotations
 
+import html
 import logging
 from typing import Awaitable, Callable
 
@@ -15,6 +16,16 @@ def json_error(status: int, message: str, **extra: object) -> web.Response:
     return web.json_response({"error": message, **extra}, status=status)
 
 
+def _error(request: web.Request, status: int, message: str, **extra: object) -> web.Response:
+    """JSON for the API, a small page with the message for forms and pages."""
+    if request.path.startswith("/api/"):
+        return json_error(status, message, **extra)
+    body = (f"<!doctype html><meta charset=utf-8><title>Error</title>"
+            f"<main role=alert><h1>{status}</h1><p class=error>{html.escape(message)}</p>"
+            f"<p><a href=\"javascript:history.back()\">Back</a></p></main>")
+    return web.Response(status=status, text=body, content_type="text/html")
+
+
 @web.middleware
 async def translate_errors(request: web.Request,
                            handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
@@ -23,11 +34,11 @@ async def translate_errors(request: web.Request,
     except web.HTTPException:
         raise
     except InvalidInput as exc:
-        return json_error(422, str(exc))
+        return _error(request, 422, str(exc), **getattr(exc, "details", {}))
     except NotFound as exc:
-        return json_error(404, str(exc))
+        return _error(request, 404, str(exc))
     except TelephonyDown as exc:
-        return json_error(503, str(exc))
+        return _error(request, 503, str(exc))
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return json_error(500, "internal error")
+        return _error(request, 500, "internal error")

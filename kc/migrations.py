@@ -5,6 +5,9 @@ from typing import Callable
 
 import sqlite_utils
 
+from .web_store import migrate_access
+from .queue_config import create_table as create_queues_table
+
 
 def _m1_initial(db: sqlite_utils.Database) -> None:
     db["districts"].create({"id": str, "name": str, "number": str}, pk="id")
@@ -71,6 +74,8 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
 # areas can add steps independently: append yours at the end, never rename or edit one.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_initial", _m1_initial),
+    ("0002_web_access", migrate_access),
+    ("0003_acd_queues", create_queues_table),
 ]
 
 

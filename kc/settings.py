@@ -51,6 +51,7 @@ class Settings:
     rtp_end: int = 10999
     trunk_match: str = "127.0.0.1"
     ring_timeout: float = 15.0          # seconds an agent's phone rings before ring-no-answer
+    secure_cookies: bool = False        # set KC_SECURE_COOKIES=1 behind HTTPS
     python: str = field(default_factory=lambda: sys.executable)
 
     @classmethod
@@ -66,6 +67,7 @@ class Settings:
             sip_host=env.get("KC_SIP_HOST", "127.0.0.1"),
             trunk_match=env.get("KC_TRUNK_MATCH", "127.0.0.1"),
             ring_timeout=float(env.get("KC_RING_TIMEOUT", "15")),
+            secure_cookies=env.get("KC_SECURE_COOKIES", "") in ("1", "yes", "true"),
             **ports,
         )
 

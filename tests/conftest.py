@@ -20,3 +20,38 @@ def kc() -> KcInstance:
         if os.environ.get("KC_KEEP_LOGS"):
             print(inst.logs())
         remove_instance(inst)
+
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (it cannot download its own browsers here)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                                      args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def login(page, base_url: str, username: str, password: str) -> None:
+    """Log in through the real form."""
+    page.goto(f"{base_url}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+
+
+@pytest.fixture
+def admin_page(browser, kc):
+    """A fresh browser context logged in as the demo admin."""
+    context = browser.new_context()
+    page = context.new_page()
+    login(page, kc.url, "admin", "demo-admin")
+    page.wait_for_url(f"{kc.url}/")
+    yield page
+    context.close()

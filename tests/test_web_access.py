@@ -1,0 +1,143 @@
+"""Log-in, lock-out, sessions, CSRF and roles on the site, in a real browser and over HTTP."""
+from __future__ import annotations
+
+import http.cookiejar
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from conftest import login
+
+
+class Client:
+    """A cookie-keeping HTTP client that does not follow redirects."""
+
+    def __init__(self, base: str):
+        self.base = base
+        self.jar = http.cookiejar.CookieJar()
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args, **kwargs):
+                return None
+
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar),
+                                                  NoRedirect)
+
+    def request(self, method, path, form=None, headers=None):
+        data = urllib.parse.urlencode(form).encode() if form is not None else None
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers or {})
+        try:
+            with self.opener.open(req, timeout=10) as resp:
+                return resp.status, resp.headers, resp.read().decode()
+        except urllib.error.HTTPError as err:
+            return err.code, err.headers, err.read().decode()
+
+    def login(self, username, password):
+        status, _, body = self.request("GET", "/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', body).group(1)
+        return self.request("POST", "/login", {"csrf_token": token, "username": username,
+                                               "password": password, "next": "/admin/users"})
+
+    def csrf(self, path="/"):
+        _, _, body = self.request("GET", path)
+        m = re.search(r'name="csrf_token" value="([^"]+)"', body)
+        return m.group(1) if m else None
+
+
+def test_login_and_lockout_in_the_browser(browser, kc):
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{kc.url}/admin/users")
+    assert page.url.startswith(f"{kc.url}/login")          # pages need a log-in
+    for _ in range(5):
+        login(page, kc.url, "supervisor", "not-the-password")
+        assert "Wrong user name or password" in page.content()
+    login(page, kc.url, "supervisor", "demo-supervisor")     # right password, but locked now
+    assert "locked" in page.content()
+    context.close()
+    status, body = kc.request("GET", "/api/agents")          # other users are unaffected
+    assert status == 200
+
+    context = browser.new_context()
+    page = context.new_page()
+    login(page, kc.url, "admin", "demo-admin")
+    page.wait_for_url(f"{kc.url}/")
+    page.goto(f"{kc.url}/admin/users")
+    row = page.locator("tr").filter(
+        has=page.locator("td:first-child", has_text=re.compile(r"^supervisor$")))
+    row.get_by_role("button", name="Unlock").click()
+    page.wait_for_url(f"{kc.url}/admin/users")
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url(f"{kc.url}/login")
+    login(page, kc.url, "supervisor", "demo-supervisor")
+    page.wait_for_url(f"{kc.url}/")
+    assert "supervisor (supervisor)" in page.content()
+    page.goto(f"{kc.url}/admin/audit")
+    assert "Forbidden" in page.content()                      # admins only
+    context.close()
+
+
+def test_session_cookie_is_httponly_and_forged_form_is_refused(kc):
+    client = Client(kc.url)
+    status, headers, _ = client.login("admin", "demo-admin")
+    assert status == 302 and headers["Location"] == "/admin/users"
+    cookie = headers["Set-Cookie"]
+    assert "kc_session=" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    # A forged cross-site form carries the cookie but not the session's CSRF token.
+    form = {"username": "mallory", "role": "admin", "password": "0123456789abc"}
+    status, _, _ = client.request("POST", "/admin/users", form)
+    assert status == 403
+    status, _, _ = client.request("POST", "/admin/users", {**form, "csrf_token": "guess"})
+    assert status == 403
+    users = kc.request("GET", "/api/agents")  # still works; and mallory does not exist:
+    status, _, body = client.request("GET", "/admin/users")
+    assert status == 200 and "mallory" not in body
+    # With the token the same form works (and is audited).
+    token = client.csrf("/admin/users")
+    status, _, _ = client.request("POST", "/admin/users", {**form, "username": "eve-admin",
+                                                           "csrf_token": token})
+    assert status == 302
+    _, _, audit = client.request("GET", "/admin/audit")
+    assert "user.create" in audit and "eve-admin" in audit
+    # Log-in form itself needs its own token; an open redirect is not followed.
+    status, _, _ = Client(kc.url).request("POST", "/login", {"username": "admin", "password": "demo-admin"})
+    assert status == 403
+    other = Client(kc.url)
+    _, _, body = other.request("GET", "/login?next=//evil.example/")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', body).group(1)
+    status, headers, _ = other.request("POST", "/login?next=//evil.example/", {
+        "csrf_token": token, "username": "admin", "password": "demo-admin", "next": "//evil.example/"})
+    assert status == 302 and headers["Location"] == "/"
+
+
+def test_roles_on_access_pages(kc):
+    routes = [("GET", "/admin/users"), ("GET", "/admin/audit")]
+    for username, password, allowed in [("manager", "demo-manager", False),
+                                        ("bromma-103", "demo-agent", False),
+                                        ("admin", "demo-admin", True)]:
+        client = Client(kc.url)
+        assert client.login(username, password)[0] == 302
+        for method, path in routes:
+            status, _, _ = client.request(method, path)
+            assert (status == 200) == allowed, (username, path, status)
+    anonymous = Client(kc.url)
+    for method, path in routes:
+        status, headers, _ = anonymous.request(method, path)
+        assert status == 302 and headers["Location"].startswith("/login?next=")
+
+
+def test_api_accepts_session_with_csrf_header(kc):
+    client = Client(kc.url)
+    client.login("admin", "demo-admin")
+    status, _, _ = client.request("POST", "/api/agents/hv-203/state", None,
+                                  {"Content-Type": "application/json"})
+    assert status == 403                                    # no CSRF header
+    token = client.csrf("/admin/users")
+    req_headers = {"Content-Type": "application/json", "X-CSRF-Token": token}
+    data = b'{"state": "ready"}'
+    req = urllib.request.Request(kc.url + "/api/agents/hv-203/state", data=data, method="POST",
+                                 headers=req_headers)
+    with client.opener.open(req, timeout=10) as resp:
+        assert resp.status == 200
+    kc.set_state("hv-203", "logged_out")
