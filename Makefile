@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test system system-test clean-var
+.PHONY: run test bench system system-test clean-var
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q python3-venv)
@@ -26,6 +26,10 @@ run: system $(STAMP)
 
 test: system-test $(STAMP)
 	$(BIN)/python -m pytest -ra
+
+# Speed and memory targets (not tests): every benchmarks/bench_*.py; results in var/bench/results.json.
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run
 
 clean-var:
 	rm -rf var

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -17,9 +18,12 @@ from kc.domain import Agent, AgentState, Skill
 from kc.errors import InvalidInput, NotFound, TelephonyDown
 from kc.store import Store
 
-from . import agent_states
+from kc.queue_config import list_queue_configs
+
+from . import acd_store, agent_states, estimate
+from .options import NUMBER_RE, AcdOptions
 from .queue_log import QueueLog
-from .routing import AgentSnapshot, WaitingCall, assignments
+from .routing import AgentSnapshot, RoutingPolicy, WaitingCall, assignments, next_overflow_at
 from .telephony import Telephony
 
 log = logging.getLogger(__name__)
@@ -31,6 +35,7 @@ class AgentRuntime:
     state: AgentState = AgentState.LOGGED_OUT
     reason: str | None = None
     pending: AgentState | None = None
+    pending_reason: str | None = None
     registered: bool = False
     idle_since: float = 0.0
     contact_id: int | None = None
@@ -38,7 +43,7 @@ class AgentRuntime:
     def snapshot(self) -> AgentSnapshot:
         a = self.agent
         return AgentSnapshot(a.id, a.district, a.skills, a.cleared_for, self.state,
-                             self.registered, self.idle_since)
+                             self.registered, self.idle_since, a.languages)
 
 
 @dataclass
@@ -50,6 +55,7 @@ class Waiting:
     offered_to: str | None = None
     leg_id: str | None = None
     offers: int = 0
+    callback: str | None = None       # number to call back: the caller hung up, keeping the place
 
 
 @dataclass
@@ -62,6 +68,11 @@ class Connected:
     wait: float
     answered_at: float
     agent_hung_up: bool = False
+    channel: str = ""                 # the caller's channel (for transfers)
+    skill: str = ""
+    district: str = ""
+    callback: bool = False            # uniqueid is the agent leg, which dials the resident
+    resident_answered: bool = False
 
 
 @dataclass
@@ -71,7 +82,9 @@ class Distributor:
     clock: Clock
     queue_log: QueueLog
     ring_timeout: float = 15.0
-    wrap_up_seconds: float = 0.0
+    wrap_up_seconds: float = 0.0      # for queues without a configuration
+    options: AcdOptions = field(default_factory=AcdOptions)
+    policy: RoutingPolicy = field(default_factory=RoutingPolicy)
     agents: dict[str, AgentRuntime] = field(default_factory=dict)
     skills: dict[str, Skill] = field(default_factory=dict)
     waiting: dict[int, Waiting] = field(default_factory=dict)
@@ -79,6 +92,9 @@ class Distributor:
     leg_channels: dict[str, str] = field(default_factory=dict)   # agent leg uniqueid -> channel name
     on_change: list[Callable[[], None]] = field(default_factory=list)
     _tasks: set[asyncio.Task] = field(default_factory=set)
+    _wake: asyncio.TimerHandle | None = None
+    _reconciled: bool = False
+    handle_times: dict[str, deque] = field(default_factory=dict)   # skill -> recent handle seconds
 
     # ------------------------------------------------------------------ set-up
     async def load(self) -> None:
@@ -91,8 +107,24 @@ class Distributor:
             if state in agent_states.BUSY:
                 state, reason = AgentState.READY, None    # a call cannot survive our restart
             self.agents[agent.id] = AgentRuntime(agent, state, reason, idle_since=now)
+        await self.reload_queues()
+
+    async def reload_queues(self) -> None:
+        """Queue configurations (overflow steps, wrap-up, priority) from the store; call again
+        after they change."""
+        self.policy = RoutingPolicy.from_configs(await self.store.run(list_queue_configs))
+        self.dispatch()
+
+    def wrap_up_for(self, skill: str, district: str) -> float:
+        """The queue's configured wrap-up; `wrap_up_seconds` for queues without one."""
+        for q in self.policy.queues:
+            if q.skill == skill and q.district == district:
+                return q.wrap_up_seconds
+        return self.wrap_up_seconds
 
     async def close(self) -> None:
+        if self._wake is not None:
+            self._wake.cancel()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -149,6 +181,7 @@ class Distributor:
             raise InvalidInput(f"unknown state {target!r}") from None
         now_state, pending = agent_states.request(rt.state, wanted)
         rt.pending = pending
+        rt.pending_reason = reason if pending is AgentState.PAUSED else None
         await self._set_state(rt, now_state, reason if now_state is AgentState.PAUSED else None)
         self.dispatch()
         return rt
@@ -167,21 +200,24 @@ class Distributor:
         if registered:
             self.dispatch()
 
-    async def _after_call(self, rt: AgentRuntime) -> None:
+    async def _after_call(self, rt: AgentRuntime, wrap_up: float | None = None) -> None:
         rt.contact_id = None
         target, rt.pending = rt.pending, None
-        if target is None and self.wrap_up_seconds > 0:
+        wrap_up = self.wrap_up_seconds if wrap_up is None else wrap_up
+        if target is None and wrap_up > 0:
             await self._set_state(rt, AgentState.WRAP_UP)
-            self._spawn(self._end_wrap_up(rt, self.wrap_up_seconds))
+            self._spawn(self._end_wrap_up(rt, wrap_up))
             return
-        await self._set_state(rt, target or AgentState.READY)
+        await self._set_state(rt, target or AgentState.READY,
+                              rt.pending_reason if target is AgentState.PAUSED else None)
         self.dispatch()
 
     async def _end_wrap_up(self, rt: AgentRuntime, seconds: float) -> None:
         await asyncio.sleep(seconds)
         if rt.state is AgentState.WRAP_UP:
             target, rt.pending = rt.pending, None
-            await self._set_state(rt, target or AgentState.READY)
+            await self._set_state(rt, target or AgentState.READY,
+                                  rt.pending_reason if target is AgentState.PAUSED else None)
             self.dispatch()
 
     # ------------------------------------------------------------------ callers
@@ -209,25 +245,46 @@ class Distributor:
             self.queue_log.write(now, uniqueid, self.queue_name(contact["skill"], contact["district"]),
                                  "NONE", "ENTERQUEUE", "", contact["caller"] or "", 1)
         call = WaitingCall(contact_id, contact["skill"], contact["district"],
-                           contact["language"] or "sv", 0, confidential, enqueued)
-        self.waiting[contact_id] = Waiting(call, uniqueid, channel, contact["caller"] or "")
+                           contact["language"] or "sv",
+                           self.policy.priority(contact["skill"], contact["district"]),
+                           confidential, enqueued)
+        self.waiting[contact_id] = Waiting(call, uniqueid, channel, contact["caller"] or "",
+                                           callback=contact.get("callback_number") if not channel else None)
         self._changed()
         self.dispatch()
 
     def dispatch(self) -> None:
-        """Offer waiting callers to free agents (no agent gets two offers)."""
+        """Offer waiting callers to free agents (no agent gets two offers); then sleep until
+        the next overflow step could change the answer."""
         calls = [w.call for w in self.waiting.values() if w.offered_to is None]
+        if self._wake is not None:
+            self._wake.cancel()
+            self._wake = None
         if not calls:
             return
-        for call, agent in assignments(calls, (rt.snapshot() for rt in self.agents.values())):
+        now = self._now()
+        offered = set()
+        for call, agent in assignments(calls, (rt.snapshot() for rt in self.agents.values()),
+                                       self.policy, now):
             entry = self.waiting[call.contact_id]
             rt = self.agents[agent.id]
             entry.offered_to = agent.id
             entry.offers += 1
-            entry.leg_id = f"kc-{call.contact_id}-{entry.offers}-{int(self._now())}"
+            entry.leg_id = f"kc-{call.contact_id}-{entry.offers}-{int(now)}"
             rt.state, rt.contact_id = AgentState.RINGING, call.contact_id
-            self._spawn(self._offer(entry, rt))
-        self._changed()
+            offered.add(call.contact_id)
+            self._spawn(self._offer_callback(entry, rt) if entry.callback else self._offer(entry, rt))
+        if offered:
+            self._changed()
+        rest = [c for c in calls if c.contact_id not in offered]
+        due = next_overflow_at(rest, now, self.policy) if rest else None
+        if due is not None:
+            self._wake = asyncio.get_running_loop().call_later(max(0.02, due - now + 0.01),
+                                                               self._on_wake)
+
+    def _on_wake(self) -> None:
+        self._wake = None
+        self.dispatch()
 
     async def _offer(self, entry: Waiting, rt: AgentRuntime) -> None:
         call = entry.call
@@ -259,21 +316,27 @@ class Distributor:
             await self._after_call(rt)
             return
         if still_waiting:
-            ring_ms = int((self._now() - started) * 1000)
-            entry.offered_to, entry.leg_id = None, None
-            self.queue_log.write(self._now(), entry.uniqueid, queue, rt.agent.id, "RINGNOANSWER", ring_ms)
-            await self.store.run(queries.add_event, call.contact_id, iso(self.clock()), "ring_no_answer",
-                                 {"agent": rt.agent.id, "ms": ring_ms})
-            rt.contact_id = None
-            target = rt.pending
-            rt.pending = None
-            if target in (AgentState.LOGGED_OUT,):
-                await self._set_state(rt, target)
-            else:
-                await self._set_state(rt, AgentState.PAUSED, "rona")
-            self.dispatch()
+            await self._ring_no_answer(entry, rt, queue, started)
         else:
             await self._after_call(rt)
+
+    async def _ring_no_answer(self, entry: Waiting, rt: AgentRuntime, queue: str, started: float) -> None:
+        """The caller goes back to the head of the queue (original enqueue time); the agent
+        is paused with reason `rona`."""
+        call = entry.call
+        ring_ms = int((self._now() - started) * 1000)
+        entry.offered_to, entry.leg_id = None, None
+        self.queue_log.write(self._now(), entry.uniqueid, queue, rt.agent.id, "RINGNOANSWER", ring_ms)
+        await self.store.run(queries.add_event, call.contact_id, iso(self.clock()), "ring_no_answer",
+                             {"agent": rt.agent.id, "ms": ring_ms})
+        rt.contact_id = None
+        target = rt.pending
+        rt.pending = None
+        if target in (AgentState.LOGGED_OUT,):
+            await self._set_state(rt, target)
+        else:
+            await self._set_state(rt, AgentState.PAUSED, "rona")
+        self.dispatch()
 
     async def _connect(self, entry: Waiting, rt: AgentRuntime, queue: str) -> None:
         call = entry.call
@@ -281,7 +344,9 @@ class Distributor:
         wait = max(0.0, now - call.enqueued_at)
         del self.waiting[call.contact_id]
         self.connected[call.contact_id] = Connected(call.contact_id, rt.agent.id, entry.uniqueid,
-                                                    entry.leg_id or "", queue, wait, now)
+                                                    entry.leg_id or "", queue, wait, now,
+                                                    channel=entry.channel, skill=call.skill,
+                                                    district=call.district)
         await self._set_state(rt, AgentState.ON_CALL)
         await self.store.run(
             queries.update_contact, call.contact_id, agent=rt.agent.id,
@@ -294,20 +359,90 @@ class Distributor:
                              entry.leg_id or "", 0)
 
     async def resync(self) -> None:
-        """After an AMI (re)connect: events were lost, so read the PBX's state again."""
+        """After an AMI (re)connect: events were lost, so read the PBX's state again.
+
+        Also after a crash (kill -9): callers still waiting in `kc-wait` come back with their
+        original enqueue time, callers already bridged to an agent are adopted as connected (not
+        offered twice), agent legs still ringing for an offer we no longer know are hung up,
+        pending call-backs are reloaded, and open contacts whose channel is gone are closed."""
+        started = iso(self.clock())
         snap = await self.telephony.snapshot(list(self.agents))
         for agent_id, rt in self.agents.items():
             self.set_registered(agent_id, agent_id in snap.registered)
         now = self._now()
         for entry in list(self.waiting.values()):
-            if entry.uniqueid not in snap.channels:
+            if entry.callback and entry.offered_to is None:
+                continue
+            if entry.uniqueid not in snap.channels and not entry.callback:
                 await self._abandon(entry, now)
         for conn in list(self.connected.values()):
             if conn.uniqueid not in snap.channels:
                 await self._complete(conn, now)
+        known_legs = {e.leg_id for e in self.waiting.values() if e.leg_id}
+        known_legs |= {c.leg_id for c in self.connected.values()}
+        for b in snap.bridged:
+            if b.contact_id not in self.connected:
+                await self._adopt(b.contact_id, b.uniqueid, b.channel, b.agent, b.leg_id, now)
+            known_legs.add(b.leg_id)
+        for leg_uid, leg_channel in snap.agent_legs:
+            if leg_uid not in known_legs:
+                log.info("hanging up orphan agent leg %s", leg_channel)
+                try:
+                    await self.telephony.hangup(leg_channel)
+                except TelephonyDown:
+                    pass
         for uniqueid, channel, contact_id in snap.waiting:
             await self.enqueue(contact_id, uniqueid, channel)
+        if not self._reconciled:
+            self._reconciled = True
+            await self._reconcile_open_contacts(started, snap.channels)
         self.dispatch()
+
+    async def _adopt(self, contact_id: int, uniqueid: str, channel: str, agent_id: str,
+                     leg_id: str, now: float) -> None:
+        """A caller found bridged to an agent after our restart: connected, not waiting."""
+        self.waiting.pop(contact_id, None)
+        contact = await self.store.run(queries.get_contact, contact_id)
+        rt = self.agents.get(agent_id)
+        if contact["outcome"] is not None or rt is None:
+            return
+        from kc.clock import parse_iso
+        enq = parse_iso(contact["enqueued_at"]).timestamp() if contact["enqueued_at"] else now
+        ans = parse_iso(contact["answered_at"]).timestamp() if contact["answered_at"] else now
+        queue = self.queue_name(contact["skill"], contact["district"])
+        self.connected[contact_id] = Connected(contact_id, agent_id, uniqueid, leg_id, queue,
+                                               max(0.0, ans - enq), ans, channel=channel,
+                                               skill=contact["skill"], district=contact["district"])
+        rt.contact_id = contact_id
+        if not contact["answered_at"]:
+            await self.store.run(queries.update_contact, contact_id, agent=agent_id,
+                                 agent_district=rt.agent.district,
+                                 overflowed=rt.agent.district != contact["district"],
+                                 answered_at=iso(self.clock()), wait_seconds=round(ans - enq, 3))
+        await self._set_state(rt, AgentState.ON_CALL)
+        await self.store.run(queries.add_event, contact_id, iso(self.clock()), "adopted",
+                             {"agent": agent_id, "after": "restart"})
+
+    async def _reconcile_open_contacts(self, before: str, live: frozenset[str]) -> None:
+        """Contacts left open by a crash whose caller is no longer in the PBX."""
+        for c in await self.store.run(acd_store.open_queued_contacts, before):
+            cid = c["id"]
+            if cid in self.waiting or cid in self.connected:
+                continue
+            if c.get("callback_number") and not c["answered_at"]:
+                await self.enqueue(cid, c["uniqueid"] or "", "")   # the call-back still owed
+                continue
+            if c["uniqueid"] in live:
+                continue
+            at = iso(self.clock())
+            if c["answered_at"]:
+                await self.store.run(queries.update_contact, cid, outcome="answered", ended_at=at)
+                await self.store.run(queries.add_event, cid, at, "completed", {"by": "unknown (service restarted)"})
+            else:
+                await self.store.run(queries.update_contact, cid, outcome="abandoned", ended_at=at)
+                await self.store.run(queries.add_event, cid, at, "abandoned", {"where": "queue (while the service was down)"})
+                self.queue_log.write(self._now(), c["uniqueid"] or "NONE",
+                                     self.queue_name(c["skill"], c["district"]), "NONE", "ABANDON", 1, 1, 0)
 
     # ------------------------------------------------------------------ PBX events
     def on_event(self, event: dict[str, str]) -> None:
@@ -322,6 +457,8 @@ class Distributor:
             self._spawn(self.enqueue(contact_id, event.get("Uniqueid", ""), event.get("Channel", "")))
         elif name == "Hangup":
             self._spawn(self._on_hangup(event.get("Uniqueid", ""), event.get("Channel", "")))
+        elif name == "DialEnd" and event.get("Uniqueid", "").startswith("kc-"):
+            self._spawn(self._on_callback_dial_end(event.get("Uniqueid", ""), event.get("DialStatus", "")))
         elif name == "Newchannel":
             uid = event.get("Uniqueid", "")
             if uid.startswith("kc-"):
@@ -336,15 +473,32 @@ class Distributor:
             if status in ("Created", "Reachable", "NonQualified"):
                 self.set_registered(agent, True)
             elif status in ("Removed", "Unreachable"):
-                self.set_registered(agent, False)
+                # a phone registering from a new address replaces its old contact: "Removed"
+                # may come after the new one's "Created", so ask the PBX what holds now
+                self._spawn(self._recheck_registration(agent))
+
+    async def _recheck_registration(self, agent: str) -> None:
+        await asyncio.sleep(0.2)
+        try:
+            snap = await self.telephony.snapshot_registered([agent])
+        except (TelephonyDown, AttributeError):
+            self.set_registered(agent, False)
+            return
+        self.set_registered(agent, agent in snap)
 
     async def _on_hangup(self, uniqueid: str, channel: str) -> None:
         now = self._now()
         for contact_id, entry in list(self.waiting.items()):
             if entry.uniqueid == uniqueid:
+                if entry.callback:
+                    entry.channel = ""      # hung up after asking for a call-back: keeps the place
+                    return
                 await self._abandon(entry, now)
                 return
         for contact_id, conn in list(self.connected.items()):
+            if conn.callback and conn.leg_id == uniqueid:
+                await self._complete(conn, now)
+                return
             if conn.leg_id == uniqueid:
                 conn.agent_hung_up = True
                 return
@@ -373,17 +527,215 @@ class Distributor:
         self._changed()
 
     async def _complete(self, conn: Connected, now: float) -> None:
+        if self.connected.get(conn.contact_id) is not conn:
+            return
         del self.connected[conn.contact_id]
         self.leg_channels.pop(conn.leg_id, None)
         talk = max(0.0, now - conn.answered_at)
-        event = "COMPLETEAGENT" if conn.agent_hung_up else "COMPLETECALLER"
-        self.queue_log.write(now, conn.uniqueid, conn.queue, conn.agent, event,
-                             int(conn.wait), int(talk), 1)
-        await self.store.run(queries.update_contact, conn.contact_id, outcome="answered",
-                             ended_at=iso(self.clock()), talk_seconds=round(talk, 3))
-        await self.store.run(queries.add_event, conn.contact_id, iso(self.clock()), "completed",
-                             {"by": "agent" if conn.agent_hung_up else "caller", "talk": round(talk, 3)})
+        wrap = self.wrap_up_for(conn.skill, conn.district)
+        if conn.callback and not conn.resident_answered:
+            # the agent called, the resident did not answer: the call-back failed
+            self.queue_log.write(now, conn.uniqueid, conn.queue, conn.agent, "COMPLETEAGENT",
+                                 int(conn.wait), 0, 1)
+            await self.store.run(queries.update_contact, conn.contact_id, outcome="failed",
+                                 ended_at=iso(self.clock()))
+            await self.store.run(queries.add_event, conn.contact_id, iso(self.clock()),
+                                 "callback_unanswered", {"agent": conn.agent})
+        else:
+            event = "COMPLETEAGENT" if conn.agent_hung_up or conn.callback else "COMPLETECALLER"
+            self.queue_log.write(now, conn.uniqueid, conn.queue, conn.agent, event,
+                                 int(conn.wait), int(talk), 1)
+            await self.store.run(queries.update_contact, conn.contact_id, outcome="answered",
+                                 ended_at=iso(self.clock()), talk_seconds=round(talk, 3))
+            await self.store.run(queries.add_event, conn.contact_id, iso(self.clock()), "completed",
+                                 {"by": "agent" if conn.agent_hung_up else "caller", "talk": round(talk, 3),
+                                  **({"callback": True} if conn.callback else {})})
+            if conn.skill:
+                self.handle_times.setdefault(conn.skill, deque(maxlen=50)).append(talk + wrap)
         rt = self.agents.get(conn.agent)
         if rt is not None and rt.contact_id == conn.contact_id:
-            await self._after_call(rt)
+            await self._after_call(rt, wrap)
         self._changed()
+
+    # ------------------------------------------------------------------ call-back
+    async def request_callback(self, contact_id: int) -> bool:
+        """The waiting caller pressed 1: keep the place, call back the caller's number.
+        False when it cannot be done (not waiting, being offered right now, no usable number)."""
+        entry = self.waiting.get(contact_id)
+        if entry is None or entry.offered_to is not None or entry.callback:
+            return False
+        number = entry.caller.strip()
+        if not NUMBER_RE.match(number):
+            return False
+        entry.callback = number
+        at = iso(self.clock())
+        await self.store.run(queries.update_contact, contact_id, callback_number=number)
+        await self.store.run(queries.add_event, contact_id, at, "callback_requested",
+                             {"number": number, "position": self.position(contact_id)})
+        self._changed()
+        return True
+
+    async def _offer_callback(self, entry: Waiting, rt: AgentRuntime) -> None:
+        """Ring the agent first; once they answer, the dialplan (`kc-callback`) rings the resident."""
+        call = entry.call
+        queue = self.queue_name(call.skill, call.district)
+        await self.store.run(queries.set_agent_state, rt.agent.id, AgentState.RINGING, None, iso(self.clock()))
+        await self.store.run(queries.add_event, call.contact_id, iso(self.clock()), "offered",
+                             {"agent": rt.agent.id, "leg": entry.leg_id, "callback": True})
+        started = self._now()
+        try:
+            answered = await self.telephony.call_back(
+                agent=rt.agent.id, contact_id=call.contact_id, leg_id=entry.leg_id or "",
+                number=entry.callback or "", caller_id=f"Återuppringning <{entry.callback}>",
+                timeout=self.ring_timeout, ring_resident=self.options.callback_ring_seconds)
+        except TelephonyDown as exc:
+            log.warning("call-back of contact %s via %s failed: %s", call.contact_id, rt.agent.id, exc)
+            if self.waiting.get(call.contact_id) is entry:
+                entry.offered_to, entry.leg_id = None, None
+            rt.contact_id = None
+            await self._set_state(rt, AgentState.READY)
+            self.dispatch()
+            return
+        if self.waiting.get(call.contact_id) is not entry:
+            if answered and entry.leg_id in self.leg_channels:
+                await self.telephony.hangup(self.leg_channels[entry.leg_id])
+            await self._after_call(rt)
+            return
+        if not answered:
+            await self._ring_no_answer(entry, rt, queue, started)
+            return
+        now = self._now()
+        wait = max(0.0, now - call.enqueued_at)
+        del self.waiting[call.contact_id]
+        leg = entry.leg_id or ""
+        self.connected[call.contact_id] = Connected(
+            call.contact_id, rt.agent.id, leg, leg, queue, wait, now, callback=True,
+            skill=call.skill, district=call.district)
+        await self._set_state(rt, AgentState.ON_CALL)
+        await self.store.run(
+            queries.update_contact, call.contact_id, agent=rt.agent.id,
+            agent_district=rt.agent.district, overflowed=rt.agent.district != call.district,
+            wait_seconds=round(wait, 3))
+        await self.store.run(queries.add_event, call.contact_id, iso(self.clock()),
+                             "callback_agent_answered", {"agent": rt.agent.id})
+
+    async def _on_callback_dial_end(self, leg: str, status: str) -> None:
+        conn = next((c for c in self.connected.values() if c.callback and c.leg_id == leg), None)
+        if conn is None:
+            return
+        at = iso(self.clock())
+        if status == "ANSWER":
+            now = self._now()
+            conn.resident_answered, conn.answered_at = True, now
+            await self.store.run(queries.update_contact, conn.contact_id, answered_at=at)
+            await self.store.run(queries.add_event, conn.contact_id, at, "callback_connected",
+                                 {"agent": conn.agent})
+            self.queue_log.write(now, conn.uniqueid, conn.queue, conn.agent, "CONNECT",
+                                 int(conn.wait), conn.leg_id, 0)
+        else:
+            await self.store.run(queries.add_event, conn.contact_id, at, "callback_dial",
+                                 {"status": status})
+
+    # ------------------------------------------------------------------ transfer
+    async def transfer(self, contact_id: int, target: str, by: str | None = None,
+                       redirect: bool = True) -> dict[str, Any]:
+        """Blind transfer of a connected caller: to another skill queue (`queue:<skill>` or a
+        skill id; a new contact waits there, same caller and channel) or to a back-office
+        number (the call leaves the centre). `redirect=False` when the PBX already moved the
+        caller (the agent's phone transferred it). Returns what happened."""
+        conn = self.connected.get(contact_id)
+        if conn is None or conn.callback:
+            raise InvalidInput(f"contact {contact_id} is not connected to an agent")
+        if by is not None and by != conn.agent:
+            raise InvalidInput(f"contact {contact_id} is not with agent {by}")
+        target = target.strip()
+        skill = target[6:] if target.startswith("queue:") else target
+        if skill in self.skills:
+            kind = "queue"
+        elif NUMBER_RE.match(target):
+            kind = "number"
+        else:
+            raise InvalidInput(f"transfer target {target!r} is neither a skill queue nor a number")
+        if kind == "queue" and skill == conn.skill:
+            raise InvalidInput("the caller is already in that queue")
+        contact = await self.store.run(queries.get_contact, contact_id)
+        new_id = None
+        if kind == "queue":
+            new_id = await self.store.run(
+                queries.create_contact, channel="phone", district=contact["district"],
+                dialed=contact["dialed"], caller=contact["caller"], caller_name=contact["caller_name"],
+                started_at=iso(self.clock()), menu_path=contact["menu_path"],
+                language=contact["language"], skill=skill, uniqueid=conn.uniqueid,
+                channel_name=conn.channel)
+        del self.connected[contact_id]
+        if redirect:
+            try:
+                if kind == "queue":
+                    await self.telephony.redirect(conn.channel, "kc-transfer-queue", str(new_id))
+                else:
+                    await self.telephony.redirect(conn.channel, "kc-transfer-out", target)
+            except Exception as exc:
+                self.connected[contact_id] = conn
+                if new_id is not None:
+                    await self.store.run(queries.update_contact, new_id, outcome="failed",
+                                         ended_at=iso(self.clock()))
+                raise TelephonyDown(f"transfer failed: {exc}") from exc
+        now = self._now()
+        talk = max(0.0, now - conn.answered_at)
+        at = iso(self.clock())
+        to = f"queue:{skill}" if kind == "queue" else target
+        extension = self.queue_name(skill, contact["district"]) if kind == "queue" else target
+        self.queue_log.write(now, conn.uniqueid, conn.queue, conn.agent, "TRANSFER", extension,
+                             "kc-transfer-queue" if kind == "queue" else "kc-transfer-out",
+                             int(conn.wait), int(talk), 1)
+        await self.store.run(queries.update_contact, contact_id, outcome="transferred",
+                             ended_at=at, talk_seconds=round(talk, 3))
+        await self.store.run(queries.add_event, contact_id, at, "transferred",
+                             {"to": to, "agent": conn.agent, "new_contact": new_id})
+        if new_id is not None:
+            await self.store.run(queries.add_event, new_id, at, "transferred_in",
+                                 {"from_contact": contact_id, "agent": conn.agent})
+        leg = self.leg_channels.get(conn.leg_id)
+        if leg and redirect:
+            try:
+                await self.telephony.hangup(leg)
+            except TelephonyDown:
+                pass
+        rt = self.agents.get(conn.agent)
+        if rt is not None and rt.contact_id == contact_id:
+            await self._after_call(rt, self.wrap_up_for(conn.skill, conn.district))
+        self._changed()
+        return {"contact": contact_id, "to": to, "new_contact": new_id}
+
+    # ------------------------------------------------------------------ waiting callers' view
+    def position(self, contact_id: int) -> int | None:
+        """1 = next in this caller's queue (same skill and called district, priority then FIFO)."""
+        entry = self.waiting.get(contact_id)
+        if entry is None:
+            return None
+        me = entry.call
+        key = (-me.priority, me.enqueued_at, me.contact_id)
+        ahead = sum(1 for w in self.waiting.values()
+                    if w.call.skill == me.skill and w.call.district == me.district
+                    and (-w.call.priority, w.call.enqueued_at, w.call.contact_id) < key)
+        return ahead + 1
+
+    async def waiting_info(self, contact_id: int) -> tuple[int, float, str] | None:
+        """(place in the queue, estimated wait in seconds, language) for an announcement."""
+        pos = self.position(contact_id)
+        if pos is None:
+            return None
+        call = self.waiting[contact_id].call
+        staffed = sum(1 for rt in self.agents.values()
+                      if rt.state is not AgentState.LOGGED_OUT and rt.registered
+                      and rt.agent.may_take(call.skill, call.district, call.confidential))
+        recent = self.handle_times.get(call.skill)
+        if not recent:
+            recent = deque(await self.store.run(acd_store.recent_handle_times, call.skill,
+                                                self.wrap_up_for(call.skill, call.district)),
+                           maxlen=50)
+            self.handle_times[call.skill] = recent
+        eta = estimate.estimated_wait(pos, estimate.average_handle(recent), staffed)
+        await self.store.run(queries.add_event, contact_id, iso(self.clock()), "announced",
+                             {"position": pos, "estimate_seconds": round(eta), "staffed": staffed})
+        return pos, eta, call.language

@@ -6,9 +6,18 @@ give it another implementation; `AmiTelephony` is the real one.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Protocol
+from typing import Iterable, NamedTuple, Protocol
 
 from .ami import AmiActionFailed, AmiLink
+
+
+class Bridged(NamedTuple):
+    """A caller of `kc-wait` found in a bridge with an agent's leg."""
+    uniqueid: str
+    channel: str
+    contact_id: int
+    agent: str
+    leg_id: str
 
 
 @dataclass(frozen=True)
@@ -18,6 +27,8 @@ class PbxSnapshot:
     registered: frozenset[str]                      # endpoints with a reachable contact
     waiting: tuple[tuple[str, str, int], ...]       # (uniqueid, channel, contact id) in kc-wait
     channels: frozenset[str]                        # uniqueids of every live channel
+    bridged: tuple[Bridged, ...] = ()               # callers already talking to an agent
+    agent_legs: tuple[tuple[str, str], ...] = ()    # (uniqueid, channel) of our Originate legs
 
 
 class Telephony(Protocol):
@@ -28,6 +39,13 @@ class Telephony(Protocol):
     async def hangup(self, channel: str) -> None: ...
 
     async def snapshot(self, endpoints: Iterable[str]) -> PbxSnapshot: ...
+
+    async def redirect(self, channel: str, context: str, exten: str) -> None:
+        """Send a channel to `context,exten,1` (transfers)."""
+
+    async def call_back(self, *, agent: str, contact_id: int, leg_id: str, number: str,
+                        caller_id: str, timeout: float, ring_resident: int) -> bool:
+        """Ring the agent; once answered, the PBX rings `number`. True if the agent answered."""
 
 
 def _caller_id(text: str) -> str:
@@ -46,11 +64,31 @@ class AmiTelephony:
                 Channel=f"PJSIP/{agent}", Context="kc-connect", Exten="s", Priority="1",
                 Timeout=str(int(timeout * 1000)), Async="true", ChannelId=leg_id,
                 CallerID=_caller_id(caller_id),
-                Variable=[f"KC_CALLER_CHANNEL={caller_channel}", f"KC_CONTACT_ID={contact_id}"],
+                Variable=[f"KC_CALLER_CHANNEL={caller_channel}", f"KC_CONTACT_ID={contact_id}",
+                          "TRANSFER_CONTEXT=kc-agent-transfer"],
             )
         except AmiActionFailed:
             return False
         return reply.get("Response") == "Success"
+
+    async def call_back(self, *, agent: str, contact_id: int, leg_id: str, number: str,
+                        caller_id: str, timeout: float, ring_resident: int) -> bool:
+        try:
+            reply = await self._link.action(
+                "Originate", timeout=timeout + 15,
+                Channel=f"PJSIP/{agent}", Context="kc-callback", Exten="s", Priority="1",
+                Timeout=str(int(timeout * 1000)), Async="true", ChannelId=leg_id,
+                CallerID=_caller_id(caller_id),
+                Variable=[f"KC_CONTACT_ID={contact_id}", f"KC_CALLBACK_NUMBER={number}",
+                          f"KC_CALLBACK_RING={int(ring_resident)}"],
+            )
+        except AmiActionFailed:
+            return False
+        return reply.get("Response") == "Success"
+
+    async def redirect(self, channel: str, context: str, exten: str) -> None:
+        await self._link.action("Redirect", Channel=channel, Context=context, Exten=exten,
+                                Priority="1")
 
     async def hangup(self, channel: str) -> None:
         try:
@@ -58,23 +96,43 @@ class AmiTelephony:
         except AmiActionFailed:
             pass  # already gone
 
-    async def snapshot(self, endpoints: Iterable[str]) -> PbxSnapshot:
+    async def snapshot_registered(self, endpoints: Iterable[str]) -> frozenset[str]:
         # DEVICE_STATE() needs only `call` rights, unlike PJSIPShowEndpoints (`system`).
         registered = set()
         for endpoint in endpoints:
             reply = await self._link.action("Getvar", Variable=f"DEVICE_STATE(PJSIP/{endpoint})")
             if reply.get("Value", "UNAVAILABLE") not in ("UNAVAILABLE", "INVALID", "UNKNOWN", ""):
                 registered.add(endpoint)
-        channels = await self._link.action_list("CoreShowChannels")
-        waiting = []
+        return frozenset(registered)
+
+    async def snapshot(self, endpoints: Iterable[str]) -> PbxSnapshot:
+        registered = await self.snapshot_registered(endpoints)
+        channels = [ch for ch in await self._link.action_list("CoreShowChannels")
+                    if ch.get("Event") == "CoreShowChannel"]
+        by_bridge: dict[str, list[dict[str, str]]] = {}
         for ch in channels:
-            if ch.get("Event") != "CoreShowChannel" or ch.get("Context") != "kc-wait":
+            if ch.get("BridgeId"):
+                by_bridge.setdefault(ch["BridgeId"], []).append(ch)
+        waiting, bridged, legs = [], [], []
+        for ch in channels:
+            uid, name = ch.get("Uniqueid", ""), ch.get("Channel", "")
+            if uid.startswith("kc-"):
+                legs.append((uid, name))
+                continue
+            if ch.get("Context") != "kc-wait":
                 continue
             try:
-                var = await self._link.action("Getvar", Channel=ch.get("Channel", ""),
-                                              Variable="KC_CONTACT_ID")
-                waiting.append((ch.get("Uniqueid", ""), ch.get("Channel", ""), int(var.get("Value", ""))))
+                var = await self._link.action("Getvar", Channel=name, Variable="KC_CONTACT_ID")
+                contact_id = int(var.get("Value", ""))
             except (AmiActionFailed, ValueError):
                 continue  # gone meanwhile, or not one of ours
-        uniqueids = frozenset(ch.get("Uniqueid", "") for ch in channels if ch.get("Event") == "CoreShowChannel")
-        return PbxSnapshot(frozenset(registered), tuple(waiting), uniqueids)
+            peer = next((p for p in by_bridge.get(ch.get("BridgeId") or "-", [])
+                         if p.get("Uniqueid", "").startswith("kc-")), None)
+            if peer is not None:
+                agent = peer.get("Channel", "")[6:].rsplit("-", 1)[0]   # PJSIP/<agent>-0000001a
+                bridged.append(Bridged(uid, name, contact_id, agent, peer["Uniqueid"]))
+            else:
+                waiting.append((uid, name, contact_id))
+        uniqueids = frozenset(ch.get("Uniqueid", "") for ch in channels)
+        return PbxSnapshot(frozenset(registered), tuple(waiting), uniqueids, tuple(bridged),
+                           tuple(legs))

@@ -56,6 +56,7 @@ async def contacts(request: web.Request) -> web.Response:
             "id", "channel", "district", "dialed", "caller", "caller_name", "started_at",
             "ended_at", "menu_path", "language", "skill", "outcome", "agent", "agent_district",
             "overflowed", "wait_seconds", "talk_seconds", "confidential")}
+        item["callback"] = bool(row.get("callback_number"))
         if row["confidential"] and not _cleared(user, row, agents):
             item["caller"] = item["caller_name"] = None
             item["redacted"] = True

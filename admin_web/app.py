@@ -7,12 +7,21 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from . import access_pages, api, nav, pages
+from . import access_pages, acd_api, api, nav, pages
+from . import schedule_api
+from . import menu_api, menu_pages
+from . import casework
+from . import report_pages
+from . import wallboard
+from . import agent_pages
 from .auth import authenticate, template_context
 from .errors import translate_errors
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
+
+
+restore_agent_moves = agent_pages.restore_moves
 
 
 def setup(app: web.Application) -> None:
@@ -21,6 +30,14 @@ def setup(app: web.Application) -> None:
                                autoescape=True, context_processors=[template_context])
     env.globals["nav_links"] = nav.links_for
     app.add_routes(api.routes)
+    app.add_routes(acd_api.routes)
     app.add_routes(pages.routes)
     app.add_routes(access_pages.routes)
+    app.add_routes(schedule_api.routes)
+    app.add_routes(menu_api.routes)
+    app.add_routes(menu_pages.routes)
+    casework.setup(app)   # desktop, cases, categories, KB, contact form, FCR
+    app.add_routes(report_pages.routes)
+    app.add_routes(wallboard.routes)
+    app.add_routes(agent_pages.routes)
     app.router.add_static("/static", STATIC)

@@ -7,6 +7,17 @@ from typing import Any
 NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("/admin/users", "Users", ("admin",)),
     ("/admin/audit", "Audit log", ("admin",)),
+    ("/admin/menus", "Menus", ("admin",)),
+    ("/admin/schedule", "Opening hours", ("admin",)),
+    ("/desk", "Desktop", ("agent",)),
+    ("/cases", "Cases", ("admin", "supervisor", "manager", "agent")),
+    ("/reports/fcr", "First contact", ("admin", "supervisor", "manager")),
+    ("/admin/casework", "Categories", ("admin",)),
+    ("/admin/kb", "Knowledge base", ("admin",)),
+    ("/reports", "Reports", ("admin", "supervisor", "manager")),
+    ("/wallboard", "Wallboard", ("admin", "supervisor", "manager", "agent")),
+    ("/admin/agents", "Agents", ("admin", "supervisor")),
+    ("/admin/org", "Districts and queues", ("admin", "supervisor")),
 ]
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 from kc import queries
 from kc.clock import Clock, iso
 from kc.errors import CallerGone, InvalidInput, NotFound
 from kc.store import Store
 
+from . import menu_flow
 from .fastagi import AgiChannel
 from .menu import Collect, Hangup, Menu, MenuSession, Queue, Speech, Transfer
 from .prompts import PromptCache
@@ -47,6 +48,7 @@ class CallFlow:
     prompts: PromptCache
     clock: Clock
     on_feature: Callable[[str, str], Awaitable[str]]   # (agent id, code) -> new state
+    after_hours: Any = None   # agi.after_hours.AfterHours: opening hours (set by kc.service)
 
     async def _play(self, chan: AgiChannel, speech: Speech) -> str | None:
         """Play a speech; returns the digit that cut an interruptible one short."""
@@ -70,6 +72,10 @@ class CallFlow:
             caller_name=clean_caller(chan.header("calleridname")) or None,
             started_at=now, uniqueid=chan.header("uniqueid"), channel_name=chan.header("channel"),
         )
+        if self.after_hours is not None and district:   # closed: a partner's menu, or handled
+            district = await self.after_hours.before_menu(chan, contact_id, district)
+            if district is None:
+                return
         published = await self.store.run(queries.published_menu, district)
         if published is None:
             log.error("no published menu for district %r", district)
@@ -79,6 +85,7 @@ class CallFlow:
         version, body = published
         session = MenuSession(Menu.from_dict(body))
         try:
+            await menu_flow.play_announcement(self, chan, district, session.menu, contact_id)
             step = session.start()
             while True:
                 early = None   # a digit pressed during an announcement answers the next prompt
@@ -102,11 +109,10 @@ class CallFlow:
             await self.store.run(queries.update_contact, contact_id, skill=then.skill)
             await chan.set_variable("KC_CONTACT_ID", contact_id)
             await chan.set_variable("KC_SKILL", then.skill)
+            await menu_flow.queued(self, contact_id, then.priority)
             await chan.set_variable("KC_NEXT", "wait")
-        elif isinstance(then, Transfer):
-            await self._finish(contact_id, "transferred", {"to": then.target})
-            await chan.set_variable("KC_TRANSFER", then.target)
-            await chan.set_variable("KC_NEXT", "hangup")
+        elif isinstance(then, Transfer):   # to an outside number: the dialplan dials it
+            await menu_flow.transfer_out(self, chan, contact_id, then.target)
         elif isinstance(then, Hangup):
             await self._finish(contact_id, "info", {"reason": then.reason})
             await chan.set_variable("KC_NEXT", "hangup")
@@ -116,6 +122,7 @@ class CallFlow:
                              language=session.language)
         await self.store.run(queries.add_event, contact_id, iso(self.clock()), "menu",
                              {"version": version, "events": [list(map(str, e)) for e in session.events]})
+        await menu_flow.record_referrals(self, contact_id, session)
 
     async def _finish(self, contact_id: int, outcome: str, data: dict) -> None:
         at = iso(self.clock())

@@ -444,7 +444,7 @@ def _check_action(
         if not action.skill:
             msgs.append(f"{what} queues without a skill")
         elif known_skills is not None and action.skill not in known_skills:
-            msgs.append(f"{what} queues for unknown skill {action.skill!r}")
+            msgs.append(f"{what} queues for unknown skill {action.skill!r} (no agent has it)")
         lo, hi = PRIORITY_RANGE
         if not lo <= action.priority <= hi:
             msgs.append(f"{what} priority {action.priority} out of range {lo}..{hi}")

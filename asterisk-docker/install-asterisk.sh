@@ -11,7 +11,7 @@
 # Idempotent: does nothing for packages already installed.
 set -euo pipefail
 
-want=(asterisk asterisk-modules asterisk-config sip-tester espeak-ng sox)
+want=(asterisk asterisk-modules asterisk-config sip-tester espeak-ng sox libsox-fmt-mp3)
 if [[ "${1:-}" == "--with-test-tools" ]]; then
   want+=(chromium)
 fi

@@ -108,6 +108,8 @@ class AsteriskContext:
     qualify_frequency: int = 0  # aor qualify (s); 0 = contact is reachable while registered
     ami_write_system: bool = True  # needed for PJSIPShowEndpoints / PJSIPShowContacts
     ami_permit: str | None = None  # AMI ACL; default: 127.0.0.1 when ami_host is loopback
+    announce_seconds: int = 45  # waiting callers hear place + estimated wait this often
+    callback_trunk: str = "127.0.0.1:5070"  # host:port for call-backs and transfers out
 
     @property
     def etc_dir(self) -> Path:

@@ -5,6 +5,9 @@
   kc serve           run the service (FastAGI, AMI/ACD, web) against a running Asterisk
   kc asterisk        render and run only Asterisk (foreground) until stopped
   kc up              render, start Asterisk from var/asterisk/, run the service; Ctrl-C stops both
+  kc menu export|import|versions|rollback DISTRICT   menus as code (see kc/menu_cli.py)
+  kc purge [--days N] | kc export PERSON   retention and a person's data (kc/case_cli.py)
+  kc simulate [--seed N] [--hours H] ...   service level with and without overflow (acd/simulate.py)
 """
 from __future__ import annotations
 
@@ -15,6 +18,8 @@ import signal
 import sys
 
 from .clock import system_clock
+from . import menu_cli
+from . import case_cli
 from .errors import KcError
 from .settings import Settings
 from .store import Store
@@ -140,6 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("serve", help="run the service")
     sub.add_parser("asterisk", help="run only Asterisk")
     sub.add_parser("up", help="run Asterisk and the service together")
+    menu_cli.add_parser(sub)
+    case_cli.add_parser(sub)
+    from acd import simulate
+    simulate.add_arguments(sub.add_parser(
+        "simulate", help="simulate a shift: service level with and without cross-district overflow"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -157,6 +167,12 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(cmd_asterisk(settings))
         if args.command == "up":
             return asyncio.run(cmd_up(settings))
+        if args.command == "menu":
+            return menu_cli.run(settings, args)
+        if args.command in ("purge", "export"):
+            return case_cli.run(settings, args)
+        if args.command == "simulate":
+            return simulate.main(args, settings)
     except KcError as exc:
         print(f"kc: {exc}", file=sys.stderr)
         return 2

@@ -11,6 +11,9 @@ from agi.menu import Menu, demo_menu
 from .clock import Clock, iso
 from .domain import AgentState
 from .passwords import hash_password, sip_ha1, token_hash
+from .queue_config import demo_queue_configs, save_queue_config
+from .schedule_store import load_demo_schedules
+from .cases import load_demo_casework
 from .settings import PROJECT_ROOT
 
 DEMO_FILE = PROJECT_ROOT / "config" / "demo.yaml"
@@ -62,6 +65,12 @@ def load_demo(db: sqlite_utils.Database, clock: Clock, source: Path = DEMO_FILE)
                 "body": json.dumps(body, ensure_ascii=False), "created_at": now,
                 "created_by": "demo", "published": 1,
             })
+        # Every skill × district queue: 30 s service level, overflow to the other district after 30 s.
+        for config in demo_queue_configs([d["id"] for d in data["districts"]],
+                                         [s["id"] for s in data["skills"]]):
+            save_queue_config(db, config)
+        load_demo_schedules(db, now)   # opening hours: Bromma office hours, H-V 07-22 daily
+        load_demo_casework(db)         # case categories, departments, knowledge base
 
 
 def demo_logins(source: Path = DEMO_FILE) -> list[tuple[str, str, str]]:

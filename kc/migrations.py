@@ -7,6 +7,11 @@ import sqlite_utils
 
 from .web_store import migrate_access
 from .queue_config import create_table as create_queues_table
+from .schedule_store import create_tables as create_schedule_tables
+from .menu_store import create_tables as create_menu_tables
+from .cases import create_tables as create_case_tables
+from .reports import migrate_report_cache
+from acd.acd_store import add_callback_column
 
 
 def _m1_initial(db: sqlite_utils.Database) -> None:
@@ -76,6 +81,11 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_initial", _m1_initial),
     ("0002_web_access", migrate_access),
     ("0003_acd_queues", create_queues_table),
+    ("0004_schedules_after_hours", create_schedule_tables),
+    ("0005_menus_drafts_announcements", create_menu_tables),
+    ("0006_cases_channels_kb", create_case_tables),
+    ("0007_reports_indexes_cache", migrate_report_cache),
+    ("0008_acd_callback", add_callback_column),
 ]
 
 

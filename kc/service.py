@@ -17,10 +17,14 @@ from aiohttp import web
 
 from acd.ami import AmiLink
 from acd.distributor import Distributor
+from acd.options import AcdOptions
 from acd.queue_log import QueueLog
 from acd.telephony import AmiTelephony
 from admin_web import app as web_app
+from admin_web.casework import casework_ctx
 from admin_web.keys import AMI, CLOCK, DISTRIBUTOR, SETTINGS, STORE
+from agi.after_hours import setup as after_hours_setup
+from agi.acd_routes import AcdRoutes
 from agi.call_flow import CallFlow
 from agi.fastagi import FastAgiServer
 from agi.menu import Menu
@@ -77,6 +81,8 @@ def asterisk_context(settings: Settings, store: Store, fallback_prompt: Path | N
         fallback_command=tuple(command),
         run_user=run_user,
         ami_write_system=False,   # least privilege: resync reads DEVICE_STATE() instead
+        announce_seconds=AcdOptions.from_env().announce_seconds,
+        callback_trunk=AcdOptions.from_env().callback_trunk,
     )
 
 
@@ -126,11 +132,14 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
             on_event=lambda event: holder["d"].on_event(event),
             on_ready=lambda: holder["d"].resync(),
         )
+        acd_options = AcdOptions.from_env()
         distributor = Distributor(store, AmiTelephony(link), clock, QueueLog(settings.queue_log),
-                                  ring_timeout=settings.ring_timeout)
+                                  ring_timeout=settings.ring_timeout,
+                                  wrap_up_seconds=acd_options.wrap_up_seconds, options=acd_options)
         holder["d"] = distributor
         await distributor.load()
         app[AMI], app[DISTRIBUTOR] = link, distributor
+        await web_app.restore_agent_moves(app)   # supervisors' moves of the day
         await link.start()
         yield
         await link.stop()
@@ -138,7 +147,7 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
 
     async def agi_ctx(app: web.Application) -> AsyncIterator[None]:
         store, distributor = app[STORE], app[DISTRIBUTOR]
-        prompts = PromptCache(settings.sounds_dir)
+        prompts = PromptCache(settings.sounds_dir, audio_root=settings.sounds_dir)
 
         async def on_feature(agent: str, code: str) -> str:
             if code == "23":
@@ -148,15 +157,21 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
             return (await distributor.request_state(agent, FEATURES[code])).state.value
 
         flow = CallFlow(store, prompts, clock, on_feature)
-        server = FastAgiServer({"menu": flow.menu, "agent-feature": flow.agent_feature},
+        flow.after_hours, closer = after_hours_setup(settings, store, prompts, clock, distributor,
+                                                     app[AMI])
+        server = FastAgiServer({"menu": flow.menu, "agent-feature": flow.agent_feature,
+                                **flow.after_hours.routes(),
+                                **AcdRoutes(distributor, prompts).routes()},
                                settings.bind_host, settings.agi_port)
         await server.start()
         warm = asyncio.create_task(_warm_prompts(store, prompts))
         yield
         warm.cancel()
+        await closer.stop()
         await server.stop()
 
     app.cleanup_ctx.extend([store_ctx, acd_ctx, agi_ctx])
+    app.cleanup_ctx.append(casework_ctx)   # desktop hub, e-mail tasks, SMTP intake, daily purge
     return app
 
 

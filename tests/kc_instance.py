@@ -164,10 +164,12 @@ def make_instance() -> KcInstance:
         "KC_AMI_PORT": free_port(),
         "KC_AGI_PORT": free_port(),
         "KC_WEB_PORT": free_port(),
+        "KC_SMTP_PORT": free_port(),   # the e-mail intake (2525 by default)
     }
     env = {**os.environ, "KC_VAR": str(var), "KC_RTP_START": str(rtp_start),
            "KC_RTP_END": str(rtp_end), **{k: str(v) for k, v in ports.items()},
-           "PYTHONUNBUFFERED": "1"}
+           "PYTHONUNBUFFERED": "1",
+           "KC_DEMO_ALWAYS_OPEN": "1"}   # demo schedules always open: tests independent of the hour
     return KcInstance(var, env, ports["KC_SIP_PORT"], ports["KC_WEB_PORT"])
 
 

@@ -377,6 +377,10 @@ def call(
     if not re.fullmatch(r"[0-9+]{0,32}", caller_number) or not caller_number:
         raise ValueError(f"bad caller number {caller_number!r}")
     dl = _digits(digits)
+    # Stock pcaps share RTP seq/timestamps: Asterisk would drop every digit after the first.
+    from dtmf_pcap import shifted
+    dl = [(p, d, str(shifted(Path(pcap), Path(workdir) / f"dtmf-{i}-{_DTMF_NAMES[d]}.pcap", i)))
+          for i, (p, d, pcap) in enumerate(dl)]
     variables = dict(
         auth=False,
         reject_codes=REJECT_CODES,

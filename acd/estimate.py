@@ -1,0 +1,54 @@
+"""What a waiting caller hears every few tens of seconds: place in the queue and estimated wait.
+
+Pure: the distributor passes recent handle times and the number of staffed agents.
+Estimated wait = (callers ahead + 1) x average handle time / staffed agents, rounded up to
+whole minutes (at least one), so a caller is never promised less than a minute.
+"""
+from __future__ import annotations
+
+import math
+from typing import Iterable
+
+DEFAULT_HANDLE_SECONDS = 180.0
+
+
+def average_handle(handle_times: Iterable[float], default: float = DEFAULT_HANDLE_SECONDS) -> float:
+    values = [t for t in handle_times if t and t > 0]
+    return sum(values) / len(values) if values else default
+
+
+def estimated_wait(position: int, handle_seconds: float, staffed: int) -> float:
+    """Seconds until this caller (1 = next) should reach an agent."""
+    return position * handle_seconds / max(1, staffed)
+
+
+def minutes(seconds: float) -> int:
+    return max(1, math.ceil(seconds / 60))
+
+
+_TEXT = {
+    "sv": ("Du är nummer {pos} i kön. Beräknad väntetid är {min} {unit}.", "minut", "minuter"),
+    "en": ("You are number {pos} in the queue. The estimated waiting time is {min} {unit}.",
+           "minute", "minutes"),
+}
+
+
+def announcement(language: str, position: int, wait_seconds: float) -> tuple[str, str]:
+    """(text, language actually used): Swedish unless the caller chose a language we speak."""
+    lang = language if language in _TEXT else "sv"
+    template, one, many = _TEXT[lang]
+    mins = minutes(wait_seconds)
+    return template.format(pos=position, min=mins, unit=one if mins == 1 else many), lang
+
+
+CALLBACK_TEXT = {
+    "sv": "Tack. Du behåller din plats i kön och vi ringer upp dig så snart en handläggare är ledig. "
+          "Du kan lägga på nu.",
+    "en": "Thank you. You keep your place in the queue and we will call you back as soon as an "
+          "agent is free. You may hang up now.",
+}
+
+
+def callback_text(language: str) -> tuple[str, str]:
+    lang = language if language in CALLBACK_TEXT else "sv"
+    return CALLBACK_TEXT[lang], lang

@@ -1,0 +1,207 @@
+"""Written matters (e-mail) as tasks in the ACD: offered to a ready agent with the skill when no
+call is waiting for that agent (calls first), oldest task first.
+
+`task_assignments` is the pure decision; `TaskRunner` applies it at run time. The runner does
+not change `acd/distributor.py`: it watches agent states through `Distributor.on_change` and
+the public `agents` / `waiting` dicts, and marks an agent busy with `begin_task(distributor, ...)`
+and free again with `end_task(distributor, ...)` below. Those two functions are the only places
+that touch the distributor's internals; the integrator may turn them into methods
+(`Distributor.begin_task` / `Distributor.end_task`) with a one-line delegation each.
+
+While an agent works on a task their state is `on_call` (busy, so the distributor offers them no
+call) and `AgentRuntime.contact_id` is the task's contact. A request to pause or log out during
+the task is kept as `pending` by the distributor, as for calls, and applied by `end_task`.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+from kc import cases, queries
+from kc.clock import Clock, iso
+from kc.domain import AgentState
+from kc.store import Store
+
+from .routing import AgentSnapshot, WaitingCall
+
+if TYPE_CHECKING:
+    from .distributor import Distributor
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Task:
+    contact_id: int
+    skill: str
+    district: str | None
+    confidential: bool
+    created_at: str           # ISO text sorts in time order
+
+
+def task_eligible(agent: AgentSnapshot, task: Task) -> bool:
+    if agent.state is not AgentState.READY or task.skill not in agent.skills:
+        return False
+    return not task.confidential or task.district in agent.cleared_for
+
+
+def task_assignments(tasks: Iterable[Task], agents: Iterable[AgentSnapshot],
+                     waiting_calls: Iterable[WaitingCall],
+                     available: Callable[[str], bool] = lambda agent_id: True,
+                     policy: Any = None, now: float | None = None) -> list[tuple[Task, AgentSnapshot]]:
+    """Oldest task first to a free agent with the skill (own district first, best proficiency,
+    longest idle). An agent for whom a call is waiting gets no task: calls come first."""
+    calls = list(waiting_calls)
+    free = {}
+    for a in agents:
+        if a.state is not AgentState.READY or not available(a.id):
+            continue
+        if any(a.eligible_for(call, policy, now) for call in calls):
+            continue
+        free[a.id] = a
+    out: list[tuple[Task, AgentSnapshot]] = []
+    for task in sorted(tasks, key=lambda t: (t.created_at, t.contact_id)):
+        if not free:
+            break
+        eligible = [a for a in free.values() if task_eligible(a, task)]
+        if not eligible:
+            continue
+        agent = min(eligible, key=lambda a: (a.district != task.district, -a.skills[task.skill],
+                                             a.idle_since, a.id))
+        out.append((task, agent))
+        del free[agent.id]
+    return out
+
+
+# ------------------------------------------------------------------------ distributor seam
+
+async def begin_task(dist: "Distributor", agent_id: str, contact_id: int) -> bool:
+    """Mark a READY agent busy with a task. Returns False if the agent is no longer ready.
+
+    The check and the state change happen without an await in between, so the distributor's
+    own `dispatch` (which runs on the same loop) cannot give the agent a call meanwhile.
+    """
+    rt = dist.agents.get(agent_id)
+    if rt is None or rt.state is not AgentState.READY:
+        return False
+    rt.state, rt.contact_id = AgentState.ON_CALL, contact_id
+    await dist.store.run(queries.set_agent_state, agent_id, AgentState.ON_CALL, None, iso(dist.clock()))
+    dist._changed()
+    return True
+
+
+async def end_task(dist: "Distributor", agent_id: str, contact_id: int) -> None:
+    """The task is done (or handed back): the agent becomes ready, or what they asked for."""
+    rt = dist.agents.get(agent_id)
+    if rt is None or rt.contact_id != contact_id:
+        return
+    rt.contact_id = None
+    target, rt.pending = rt.pending, None
+    await dist._set_state(rt, target or AgentState.READY)
+    dist.dispatch()
+
+
+async def end_wrap_up(dist: "Distributor", agent_id: str) -> bool:
+    """The case is saved: an agent in wrap-up becomes ready (or what they asked for) now."""
+    rt = dist.agents.get(agent_id)
+    if rt is None or rt.state is not AgentState.WRAP_UP:
+        return False
+    target, rt.pending = rt.pending, None
+    await dist._set_state(rt, target or AgentState.READY)
+    dist.dispatch()
+    return True
+
+
+# ------------------------------------------------------------------------ runner
+
+class TaskRunner:
+    """Offers queued tasks whenever agent states change, and periodically as a safety net."""
+
+    def __init__(self, dist: "Distributor", store: Store, clock: Clock,
+                 available: Callable[[str], bool] = lambda agent_id: True,
+                 on_assigned: Callable[[str, int], None] | None = None, interval: float = 5.0):
+        self.dist, self.store, self.clock = dist, store, clock
+        self.available = available        # e.g. "has the desktop open"
+        self.on_assigned = on_assigned
+        self.interval = interval
+        self._kick = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        # Assigned tasks cannot survive a restart of the service (agents come back ready).
+        for row in await self.store.run(cases.assigned_tasks):
+            rt = self.dist.agents.get(row["assigned_to"] or "")
+            if rt is None or rt.contact_id != row["contact_id"]:
+                await self.store.run(cases.requeue_task, row["contact_id"])
+        self.dist.on_change.append(self.kick)
+        self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self.kick in self.dist.on_change:
+            self.dist.on_change.remove(self.kick)
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def kick(self) -> None:
+        self._kick.set()
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._kick.wait(), self.interval)
+            except asyncio.TimeoutError:
+                pass
+            self._kick.clear()
+            try:
+                await self.offer()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("offering tasks failed")
+
+    async def offer(self) -> list[tuple[int, str]]:
+        rows = await self.store.run(cases.queued_tasks)
+        if not rows:
+            return []
+        tasks = [Task(r["contact_id"], r["skill"], r["district"], bool(r["confidential"]),
+                      r["created_at"]) for r in rows]
+        # From here to begin_task's state change there is no await: the snapshot stays true.
+        snaps = [rt.snapshot() for rt in self.dist.agents.values()]
+        calls = [w.call for w in self.dist.waiting.values() if w.offered_to is None]
+        done = []
+        policy, now = getattr(self.dist, "policy", None), self.clock().timestamp()
+        for task, agent in task_assignments(tasks, snaps, calls, self.available, policy, now):
+            rt = self.dist.agents[agent.id]
+            if rt.state is not AgentState.READY:
+                continue
+            rt.state, rt.contact_id = AgentState.RINGING, task.contact_id   # hold while we write
+            ok = await self.store.run(cases.assign_task, task.contact_id, agent.id,
+                                      rt.agent.district, iso(self.clock()))
+            rt.state, rt.contact_id = AgentState.READY, None
+            call_came = any(rt.snapshot().eligible_for(w.call, policy, now)
+                            for w in self.dist.waiting.values()
+                            if w.offered_to is None)
+            if call_came or not ok or not await begin_task(self.dist, agent.id, task.contact_id):
+                if call_came:
+                    self.dist.dispatch()
+                if ok:
+                    await self.store.run(cases.requeue_task, task.contact_id)
+                continue
+            log.info("task %s (e-mail) offered to %s", task.contact_id, agent.id)
+            done.append((task.contact_id, agent.id))
+            if self.on_assigned:
+                self.on_assigned(agent.id, task.contact_id)
+        return done
+
+    async def complete(self, agent_id: str, contact_id: int) -> None:
+        await self.store.run(cases.finish_task, contact_id, iso(self.clock()))
+        await end_task(self.dist, agent_id, contact_id)
+        self.kick()
+
+    async def hand_back(self, agent_id: str, contact_id: int) -> None:
+        await self.store.run(cases.requeue_task, contact_id)
+        await end_task(self.dist, agent_id, contact_id)
+        self.kick()

@@ -1,0 +1,270 @@
+"""Pages for running the centre: districts, skills and queues; agents (skills with proficiency,
+languages, district, clearance, SIP credentials applied to Asterisk without a restart); and the
+supervisor's controls: log agents in and out, pause them, move one to another district for the day.
+
+Routes (admin = a, supervisor = s):
+  GET  /admin/org                         a s   districts, skills, queues (targets from kc.queue_config)
+  GET  /admin/agents                      a s   agents, live state, actions
+  POST /admin/agents/{id}/state           a s   state=ready|paused|logged_out
+  POST /admin/agents/{id}/move            a s   district=<id> (for the rest of the day) or "" (back home)
+  GET  /admin/agents/new, /admin/agents/{id}/edit   a   the form
+  POST /admin/agents/new, /admin/agents/{id}/edit   a   save; routing uses it at once
+  POST /admin/agents/{id}/sip             a     new SIP password, shown once, applied to Asterisk
+Every change is written to the audit log.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import replace
+from datetime import datetime, time as dtime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from acd.distributor import AgentRuntime
+from kc import agent_admin, queries
+from kc.audit import audit
+from kc.clock import iso, parse_iso
+from kc.domain import Agent
+from kc.errors import InvalidInput, NotFound
+from kc.reports import DEFAULT_TARGET_SECONDS, REPORT_TZ, queue_targets
+
+from .auth import require_page_role
+from .keys import CLOCK, DISTRIBUTOR, SETTINGS, STORE
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+RUNNERS = ("admin", "supervisor")
+
+
+# ----------------------------------------------------------------------------- applying changes
+
+
+def apply_to_acd(app: web.Application, agent: Agent, moved_to: str | None = None) -> None:
+    """The ACD routes with the new data from the next offer on."""
+    dist = app[DISTRIBUTOR]
+    effective = replace(agent, district=moved_to) if moved_to else agent
+    rt = dist.agents.get(agent.id)
+    if rt is None:
+        dist.agents[agent.id] = AgentRuntime(effective, idle_since=app[CLOCK]().timestamp())
+    else:
+        rt.agent = effective
+    for callback in dist.on_change:
+        callback()
+    dist.dispatch()
+
+
+async def apply_sip_to_asterisk(app: web.Application) -> str:
+    """Render pjsip.conf from the database and have Asterisk reload PJSIP (no restart).
+
+    The AMI user is deliberately not allowed `system` actions (module reloads), so the reload
+    goes through Asterisk's control socket, as `kc asterisk` itself uses it."""
+    from kc.asterisk import AsteriskProcess, render_config
+    from kc.service import asterisk_context, fallback_prompt
+
+    settings, store = app[SETTINGS], app[STORE]
+    prompt = await fallback_prompt(settings)
+    ctx = await asyncio.to_thread(asterisk_context, settings, store, prompt)
+    await asyncio.to_thread(render_config, ctx)
+    rc, out = await AsteriskProcess(ctx)._rx("module reload res_pjsip.so", timeout=15)
+    if rc != 0 or "error" in out.lower():
+        raise InvalidInput(f"Asterisk did not reload PJSIP: {out.strip()[:200]}")
+    return out.strip()
+
+
+def _end_of_day(now: datetime) -> datetime:
+    zone = ZoneInfo(REPORT_TZ)
+    local = now.astimezone(zone).date() + timedelta(days=1)
+    return datetime.combine(local, dtime(0), zone)
+
+
+async def restore_moves(app: web.Application) -> None:
+    """After the ACD loaded: moves of the day survive a restart of the service."""
+    now = app[CLOCK]()
+    moves = await app[STORE].run(agent_admin.active_moves, iso(now))
+    for agent_id, (district, until) in moves.items():
+        try:
+            agent = await app[STORE].run(agent_admin.get_agent, agent_id)
+        except NotFound:
+            continue
+        apply_to_acd(app, agent, district)
+        _schedule_return(app, agent_id, parse_iso(until))
+
+
+def _schedule_return(app: web.Application, agent_id: str, until: datetime) -> None:
+    delay = max(0.0, (until - app[CLOCK]()).total_seconds())
+
+    async def back_home() -> None:
+        moves = await app[STORE].run(agent_admin.active_moves, iso(app[CLOCK]()))
+        if agent_id not in moves:
+            apply_to_acd(app, await app[STORE].run(agent_admin.get_agent, agent_id))
+
+    asyncio.get_running_loop().call_later(delay, lambda: asyncio.ensure_future(back_home()))
+
+
+# ----------------------------------------------------------------------------- pages
+
+
+@routes.get("/admin/org")
+@aiohttp_jinja2.template("org.html")
+async def org_page(request: web.Request) -> dict[str, Any]:
+    require_page_role(request, *RUNNERS)
+    store = request.app[STORE]
+    districts = await store.run(queries.list_districts)
+    skills = await store.run(queries.list_skills)
+    targets = await store.run(queue_targets)
+    agents = request.app[DISTRIBUTOR].agents.values()
+    queues = [{"name": f"{s.id}@{d.id}", "skill": s, "district": d,
+               "target": targets.get(f"{s.id}@{d.id}", DEFAULT_TARGET_SECONDS),
+               "agents": sorted(rt.agent.id for rt in agents
+                                if rt.agent.district == d.id and s.id in rt.agent.skills)}
+              for d in districts for s in skills]
+    return {"districts": districts, "skills": skills, "queues": queues}
+
+
+@routes.get("/admin/agents")
+@aiohttp_jinja2.template("agents.html")
+async def agents_page(request: web.Request) -> dict[str, Any]:
+    user = require_page_role(request, *RUNNERS)
+    store = request.app[STORE]
+    homes = {a.id: a for a in await store.run(queries.list_agents)}
+    moves = await store.run(agent_admin.active_moves, iso(request.app[CLOCK]()))
+    rows = []
+    for rt in sorted(request.app[DISTRIBUTOR].agents.values(), key=lambda r: r.agent.id):
+        home = homes.get(rt.agent.id, rt.agent)
+        rows.append({"rt": rt, "home": home, "move": moves.get(rt.agent.id)})
+    return {"rows": rows, "districts": await store.run(queries.list_districts),
+            "is_admin": user["role"] == "admin", "notice": request.query.get("notice", "")[:200]}
+
+
+def _redirect(notice: str) -> web.HTTPFound:
+    from urllib.parse import quote
+    return web.HTTPFound(f"/admin/agents?notice={quote(notice)}")
+
+
+@routes.post("/admin/agents/{agent_id}/state")
+async def agent_state(request: web.Request) -> web.Response:
+    user = require_page_role(request, *RUNNERS)
+    agent_id = request.match_info["agent_id"]
+    form = await request.post()
+    target = str(form.get("state", ""))
+    if target not in ("ready", "paused", "logged_out"):
+        raise InvalidInput("state must be ready, paused or logged_out")
+    dist = request.app[DISTRIBUTOR]
+    before = dist.agent(agent_id).state.value
+    rt = await dist.request_state(agent_id, target, "supervisor" if target == "paused" else None)
+    await audit(request.app[STORE], request.app[CLOCK], user["username"], "agent.state", agent_id,
+                {"state": before}, {"state": rt.state.value, "pending": rt.pending.value if rt.pending else None})
+    raise _redirect(f"{agent_id}: {rt.state.value}" + (f" (then {rt.pending.value})" if rt.pending else ""))
+
+
+@routes.post("/admin/agents/{agent_id}/move")
+async def agent_move(request: web.Request) -> web.Response:
+    user = require_page_role(request, *RUNNERS)
+    agent_id = request.match_info["agent_id"]
+    form = await request.post()
+    district = str(form.get("district", "")) or None
+    store, clock = request.app[STORE], request.app[CLOCK]
+    agent = await store.run(agent_admin.get_agent, agent_id)
+    districts = {d.id for d in await store.run(queries.list_districts)}
+    if district is not None and district not in districts:
+        raise InvalidInput(f"unknown district {district!r}")
+    if district == agent.district:
+        district = None
+    now = clock()
+    until = _end_of_day(now)
+    before = request.app[DISTRIBUTOR].agent(agent_id).agent.district
+    await store.run(agent_admin.set_move, agent_id, district, iso(until), user["username"], iso(now))
+    apply_to_acd(request.app, agent, district)
+    if district:
+        _schedule_return(request.app, agent_id, until)
+    await audit(store, clock, user["username"], "agent.move", agent_id, {"district": before},
+                {"district": district or agent.district, "until": iso(until) if district else None})
+    raise _redirect(f"{agent_id} takes {district or agent.district}'s queues"
+                    + (" for the rest of the day" if district else ""))
+
+
+async def _form_context(request: web.Request, agent: Agent | None, error: str | None = None) -> dict[str, Any]:
+    store = request.app[STORE]
+    return {"agent": agent, "error": error, "districts": await store.run(queries.list_districts),
+            "skills": await store.run(queries.list_skills)}
+
+
+@routes.get("/admin/agents/new")
+@routes.get("/admin/agents/{agent_id}/edit")
+async def agent_form(request: web.Request) -> web.Response:
+    require_page_role(request, "admin")
+    agent_id = request.match_info.get("agent_id")
+    agent = await request.app[STORE].run(agent_admin.get_agent, agent_id) if agent_id else None
+    return aiohttp_jinja2.render_template("agent_edit.html", request, await _form_context(request, agent))
+
+
+@routes.post("/admin/agents/new")
+@routes.post("/admin/agents/{agent_id}/edit")
+async def agent_save(request: web.Request) -> web.Response:
+    user = require_page_role(request, "admin")
+    store, clock = request.app[STORE], request.app[CLOCK]
+    agent_id = request.match_info.get("agent_id")
+    form = await request.post()
+    before = await store.run(agent_admin.get_agent, agent_id) if agent_id else None
+    new_id = agent_id or str(form.get("id", "")).strip()
+    skills_all = await store.run(queries.list_skills)
+    skills: dict[str, int] = {}
+    for s in skills_all:
+        raw = str(form.get(f"skill.{s.id}", "") or "0")
+        try:
+            level = int(raw)
+        except ValueError:
+            level = -1
+        if level:
+            skills[s.id] = level
+    languages = [x.strip() for x in str(form.get("languages", "")).split(",") if x.strip()]
+    cleared = [str(v) for v in form.getall("cleared_for", [])]
+    agent = Agent(id=new_id, name=str(form.get("name", "")).strip(), district=str(form.get("district", "")),
+                  skills=skills, languages=tuple(languages), cleared_for=tuple(cleared))
+    try:
+        if not agent_id and new_id in request.app[DISTRIBUTOR].agents:
+            raise InvalidInput(f"agent {new_id!r} exists")
+        agent_admin.validate(new_id, agent.name, agent.district, skills, languages, cleared,
+                             {d.id for d in await store.run(queries.list_districts)},
+                             {s.id for s in skills_all})
+    except InvalidInput as exc:
+        return aiohttp_jinja2.render_template("agent_edit.html", request,
+                                              await _form_context(request, agent, str(exc)), status=422)
+    password = agent_admin.new_sip_password() if before is None else None
+    await store.run(agent_admin.save_agent, agent, password, iso(clock()))
+    moves = await store.run(agent_admin.active_moves, iso(clock()))
+    apply_to_acd(request.app, agent, moves.get(agent.id, (None,))[0])
+    await audit(store, clock, user["username"], "agent.create" if before is None else "agent.update",
+                new_id, agent_admin.agent_dict(before) if before else None, agent_admin.agent_dict(agent))
+    if password is None:
+        raise _redirect(f"{new_id} saved")
+    return await _show_sip(request, new_id, password)
+
+
+@routes.post("/admin/agents/{agent_id}/sip")
+async def agent_sip(request: web.Request) -> web.Response:
+    user = require_page_role(request, "admin")
+    store, clock = request.app[STORE], request.app[CLOCK]
+    agent = await store.run(agent_admin.get_agent, request.match_info["agent_id"])
+    password = agent_admin.new_sip_password()
+    await store.run(agent_admin.save_agent, agent, password, iso(clock()))
+    await audit(store, clock, user["username"], "agent.sip_password", agent.id, None, {"changed": True})
+    return await _show_sip(request, agent.id, password)
+
+
+async def _show_sip(request: web.Request, agent_id: str, password: str) -> web.Response:
+    try:
+        result, error = await apply_sip_to_asterisk(request.app), None
+    except Exception as exc:     # the PBX may be down: the credentials are saved and apply on its start
+        log.warning("PJSIP reload failed: %s", exc)
+        result, error = None, str(exc)
+    settings = request.app[SETTINGS]
+    resp = aiohttp_jinja2.render_template("sip_created.html", request, {
+        "agent_id": agent_id, "password": password, "applied": result is not None, "error": error,
+        "registrar": f"{settings.sip_host}:{settings.sip_port}"})
+    resp.headers["Cache-Control"] = "no-store"
+    return resp

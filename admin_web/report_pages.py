@@ -1,0 +1,166 @@
+"""Reports: the page managers steer by, its JSON API, CSV export of every table and SVG charts.
+
+- `GET /api/reports/summary?from=&to=&district=&queue=&skill=` → `{"period", "scope", "figures",
+  "definitions"}` (figures as defined in `kc.reports.DEFINITIONS`).
+- `GET /api/reports/table?by=district|queue|category|hour|day&...` → `{"rows": [...]}`;
+  `GET /api/reports/{by}.csv?...` the same as CSV (also `summary.csv`, `staffing.csv`).
+- `GET /api/reports/staffing?...` → Erlang C agents needed per hour of day.
+- `GET /api/reports/charts/{name}.svg?...` → a chart drawn on the server (names in
+  `kc.report_output.CHARTS`).
+- `GET /reports` the page (definitions written on it).
+Readers: admin, supervisor, manager (bearer token or session).
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from kc import reports
+from kc.errors import InvalidInput, NotFound
+from kc.report_output import CHARTS, chart, to_csv
+
+from .auth import require_page_role, require_role
+from .keys import CLOCK, STORE
+
+routes = web.RouteTableDef()
+READERS = ("admin", "supervisor", "manager")
+_MAX_PARAM = 64
+
+
+def _params(request: web.Request) -> tuple[reports.Period, reports.Scope]:
+    q = request.query
+    for key in ("from", "to", "district", "queue", "skill"):
+        if len(q.get(key, "")) > _MAX_PARAM:
+            raise InvalidInput(f"{key} is too long")
+    period = reports.period_from(q.get("from") or None, q.get("to") or None, request.app[CLOCK]())
+    scope = reports.Scope(district=q.get("district") or None, queue=q.get("queue") or None,
+                          skill=q.get("skill") or None)
+    return period, scope
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False)
+
+
+async def _figures(request: web.Request, period: reports.Period, scope: reports.Scope,
+                   by: str | None = None) -> Any:
+    return await request.app[STORE].run(reports.figures, period, scope, by)
+
+
+@routes.get("/api/reports/summary")
+async def summary(request: web.Request) -> web.Response:
+    require_role(request, *READERS)
+    period, scope = _params(request)
+    figures = await _figures(request, period, scope)
+    return web.json_response({"period": period.as_json(), "scope": scope.as_json(),
+                              "figures": figures, "definitions": reports.definitions_json()},
+                             dumps=_dumps)
+
+
+@routes.get("/api/reports/table")
+async def table(request: web.Request) -> web.Response:
+    require_role(request, *READERS)
+    by = request.query.get("by", "")
+    if by not in reports.BREAKDOWNS:
+        raise InvalidInput(f"by must be one of {', '.join(reports.BREAKDOWNS)}")
+    period, scope = _params(request)
+    rows = await _figures(request, period, scope, by)
+    return web.json_response({"period": period.as_json(), "scope": scope.as_json(), "by": by,
+                              "rows": rows}, dumps=_dumps)
+
+
+@routes.get("/api/reports/staffing")
+async def staffing(request: web.Request) -> web.Response:
+    require_role(request, *READERS)
+    period, scope = _params(request)
+    rows = await request.app[STORE].run(reports.staffing, period, scope)
+    return web.json_response({"period": period.as_json(), "scope": scope.as_json(),
+                              "goal": reports.SERVICE_LEVEL_GOAL, "rows": rows}, dumps=_dumps)
+
+
+STAFFING_COLUMNS = ["hour", "calls_per_hour", "aht", "erlangs", "agents",
+                    "predicted_service_level", "predicted_asa"]
+
+
+@routes.get(r"/api/reports/{name:[a-z]+}.csv")
+async def csv_export(request: web.Request) -> web.Response:
+    require_role(request, *READERS)
+    name = request.match_info["name"]
+    period, scope = _params(request)
+    if name == "summary":
+        rows, columns = [await _figures(request, period, scope)], reports.columns(None)
+    elif name == "staffing":
+        rows, columns = await request.app[STORE].run(reports.staffing, period, scope), STAFFING_COLUMNS
+    elif name in reports.BREAKDOWNS:
+        rows, columns = await _figures(request, period, scope, name), reports.columns(name)
+    else:
+        raise NotFound(f"no table {name!r}")
+    stamp = f"{period.as_json()['from_local'][:10]}_{period.as_json()['to_local'][:10]}"
+    return web.Response(
+        text=to_csv(rows, columns), content_type="text/csv", charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="kommuncentral-{name}-{stamp}.csv"'})
+
+
+@routes.get(r"/api/reports/charts/{name:[a-z-]+}.svg")
+async def chart_svg(request: web.Request) -> web.Response:
+    require_role(request, *READERS)
+    name = request.match_info["name"]
+    if name not in CHARTS:
+        raise NotFound(f"no chart {name!r}")
+    by, series, title, kind = CHARTS[name]
+    period, scope = _params(request)
+    rows = await _figures(request, period, scope, by)
+    svg = chart(rows, by, series, title, kind)
+    return web.Response(text=svg, content_type="image/svg+xml", charset="utf-8",
+                        headers={"Cache-Control": "private, max-age=30",
+                                 "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})
+
+
+def _fmt(value: Any, unit: str) -> str:
+    if value is None:
+        return "–"
+    if unit == "percent":
+        return f"{value:.1f} %"
+    if unit == "seconds":
+        return f"{value:.1f} s"
+    return str(value)
+
+
+@routes.get("/reports")
+@aiohttp_jinja2.template("reports.html")
+async def reports_page(request: web.Request) -> dict[str, Any]:
+    require_page_role(request, *READERS)
+    try:
+        period, scope = _params(request)
+        error = None
+    except InvalidInput as exc:
+        error = str(exc)
+        period, scope = reports.period_from(None, None, request.app[CLOCK]()), reports.Scope()
+    store = request.app[STORE]
+    totals = await _figures(request, period, scope)
+    tables = {by: await _figures(request, period, scope, by) for by in reports.BREAKDOWNS}
+    staffing_rows = await store.run(reports.staffing, period, scope, tables["hour"])
+    from kc import queries
+    districts = await store.run(queries.list_districts)
+    skills = await store.run(queries.list_skills)
+    local = period.as_json()
+    query = {"from": local["from_local"][:10], "to": request.query.get("to") or "",
+             "district": scope.district or "", "queue": scope.queue or ""}
+    if not query["to"]:
+        query["to"] = local["to_local"][:10]
+    from urllib.parse import urlencode
+    qs = urlencode({k: v for k, v in query.items() if v})
+    return {
+        "error": error, "period": local, "scope": scope, "totals": totals, "tables": tables,
+        "staffing": staffing_rows, "definitions": reports.DEFINITIONS, "fmt": _fmt,
+        "units": {d.key: d.unit for d in reports.DEFINITIONS}, "qs": qs, "query": query,
+        "districts": districts, "queues": [f"{s.id}@{d.id}" for d in districts for s in skills],
+        "charts": list(CHARTS), "breakdowns": reports.BREAKDOWNS,
+        "goal": int(reports.SERVICE_LEVEL_GOAL * 100), "short": reports.SHORT_ABANDON_SECONDS,
+        "default_target": reports.DEFAULT_TARGET_SECONDS,
+        "labels": {"district": "District", "queue": "Queue", "category": "Matter category",
+                   "hour": "Hour of day", "day": "Day"},
+    }

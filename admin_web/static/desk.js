@@ -1,0 +1,172 @@
+// The agent desktop: WebSocket screen pop, state buttons, case form, knowledge base.
+// Everything from the server is shown with textContent (never innerHTML).
+(function () {
+  "use strict";
+  const $ = (id) => document.getElementById(id);
+  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  const categories = JSON.parse($("categories-data").textContent);
+  let current = null;           // the popped contact
+
+  async function post(url, body) {
+    const resp = await fetch(url, {method: "POST", credentials: "same-origin",
+      headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf}, body: JSON.stringify(body)});
+    let data = null;
+    try { data = await resp.json(); } catch (e) { data = {error: resp.statusText}; }
+    if (!resp.ok) throw new Error((data && data.error) || resp.statusText);
+    return data;
+  }
+
+  function showState(msg) {
+    $("state").textContent = msg.state;
+    $("state").dataset.state = msg.state;
+    $("state-reason").textContent = msg.reason || "";
+    $("state-pending").textContent = msg.pending ? "(sedan: " + msg.pending + ")" : "";
+  }
+
+  async function setState(state) {
+    $("state-error").textContent = "";
+    const body = {state: state};
+    if (state === "paused") body.reason = $("pause-reason").value;
+    try { showState(await post("/desk/state", body)); } catch (e) { $("state-error").textContent = e.message; }
+  }
+  $("btn-ready").addEventListener("click", () => setState("ready"));
+  $("btn-pause").addEventListener("click", () => setState("paused"));
+  $("btn-logout").addEventListener("click", () => setState("logged_out"));
+
+  function fillSubcategories(catId, selected) {
+    const sub = $("case-subcategory");
+    sub.replaceChildren(new Option("–", ""));
+    const cat = categories.find((c) => String(c.id) === String(catId));
+    if (!cat) return;
+    for (const child of cat.children) sub.add(new Option(child.name, child.id, false, String(child.id) === String(selected)));
+  }
+  $("case-category").addEventListener("change", (e) => { fillSubcategories(e.target.value); suggest(); });
+
+  function outcomeChanged() {
+    const v = document.querySelector('input[name="outcome"]:checked').value;
+    $("forward-fields").hidden = v !== "forwarded";
+    $("eservice-fields").hidden = v !== "referred_eservice";
+  }
+  document.querySelectorAll('input[name="outcome"]').forEach((r) => r.addEventListener("change", outcomeChanged));
+
+  function selectContact(contactId, categoryId, label) {
+    $("case-form").reset();
+    outcomeChanged();
+    $("case-contact").value = contactId;
+    $("case-contact-label").textContent = label || ("#" + contactId);
+    $("case-category").value = categoryId || "";
+    fillSubcategories(categoryId);
+    $("case-status").textContent = "";
+  }
+
+  function li(text) { const el = document.createElement("li"); el.textContent = text; return el; }
+
+  function showKb(list, articles) {
+    list.replaceChildren();
+    for (const a of articles) {
+      const el = document.createElement("li");
+      const q = document.createElement("strong"); q.textContent = a.question;
+      const p = document.createElement("p"); p.textContent = a.answer;
+      el.append(q, p); list.append(el);
+    }
+    if (!articles.length) list.append(li("Inga artiklar."));
+  }
+
+  async function suggest() {
+    const q = $("kb-q").value.trim();
+    const cat = $("case-category").value;
+    const url = "/desk/kb?" + new URLSearchParams({q: q, category: q ? "" : cat});
+    const resp = await fetch(url, {credentials: "same-origin"});
+    if (resp.ok) showKb($("kb-results"), (await resp.json()).articles);
+  }
+  let kbTimer = null;
+  $("kb-q").addEventListener("input", () => { clearTimeout(kbTimer); kbTimer = setTimeout(suggest, 250); });
+
+  function pop(msg) {
+    current = msg;
+    $("pop").hidden = false;
+    $("pop").dataset.at = String(Date.now());
+    $("pop").dataset.contact = String(msg.contact_id);
+    $("pop-channel").textContent = "(" + msg.channel + ")";
+    $("pop-confidential").hidden = !msg.confidential;
+    $("pop-caller").textContent = (msg.caller || "okänt nummer") + (msg.caller_name ? " – " + msg.caller_name : "");
+    $("pop-district").textContent = msg.district_name || msg.district || "–";
+    $("pop-language").textContent = msg.language || "–";
+    $("pop-menu").textContent = (msg.menu_path || []).join(" → ") || "–";
+    $("pop-matter").textContent = msg.matter || "–";
+    $("pop-wait").textContent = msg.wait_seconds == null ? "–" : Math.round(msg.wait_seconds) + " s";
+    $("pop-history-days").textContent = msg.history_days;
+    const hist = $("pop-history");
+    hist.replaceChildren();
+    for (const h of msg.history) {
+      hist.append(li(h.started_at + " · " + h.channel + " · " + (h.outcome || "pågår") +
+        (h.redacted ? " · sekretess" : (h.category ? " · " + h.category : "") + (h.case_outcome ? " · " + h.case_outcome : ""))));
+    }
+    if (!msg.history.length) hist.append(li("Inga tidigare kontakter."));
+    const box = $("pop-messages");
+    box.replaceChildren();
+    for (const m of msg.messages) {
+      const h = document.createElement("h3");
+      h.textContent = (m.direction === "in" ? "Från " + m.from_addr : "Svar till " + m.to_addr) + ": " + (m.subject || "");
+      const pre = document.createElement("pre"); pre.className = "mail"; pre.textContent = m.body || "";
+      box.append(h, pre);
+    }
+    const isTask = msg.channel === "email" || msg.channel === "web";
+    $("reply-box").hidden = !isTask;
+    $("reply").value = "";
+    selectContact(msg.contact_id, msg.prefill.category_id,
+      "#" + msg.contact_id + " " + (msg.caller || "") + " (" + msg.channel + ")");
+    showKb($("kb-results"), msg.kb);
+  }
+
+  $("case-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const data = Object.fromEntries(new FormData(e.target).entries());
+    if (current && String(current.contact_id) === data.contact_id && !$("reply-box").hidden) data.reply = $("reply").value;
+    $("case-status").textContent = "Sparar…";
+    try {
+      const res = await post("/desk/cases", data);
+      $("case-status").textContent = "Ärende " + res.case_id + " sparat.";
+      $("case-status").dataset.caseId = res.case_id;
+      $("pop").hidden = true;
+      document.querySelectorAll('.todo-item[data-contact="' + data.contact_id + '"]').forEach((b) => b.parentElement.remove());
+      current = null;
+    } catch (err) { $("case-status").textContent = "Fel: " + err.message; }
+  });
+
+  $("btn-handback").addEventListener("click", async () => {
+    if (!current) return;
+    try { await post("/desk/tasks/" + current.contact_id + "/back", {}); $("pop").hidden = true; current = null; }
+    catch (err) { $("case-status").textContent = "Fel: " + err.message; }
+  });
+
+  document.querySelectorAll(".todo-item").forEach((b) => b.addEventListener("click", () => {
+    const cat = categories.find((c) => c.skill === b.dataset.skill);
+    selectContact(b.dataset.contact, cat ? cat.id : "", b.textContent);
+  }));
+
+  $("manual-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const data = Object.fromEntries(new FormData(e.target).entries());
+    try {
+      const res = await post("/desk/manual", data);
+      $("manual-status").textContent = "Registrerat: kontakt " + res.contact_id + ", ärende " + res.case_id + ".";
+      e.target.reset();
+    } catch (err) { $("manual-status").textContent = "Fel: " + err.message; }
+  });
+
+  function connect() {
+    const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/desk/ws");
+    ws.onopen = () => { $("ws-status").textContent = "ansluten"; $("ws-status").dataset.connected = "1"; };
+    ws.onmessage = (ev) => {
+      const msg = JSON.parse(ev.data);
+      if (msg.type === "state") showState(msg);
+      else if (msg.type === "pop") pop(msg);
+    };
+    ws.onclose = () => { $("ws-status").textContent = "frånkopplad – återansluter"; $("ws-status").dataset.connected = "";
+      setTimeout(connect, 2000); };
+    setInterval(() => { if (ws.readyState === 1) ws.send("ping"); }, 25000);
+  }
+  outcomeChanged();
+  connect();
+})();

@@ -1,0 +1,79 @@
+// Live wallboard: snapshots arrive by Server-Sent Events; waits tick locally every second.
+(function () {
+  "use strict";
+  const root = document.getElementById("wallboard");
+  const only = root.dataset.district || "";
+  let snap = null, offset = 0;
+
+  const text = (el, value) => { el.textContent = value; return el; };
+  const mk = (tag, cls) => { const e = document.createElement(tag); if (cls) e.className = cls; return e; };
+  const serverNow = () => Date.now() / 1000 + offset;
+  const wait = (since) => {
+    if (since === null || since === undefined) return "–";
+    const s = Math.max(0, Math.round(serverNow() - since));
+    return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
+  };
+  const pct = (v) => (v === null || v === undefined) ? "–" : v.toFixed(1) + " %";
+  const busy = (a) => a.ringing + a.on_call + a.wrap_up;
+  const loggedIn = (a) => a.ready + busy(a) + a.paused;
+
+  function big(label, value, alert, key) {
+    const d = mk("div", alert ? "wb-alert" : "");
+    const b = text(mk("b"), value);
+    if (key) b.dataset.key = key;
+    d.append(b, text(mk("span"), label));
+    return d;
+  }
+
+  function render() {
+    if (!snap) return;
+    document.getElementById("wb-day").textContent = snap.day;
+    const grid = document.getElementById("wb-districts");
+    grid.replaceChildren();
+    for (const d of snap.districts) {
+      if (only && d.id !== only) continue;
+      const card = mk("div", "wb-card");
+      card.id = "district-" + d.id;
+      card.append(text(mk("h2"), d.name));
+      const row = mk("div", "wb-big");
+      row.append(big("waiting", d.waiting, d.waiting > 0, "waiting"),
+                 big("longest wait", wait(d.longest_wait_since), d.waiting > 0, "longest"),
+                 big("ready", d.agents.ready, false, "ready"),
+                 big("busy", busy(d.agents), false, "busy"),
+                 big("paused", d.agents.paused, false, "paused"),
+                 big("answered today", d.answered, false, "answered"),
+                 big("abandoned today", d.abandoned, false, "abandoned"),
+                 big("service level today", pct(d.service_level), false, "service_level"));
+      card.append(row);
+      grid.append(card);
+    }
+    const body = document.querySelector("#wb-queues tbody");
+    body.replaceChildren();
+    for (const q of snap.queues) {
+      if (only && q.district !== only) continue;
+      const tr = mk("tr", q.waiting > 0 ? "waiting" : "");
+      tr.id = "queue-" + q.name.replace("@", "-at-");
+      tr.dataset.queue = q.name;
+      const cells = [q.skill_name + " @ " + q.district, q.waiting, wait(q.longest_wait_since), q.agents.ready,
+                     busy(q.agents), q.agents.paused, loggedIn(q.agents), q.answered, q.abandoned, pct(q.service_level)];
+      const keys = ["name", "waiting", "longest", "ready", "busy", "paused", "logged_in", "answered", "abandoned", "service_level"];
+      cells.forEach((v, i) => { const td = text(mk(i === 0 ? "th" : "td"), v); td.dataset.key = keys[i]; tr.append(td); });
+      body.append(tr);
+    }
+  }
+
+  function connect() {
+    const status = document.getElementById("wb-status");
+    const es = new EventSource("/wallboard/events");
+    es.addEventListener("snapshot", (ev) => {
+      snap = JSON.parse(ev.data);
+      offset = snap.sent - Date.now() / 1000;
+      status.textContent = "live " + new Date().toLocaleTimeString();
+      status.className = "wb-status live";
+      render();
+    });
+    es.onerror = () => { status.textContent = "reconnecting…"; status.className = "wb-status"; };
+  }
+  connect();
+  setInterval(render, 1000);
+})();

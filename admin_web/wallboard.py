@@ -1,0 +1,184 @@
+"""Live wallboard per district and queue, pushed to the browser with Server-Sent Events.
+
+The ACD calls `Distributor.on_change` after every change of an agent or a caller; the hub
+debounces those (≤ 0.25 s), builds one snapshot (live state from the ACD, today's answered /
+abandoned / service level from the recorded contacts via `kc.reports`) and wakes every open
+stream. Streams also send the snapshot every 15 s as a keep-alive.
+
+- `GET /wallboard` the page (large type for a wall screen; `?district=` narrows it);
+- `GET /wallboard/events` the SSE stream (`data: <snapshot JSON>`);
+- `GET /api/wallboard` the snapshot as JSON.
+Everyone logged in may watch (no caller details are shown).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import weakref
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from kc import queries, reports
+from kc.clock import iso
+from kc.domain import AgentState
+
+from .auth import require_page_role, require_role
+from .keys import CLOCK, DISTRIBUTOR, STORE
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+VIEWERS = ("admin", "supervisor", "manager", "agent")
+DEBOUNCE = 0.25
+KEEPALIVE = 15.0
+STATES = [s.value for s in AgentState]
+
+
+class Hub:
+    def __init__(self, app: web.Application):
+        self.app = app
+        self.version = 0
+        self.snapshot: dict[str, Any] | None = None
+        self.changed = asyncio.Event()
+        self._pending: asyncio.TimerHandle | None = None
+        self._building: asyncio.Task | None = None
+        self._subscribed = False
+
+    def subscribe(self) -> None:
+        if not self._subscribed:
+            self.app[DISTRIBUTOR].on_change.append(self.notify)
+            self._subscribed = True
+
+    def notify(self) -> None:
+        """From the ACD (synchronous, on the loop): rebuild soon."""
+        if self._pending is None:
+            self._pending = asyncio.get_running_loop().call_later(DEBOUNCE, self._rebuild_soon)
+
+    def _rebuild_soon(self) -> None:
+        self._pending = None
+        if self._building is None or self._building.done():
+            self._building = asyncio.create_task(self.rebuild())
+        else:                      # one is running: build again after it
+            self._building.add_done_callback(lambda _t: self.notify())
+
+    async def rebuild(self) -> dict[str, Any]:
+        try:
+            snap = await build_snapshot(self.app)
+        except Exception:
+            log.exception("wallboard snapshot failed")
+            raise
+        self.snapshot = snap
+        self.version += 1
+        self.changed.set()
+        self.changed = asyncio.Event()
+        return snap
+
+    async def current(self) -> dict[str, Any]:
+        self.subscribe()
+        if self.snapshot is None:
+            return await self.rebuild()
+        return self.snapshot
+
+
+_HUBS: "weakref.WeakKeyDictionary[web.Application, Hub]" = weakref.WeakKeyDictionary()
+
+
+def hub(app: web.Application) -> Hub:
+    h = _HUBS.get(app)
+    if h is None:
+        h = _HUBS[app] = Hub(app)
+    return h
+
+
+async def build_snapshot(app: web.Application) -> dict[str, Any]:
+    dist = app[DISTRIBUTOR]
+    store = app[STORE]
+    now = app[CLOCK]()
+    period = reports.today(now)
+    by_queue, by_district, districts = await store.run(_today_figures, period)
+    skills = sorted(dist.skills.values(), key=lambda s: s.id)
+    waiting: dict[tuple[str, str], list[float]] = {}
+    for w in dist.waiting.values():
+        waiting.setdefault((w.call.district, w.call.skill), []).append(w.call.enqueued_at)
+
+    def agent_counts(pred) -> dict[str, int]:
+        counts = {s: 0 for s in STATES}
+        for rt in dist.agents.values():
+            if pred(rt):
+                counts[rt.state.value] += 1
+        return counts
+
+    def today(rows: dict[str, dict[str, Any]], key: str) -> dict[str, Any]:
+        f = rows.get(key) or {}
+        return {"offered": f.get("offered", 0), "answered": f.get("answered", 0),
+                "abandoned": f.get("abandoned", 0) + f.get("abandoned_short", 0),
+                "service_level": f.get("service_level")}
+
+    out_districts, out_queues = [], []
+    for d in districts:
+        since = [t for (dd, _), ts in waiting.items() if dd == d.id for t in ts]
+        out_districts.append({
+            "id": d.id, "name": d.name, "waiting": len(since),
+            "longest_wait_since": min(since) if since else None,
+            "agents": agent_counts(lambda rt, d=d: rt.agent.district == d.id),
+            **today(by_district, d.id),
+        })
+        for s in skills:
+            name = f"{s.id}@{d.id}"
+            ts = waiting.get((d.id, s.id), [])
+            out_queues.append({
+                "name": name, "district": d.id, "skill": s.id, "skill_name": s.name,
+                "waiting": len(ts), "longest_wait_since": min(ts) if ts else None,
+                "agents": agent_counts(lambda rt, d=d, s=s: rt.agent.district == d.id and s.id in rt.agent.skills),
+                **today(by_queue, name),
+            })
+    return {"at": iso(now), "now": now.timestamp(), "day": period.as_json()["from_local"][:10],
+            "districts": out_districts, "queues": out_queues, "states": STATES}
+
+
+def _today_figures(db, period: reports.Period):
+    by_queue = {r["queue"]: r for r in reports.figures(db, period, by="queue") if r["queue"]}
+    by_district = {r["district"]: r for r in reports.figures(db, period, by="district") if r["district"]}
+    return by_queue, by_district, queries.list_districts(db)
+
+
+@routes.get("/api/wallboard")
+async def wallboard_json(request: web.Request) -> web.Response:
+    require_role(request, *VIEWERS)
+    snap = await hub(request.app).current()
+    return web.json_response(snap, dumps=lambda o: json.dumps(o, ensure_ascii=False))
+
+
+@routes.get("/wallboard/events")
+async def wallboard_events(request: web.Request) -> web.StreamResponse:
+    require_page_role(request, *VIEWERS)
+    h = hub(request.app)
+    snap = await h.current()
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+                                       "X-Accel-Buffering": "no"})
+    await resp.prepare(request)
+    sent = -1
+    try:
+        while True:
+            if h.version != sent:
+                sent = h.version
+                snap = h.snapshot or snap
+            payload = json.dumps({**snap, "sent": time.time()}, ensure_ascii=False)
+            await resp.write(f"event: snapshot\ndata: {payload}\n\n".encode())
+            try:
+                await asyncio.wait_for(h.changed.wait(), KEEPALIVE)
+            except asyncio.TimeoutError:
+                pass
+    except ConnectionResetError:      # the screen went away
+        pass
+    return resp
+
+
+@routes.get("/wallboard")
+@aiohttp_jinja2.template("wallboard.html")
+async def wallboard_page(request: web.Request) -> dict[str, Any]:
+    require_page_role(request, *VIEWERS)
+    return {"district": request.query.get("district", "")[:64]}

@@ -1,0 +1,93 @@
+"""FastAGI routes of the waiting room and of agents' transfers (the ACD's run-time side).
+
+- `announce,<contact>`: from `kc-wait` every few tens of seconds: the caller hears their place in
+  the queue and the estimated wait, in their language, and goes back to the music with their
+  place kept (nothing is re-enqueued).
+- `callback,<contact>`: the waiting caller pressed 1: the place is kept for a call-back; sets
+  `KC_CALLBACK=yes` when accepted, so the dialplan can hang up.
+- `transfer,<contact>,<digits>`: the agent's phone blind-transferred the caller (REFER or `#1`):
+  a short code is a skill queue (`acd.options.TRANSFER_SKILL_CODES`), three or more digits a
+  back-office number. Sets `KC_NEXT=wait` (with the new `KC_CONTACT_ID`) or `KC_NEXT=out`.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from acd import estimate
+from acd.options import NUMBER_RE, TRANSFER_SKILL_CODES
+from kc.errors import CallerGone, KcError
+
+from .fastagi import AgiChannel, Handler
+from .prompts import PromptCache, PromptError
+
+log = logging.getLogger(__name__)
+
+
+def _contact_id(chan: AgiChannel) -> int | None:
+    try:
+        return int((chan.args or [""])[0])
+    except ValueError:
+        return None
+
+
+@dataclass
+class AcdRoutes:
+    distributor: Any            # acd.distributor.Distributor
+    prompts: PromptCache
+
+    def routes(self) -> dict[str, Handler]:
+        return {"announce": self.announce, "callback": self.callback, "transfer": self.transfer}
+
+    async def announce(self, chan: AgiChannel) -> None:
+        contact_id = _contact_id(chan)
+        info = await self.distributor.waiting_info(contact_id) if contact_id is not None else None
+        if info is None:
+            return
+        position, eta, language = info
+        text, lang = estimate.announcement(language, position, eta)
+        try:
+            path = await self.prompts.ensure(text, lang)
+        except PromptError as exc:
+            log.warning("announcement not made: %s", exc)
+            return
+        try:
+            digit = await chan.stream(str(path), "1")
+        except CallerGone:
+            return
+        if digit == "1":              # pressed during the announcement: a call-back
+            await self._callback(chan, contact_id)
+
+    async def callback(self, chan: AgiChannel) -> None:
+        contact_id = _contact_id(chan)
+        if contact_id is not None:
+            await self._callback(chan, contact_id)
+
+    async def _callback(self, chan: AgiChannel, contact_id: int) -> None:
+        if not await self.distributor.request_callback(contact_id):
+            return   # the caller keeps waiting with music
+        await chan.set_variable("KC_CALLBACK", "yes")
+        entry = self.distributor.waiting.get(contact_id)
+        text, lang = estimate.callback_text(entry.call.language if entry else "sv")
+        try:
+            await chan.stream(str(await self.prompts.ensure(text, lang)))
+        except (CallerGone, PromptError):
+            pass
+
+    async def transfer(self, chan: AgiChannel) -> None:
+        args = chan.args + ["", ""]
+        contact_id, digits = _contact_id(chan), args[1]
+        if contact_id is None:
+            return
+        target = TRANSFER_SKILL_CODES.get(digits) or (digits if NUMBER_RE.match(digits) else "")
+        try:
+            done = await self.distributor.transfer(contact_id, target, redirect=False)
+        except KcError as exc:
+            log.info("transfer of contact %s to %r refused: %s", contact_id, digits, exc)
+            return
+        if done["new_contact"] is not None:
+            await chan.set_variable("KC_CONTACT_ID", done["new_contact"])
+            await chan.set_variable("KC_NEXT", "wait")
+        else:
+            await chan.set_variable("KC_NEXT", "out")

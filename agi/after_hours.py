@@ -1,0 +1,365 @@
+"""After-hours handling of a resident's call: route to an open partner, or inform and take a
+voice message or a callback request. Never dead air: every branch says something.
+
+Three entry points, all reading the schedules from the database on every call (a change over
+the API applies to the next call, no restart):
+
+- `before_menu(chan, contact_id, district)` -- the hook at the start of `CallFlow.menu`:
+  returns the district whose menu the call continues in (the called one when open, else the
+  first open district of its `after_hours.route_to`), or None when the call was handled here
+  (`KC_NEXT=hangup` set).
+- `queue_closed(chan)` -- FastAGI route `after-hours` (dialplan `kc-after-hours`): a caller
+  whose queue closed while waiting, redirected out of `kc-wait` by `QueueCloser`; the same
+  choices, or back to waiting in a partner's queue (`KC_NEXT=wait`).
+- `QueueCloser.sweep()` -- what the ACD calls (every few seconds): waiting callers whose queue
+  (district or per-queue hours) is closed are released and redirected to `kc-after-hours`.
+
+Voice messages are recorded by Asterisk (AGI `RECORD FILE`, the AGI form of `Record()`) into
+`<asterisk root>/spool/kc-messages/` and registered, like callback requests, as the contact's
+outcome `after_hours` plus a row in `after_hours_requests` due at the next opening.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import pwd
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from kc import queries, schedule_store
+from kc.clock import Clock, iso
+from kc.errors import CallerGone, KcError
+from kc.schedule import Schedule, ScheduleError, Status
+from kc.store import Store
+
+from .after_hours_phrases import LANGUAGES, opening_phrase, text
+from .fastagi import AgiChannel
+from .prompts import PromptCache
+
+log = logging.getLogger(__name__)
+
+VOICE, CALLBACK = "1", "2"
+LANGUAGE_KEY = "9"
+CHOICE_ROUNDS = 2
+AFTER_HOURS_CONTEXT = "kc-after-hours"
+
+
+def _schedule(body: dict[str, Any] | None) -> Schedule | None:
+    """None = no schedule stored: the district is always open."""
+    if body is None:
+        return None
+    try:
+        return Schedule.from_dict(body)
+    except ScheduleError as exc:   # stored bodies were validated; never fail a call on one
+        log.error("invalid stored schedule ignored: %s", exc)
+        return None
+
+
+def is_open(body: dict[str, Any] | None, at: datetime, queue: str | None = None) -> Status | None:
+    sched = _schedule(body)
+    return None if sched is None else sched.status(at, queue)
+
+
+def _load(db, district: str) -> dict[str, Any]:
+    return {"bodies": schedule_store.all_bodies(db), "names": schedule_store.district_names(db),
+            "menus": {d for d in schedule_store.district_names(db)
+                      if queries.published_menu(db, d) is not None}}
+
+
+@dataclass
+class AfterHours:
+    store: Store
+    prompts: PromptCache
+    clock: Clock
+    recordings_dir: Path
+    run_user: str | None = None
+    max_record_seconds: int = 120
+    choice_timeout: float = 6.0
+
+    def __post_init__(self) -> None:
+        self.recordings_dir = Path(self.recordings_dir).absolute()
+        try:   # Asterisk (its own user) writes the recordings; we read them
+            self.recordings_dir.mkdir(parents=True, exist_ok=True)
+            if self.run_user:
+                pw = pwd.getpwnam(self.run_user)
+                os.chown(self.recordings_dir, pw.pw_uid, pw.pw_gid)
+            os.chmod(self.recordings_dir, 0o770 if self.run_user else 0o755)
+        except (OSError, KeyError) as exc:
+            log.warning("recordings directory %s: %s", self.recordings_dir, exc)
+
+    def routes(self) -> dict[str, Any]:
+        return {"after-hours": self.queue_closed}
+
+    # ------------------------------------------------------------------ entry points
+    async def before_menu(self, chan: AgiChannel, contact_id: int, district: str) -> str | None:
+        try:
+            data = await self.store.run(_load, district)
+        except KcError:
+            log.exception("schedules unreadable; call goes on as if open")
+            return district
+        now = self.clock()
+        status = is_open(data["bodies"].get(district), now)
+        if status is None or status.open:
+            return district
+        try:
+            return await self._closed(chan, contact_id, district, None, status, data, now)
+        except CallerGone:
+            await self._abandoned(contact_id)
+            raise
+
+    async def queue_closed(self, chan: AgiChannel) -> None:
+        """FastAGI `after-hours,<contact id>`: the caller's queue closed while they waited."""
+        await chan.set_variable("KC_NEXT", "hangup")
+        try:
+            contact_id = int((chan.args or [""])[0])
+            contact = await self.store.run(queries.get_contact, contact_id)
+        except (ValueError, KcError):
+            log.warning("after-hours route without a valid contact: %s", chan.args)
+            await self._say(chan, text("goodbye", "sv"), "sv")
+            return
+        district, skill = contact["district"], contact["skill"]
+        data = await self.store.run(_load, district)
+        now = self.clock()
+        status = is_open(data["bodies"].get(district), now, skill)
+        if status is None or status.open:       # opened again meanwhile: back to waiting
+            await chan.set_variable("KC_NEXT", "wait")
+            return
+        await self.store.run(queries.add_event, contact_id, iso(now), "queue_closed",
+                             {"district": district, "skill": skill})
+        try:
+            target = await self._closed(chan, contact_id, district, skill, status, data, now,
+                                        language=contact["language"])
+        except CallerGone:
+            await self._abandoned(contact_id)
+            raise
+        if target is not None:
+            await chan.set_variable("KC_NEXT", "wait")
+
+    # ------------------------------------------------------------------ the closed call
+    async def _closed(self, chan: AgiChannel, contact_id: int, district: str, skill: str | None,
+                      status: Status, data: dict[str, Any], now: datetime,
+                      language: str | None = None) -> str | None:
+        body = data["bodies"].get(district)
+        policy = schedule_store.after_hours_policy(body)
+        names = data["names"]
+        name = names.get(district, district)
+        caller = (chan.header("callerid") or "").strip()
+        if language not in LANGUAGES:
+            language = await self.store.run(schedule_store.last_language, caller or None)
+        language = language if language in LANGUAGES else "sv"
+        at = iso(now)
+        for target in policy.get("route_to") or []:
+            if target not in names or (skill is None and target not in data["menus"]):
+                continue
+            tstatus = is_open(data["bodies"].get(target), now, skill)
+            if tstatus is not None and not tstatus.open:
+                continue
+            await self.store.run(queries.update_contact, contact_id, district=target)
+            await self.store.run(queries.add_event, contact_id, at, "after_hours",
+                                 {"kind": "routed", "from": district, "to": target,
+                                  "reason": status.reason, "skill": skill})
+            await self.store.run(schedule_store.add_request, contact_id=contact_id,
+                                 district=district, kind="routed", target=target,
+                                 language=language, created_at=at)
+            await self._say(chan, text("routed", language, name=name,
+                                       target=names.get(target, target)), language)
+            return target
+        await self._inform_and_offer(chan, contact_id, district, name, status, policy, caller,
+                                     language, now)
+        await chan.set_variable("KC_NEXT", "hangup")
+        return None
+
+    def _closed_texts(self, name: str, status: Status, policy: dict[str, Any], language: str,
+                      now: datetime) -> list[str]:
+        out = []
+        message = status.message.get(language) or (status.message.get("sv") if status.message else None)
+        if message:
+            out.append(message)
+        out.append(text("closed", language, name=name))
+        out.append(opening_phrase(status.next_open, now, language))
+        emergency = (policy.get("emergency") or {}).get(language)
+        if emergency:
+            out.append(emergency)
+        return out
+
+    async def _inform_and_offer(self, chan: AgiChannel, contact_id: int, district: str, name: str,
+                                status: Status, policy: dict[str, Any], caller: str,
+                                language: str, now: datetime) -> None:
+        voice = bool(policy.get("voice_message", True))
+        callback = bool(policy.get("callback", True)) and bool(caller)
+        choices_key = [k for k, on in (("choices_voice", voice), ("choices_callback", callback)) if on]
+        info_spoken, digit, rounds, switches = False, None, 0, 0
+        while True:
+            sentences = [] if info_spoken else self._closed_texts(name, status, policy, language, now)
+            info_spoken = True
+            if choices_key:
+                sentences.append(" ".join([text(k, language) for k in choices_key]
+                                          + [text("other_language", language)]))
+            digit = None
+            for sentence in sentences:
+                digit = await self._say(chan, sentence, language, interruptible=bool(choices_key))
+                if digit:
+                    break
+            if not choices_key:
+                break
+            if digit is None:
+                digit = await chan.wait_for_digit(self.choice_timeout)
+            if digit == LANGUAGE_KEY and switches < 4:
+                language, info_spoken, switches = ("en" if language == "sv" else "sv"), False, switches + 1
+                continue
+            if (digit == VOICE and voice) or (digit == CALLBACK and callback):
+                break
+            rounds += 1
+            if rounds >= CHOICE_ROUNDS:
+                digit = None
+                break
+        due = iso(status.next_open) if status.next_open else None
+        base = dict(contact_id=contact_id, district=district, language=language,
+                    created_at=iso(self.clock()), due_at=due)
+        if digit == VOICE and voice:
+            recording, seconds = await self._record(chan, contact_id, language)
+            await self._register(contact_id, "voice_message",
+                                 {**base, "recording": recording}, {"seconds": seconds})
+            if not chan.hung_up:
+                await self._say(chan, text("recorded", language), language)
+        elif digit == CALLBACK and callback:
+            await self._register(contact_id, "callback", {**base, "callback_number": caller}, {})
+            await self._say(chan, text("callback", language), language)
+        else:
+            await self._register(contact_id, "informed", None, {"next_open": due})
+            await self._say(chan, text("goodbye", language), language)
+
+    async def _abandoned(self, contact_id: int) -> None:
+        contact = await self.store.run(queries.get_contact, contact_id)
+        if contact["outcome"] is None:
+            at = iso(self.clock())
+            await self.store.run(queries.update_contact, contact_id, outcome="abandoned", ended_at=at)
+            await self.store.run(queries.add_event, contact_id, at, "abandoned", {"where": "after_hours"})
+
+    async def _register(self, contact_id: int, kind: str, request: dict[str, Any] | None,
+                        extra: dict[str, Any]) -> None:
+        at = iso(self.clock())
+        await self.store.run(queries.update_contact, contact_id, outcome="after_hours", ended_at=at)
+        data = {"kind": kind, **extra}
+        if request:
+            data.update({k: request.get(k) for k in ("recording", "callback_number", "due_at")
+                         if request.get(k)})
+            await self.store.run(schedule_store.add_request, kind=kind, **request)
+        await self.store.run(queries.add_event, contact_id, at, "after_hours", data)
+
+    async def _record(self, chan: AgiChannel, contact_id: int, language: str) -> tuple[str, float]:
+        await self._say(chan, text("record", language), language)
+        stamp = self.clock().strftime("%Y%m%dT%H%M%S")
+        base = self.recordings_dir / f"contact-{contact_id}-{stamp}"
+        seconds = 0.0
+        try:
+            result = await chan.command(
+                "RECORD FILE", str(base), "wav", "#", self.max_record_seconds * 1000, 0, "BEEP",
+                "s=6", timeout=self.max_record_seconds + 15)
+            if "endpos=" in result.line:
+                try:
+                    seconds = int(result.line.rsplit("endpos=", 1)[1].split()[0]) / 8000
+                except ValueError:
+                    pass
+            if result.result == "-1":
+                chan.hung_up = True
+        except CallerGone:
+            pass   # hung up while recording: Asterisk keeps what it recorded
+        return str(base) + ".wav", round(seconds, 1)
+
+    async def _say(self, chan: AgiChannel, sentence: str, language: str,
+                   interruptible: bool = False) -> str | None:
+        if chan.hung_up:
+            raise CallerGone("caller left")
+        path = await self.prompts.ensure(sentence, language)
+        return await chan.stream(str(path), "0123456789*#" if interruptible else "")
+
+
+# ---------------------------------------------------------------------- the ACD side
+
+@dataclass
+class QueueCloser:
+    """Takes waiting callers out of queues that closed, to the after-hours choices."""
+
+    store: Store
+    clock: Clock
+    distributor: Any                 # acd.distributor.Distributor
+    ami: Any                         # acd.ami.AmiLink
+    interval: float = 5.0
+    _task: asyncio.Task | None = field(default=None, repr=False)
+
+    async def closed_queues(self, pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of the (district, skill) queues are closed now: the function for the ACD."""
+        bodies = await self.store.run(schedule_store.all_bodies)
+        now = self.clock()
+        closed = set()
+        for district, skill in pairs:
+            status = is_open(bodies.get(district), now, skill)
+            if status is not None and not status.open:
+                closed.add((district, skill))
+        return closed
+
+    async def sweep(self) -> list[int]:
+        dist = self.distributor
+        # a caller with a pending call-back has no channel: they keep their place for the opening
+        waiting = {cid: w for cid, w in dist.waiting.items()
+                   if w.offered_to is None and not getattr(w, "callback", None) and w.channel}
+        if not waiting:
+            return []
+        closed = await self.closed_queues({(w.call.district, w.call.skill) for w in waiting.values()})
+        moved = []
+        for cid, entry in waiting.items():
+            if (entry.call.district, entry.call.skill) not in closed:
+                continue
+            if dist.waiting.get(cid) is not entry or entry.offered_to is not None:
+                continue   # offered or gone meanwhile
+            del dist.waiting[cid]
+            try:
+                await self.ami.action("Redirect", Channel=entry.channel,
+                                      Context=AFTER_HOURS_CONTEXT, Exten="s", Priority="1")
+            except Exception as exc:   # the caller hung up, or AMI is down: keep them waiting
+                log.warning("could not move contact %s out of its closed queue: %s", cid, exc)
+                dist.waiting.setdefault(cid, entry)
+                continue
+            await self.store.run(queries.add_event, cid, iso(self.clock()), "queue_closing",
+                                 {"queue": dist.queue_name(entry.call.skill, entry.call.district)})
+            moved.append(cid)
+        if moved:
+            dist._changed()
+        return moved
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("after-hours sweep failed")
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+
+def setup(settings: Any, store: Store, prompts: PromptCache, clock: Clock, distributor: Any,
+          ami: Any) -> tuple[AfterHours, QueueCloser]:
+    """Built by the composition root: the call-flow hook and the running queue closer."""
+    from kc.asterisk import default_run_user
+
+    hours = AfterHours(store, prompts, clock, settings.asterisk_root / "spool" / "kc-messages",
+                       run_user=default_run_user())
+    closer = QueueCloser(store, clock, distributor, ami)
+    closer.start()
+    return hours, closer

@@ -1,0 +1,197 @@
+"""The SQL behind safe menu editing: drafts, published versions, announcements.
+
+Plain functions over a `sqlite_utils.Database`, run by `Store.run` in the single writer thread,
+so a check-then-write inside one function is atomic with respect to every other writer.
+
+- `menu_versions` (from the initial schema): every published version of a district's menu,
+  numbered 1, 2, 3... The live one is the highest published version; a rollback publishes an
+  older body again as a new version, so the history only grows.
+- `menu_drafts`: at most one draft per district, with a `revision` for optimistic concurrency
+  and the `base_version` it was started from.
+- `menu_announcements`: a temporary announcement per district (text per language, optional
+  recording per language) played before the menu until `ends_at`.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlite_utils
+
+from .errors import KcError, NotFound
+
+
+class MenuConflict(KcError):
+    """Someone else saved first; carries what is there now so nothing has to be lost."""
+
+    def __init__(self, message: str, current: dict[str, Any] | None):
+        super().__init__(message)
+        self.current = current
+
+
+def create_tables(db: sqlite_utils.Database) -> None:
+    db["menu_drafts"].create(
+        {"district": str, "body": str, "base_version": int, "revision": int,
+         "updated_at": str, "updated_by": str},
+        pk="district", foreign_keys=[("district", "districts", "id")],
+    )
+    db["menu_announcements"].create(
+        {"district": str, "texts": str, "audio": str, "ends_at": str,
+         "updated_at": str, "updated_by": str},
+        pk="district", foreign_keys=[("district", "districts", "id")],
+    )
+    db["menu_versions"].add_column("note", str)
+    # The priority a menu option gave the call (the ACD may add it to the queue's own).
+    db["contacts"].add_column("menu_priority", int)
+
+
+def _district_exists(db: sqlite_utils.Database, district: str) -> None:
+    if not list(db.query("select 1 from districts where id = ?", [district])):
+        raise NotFound(f"district {district!r}")
+
+
+def known_skills(db: sqlite_utils.Database) -> set[str]:
+    """Skills at least one agent has: the only ones a menu may queue for."""
+    return {r[0] for r in db.execute("select distinct skill from agent_skills")}
+
+
+# ---------------------------------------------------------------- versions
+
+
+def _version_out(row: dict[str, Any], with_body: bool = True) -> dict[str, Any]:
+    out = {"district": row["district"], "version": row["version"], "created_at": row["created_at"],
+           "created_by": row["created_by"], "note": row.get("note") or ""}
+    if with_body:
+        out["body"] = json.loads(row["body"])
+    return out
+
+
+def current_version(db: sqlite_utils.Database, district: str) -> dict[str, Any] | None:
+    rows = list(db.query(
+        "select * from menu_versions where district = ? and published = 1 "
+        "order by version desc limit 1", [district]))
+    return _version_out(rows[0]) if rows else None
+
+
+def get_version(db: sqlite_utils.Database, district: str, version: int) -> dict[str, Any]:
+    rows = list(db.query("select * from menu_versions where district = ? and version = ?",
+                         [district, version]))
+    if not rows:
+        raise NotFound(f"version {version} of the menu of {district!r}")
+    return _version_out(rows[0])
+
+
+def list_versions(db: sqlite_utils.Database, district: str) -> list[dict[str, Any]]:
+    return [_version_out(r, with_body=False) for r in db.query(
+        "select * from menu_versions where district = ? order by version desc", [district])]
+
+
+def publish_version(db: sqlite_utils.Database, district: str, body: dict[str, Any], by: str,
+                    at: str, base_version: int | None = None, note: str = "",
+                    clear_draft: bool = False) -> int:
+    """Store `body` as the next live version. With `base_version`, refuse (MenuConflict) when
+    the live version is no longer the one the editor started from."""
+    _district_exists(db, district)
+    with db.conn:
+        db.execute("begin immediate")
+        current = current_version(db, district)
+        live = current["version"] if current else 0
+        if base_version is not None and base_version != live:
+            raise MenuConflict(
+                f"the menu of {district} was changed meanwhile: you edited version {base_version}, "
+                f"the live version is now {live}", current)
+        top = db.execute("select coalesce(max(version), 0) from menu_versions where district = ?",
+                         [district]).fetchone()[0]
+        version = top + 1
+        db["menu_versions"].insert({
+            "district": district, "version": version,
+            "body": json.dumps(body, ensure_ascii=False), "created_at": at, "created_by": by,
+            "published": 1, "note": note,
+        })
+        if clear_draft:
+            db.execute("delete from menu_drafts where district = ?", [district])
+    return version
+
+
+# ---------------------------------------------------------------- drafts
+
+
+def get_draft(db: sqlite_utils.Database, district: str) -> dict[str, Any] | None:
+    rows = list(db["menu_drafts"].rows_where("district = ?", [district]))
+    if not rows:
+        return None
+    r = rows[0]
+    return {"district": district, "body": json.loads(r["body"]), "base_version": r["base_version"],
+            "revision": r["revision"], "updated_at": r["updated_at"], "updated_by": r["updated_by"]}
+
+
+def save_draft(db: sqlite_utils.Database, district: str, body: dict[str, Any], by: str, at: str,
+               revision: int, base_version: int) -> int:
+    """Save the draft the editor loaded at `revision` (0: there was none, started from live
+    `base_version`). A stale revision raises MenuConflict with the draft that is there now."""
+    _district_exists(db, district)
+    with db.conn:
+        db.execute("begin immediate")
+        draft = get_draft(db, district)
+        if draft is not None:
+            if draft["revision"] != revision:
+                raise MenuConflict(
+                    f"{draft['updated_by']} saved this draft at {draft['updated_at']} after you "
+                    f"opened it (revision {draft['revision']}, yours {revision})", draft)
+            base = draft["base_version"]
+        else:
+            live = current_version(db, district)
+            live_version = live["version"] if live else 0
+            if revision != 0 or base_version != live_version:
+                raise MenuConflict(
+                    f"the menu of {district} changed after you opened it (live version is now "
+                    f"{live_version})", {"body": live["body"] if live else None,
+                                         "base_version": live_version, "revision": 0})
+            base = live_version
+        new_revision = (draft["revision"] if draft else 0) + 1
+        db["menu_drafts"].upsert({
+            "district": district, "body": json.dumps(body, ensure_ascii=False),
+            "base_version": base, "revision": new_revision, "updated_at": at, "updated_by": by,
+        }, pk="district")
+    return new_revision
+
+
+def discard_draft(db: sqlite_utils.Database, district: str) -> bool:
+    with db.conn:
+        cur = db.execute("delete from menu_drafts where district = ?", [district])
+    return cur.rowcount > 0
+
+
+# ---------------------------------------------------------------- announcements
+
+
+def _announcement_out(r: dict[str, Any]) -> dict[str, Any]:
+    return {"district": r["district"], "texts": json.loads(r["texts"] or "{}"),
+            "audio": json.loads(r["audio"] or "{}"), "ends_at": r["ends_at"],
+            "updated_at": r["updated_at"], "updated_by": r["updated_by"]}
+
+
+def get_announcement(db: sqlite_utils.Database, district: str) -> dict[str, Any] | None:
+    rows = list(db["menu_announcements"].rows_where("district = ?", [district]))
+    return _announcement_out(rows[0]) if rows else None
+
+
+def active_announcement(db: sqlite_utils.Database, district: str, now: str) -> dict[str, Any] | None:
+    rows = list(db["menu_announcements"].rows_where("district = ? and ends_at > ?", [district, now]))
+    return _announcement_out(rows[0]) if rows else None
+
+
+def set_announcement(db: sqlite_utils.Database, district: str, texts: dict[str, str],
+                     audio: dict[str, str], ends_at: str, by: str, at: str) -> None:
+    _district_exists(db, district)
+    db["menu_announcements"].upsert({
+        "district": district, "texts": json.dumps(texts, ensure_ascii=False),
+        "audio": json.dumps(audio, ensure_ascii=False), "ends_at": ends_at,
+        "updated_at": at, "updated_by": by,
+    }, pk="district")
+
+
+def clear_announcement(db: sqlite_utils.Database, district: str) -> bool:
+    with db.conn:
+        cur = db.execute("delete from menu_announcements where district = ?", [district])
+    return cur.rowcount > 0

@@ -1,0 +1,227 @@
+"""Safe menu editing: draft -> validate -> publish, history, rollback, announcements.
+
+One place for the rules, used alike by the JSON API, the admin pages and `kc menu import`:
+a menu goes live only if it parses, `agi.menu.validate` finds nothing (with the skills the
+store's agents really have), every language has a voice and every recording reference is an
+upload; its prompts are synthesised before it is stored, so the very next call finds them.
+The FastAGI handler reads the live version at the start of each call, so publishing needs no
+Asterisk reload and a call already in the menu keeps the version it started with.
+Every change is written to the audit log.
+"""
+from __future__ import annotations
+
+import difflib
+from datetime import datetime
+from typing import Any, Iterable
+
+import yaml
+
+from agi.menu import EServiceAction, InfoAction, Menu, MenuError, validate
+from agi.prompts import VOICES, PromptCache, PromptError
+from agi.recordings import AUDIO_REF
+
+from . import menu_store
+from .audit import audit
+from .clock import Clock, iso, parse_iso
+from .errors import InvalidInput, NotFound
+from .menu_store import MenuConflict
+from .store import Store
+
+__all__ = ["MenuConflict", "MenuInvalid", "check", "publish", "rollback", "save_draft",
+           "publish_draft", "discard_draft", "set_announcement", "clear_announcement",
+           "diff", "to_yaml", "from_yaml"]
+
+
+class MenuInvalid(InvalidInput):
+    """A menu that may not go live; `problems` name the node of each mistake."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__(f"the menu has {len(problems)} problem(s): " + "; ".join(problems))
+
+
+def _audio_refs(menu: Menu) -> Iterable[tuple[str, str]]:
+    for node_id, node in menu.nodes.items():
+        for lang, ref in node.audio.items():
+            yield f"{node_id}: recording for {lang!r}", ref
+        for option in [*node.options]:
+            action = option.action
+            if isinstance(action, (InfoAction, EServiceAction)):
+                for lang, ref in action.audio.items():
+                    yield f"{node_id}: option {option.digit!r} recording for {lang!r}", ref
+
+
+def check(body: Any, skills: set[str] | None) -> tuple[Menu | None, list[str]]:
+    """(menu, problems): problems empty means it may be published."""
+    try:
+        menu = Menu.from_dict(body)
+    except MenuError as exc:
+        return None, [str(exc)]
+    problems = [str(p) for p in validate(menu, skills)]
+    for lang in menu.languages:
+        if lang not in VOICES:
+            problems.append(f"menu: no speech synthesiser voice for language {lang!r} "
+                            f"(available: {', '.join(sorted(VOICES))})")
+    for where, ref in _audio_refs(menu):
+        if ref and not AUDIO_REF.match(ref):
+            problems.append(f"{where} must be an uploaded recording (uploads/<id>), not {ref!r}")
+    return menu, problems
+
+
+async def _checked(store: Store, prompts: PromptCache, body: Any) -> dict[str, Any]:
+    skills = await store.run(menu_store.known_skills)
+    menu, problems = check(body, skills)
+    if problems or menu is None:
+        raise MenuInvalid(problems)
+    try:
+        await prompts.ensure_menu(menu)   # synthesised now, so the next call has every prompt
+    except PromptError as exc:
+        raise MenuInvalid([f"menu: prompts could not be made: {exc}"]) from exc
+    return menu.to_dict()
+
+
+async def publish(store: Store, clock: Clock, prompts: PromptCache, district: str, body: Any,
+                  username: str, base_version: int | None = None, note: str = "",
+                  clear_draft: bool = False, action: str = "menu.publish") -> int:
+    """Validate and publish; MenuInvalid / MenuConflict / NotFound otherwise."""
+    before = await store.run(menu_store.current_version, district)
+    canonical = await _checked(store, prompts, body)
+    version = await store.run(menu_store.publish_version, district, canonical, username,
+                              iso(clock()), base_version, note, clear_draft)
+    await audit(store, clock, username, action, f"menu:{district}",
+                {"version": before["version"]} if before else None,
+                {"version": version, "note": note, "menu": canonical})
+    return version
+
+
+async def rollback(store: Store, clock: Clock, prompts: PromptCache, district: str, username: str,
+                   to_version: int | None = None, base_version: int | None = None) -> int:
+    """Publish an earlier version again (default: the one before the live one)."""
+    current = await store.run(menu_store.current_version, district)
+    if current is None:
+        raise NotFound(f"no published menu for {district!r}")
+    target = current["version"] - 1 if to_version is None else to_version
+    if target < 1 or target == current["version"]:
+        raise InvalidInput(f"there is no earlier version to roll back to (live is {current['version']})")
+    old = await store.run(menu_store.get_version, district, target)
+    return await publish(store, clock, prompts, district, old["body"], username,
+                         base_version=current["version"] if base_version is None else base_version,
+                         note=f"rollback to version {target}", action="menu.rollback")
+
+
+async def save_draft(store: Store, clock: Clock, district: str, body: Any, username: str,
+                     revision: int, base_version: int) -> int:
+    """Save a draft (it may still have problems, but must have the menu's shape)."""
+    try:
+        body = Menu.from_dict(body).to_dict()
+    except MenuError as exc:
+        raise MenuInvalid([str(exc)]) from exc
+    before = await store.run(menu_store.get_draft, district)
+    new_revision = await store.run(menu_store.save_draft, district, body, username, iso(clock()),
+                                   revision, base_version)
+    await audit(store, clock, username, "menu.draft.save", f"menu:{district}",
+                {"revision": before["revision"], "menu": before["body"]} if before else None,
+                {"revision": new_revision, "menu": body})
+    return new_revision
+
+
+async def publish_draft(store: Store, clock: Clock, prompts: PromptCache, district: str,
+                        username: str, revision: int) -> int:
+    draft = await store.run(menu_store.get_draft, district)
+    if draft is None:
+        raise InvalidInput("there is no draft to publish")
+    if draft["revision"] != revision:
+        raise MenuConflict(f"{draft['updated_by']} changed the draft after you opened it "
+                           f"(revision {draft['revision']}, yours {revision})", draft)
+    return await publish(store, clock, prompts, district, draft["body"], username,
+                         base_version=draft["base_version"], clear_draft=True,
+                         note=f"draft revision {revision}")
+
+
+async def discard_draft(store: Store, clock: Clock, district: str, username: str) -> None:
+    draft = await store.run(menu_store.get_draft, district)
+    if draft is None:
+        return
+    await store.run(menu_store.discard_draft, district)
+    await audit(store, clock, username, "menu.draft.discard", f"menu:{district}",
+                {"revision": draft["revision"], "menu": draft["body"]}, None)
+
+
+async def set_announcement(store: Store, clock: Clock, prompts: PromptCache, district: str,
+                           texts: dict[str, str], audio: dict[str, str], ends_at: str,
+                           username: str) -> None:
+    """A temporary message played before the menu until `ends_at` (ISO 8601)."""
+    live = await store.run(menu_store.current_version, district)
+    if live is None:
+        raise NotFound(f"no published menu for {district!r}")
+    languages = live["body"]["languages"]
+    texts = {lang: t.strip() for lang, t in texts.items() if isinstance(t, str) and t.strip()}
+    audio = {lang: a for lang, a in audio.items() if a}
+    problems = []
+    if not texts:
+        problems.append("the announcement needs a text in at least one language")
+    for lang in {*texts, *audio}:
+        if lang not in languages:
+            problems.append(f"language {lang!r} is not one of the menu's ({', '.join(languages)})")
+    for lang, ref in audio.items():
+        if not AUDIO_REF.match(ref):
+            problems.append(f"recording for {lang!r} must be an uploaded recording")
+    try:
+        end = parse_iso(ends_at)
+    except (ValueError, TypeError, AttributeError):
+        problems.append(f"end time {ends_at!r} is not a date and time")
+        end = None
+    if end is not None and end <= clock():
+        problems.append("the end time is already past")
+    if problems:
+        raise MenuInvalid(problems)
+    assert end is not None
+    try:
+        for lang, text in texts.items():
+            await prompts.ensure(text, lang)
+    except PromptError as exc:
+        raise MenuInvalid([f"announcement: {exc}"]) from exc
+    before = await store.run(menu_store.get_announcement, district)
+    await store.run(menu_store.set_announcement, district, texts, audio, iso(end), username,
+                    iso(clock()))
+    await audit(store, clock, username, "menu.announcement.set", f"menu:{district}",
+                _ann_audit(before), {"texts": texts, "audio": audio, "ends_at": iso(end)})
+
+
+def _ann_audit(ann: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if ann is None else {k: ann[k] for k in ("texts", "audio", "ends_at")}
+
+
+async def clear_announcement(store: Store, clock: Clock, district: str, username: str) -> None:
+    before = await store.run(menu_store.get_announcement, district)
+    if before is None:
+        return
+    await store.run(menu_store.clear_announcement, district)
+    await audit(store, clock, username, "menu.announcement.clear", f"menu:{district}",
+                _ann_audit(before), None)
+
+
+def announcement_is_active(ann: dict[str, Any] | None, now: datetime) -> bool:
+    return bool(ann) and parse_iso(ann["ends_at"]) > now
+
+
+# ---------------------------------------------------------------- menus as text
+
+
+def to_yaml(body: dict[str, Any]) -> str:
+    return yaml.safe_dump(body, allow_unicode=True, sort_keys=False, default_flow_style=False)
+
+
+def from_yaml(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise MenuInvalid([f"menu: not valid YAML: {exc}"]) from None
+
+
+def diff(old: dict[str, Any] | None, new: dict[str, Any] | None, old_label: str = "before",
+         new_label: str = "after") -> str:
+    """A unified diff of two menus as YAML (what an administrator reads)."""
+    a = to_yaml(old).splitlines(keepends=True) if old else []
+    b = to_yaml(new).splitlines(keepends=True) if new else []
+    return "".join(difflib.unified_diff(a, b, old_label, new_label))

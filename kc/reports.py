@@ -1,0 +1,593 @@
+"""Reports managers steer by: every figure derived from the recorded contacts and contact events.
+
+Pure SQL and arithmetic over a `sqlite_utils.Database` (run them through `Store.run`); no I/O
+besides the database. The definitions (`DEFINITIONS`) are written once here and shown on the
+reports page and in the API answer.
+
+How the figures are computed
+----------------------------
+`_bucket_rows` is the one place where contacts become numbers: it aggregates the contacts of a
+time range per (UTC hour, called district, skill). Everything else sums those rows.
+
+For speed over long periods (a year is ~1,000,000 contacts) the rows of whole past hours are kept
+in `report_buckets` / `report_overflow_in`. They are a *cache of that aggregation*, never
+counters: SQLite triggers on `contacts` and `contact_events` mark the hour of any contact that is
+inserted, changed or deleted (and the hours that contact's change can affect, see repeat callers)
+in `report_dirty`, in the same transaction as the change; before every report the dirty hours are
+recomputed from the contacts. Nothing is ever incremented. `figures(..., use_cache=False)`
+computes straight from the contacts, and tests check both ways agree.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
+from typing import Any, Iterable
+from zoneinfo import ZoneInfo
+
+import sqlite_utils
+
+from . import erlang
+from .errors import InvalidInput
+
+SHORT_ABANDON_SECONDS = 5.0
+DEFAULT_TARGET_SECONDS = 30.0
+SERVICE_LEVEL_GOAL = 0.8          # for the Erlang C staffing suggestion
+REPEAT_WINDOW_HOURS = 24
+REPORT_TZ = "Europe/Stockholm"    # hour of day and day are local time
+BREAKDOWNS = ("district", "queue", "category", "hour", "day")
+
+
+@dataclass(frozen=True)
+class Definition:
+    key: str
+    label: str
+    unit: str          # "count", "percent", "seconds"
+    text: str
+
+
+DEFINITIONS: tuple[Definition, ...] = (
+    Definition("contacts", "Contacts", "count",
+               "Every recorded contact that started in the period (menu, queue, after hours, failed)."),
+    Definition("offered", "Offered", "count",
+               "Contacts that reached a queue (skill@district) to wait for an agent, i.e. the menu "
+               "put them in a queue. Menu hang-ups and after-hours contacts are not offered."),
+    Definition("answered", "Answered", "count",
+               "Offered contacts that an agent answered (the call was connected to the agent)."),
+    Definition("abandoned", "Abandoned", "count",
+               f"Offered contacts where the caller hung up while waiting, after "
+               f"{SHORT_ABANDON_SECONDS:g} seconds or more."),
+    Definition("abandoned_short", f"Abandoned < {SHORT_ABANDON_SECONDS:g} s", "count",
+               f"Offered contacts where the caller hung up within {SHORT_ABANDON_SECONDS:g} seconds "
+               "of waiting (counted apart: not in Abandoned, and left out of the service level)."),
+    Definition("menu_abandoned", "Hung up in menu", "count",
+               "Contacts that ended (abandoned) in the menu, before reaching a queue."),
+    Definition("answered_in_target", "Answered within target", "count",
+               f"Answered contacts whose wait was at most the queue's service-level target "
+               f"(default {DEFAULT_TARGET_SECONDS:g} s; the target set on the queue otherwise)."),
+    Definition("service_level", "Service level", "percent",
+               "Answered within target ÷ (offered − abandoned < "
+               f"{SHORT_ABANDON_SECONDS:g} s), as a percentage."),
+    Definition("availability", "Availability", "percent",
+               "Answered ÷ offered, as a percentage."),
+    Definition("asa", "Average speed of answer", "seconds",
+               "Mean wait in the queue of the answered contacts, from entering the queue to the "
+               "agent answering."),
+    Definition("aht", "Average handle time", "seconds",
+               "Mean talk time of the answered and finished contacts (agent answered to hang-up); "
+               "wrap-up time is not yet recorded and not included."),
+    Definition("longest_wait", "Longest wait", "seconds",
+               "The longest queue wait of any offered contact, answered or abandoned."),
+    Definition("overflowed_out", "Overflowed out", "count",
+               "Contacts to the district (or queue) answered by an agent of another district."),
+    Definition("overflowed_in", "Overflowed in", "count",
+               "Contacts to another district answered by an agent of this district (for a queue: "
+               "this skill, answered here for another district). Per hour or day: all overflows."),
+    Definition("after_hours", "After hours", "count",
+               "Contacts that arrived when the district was closed (outcome after hours)."),
+    Definition("callbacks", "Callbacks", "count",
+               "Contacts where the caller asked to be called back: in the queue (the contact has a "
+               "call-back number, or a contact event whose kind starts with \"callback\") or after "
+               "hours (an after-hours event of kind \"callback\")."),
+    Definition("repeat_callers", "Repeat callers", "count",
+               f"Contacts from a number whose previous contact, less than {REPEAT_WINDOW_HOURS} h "
+               "earlier, was not answered by an agent (hidden numbers are never repeats)."),
+    Definition("first_contact_resolution", "First-contact resolution", "percent",
+               "Registered cases (one per contact) of the period's contacts whose outcome is "
+               "\"resolved at first contact\", ÷ all registered cases of those contacts. Empty "
+               "while no case is registered."),
+)
+DEFINITION_BY_KEY = {d.key: d for d in DEFINITIONS}
+FIGURES = tuple(d.key for d in DEFINITIONS)
+
+# Columns of a bucket row, all sums except `longest_wait` (max).
+_SUMS = ("contacts", "offered", "answered", "abandoned", "abandoned_short", "menu_abandoned",
+         "answered_in_target", "wait_answered", "talk_sum", "talk_count", "overflowed_out",
+         "after_hours", "callbacks", "repeat_callers")
+
+
+# ------------------------------------------------------------------------------ periods
+
+
+@dataclass(frozen=True)
+class Period:
+    start: datetime      # aware, inclusive
+    end: datetime        # aware, exclusive
+    tz: str = REPORT_TZ
+
+    @property
+    def start_iso(self) -> str:
+        return _iso(self.start)
+
+    @property
+    def end_iso(self) -> str:
+        return _iso(self.end)
+
+    def as_json(self) -> dict[str, str]:
+        zone = ZoneInfo(self.tz)
+        return {"from": self.start_iso, "to": self.end_iso, "timezone": self.tz,
+                "from_local": self.start.astimezone(zone).isoformat(),
+                "to_local": self.end.astimezone(zone).isoformat()}
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _parse_bound(text: str, zone: ZoneInfo, is_end: bool) -> datetime:
+    value = text.strip()
+    try:
+        if len(value) == 10:            # a local date; `to` includes that whole day
+            day = date.fromisoformat(value)
+            if is_end:
+                day += timedelta(days=1)
+            return datetime.combine(day, time(0), zone)
+        if value.endswith(("Z", "z")):
+            value = value[:-1] + "+00:00"
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{text!r} is not a date (YYYY-MM-DD) or an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return moment
+
+
+def period_from(start: str | None, end: str | None, now: datetime, tz: str = REPORT_TZ) -> Period:
+    """`from`/`to` as local dates (`to` inclusive) or ISO times (`to` exclusive; no zone = local).
+    Defaults: `to` = now, `from` = the start of the day 30 days before `to`'s day."""
+    zone = ZoneInfo(tz)
+    stop = _parse_bound(end, zone, True) if end else now
+    if start:
+        begin = _parse_bound(start, zone, False)
+    else:
+        local = stop.astimezone(zone).date() - timedelta(days=30)
+        begin = datetime.combine(local, time(0), zone)
+    if begin >= stop:
+        raise InvalidInput("`from` must be before `to`")
+    if stop - begin > timedelta(days=3 * 366):
+        raise InvalidInput("a report covers at most three years")
+    return Period(begin.astimezone(timezone.utc), stop.astimezone(timezone.utc), tz)
+
+
+def today(now: datetime, tz: str = REPORT_TZ) -> Period:
+    zone = ZoneInfo(tz)
+    local = now.astimezone(zone).date()
+    begin = datetime.combine(local, time(0), zone)
+    return Period(begin.astimezone(timezone.utc), now.astimezone(timezone.utc), tz)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which contacts: all, one called district, one queue (skill@district), one skill."""
+    district: str | None = None
+    queue: str | None = None
+    skill: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.queue is not None and "@" not in self.queue:
+            raise InvalidInput("queue must look like skill@district")
+
+    @property
+    def skill_filter(self) -> str | None:
+        return self.queue.split("@", 1)[0] if self.queue else self.skill
+
+    @property
+    def district_filter(self) -> str | None:
+        return self.queue.split("@", 1)[1] if self.queue else self.district
+
+    def where(self, district_col: str = "district", skill_col: str = "skill") -> tuple[str, list[Any]]:
+        clauses, args = [], []
+        if self.district_filter:
+            clauses.append(f"{district_col} = ?")
+            args.append(self.district_filter)
+        if self.skill_filter:
+            clauses.append(f"{skill_col} = ?")
+            args.append(self.skill_filter)
+        return (" and ".join(clauses) or "1"), args
+
+    def as_json(self) -> dict[str, str | None]:
+        return {"district": self.district, "queue": self.queue, "skill": self.skill}
+
+
+# ------------------------------------------------------------------------------ targets and hooks
+
+
+def queue_targets(db: sqlite_utils.Database) -> dict[str, float]:
+    """Service-level target (seconds) per queue `skill@district` from the queue configuration
+    (`kc.queue_config`); queues without one use DEFAULT_TARGET_SECONDS."""
+    try:
+        from .queue_config import list_queue_configs
+        return {q.name: float(q.service_level_seconds) for q in list_queue_configs(db)}
+    except Exception:   # table not there yet (older database) or module changed
+        return {}
+
+
+def first_contact_resolution(db: sqlite_utils.Database, period: Period, scope: Scope) -> float | None:
+    """Percentage of cases resolved at their first contact: registered cases (table `cases`) whose
+    contact started in the period and scope with outcome `resolved_first_contact`, ÷ all such
+    cases. None while no case is registered (or before the `cases` table exists)."""
+    if not db["cases"].exists():
+        return None
+    where, args = scope.where("c.district", "c.skill")
+    row = db.execute(
+        # CROSS JOIN keeps cases as the outer loop: far fewer cases than contacts
+        "select count(*), total(k.outcome = 'resolved_first_contact') from cases k "
+        "cross join contacts c on c.id = k.contact_id where c.started_at >= ? and c.started_at < ? "
+        f"and {where}", [period.start_iso, period.end_iso, *args]).fetchone()
+    return round(100.0 * row[1] / row[0], 1) if row and row[0] else None
+
+
+# ------------------------------------------------------------------------------ the aggregation
+
+
+def _target_case(targets: dict[str, float]) -> tuple[str, list[Any]]:
+    if not targets:
+        return "?", [DEFAULT_TARGET_SECONDS]
+    whens = " ".join("when ? then ?" for _ in targets)
+    args: list[Any] = []
+    for name, seconds in sorted(targets.items()):
+        args += [name, seconds]
+    return f"(case c.skill || '@' || c.district {whens} else ? end)", [*args, DEFAULT_TARGET_SECONDS]
+
+
+# One contact's previous contact from the same number (index contacts(caller, started_at)).
+_PREVIOUS_UNANSWERED = f"""
+    (c.caller is not null and c.caller != '' and exists (
+        select 1 from (
+            select p.started_at, p.answered_at from contacts p
+            where p.caller = c.caller
+              and (p.started_at < c.started_at or (p.started_at = c.started_at and p.id < c.id))
+            order by p.started_at desc, p.id desc limit 1) prev
+        where prev.answered_at is null
+          and prev.started_at >= strftime('%Y-%m-%dT%H:%M:%fZ', c.started_at, '-{REPEAT_WINDOW_HOURS} hours')))
+"""
+
+
+_CALLBACK_EVENT = ("(({e}.kind >= 'callback' and {e}.kind < 'callbacl') or ({e}.kind = 'after_hours' "
+                   "and json_valid({e}.data) and json_extract({e}.data, '$.kind') = 'callback'))")
+
+
+def _callback_sql(db: sqlite_utils.Database) -> str:
+    expr = ("exists (select 1 from contact_events e where e.contact_id = c.id and "
+            + _CALLBACK_EVENT.format(e="e") + ")")
+    if "callback_number" in db["contacts"].columns_dict:
+        expr = f"(coalesce(c.callback_number, '') != '' or {expr})"
+    return expr
+
+
+def _bucket_rows(db: sqlite_utils.Database, start: str, end: str, targets: dict[str, float],
+                 scope: Scope | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Aggregate contacts with start <= started_at < end per (UTC hour, district, skill), and the
+    overflows in per (UTC hour, agent district, skill). The one definition of every figure."""
+    target_sql, target_args = _target_case(targets)
+    where, where_args = (scope or Scope()).where("c.district", "c.skill")
+    short = SHORT_ABANDON_SECONDS
+    sql = f"""
+    select substr(c.started_at, 1, 13) as hour, c.district as district, c.skill as skill,
+      count(*) as contacts,
+      sum(c.enqueued_at is not null) as offered,
+      sum(c.enqueued_at is not null and c.answered_at is not null) as answered,
+      sum(c.enqueued_at is not null and c.answered_at is null and c.outcome = 'abandoned'
+          and coalesce(c.wait_seconds, 0) >= {short}) as abandoned,
+      sum(c.enqueued_at is not null and c.answered_at is null and c.outcome = 'abandoned'
+          and coalesce(c.wait_seconds, 0) < {short}) as abandoned_short,
+      sum(c.enqueued_at is null and c.outcome = 'abandoned') as menu_abandoned,
+      sum(c.enqueued_at is not null and c.answered_at is not null
+          and coalesce(c.wait_seconds, 0) <= {target_sql}) as answered_in_target,
+      total(case when c.enqueued_at is not null and c.answered_at is not null
+                 then coalesce(c.wait_seconds, 0) end) as wait_answered,
+      total(case when c.answered_at is not null and c.talk_seconds is not null
+                 then c.talk_seconds end) as talk_sum,
+      count(case when c.answered_at is not null and c.talk_seconds is not null then 1 end) as talk_count,
+      max(case when c.enqueued_at is not null then c.wait_seconds end) as longest_wait,
+      sum(c.answered_at is not null and c.overflowed = 1) as overflowed_out,
+      sum(c.outcome = 'after_hours') as after_hours,
+      sum({_callback_sql(db)}) as callbacks,
+      sum({_PREVIOUS_UNANSWERED}) as repeat_callers
+    from contacts c
+    where c.started_at >= ? and c.started_at < ? and {where}
+    group by 1, 2, 3
+    """
+    rows = [dict(r) for r in _query(db, sql, [*target_args, start, end, *where_args])]
+    where_in, args_in = (scope or Scope()).where("c.agent_district", "c.skill")
+    overflow = [dict(r) for r in _query(db, f"""
+        select substr(c.started_at, 1, 13) as hour, c.agent_district as district, c.skill as skill,
+               count(*) as overflowed_in
+        from contacts c
+        where c.started_at >= ? and c.started_at < ? and c.overflowed = 1
+          and c.answered_at is not null and {where_in}
+        group by 1, 2, 3""", [start, end, *args_in])]
+    return rows, overflow
+
+
+def _query(db: sqlite_utils.Database, sql: str, args: list[Any]) -> Iterable[dict[str, Any]]:
+    cursor = db.execute(sql, args)
+    names = [d[0] for d in cursor.description]
+    return (dict(zip(names, row)) for row in cursor.fetchall())
+
+
+# ------------------------------------------------------------------------------ the cache
+
+
+def migrate_report_cache(db: sqlite_utils.Database) -> None:
+    """Indexes for the reports, the hourly cache tables and the triggers that keep it honest."""
+    db.execute("create index if not exists idx_contacts_caller_started on contacts(caller, started_at)")
+    db.execute("create index if not exists idx_contacts_agent_district on contacts(agent_district, started_at)")
+    db.execute("create index if not exists idx_contact_events_kind on contact_events(kind, contact_id)")
+    db.execute("""create table if not exists report_buckets (
+        hour text not null, district text, skill text, target real,
+        contacts integer, offered integer, answered integer, abandoned integer,
+        abandoned_short integer, menu_abandoned integer, answered_in_target integer,
+        wait_answered real, talk_sum real, talk_count integer, longest_wait real,
+        overflowed_out integer, after_hours integer, callbacks integer, repeat_callers integer)""")
+    db.execute("create index if not exists idx_report_buckets_hour on report_buckets(hour)")
+    db.execute("""create table if not exists report_overflow_in (
+        hour text not null, district text, skill text, overflowed_in integer)""")
+    db.execute("create index if not exists idx_report_overflow_in_hour on report_overflow_in(hour)")
+    db.execute("create table if not exists report_dirty (hour text primary key) without rowid")
+    db.execute("create table if not exists report_meta (key text primary key, value text)")
+    follow = f"""
+        insert or ignore into report_dirty (hour)
+        select substr(n.started_at, 1, 13) from contacts n
+        where {{row}}.caller is not null and {{row}}.caller != '' and n.caller = {{row}}.caller
+          and n.started_at > {{row}}.started_at
+          and n.started_at <= strftime('%Y-%m-%dT%H:%M:%fZ', {{row}}.started_at, '+{REPEAT_WINDOW_HOURS} hours');"""
+    mark = "insert or ignore into report_dirty (hour) values (substr(coalesce({row}.started_at, ''), 1, 13));"
+    db.execute(f"""create trigger if not exists report_contacts_insert after insert on contacts begin
+        {mark.format(row='new')} {follow.format(row='new')} end""")
+    db.execute(f"""create trigger if not exists report_contacts_update after update on contacts begin
+        {mark.format(row='old')} {mark.format(row='new')}
+        {follow.format(row='old')} {follow.format(row='new')} end""")
+    db.execute(f"""create trigger if not exists report_contacts_delete after delete on contacts begin
+        {mark.format(row='old')} {follow.format(row='old')} end""")
+    event_mark = ("insert or ignore into report_dirty (hour) select substr(coalesce(started_at, ''), 1, 13) "
+                  "from contacts where id = {row}.contact_id;")
+    cond = "(({row}.kind >= 'callback' and {row}.kind < 'callbacl') or {row}.kind = 'after_hours')"
+    db.execute(f"""create trigger if not exists report_events_insert after insert on contact_events
+        when {cond.format(row='new')} begin {event_mark.format(row='new')} end""")
+    db.execute(f"""create trigger if not exists report_events_update after update on contact_events
+        when {cond.format(row='old')} or {cond.format(row='new')}
+        begin {event_mark.format(row='old')} {event_mark.format(row='new')} end""")
+    db.execute(f"""create trigger if not exists report_events_delete after delete on contact_events
+        when {cond.format(row='old')} begin {event_mark.format(row='old')} end""")
+    db.execute("insert or ignore into report_dirty (hour) "
+               "select distinct substr(started_at, 1, 13) from contacts where started_at is not null")
+
+
+def _insert(db: sqlite_utils.Database, table: str, rows: list[dict[str, Any]]) -> None:
+    """Plain executemany: sqlite_utils' insert_all would commit our open transaction."""
+    if not rows:
+        return
+    names = list(rows[0])
+    db.conn.executemany(
+        f"insert into {table} ({', '.join(names)}) values ({', '.join('?' for _ in names)})",
+        [[r[n] for n in names] for r in rows])
+
+
+def _targets_key(targets: dict[str, float]) -> str:
+    return hashlib.sha256(json.dumps(sorted(targets.items())).encode()).hexdigest()
+
+
+def _hour_bounds(hour: str) -> tuple[str, str]:
+    start = datetime.strptime(hour, "%Y-%m-%dT%H").replace(tzinfo=timezone.utc)
+    return _iso(start), _iso(start + timedelta(hours=1))
+
+
+def refresh_cache(db: sqlite_utils.Database, targets: dict[str, float], before: str | None = None) -> int:
+    """Recompute the dirty hours (all of them when the targets changed). Returns how many."""
+    with db.conn:
+        db.execute("begin immediate")
+        row = db.execute("select value from report_meta where key = 'targets'").fetchone()
+        key = _targets_key(targets)
+        if row is None or row[0] != key:
+            db.execute("insert or ignore into report_dirty (hour) select distinct hour from report_buckets")
+            db.execute("insert or replace into report_meta (key, value) values ('targets', ?)", [key])
+        hours = [r[0] for r in db.execute("select hour from report_dirty order by hour")]
+        for hour in hours:
+            db.execute("delete from report_buckets where hour = ?", [hour])
+            db.execute("delete from report_overflow_in where hour = ?", [hour])
+            if len(hour) != 13:
+                continue
+            start, end = _hour_bounds(hour)
+            rows, overflow = _bucket_rows(db, start, end, targets)
+            for r in rows:
+                r["target"] = targets.get(f"{r['skill']}@{r['district']}", DEFAULT_TARGET_SECONDS)
+            _insert(db, "report_buckets", rows)
+            _insert(db, "report_overflow_in", overflow)
+        if hours:
+            db.execute("delete from report_dirty")
+    return len(hours)
+
+
+# ------------------------------------------------------------------------------ putting it together
+
+
+def _key_sql(by: str | None, district_col: str = "district") -> str:
+    return {
+        None: "''",
+        "district": district_col,
+        "queue": f"skill || '@' || {district_col}",
+        "category": "skill",
+        "hour": "hour",
+        "day": "hour",
+    }[by]
+
+
+@lru_cache(maxsize=65536)
+def _local_hour(hour: str, tz: str) -> tuple[str, int]:
+    start = datetime.strptime(hour, "%Y-%m-%dT%H").replace(tzinfo=timezone.utc)
+    local = start.astimezone(ZoneInfo(tz))
+    return local.date().isoformat(), local.hour
+
+
+def _rekey(key: Any, by: str | None, tz: str) -> Any:
+    if by == "hour":
+        return _local_hour(key, tz)[1]
+    if by == "day":
+        return _local_hour(key, tz)[0]
+    return key
+
+
+def _add(acc: dict[Any, dict[str, Any]], key: Any, row: dict[str, Any]) -> None:
+    into = acc.get(key)
+    if into is None:
+        into = acc[key] = {k: 0 for k in _SUMS}
+        into["longest_wait"] = None
+        into["overflowed_in"] = 0
+    for k in _SUMS:
+        if k in row and row[k] is not None:
+            into[k] += row[k]
+    if row.get("overflowed_in"):
+        into["overflowed_in"] += row["overflowed_in"]
+    lw = row.get("longest_wait")
+    if lw is not None and (into["longest_wait"] is None or lw > into["longest_wait"]):
+        into["longest_wait"] = lw
+
+
+def _finish(sums: dict[str, Any]) -> dict[str, Any]:
+    pct = lambda num, den: round(100.0 * num / den, 1) if den else None  # noqa: E731
+    avg = lambda num, den: round(num / den, 1) if den else None  # noqa: E731
+    out = {k: int(sums[k]) for k in ("contacts", "offered", "answered", "abandoned", "abandoned_short",
+                                     "menu_abandoned", "answered_in_target", "overflowed_out",
+                                     "overflowed_in", "after_hours", "callbacks", "repeat_callers")}
+    out["service_level"] = pct(sums["answered_in_target"], sums["offered"] - sums["abandoned_short"])
+    out["availability"] = pct(sums["answered"], sums["offered"])
+    out["asa"] = avg(sums["wait_answered"], sums["answered"])
+    out["aht"] = avg(sums["talk_sum"], sums["talk_count"])
+    out["longest_wait"] = None if sums["longest_wait"] is None else round(sums["longest_wait"], 1)
+    out["first_contact_resolution"] = None
+    return out
+
+
+def _empty() -> dict[str, Any]:
+    acc: dict[Any, dict[str, Any]] = {}
+    _add(acc, "", {})
+    return acc[""]
+
+
+def _aggregate(db: sqlite_utils.Database, period: Period, scope: Scope, by: str | None,
+               targets: dict[str, float], use_cache: bool) -> dict[Any, dict[str, Any]]:
+    start, end = period.start, period.end
+    first_full = start.replace(minute=0, second=0, microsecond=0)
+    if first_full < start:
+        first_full += timedelta(hours=1)
+    last_full = end.replace(minute=0, second=0, microsecond=0)
+    acc: dict[Any, dict[str, Any]] = {}
+    live: list[tuple[datetime, datetime]] = []
+    if not use_cache or first_full >= last_full:
+        live.append((start, end))
+    else:
+        if start < first_full:
+            live.append((start, first_full))
+        if last_full < end:
+            live.append((last_full, end))
+        lo, hi = _iso(first_full)[:13], _iso(last_full)[:13]
+        where, args = scope.where()
+        key = _key_sql(by)
+        sums = ", ".join(f"total({k}) as {k}" for k in _SUMS)
+        for row in _query(db, f"select {key} as k, {sums}, max(longest_wait) as longest_wait "
+                              f"from report_buckets where hour >= ? and hour < ? and {where} group by k",
+                          [lo, hi, *args]):
+            _add(acc, _rekey(row["k"], by, period.tz), row)
+        where_in, args_in = scope.where()
+        for row in _query(db, f"select {key} as k, total(overflowed_in) as overflowed_in "
+                              f"from report_overflow_in where hour >= ? and hour < ? and {where_in} "
+                              f"group by k", [lo, hi, *args_in]):
+            _add(acc, _rekey(row["k"], by, period.tz), row)
+    for a, b in live:
+        rows, overflow = _bucket_rows(db, _iso(a), _iso(b), targets, scope)
+        for row in rows + overflow:
+            key = "" if by is None else ((f"{row['skill']}@{row['district']}" if row["skill"] and row["district"]
+                                          else None) if by == "queue"
+                                         else row["skill"] if by == "category"
+                                         else row["hour"] if by in ("hour", "day") else row["district"])
+            _add(acc, _rekey(key, by, period.tz), row)
+    return acc
+
+
+def figures(db: sqlite_utils.Database, period: Period, scope: Scope = Scope(), by: str | None = None,
+            targets: dict[str, float] | None = None, use_cache: bool = True) -> Any:
+    """The figures of `DEFINITIONS` for the period and scope: one dict (by=None) or a list of
+    rows, one per district / queue / category / local hour of day / local day."""
+    if by not in (None, *BREAKDOWNS):
+        raise InvalidInput(f"unknown breakdown {by!r}; one of {', '.join(BREAKDOWNS)}")
+    if targets is None:
+        targets = queue_targets(db)
+    if use_cache:
+        refresh_cache(db, targets)
+    acc = _aggregate(db, period, scope, by, targets, use_cache)
+    if by is None:
+        out = _finish(acc.get("", _empty()))
+        out["first_contact_resolution"] = first_contact_resolution(db, period, scope)
+        return out
+    rows = []
+    for key in sorted(acc, key=lambda k: (k is None, k)):
+        rows.append({by: key, **_finish(acc[key])})
+    if by == "hour":   # every hour of the day, even quiet ones
+        present = {r["hour"] for r in rows}
+        rows += [{"hour": h, **_finish(_empty())} for h in range(24) if h not in present]
+        rows.sort(key=lambda r: r["hour"])
+    return rows
+
+
+def staffing(db: sqlite_utils.Database, period: Period, scope: Scope = Scope(),
+             hourly: list[dict[str, Any]] | None = None, target_seconds: float | None = None,
+             goal: float = SERVICE_LEVEL_GOAL) -> list[dict[str, Any]]:
+    """Erlang C per local hour of day: the agents needed to answer `goal` of the callers within the
+    target, for the measured arrivals (offered per day in that hour, averaged over the period's
+    days) and the measured handle time (AHT of that hour, else of the whole period)."""
+    if hourly is None:
+        hourly = figures(db, period, scope, by="hour")
+    if target_seconds is None:
+        targets = queue_targets(db)
+        target_seconds = targets.get(scope.queue or "", DEFAULT_TARGET_SECONDS)
+    days = max(1.0, (period.end - period.start).total_seconds() / 86400.0)
+    talk = sum((r["aht"] or 0) * r["answered"] for r in hourly)
+    answered = sum(r["answered"] for r in hourly if r["aht"] is not None)
+    overall_aht = talk / answered if answered else None
+    out = []
+    for r in hourly:
+        rate = r["offered"] / days
+        aht = r["aht"] or overall_aht
+        if not rate or not aht:
+            out.append({"hour": r["hour"], "calls_per_hour": round(rate, 2), "aht": aht,
+                        "erlangs": 0.0, "agents": 0, "predicted_service_level": None,
+                        "predicted_asa": None})
+            continue
+        s = erlang.staffing(rate, aht, target_seconds, goal)
+        out.append({"hour": r["hour"], "calls_per_hour": round(rate, 2), "aht": round(aht, 1),
+                    "erlangs": round(s.erlangs, 2), "agents": s.agents,
+                    "predicted_service_level": round(100 * s.service_level, 1),
+                    "predicted_asa": None if math.isinf(s.asa_seconds) else round(s.asa_seconds, 1)})
+    return out
+
+
+def definitions_json() -> list[dict[str, str]]:
+    return [{"key": d.key, "label": d.label, "unit": d.unit, "definition": d.text} for d in DEFINITIONS]
+
+
+def columns(by: str | None) -> list[str]:
+    return ([by] if by else []) + list(FIGURES)

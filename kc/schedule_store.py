@@ -1,0 +1,200 @@
+"""Storage of opening hours and after-hours requests (plain functions for `Store.run`).
+
+`schedules`: one JSON body per district (see `kc.schedule.Schedule.from_dict`; the
+`after_hours` key holds the routing policy). `after_hours_requests`: what callers left when
+nobody was open -- a voice message (recording path) or a callback request -- due at the next
+opening, plus the calls routed to another district, one row per contact.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import sqlite_utils
+
+from .errors import NotFound
+from .schedule import ALWAYS_OPEN_BODY, DAYS, Schedule
+
+AFTER_HOURS_DEFAULT: dict[str, Any] = {
+    "route_to": [],            # districts to try, in order, when this one is closed
+    "voice_message": True,
+    "callback": True,
+    "emergency": {},           # language -> text, e.g. "Vid akut fara, ring 112."
+}
+
+
+def create_tables(db: sqlite_utils.Database) -> None:
+    """Migration 0004_schedules_after_hours."""
+    db["schedules"].create(
+        {"district": str, "body": str, "updated_at": str, "updated_by": str},
+        pk="district", foreign_keys=[("district", "districts", "id")],
+    )
+    db["after_hours_requests"].create(
+        {"id": int, "contact_id": int, "district": str, "kind": str, "target": str,
+         "recording": str, "callback_number": str, "language": str, "created_at": str,
+         "due_at": str, "handled_at": str, "handled_by": str},
+        pk="id", foreign_keys=[("contact_id", "contacts", "id")],
+    )
+    db["after_hours_requests"].create_index(["due_at"])
+    db["after_hours_requests"].create_index(["contact_id"])
+
+
+# ---------------------------------------------------------------- schedules
+
+def get_body(db: sqlite_utils.Database, district: str) -> dict[str, Any] | None:
+    rows = list(db.query("select body from schedules where district = ?", [district]))
+    return json.loads(rows[0]["body"]) if rows else None
+
+
+def all_bodies(db: sqlite_utils.Database) -> dict[str, dict[str, Any]]:
+    return {r["district"]: json.loads(r["body"]) for r in db["schedules"].rows}
+
+
+def district_names(db: sqlite_utils.Database) -> dict[str, str]:
+    return {r["id"]: r["name"] for r in db["districts"].rows_where(order_by="id")}
+
+
+def require_district(db: sqlite_utils.Database, district: str) -> str:
+    rows = list(db.query("select name from districts where id = ?", [district]))
+    if not rows:
+        raise NotFound(f"no district {district!r}")
+    return rows[0]["name"]
+
+
+def put_body(db: sqlite_utils.Database, district: str, body: dict[str, Any], by: str,
+             at: str) -> dict[str, Any] | None:
+    """Replace the district's schedule; returns the previous body (for the audit log)."""
+    require_district(db, district)
+    before = get_body(db, district)
+    db["schedules"].upsert({"district": district, "body": json.dumps(body, ensure_ascii=False),
+                            "updated_at": at, "updated_by": by}, pk="district")
+    return before
+
+
+def after_hours_policy(body: dict[str, Any] | None) -> dict[str, Any]:
+    policy = dict(AFTER_HOURS_DEFAULT)
+    policy.update((body or {}).get("after_hours") or {})
+    return policy
+
+
+def validate_policy(policy: Any, districts: set[str], own: str) -> list[str]:
+    problems = []
+    if not isinstance(policy, dict):
+        return ["after_hours: must be an object"]
+    extra = set(policy) - set(AFTER_HOURS_DEFAULT)
+    if extra:
+        problems.append(f"after_hours: unknown key(s) {', '.join(sorted(extra))}")
+    route = policy.get("route_to", [])
+    if not isinstance(route, list) or not all(isinstance(d, str) for d in route):
+        problems.append("after_hours.route_to: must be a list of district ids")
+    else:
+        for d in route:
+            if d == own:
+                problems.append("after_hours.route_to: a district cannot route to itself")
+            elif d not in districts:
+                problems.append(f"after_hours.route_to: unknown district {d!r}")
+    for key in ("voice_message", "callback"):
+        if key in policy and not isinstance(policy[key], bool):
+            problems.append(f"after_hours.{key}: must be true or false")
+    emergency = policy.get("emergency", {})
+    if not isinstance(emergency, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in emergency.items()):
+        problems.append("after_hours.emergency: must map a language to a text")
+    return problems
+
+
+# ---------------------------------------------------------------- after-hours requests
+
+def add_request(db: sqlite_utils.Database, **fields: Any) -> int:
+    return db["after_hours_requests"].insert(fields).last_pk
+
+
+def list_requests(db: sqlite_utils.Database, due_before: str | None = None,
+                  include_handled: bool = True, limit: int = 500) -> list[dict[str, Any]]:
+    where, args = ["kind in ('voice_message', 'callback')"], []
+    if due_before:
+        where.append("(due_at is null or due_at <= ?)")
+        args.append(due_before)
+    if not include_handled:
+        where.append("handled_at is null")
+    rows = db.query(
+        "select r.*, c.caller, c.caller_name, c.district as contact_district, c.dialed "
+        "from after_hours_requests r join contacts c on c.id = r.contact_id "
+        f"where {' and '.join(where)} order by r.due_at, r.id limit ?", [*args, limit])
+    return [dict(r) for r in rows]
+
+
+def mark_handled(db: sqlite_utils.Database, request_id: int, by: str, at: str) -> dict[str, Any]:
+    try:
+        row = db["after_hours_requests"].get(request_id)
+    except sqlite_utils.db.NotFoundError:
+        raise NotFound(f"no after-hours request {request_id}") from None
+    db["after_hours_requests"].update(request_id, {"handled_at": at, "handled_by": by})
+    return {**row, "handled_at": at, "handled_by": by}
+
+
+def last_language(db: sqlite_utils.Database, caller: str | None) -> str | None:
+    """The language this caller chose last time (so the closed message speaks it)."""
+    if not caller:
+        return None
+    rows = list(db.query(
+        "select language from contacts where caller = ? and language is not null "
+        "order by id desc limit 1", [caller]))
+    return rows[0]["language"] if rows else None
+
+
+# ---------------------------------------------------------------- demo
+
+def _office(days: tuple[str, ...], start: str, end: str) -> dict[str, list[list[str]]]:
+    return {d: [[start, end]] for d in days}
+
+
+DEMO_SCHEDULES: dict[str, dict[str, Any]] = {
+    # Office hours, closed on holidays and eves; after hours to the regional centre.
+    "bromma": {
+        "week": _office(DAYS[:5], "08:00", "16:30"),
+        "holidays": "closed", "eves": "closed",
+        "before_holiday": None,
+        "exceptions": [],
+        "after_hours": {
+            "route_to": ["hasselby-vallingby"], "voice_message": True, "callback": True,
+            "emergency": {
+                "sv": "Vid akut fara för liv eller hälsa, ring 112. "
+                      "Socialjouren nås på telefon 08 508 400 00.",
+                "en": "In an emergency, call 112. "
+                      "The social services on-call team is reached at 08 508 400 00.",
+            },
+        },
+    },
+    # The regional centre: open 07-22 every day of the year.
+    "hasselby-vallingby": {
+        "week": _office(DAYS, "07:00", "22:00"),
+        "holidays": "open", "eves": "open",
+        "exceptions": [],
+        "after_hours": {
+            "route_to": [], "voice_message": True, "callback": True,
+            "emergency": {
+                "sv": "Vid akut fara för liv eller hälsa, ring 112. "
+                      "Socialjouren nås på telefon 08 508 400 00.",
+                "en": "In an emergency, call 112. "
+                      "The social services on-call team is reached at 08 508 400 00.",
+            },
+        },
+    },
+}
+
+
+def load_demo_schedules(db: sqlite_utils.Database, at: str) -> None:
+    """Demo schedules for `kc init --demo`. KC_DEMO_ALWAYS_OPEN=1 (set by the test instance)
+    makes every district always open, so tests do not depend on the time of day."""
+    always = os.environ.get("KC_DEMO_ALWAYS_OPEN", "") not in ("", "0", "no", "false")
+    known = {r["id"] for r in db["districts"].rows}
+    for district, body in DEMO_SCHEDULES.items():
+        if district not in known:
+            continue
+        if always:
+            body = {**ALWAYS_OPEN_BODY, "after_hours": body["after_hours"]}
+        Schedule.from_dict(body)   # the demo itself must be valid
+        db["schedules"].upsert({"district": district, "body": json.dumps(body, ensure_ascii=False),
+                                "updated_at": at, "updated_by": "demo"}, pk="district")

@@ -1,0 +1,178 @@
+"""Opening hours on a real Asterisk with SIPp: a closed district routes to an open partner; with
+nobody open the caller hears why and when we open and leaves a voice message; a schedule
+changed over the API applies to the very next call. The shared instance starts with every
+district always open; each test closes what it needs and restores it."""
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from kc.schedule import TZ
+from sipp_driver import call
+
+pytestmark = pytest.mark.telephony
+
+BROMMA = "0850810000"
+ALWAYS_OPEN = {"always_open": True, "week": {}, "exceptions": []}
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def closed_today(message: str, **extra) -> dict:
+    today = datetime.now(TZ).date().isoformat()
+    return {"always_open": False, "holidays": "closed", "eves": "closed",
+            "week": {d: [["07:00", "22:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+            "exceptions": [{"date": today, "hours": [], "message": {"sv": message}}], **extra}
+
+
+def put(kc, district: str, body: dict) -> dict:
+    status, answer = kc.request("PUT", f"/api/schedule/{district}", body)
+    assert status == 200, answer
+    return answer
+
+
+@pytest.fixture
+def schedules(kc):
+    yield kc
+    put(kc, "bromma", {**ALWAYS_OPEN, "after_hours": {"route_to": ["hasselby-vallingby"]}})
+    put(kc, "hasselby-vallingby", {**ALWAYS_OPEN, "after_hours": {"route_to": []}})
+
+
+def events(kc, contact_id: int) -> list[tuple[str, dict]]:
+    with sqlite3.connect(kc.var / "kc.db") as db:
+        return [(k, json.loads(d)) for k, d in db.execute(
+            "select kind, data from contact_events where contact_id = ? order by id", [contact_id])]
+
+
+def wait_contact(kc, since, caller, timeout=40):
+    return kc.wait_for(lambda: next((c for c in kc.contacts(since)
+                                     if c["caller"] == caller and c["outcome"]), None),
+                       timeout, f"the contact of {caller}")
+
+
+def test_put_validates_and_status_reports_next_opening(schedules):
+    kc = schedules
+    status, body = kc.request("PUT", "/api/schedule/bromma", {
+        "week": {"mon": [["08:00", "12:00"], ["11:00", "13:00"]], "fun": [], "tue": [["16:00", "08:00"]]},
+        "exceptions": []})
+    assert status == 422
+    assert len(body["problems"]) == 3, body
+    status, _ = kc.request("PUT", "/api/schedule/bromma", ALWAYS_OPEN, token="demo-manager-token")
+    assert status == 403
+    put(kc, "bromma", {"always_open": False, "week": {d: [["08:00", "16:30"]] for d in
+                                                      ("mon", "tue", "wed", "thu", "fri")},
+                       "exceptions": []})
+    status, body = kc.request("GET", "/api/schedule/bromma/status?at=2026-06-19T10:00:00%2B02:00")
+    assert status == 200 and body["open"] is False and body["reason"] == "eve"
+    assert body["next_open"] == "2026-06-22T06:00:00.000Z"
+    status, body = kc.request("GET", "/api/schedule/bromma/status?at=2026-06-22T08:00:00%2B02:00")
+    assert body["open"] is True
+    assert kc.request("GET", "/api/schedule/nowhere/status")[0] == 404
+
+
+def test_closed_district_routes_to_open_partner(schedules, tmp_path):
+    kc = schedules
+    since = now_iso()
+    put(kc, "bromma", closed_today("Vi har personaldag.",
+                                   after_hours={"route_to": ["hasselby-vallingby"]}))
+    resident = call(tmp_path, kc.sip_port, BROMMA, digits=[(7.0, "1")], caller_number="0709990001",
+                    hangup_after=3)
+    result = resident.wait_ok(60)
+    assert result.answered
+    contact = wait_contact(kc, since, "0709990001")
+    assert contact["dialed"] == BROMMA
+    assert contact["district"] == "hasselby-vallingby"      # served by the partner's queues
+    assert contact["menu_path"] == ["1"] and contact["skill"] == "elderly-care"
+    routed = [d for k, d in events(kc, contact["id"]) if k == "after_hours"]
+    assert routed and routed[0]["kind"] == "routed"
+    assert routed[0]["from"] == "bromma" and routed[0]["to"] == "hasselby-vallingby"
+
+
+def test_nobody_open_caller_leaves_a_voice_message(schedules, tmp_path):
+    kc = schedules
+    since = now_iso()
+    put(kc, "bromma", closed_today("Vi har personaldag.",
+                                   after_hours={"route_to": ["hasselby-vallingby"],
+                                                "emergency": {"sv": "Vid akut fara, ring 112."}}))
+    put(kc, "hasselby-vallingby", closed_today("Stängt i dag."))
+    # "1" during the closed message, "#" ends the recording a few seconds after the beep
+    resident = call(tmp_path, kc.sip_port, BROMMA, digits=[(4.0, "1"), (9.0, "#")],
+                    caller_number="0709990002", hangup_after=None, wait_far_bye=40)
+    result = resident.wait_ok(90)
+    assert result.answered and result.hangup == "far"      # we thanked them and hung up
+    contact = wait_contact(kc, since, "0709990002")
+    assert contact["outcome"] == "after_hours" and contact["district"] == "bromma"
+    status, body = kc.request("GET", "/api/after-hours")
+    assert status == 200
+    mine = [r for r in body["requests"] if r["contact_id"] == contact["id"]]
+    assert len(mine) == 1 and mine[0]["kind"] == "voice_message"
+    recording = Path(mine[0]["recording"])
+    assert recording.is_file() and str(recording).startswith(str(kc.var / "asterisk"))
+    assert mine[0]["due_at"] > now_iso()                    # shown to agents at the next opening
+    status, due_now = kc.request("GET", "/api/after-hours?due=now&open=1")
+    assert all(r["contact_id"] != contact["id"] for r in due_now["requests"])
+
+
+def test_schedule_change_applies_to_the_next_call(schedules, tmp_path):
+    kc = schedules
+    since = now_iso()
+    put(kc, "bromma", closed_today("Stängt.", after_hours={
+        "route_to": [], "voice_message": False, "callback": False}))
+    closed = call(tmp_path, kc.sip_port, BROMMA, caller_number="0709990003", hangup_after=None,
+                  wait_far_bye=40).wait_ok(60)
+    assert closed.answered and closed.hangup == "far"        # informed, then goodbye
+    contact = wait_contact(kc, since, "0709990003")
+    assert contact["outcome"] == "after_hours" and contact["menu_path"] == []
+
+    put(kc, "bromma", ALWAYS_OPEN)                           # no restart
+    opened = call(tmp_path, kc.sip_port, BROMMA, digits=[(2.0, "1")], caller_number="0709990004",
+                  hangup_after=2).wait_ok(60)
+    assert opened.answered
+    contact = wait_contact(kc, since, "0709990004")
+    assert contact["district"] == "bromma" and contact["menu_path"] == ["1"]
+    assert contact["outcome"] == "abandoned"                 # waited in Bromma's queue, hung up
+
+
+def test_admin_pages_show_open_now_and_save_the_week(admin_page, schedules):
+    kc, page = schedules, admin_page
+    page.goto(f"{kc.url}/admin/schedule")
+    assert page.locator("tr.district[data-district=bromma] .open-now").inner_text() == "open"
+    assert page.locator("tr.queue[data-queue='school@bromma']").count() == 1
+    page.goto(f"{kc.url}/admin/schedule/bromma")
+    page.uncheck("input[name=always_open]")
+    page.fill("input[name=day_mon]", "08:00-12:00, 11:00-13:00")      # overlap: refused
+    page.click("button.save-schedule")
+    assert "overlaps" in page.locator("ul.problems").inner_text()
+    page.fill("input[name=day_mon]", "08:00-16:30")
+    page.fill("textarea[name=exceptions]", "2026-12-23 | 08:00-12:00 | Kort dag")
+    page.click("button.save-schedule")
+    assert page.locator("p.saved").count() == 1
+    body = kc.request("GET", "/api/schedule/bromma")[1]["schedule"]
+    assert body["week"]["mon"] == [["08:00", "16:30"]] and body["always_open"] is False
+    assert body["exceptions"][0]["message"] == {"sv": "Kort dag"}
+    page.goto(f"{kc.url}/admin/schedule/bromma?year=2026")
+    assert "Julafton" in page.locator("table.special-days").inner_text()
+    assert "Kort dag" in page.locator("table.special-days").inner_text()
+
+
+def test_queue_closing_while_caller_waits_gives_the_after_hours_choices(schedules, tmp_path):
+    kc = schedules
+    since = now_iso()
+    # nobody takes `school` in the shared instance: the caller waits with music
+    resident = call(tmp_path, kc.sip_port, BROMMA, digits=[(2.0, "2")], caller_number="0709990005",
+                    hangup_after=None, wait_far_bye=90)
+    kc.wait_for(lambda: next((c for c in kc.contacts(since) if c["caller"] == "0709990005"
+                              and c["skill"] == "school"), None), 30, "the caller waiting")
+    put(kc, "bromma", closed_today("Stängt.", after_hours={"route_to": [], "callback": False}))
+    result = resident.wait_ok(120)
+    assert result.answered and result.hangup == "far"        # told, offered, goodbye: no dead air
+    contact = wait_contact(kc, since, "0709990005")
+    assert contact["outcome"] == "after_hours" and contact["skill"] == "school"
+    kinds = [k for k, _ in events(kc, contact["id"])]
+    assert "queue_closing" in kinds and "after_hours" in kinds

@@ -1,0 +1,148 @@
+"""Cases, knowledge base, retention, FCR, e-mail parsing and task choice: real SQLite, no PBX."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from acd.routing import AgentSnapshot, WaitingCall
+from acd.tasks import Task, task_assignments
+from admin_web.case_pages import RateLimiter
+from kc import cases
+from kc.channels import categorise, parse_message
+from kc.clock import iso
+from kc.demo import load_demo
+from kc.domain import AgentState
+from kc.errors import InvalidInput
+from kc.store import Store
+
+NOW = datetime(2025, 3, 3, 10, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    s = Store(tmp_path / "kc.db")
+    s.run_sync(load_demo, lambda: NOW)
+    yield s
+    s.close()
+
+
+def top(store, skill):
+    return store.run_sync(cases.category_for_skill, skill)["id"]
+
+
+def test_swedish_full_text_search(store):
+    q = lambda text: [r["question"] for r in store.run_sync(cases.kb_search, text)]
+    assert "Hur ansöker jag om hemtjänst?" in q("hemtjänsten")       # stemmed + prefix
+    assert q("äldreboenden") == ["Hur ansöker jag om plats på äldreboende?"]
+    assert q("hemtjanst") == []                                      # å/ä/ö are letters of their own
+    assert q('"; drop table kb_articles; --') == [] and q("*") == []  # no FTS syntax from users
+    assert cases.swedish_stem("skolorna") == "skol" and cases.swedish_stem("barnen") == "barn"
+    store.run_sync(cases.save_kb, "Var hittar jag färdtjänst?", "Ansök hos biståndshandläggaren.",
+                   top(store, "elderly-care"), "admin", iso(NOW))
+    assert q("färdtjänsten") == ["Var hittar jag färdtjänst?"]       # index follows edits
+
+
+def test_case_rules_and_fcr(store):
+    def contact(channel="phone", district="bromma", skill="elderly-care", caller="0701"):
+        return store.run_sync(cases.create_written_contact, channel="web", district=district,
+                              caller=caller, caller_name=None, skill=skill, at=iso(NOW),
+                              subject="s", body="b") if channel == "web" else store.run_sync(
+            lambda db: db["contacts"].insert({"channel": channel, "district": district, "caller": caller,
+                                              "skill": skill, "started_at": iso(NOW)}).last_pk)
+    depts = store.run_sync(cases.list_departments)
+    save = lambda cid, outcome, **kw: store.run_sync(
+        cases.save_case, contact_id=cid, category_id=kw.get("cat", top(store, "elderly-care")),
+        subcategory_id=None, note=kw.get("note", ""), outcome=outcome,
+        forwarded_to=kw.get("dept"), forward_reason=kw.get("reason"), eservice=kw.get("es"),
+        agent="bromma-101", created_by="bromma-101", at=iso(NOW))
+    save(contact(), "resolved_first_contact")
+    save(contact(), "resolved_first_contact")
+    save(contact(channel="web"), "forwarded", dept=depts[0]["id"], reason="behöver handläggare")
+    with pytest.raises(InvalidInput, match="reason"):
+        save(contact(), "forwarded", dept=depts[0]["id"])
+    with pytest.raises(InvalidInput, match="e-service"):
+        save(contact(), "referred_eservice")
+    cid = contact(district="hasselby-vallingby", skill="social-services")
+    case_id = save(cid, "visit_booked", cat=top(store, "social-services"))
+    assert store.run_sync(cases.get_case, case_id)["confidential"] is True
+    with pytest.raises(InvalidInput, match="already"):
+        save(cid, "visit_booked", cat=top(store, "social-services"))
+    report = store.run_sync(cases.fcr)
+    assert report["total"]["cases"] == 4 and report["total"]["resolved"] == 2
+    by = {r["key"]: r for r in report["by_channel"]}
+    assert by["phone"]["rate"] == pytest.approx(2 / 3) and by["web"]["rate"] == 0
+    assert report["forwarded"] == [{"department": depts[0]["name"], "cases": 1}]
+    # confidentiality rule
+    assert cases.may_read({"role": "agent"}, "hasselby-vallingby", ("hasselby-vallingby",))
+    assert not cases.may_read({"role": "agent"}, "hasselby-vallingby", ("bromma",))
+    assert cases.may_read({"role": "supervisor"}, "bromma", ())
+    assert not cases.may_read({"role": "admin"}, "bromma", ())
+
+
+def test_purge_removes_notes_and_pseudonymises(store):
+    old = iso(NOW - timedelta(days=100))
+    cid = store.run_sync(cases.create_written_contact, channel="email", district="bromma",
+                         caller="anna@example.se", caller_name="Anna", skill="school", at=old,
+                         subject="Skolval", body="Mitt barn...", queue_task=True)
+    store.run_sync(lambda db: db["contacts"].update(cid, {"agent": "bromma-103"}))
+    store.run_sync(lambda db: db["cases"].insert({"contact_id": cid, "outcome": "resolved_first_contact",
+                                                  "note": "personnummer 19800101-1234", "created_at": old,
+                                                  "caller": "anna@example.se", "channel": "email"}))
+    fresh = store.run_sync(cases.create_written_contact, channel="web", district="bromma",
+                           caller="anna@example.se", caller_name=None, skill="school",
+                           at=iso(NOW), subject="x", body="ny fråga")
+    counts = store.run_sync(cases.purge, cases.cutoff_for(NOW, 90), "k")
+    assert counts["notes"] == 1 and counts["contacts"] == 1
+    row = store.run_sync(cases.contact_row, cid)
+    assert row["caller"] == cases.pseudonym("k", "anna@example.se") and row["caller_name"] is None
+    case = store.run_sync(cases.case_for_contact, cid)
+    assert case["note"] is None and case["note_purged"] and case["caller"].startswith("pseud:")
+    assert store.run_sync(cases.contact_messages, cid)[0]["body"] is None
+    assert store.run_sync(cases.contact_row, fresh)["caller"] == "anna@example.se"   # recent kept
+    export = store.run_sync(cases.export_person, "Anna@example.se")
+    assert [c["id"] for c in export["contacts"]] == [fresh]
+    assert store.run_sync(cases.purge, cases.cutoff_for(NOW, 90), "k")["contacts"] == 0  # idempotent
+
+
+def test_parse_and_categorise_mail():
+    ok = parse_message(b"From: Eva <eva@example.se>\r\nSubject: =?utf-8?q?Hemtj=C3=A4nst?=\r\n"
+                       b"Message-ID: <1@x>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+                       b"Min mamma beh\xc3\xb6ver hemtj\xc3\xa4nst.\r\n")
+    assert ok.sender == "eva@example.se" and ok.subject == "Hemtjänst" and "hemtjänst" in ok.body
+    assert categorise(ok.subject + ok.body) == "elderly-care"
+    assert categorise("Ansökan om ekonomiskt bistånd") == "social-services"
+    assert categorise("Hej!") == "switchboard"
+    html = parse_message(b"From: a@b.se\r\nContent-Type: text/html\r\n\r\n<p>Hej<script>x()</script> <b>skolval</b></p>")
+    assert html.body == "Hej skolval"
+    for bad in (b"just some bytes without headers", b"Subject: x\r\n\r\nno sender",
+                b"From: not-an-address\r\n\r\nbody",
+                b"From: a@b.se\r\nContent-Type: multipart/mixed; boundary=zz\r\n\r\n--zz\r\n"
+                b"Content-Type: application/octet-stream\r\n\r\nAAAA\r\n--zz--\r\n"):
+        with pytest.raises(InvalidInput):
+            parse_message(bad)
+
+
+def snap(agent_id, skills, state=AgentState.READY, district="bromma", cleared=(), registered=True):
+    return AgentSnapshot(agent_id, district, skills, cleared, state, registered, 0.0, ("sv",))
+
+
+def test_tasks_go_to_skilled_ready_agents_and_calls_come_first():
+    t1 = Task(1, "elderly-care", "bromma", False, "2025-03-03T09:00:00.000Z")
+    t2 = Task(2, "social-services", "bromma", True, "2025-03-03T08:00:00.000Z")
+    a = snap("a", {"elderly-care": 3})
+    b = snap("b", {"social-services": 4})                       # not cleared
+    c = snap("c", {"social-services": 4}, cleared=("bromma",))
+    got = task_assignments([t1, t2], [a, b, c], [])
+    assert [(t.contact_id, ag.id) for t, ag in got] == [(2, "c"), (1, "a")]
+    call = WaitingCall(9, "elderly-care", "bromma", "sv", 0, False, 0.0)
+    assert task_assignments([t1], [a], [call]) == []             # a call waits for a: no task
+    assert task_assignments([t1], [snap("a", {"elderly-care": 3}, AgentState.ON_CALL)], []) == []
+    assert task_assignments([t1], [a], [], available=lambda _: False) == []   # desktop closed
+
+
+def test_rate_limiter():
+    lim = RateLimiter(3, 60)
+    assert [lim.allow("1.2.3.4", t) for t in (0, 1, 2, 3)] == [True, True, True, False]
+    assert lim.allow("5.6.7.8", 3) and lim.allow("1.2.3.4", 61)

@@ -1,0 +1,207 @@
+"""Safe menu editing on a real SQLite store with real espeak-ng/sox: drafts, publish,
+conflicts, rollback, diff, announcements, uploads, the audit trail, YAML export/import."""
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from agi.menu import Menu, demo_menu
+from agi.prompts import PromptCache
+from agi.recordings import MAX_BYTES, check_upload, sniff, store_upload
+from kc import menu_store, menus, queries
+from kc.demo import load_demo
+from kc.errors import InvalidInput, NotFound
+from kc.store import Store
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+
+
+def clock():
+    return NOW
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(tmp_path / "kc.db")
+    s.run_sync(load_demo, clock)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def prompts(tmp_path):
+    return PromptCache(tmp_path / "sounds", audio_root=tmp_path / "sounds")
+
+
+def live(store, district="bromma"):
+    return store.run_sync(menu_store.current_version, district)
+
+
+def audit_rows(store):
+    return store.run_sync(lambda db: list(db.query("select * from audit_log order by id")))
+
+
+def with_option(body, digit, action):
+    body = copy.deepcopy(body)
+    body["nodes"]["main"]["options"][digit] = action
+    return body
+
+
+async def test_publish_validates_with_the_agents_skills_and_makes_prompts(store, prompts):
+    body = live(store)["body"]
+    bad = with_option(body, "4", {"action": "queue", "skill": "parking"})
+    with pytest.raises(menus.MenuInvalid) as err:
+        await menus.publish(store, clock, prompts, "bromma", bad, "admin")
+    assert err.value.problems == ["main: option '4' queues for unknown skill 'parking' (no agent has it)"]
+    assert live(store)["version"] == 1
+
+    good = with_option(body, "4", {"action": "info", "prompt": {"sv": "Öppet åtta till fyra",
+                                                                "en": "Open eight to four"}})
+    version = await menus.publish(store, clock, prompts, "bromma", good, "admin", base_version=1)
+    assert version == 2 and live(store)["body"]["nodes"]["main"]["options"]["4"]["action"] == "info"
+    # prompts were synthesised at publish, before any call
+    assert prompts.path_for("Öppet åtta till fyra", "sv").with_suffix(".wav").is_file()
+    # the ACD's published_menu sees the new version at once
+    assert (await store.run(queries.published_menu, "bromma"))[0] == 2
+    rows = audit_rows(store)
+    assert rows[-1]["action"] == "menu.publish" and rows[-1]["username"] == "admin"
+    assert rows[-1]["target"] == "menu:bromma"
+    assert json.loads(rows[-1]["after"])["version"] == 2
+
+
+async def test_language_without_voice_and_foreign_audio_paths_are_refused(store, prompts):
+    body = live(store)["body"]
+    body = copy.deepcopy(body)
+    body["languages"].append("xx")
+    for node in body["nodes"].values():
+        node["prompt"]["xx"] = "text"
+    body["nodes"]["main"]["audio"] = {"sv": "/etc/passwd"}
+    with pytest.raises(menus.MenuInvalid) as err:
+        await menus.publish(store, clock, prompts, "bromma", body, "admin")
+    text = " ".join(err.value.problems)
+    assert "no speech synthesiser voice for language 'xx'" in text
+    assert "main: recording for 'sv' must be an uploaded recording" in text
+
+
+async def test_second_publish_from_a_stale_version_conflicts_and_nothing_is_lost(store, prompts):
+    body = live(store)["body"]
+    first = with_option(body, "5", {"action": "info", "prompt": {"sv": "A", "en": "A"}})
+    second = with_option(body, "6", {"action": "info", "prompt": {"sv": "B", "en": "B"}})
+    await menus.publish(store, clock, prompts, "bromma", first, "alice", base_version=1)
+    with pytest.raises(menus.MenuConflict) as err:
+        await menus.publish(store, clock, prompts, "bromma", second, "bob", base_version=1)
+    assert err.value.current["version"] == 2
+    assert "5" in err.value.current["body"]["nodes"]["main"]["options"]
+    assert live(store)["version"] == 2
+
+
+async def test_draft_revisions_conflict_then_publish_and_rollback(store, prompts):
+    body = live(store)["body"]
+    a = with_option(body, "5", {"action": "info", "prompt": {"sv": "A", "en": "A"}})
+    b = with_option(body, "6", {"action": "info", "prompt": {"sv": "B", "en": "B"}})
+    rev = await menus.save_draft(store, clock, "bromma", a, "alice", revision=0, base_version=1)
+    assert rev == 1
+    with pytest.raises(menus.MenuConflict) as err:   # bob opened the page before alice saved
+        await menus.save_draft(store, clock, "bromma", b, "bob", revision=0, base_version=1)
+    assert "5" in err.value.current["body"]["nodes"]["main"]["options"]
+    rev = await menus.save_draft(store, clock, "bromma", b, "bob", revision=1, base_version=1)
+    assert rev == 2
+    with pytest.raises(menus.MenuConflict):
+        await menus.publish_draft(store, clock, prompts, "bromma", "alice", revision=1)
+    version = await menus.publish_draft(store, clock, prompts, "bromma", "bob", revision=2)
+    assert version == 2 and store.run_sync(menu_store.get_draft, "bromma") is None
+    assert "6" in live(store)["body"]["nodes"]["main"]["options"]
+
+    text = menus.diff(store.run_sync(menu_store.get_version, "bromma", 1)["body"], live(store)["body"])
+    assert "+    '6':" in text or "+    6:" in text or "'6'" in text
+
+    version = await menus.rollback(store, clock, prompts, "bromma", "alice")
+    assert version == 3 and live(store)["body"] == store.run_sync(menu_store.get_version, "bromma", 1)["body"]
+    assert live(store)["note"] == "rollback to version 1"
+    history = store.run_sync(menu_store.list_versions, "bromma")
+    assert [v["version"] for v in history] == [3, 2, 1]
+    actions = [r["action"] for r in audit_rows(store)]
+    assert actions == ["menu.draft.save", "menu.draft.save", "menu.publish", "menu.rollback"]
+
+
+async def test_a_draft_opened_before_a_publish_cannot_be_saved_over_it(store, prompts):
+    body = live(store)["body"]
+    await menus.publish(store, clock, prompts, "bromma",
+                        with_option(body, "5", {"action": "repeat"}), "alice", base_version=1)
+    with pytest.raises(menus.MenuConflict):
+        await menus.save_draft(store, clock, "bromma", body, "bob", revision=0, base_version=1)
+
+
+async def test_draft_must_have_the_menu_shape_but_may_have_problems(store):
+    body = with_option(live(store)["body"], "4", {"action": "submenu", "node": "nowhere"})
+    assert await menus.save_draft(store, clock, "bromma", body, "admin", 0, 1) == 1
+    with pytest.raises(menus.MenuInvalid):
+        await menus.save_draft(store, clock, "bromma", {"languages": "sv"}, "admin", 1, 1)
+
+
+async def test_unknown_district_is_not_found(store, prompts):
+    with pytest.raises(NotFound):
+        await menus.publish(store, clock, prompts, "atlantis", demo_menu("X"), "admin")
+
+
+async def test_announcement_validated_active_until_end_and_audited(store, prompts):
+    end = (NOW + timedelta(hours=2)).isoformat()
+    with pytest.raises(menus.MenuInvalid) as err:
+        await menus.set_announcement(store, clock, prompts, "bromma", {"de": "Hallo"}, {},
+                                     (NOW - timedelta(hours=1)).isoformat(), "admin")
+    assert any("'de'" in p for p in err.value.problems)
+    assert any("past" in p for p in err.value.problems)
+    await menus.set_announcement(store, clock, prompts, "bromma",
+                                 {"sv": "Vi har driftstörningar.", "en": "We have a disruption."},
+                                 {}, end, "admin")
+    ann = store.run_sync(menu_store.active_announcement, "bromma", "2026-11-27T13:00:00.000Z")
+    assert ann["texts"]["sv"] == "Vi har driftstörningar."
+    assert store.run_sync(menu_store.active_announcement, "bromma", "2026-11-27T14:00:01.000Z") is None
+    await menus.clear_announcement(store, clock, "bromma", "admin")
+    assert store.run_sync(menu_store.get_announcement, "bromma") is None
+    assert [r["action"] for r in audit_rows(store)] == ["menu.announcement.set", "menu.announcement.clear"]
+
+
+def test_yaml_round_trip_is_the_same_menu(store):
+    body = live(store)["body"]
+    assert Menu.from_dict(menus.from_yaml(menus.to_yaml(body))) == Menu.from_dict(body)
+    with pytest.raises(menus.MenuInvalid):
+        menus.from_yaml("languages: [sv\n")
+
+
+def make_wav(path, rate=44100, seconds=0.5):
+    subprocess.run(["sox", "-n", "-r", str(rate), "-c", "2", str(path), "synth", str(seconds),
+                    "sine", "440"], check=True)
+    return path.read_bytes()
+
+
+async def test_uploads_are_converted_to_8khz_and_wrong_ones_refused(tmp_path):
+    data = make_wav(tmp_path / "in.wav")
+    assert sniff(data) == "wav"
+    ref = await store_upload(data, tmp_path / "sounds", "greeting.wav")
+    out = tmp_path / "sounds" / (ref + ".wav")
+    info = subprocess.run(["soxi", str(out)], capture_output=True, text=True).stdout
+    assert "Sample Rate    : 8000" in info and "Channels       : 1" in info
+    mp3 = tmp_path / "in.mp3"
+    subprocess.run(["sox", str(tmp_path / "in.wav"), str(mp3)], check=True)
+    assert sniff(mp3.read_bytes()) == "mp3"
+    assert (await store_upload(mp3.read_bytes(), tmp_path / "sounds", "x.mp3")).startswith("uploads/")
+    with pytest.raises(InvalidInput, match="not a WAV or MP3"):
+        check_upload(b"%PDF-1.4 hello", "cv.pdf")
+    with pytest.raises(InvalidInput, match="at most 10 MB"):
+        check_upload(b"RIFF" + b"\0" * MAX_BYTES, "big.wav")
+    with pytest.raises(InvalidInput, match="could not be read"):
+        await store_upload(b"RIFF\0\0\0\0WAVEjunkjunkjunk", tmp_path / "sounds", "broken.wav")
+
+
+async def test_recording_wins_over_synthesis_in_a_published_menu(store, prompts, tmp_path):
+    ref = await store_upload(make_wav(tmp_path / "in.wav"), tmp_path / "sounds")
+    body = copy.deepcopy(live(store)["body"])
+    body["nodes"]["main"]["audio"] = {"sv": ref}
+    await menus.publish(store, clock, prompts, "bromma", body, "admin")
+    path = await prompts.resolve("ignored text", "sv", ref)
+    assert path == tmp_path / "sounds" / ref

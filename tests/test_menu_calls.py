@@ -1,0 +1,136 @@
+"""Menus on a real Asterisk with SIPp: a menu published over the API is followed by the very
+next calls (no Asterisk reload): the English branch, a submenu with an e-service and a queue
+priority, an info message, the retry/timeout path to the switchboard, and an announcement."""
+from __future__ import annotations
+
+import copy
+import json
+import sqlite3
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from sipp_driver import call
+
+pytestmark = pytest.mark.telephony
+
+BROMMA = "0850810000"
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def db_rows(kc, sql, args=()):
+    with sqlite3.connect(f"file:{kc.var / 'kc.db'}?mode=ro", uri=True, timeout=10) as db:
+        db.row_factory = sqlite3.Row
+        return [dict(r) for r in db.execute(sql, args)]
+
+
+def events(kc, contact_id):
+    return [(r["kind"], json.loads(r["data"])) for r in db_rows(
+        kc, "select kind, data from contact_events where contact_id = ? order by id", [contact_id])]
+
+
+def wait_contact(kc, since, caller, timeout=40):
+    def find():
+        return next((c for c in kc.contacts(since) if c["caller"] == caller and c["outcome"]), None)
+    return kc.wait_for(find, timeout, f"the contact of {caller}")
+
+
+def extended(menu: dict) -> dict:
+    """The demo menu (1/2/3/9/0 unchanged) plus a submenu, an info message and a quick menu."""
+    m = copy.deepcopy(menu)
+    opts = m["nodes"]["main"]["options"]
+    opts["4"] = {"action": "submenu", "node": "services"}
+    opts["5"] = {"action": "info", "then": "hangup",
+                 "prompt": {"sv": "Vi har öppet åtta till fyra. Hej då.",
+                            "en": "We are open eight to four. Goodbye."}}
+    opts["7"] = {"action": "submenu", "node": "quick"}
+    m["nodes"]["services"] = {
+        "prompt": {"sv": "Tjänster. Tryck 1 för skola, 2 för bygglov.",
+                   "en": "Services. Press 1 for school, 2 for building permits."},
+        "timeout": 3, "retries": 2,
+        "on_fail": {"action": "transfer", "number": "switchboard"},
+        "options": {
+            "1": {"action": "queue", "skill": "school", "priority": 5},
+            "2": {"action": "eservice", "name": "bygglov", "then": "hangup",
+                  "address": {"sv": "Ansök på stockholm punkt se snedstreck bygglov.",
+                              "en": "Apply at stockholm dot se slash building permits."}},
+            "#": {"action": "back"},
+        },
+    }
+    m["nodes"]["quick"] = {
+        "prompt": {"sv": "Snabbval.", "en": "Quick."},
+        "timeout": 1, "retries": 2,
+        "on_fail": {"action": "transfer", "number": "switchboard"},
+        "options": {"1": {"action": "queue", "skill": "elderly-care"}},
+    }
+    return m
+
+
+def test_published_menu_is_followed_by_the_next_calls(kc, tmp_path):
+    status, original = kc.request("GET", "/api/menus/bromma")
+    assert status == 200
+    status, body = kc.request("PUT", "/api/menus/bromma",
+                              {"menu": extended(original["menu"]), "base_version": original["version"]})
+    assert status == 200, body
+    version = body["version"]
+    try:
+        since = now_iso()
+        # Four residents at once, each on the menu just published (no reload of Asterisk).
+        english = call(tmp_path, kc.sip_port, BROMMA, digits=[(3.5, "9"), (2.5, "2")],
+                       caller_number="0709000001", hangup_after=3)
+        submenu = call(tmp_path, kc.sip_port, BROMMA, digits=[(3.5, "4"), (2.0, "1")],
+                       caller_number="0709000002", hangup_after=3)
+        info = call(tmp_path, kc.sip_port, BROMMA, digits=[(3.5, "5")],
+                    caller_number="0709000003", hangup_after=None, wait_far_bye=30)
+        silent = call(tmp_path, kc.sip_port, BROMMA, digits=[(3.5, "7")],
+                      caller_number="0709000004", hangup_after=9)
+        eservice = call(tmp_path, kc.sip_port, BROMMA, digits=[(3.5, "4"), (2.0, "2")],
+                        caller_number="0709000005", hangup_after=None, wait_far_bye=30)
+        for run in (english, submenu, silent):
+            assert run.wait_ok(60).hangup == "us"
+        for run in (info, eservice):
+            assert run.wait_ok(60).hangup == "far"    # the menu hung up after the message
+
+        c = wait_contact(kc, since, "0709000001")
+        assert (c["language"], c["menu_path"], c["skill"]) == ("en", ["9", "2"], "school")
+        assert c["outcome"] == "abandoned"
+
+        c = wait_contact(kc, since, "0709000002")
+        assert (c["language"], c["menu_path"], c["skill"]) == ("sv", ["4", "1"], "school")
+        assert db_rows(kc, "select menu_priority from contacts where id = ?", [c["id"]])[0]["menu_priority"] == 5
+        menu_event = next(d for k, d in events(kc, c["id"]) if k == "menu")
+        assert menu_event["version"] == version
+        assert ["menu", "services"] in menu_event["events"]
+
+        c = wait_contact(kc, since, "0709000003")
+        assert c["outcome"] == "info" and c["menu_path"] == ["5"] and c["skill"] is None
+
+        c = wait_contact(kc, since, "0709000004")
+        assert c["menu_path"] == ["7"] and c["skill"] == "switchboard"
+        trail = next(d for k, d in events(kc, c["id"]) if k == "menu")["events"]
+        assert trail.count(["timeout", "quick"]) == 2 and ["fail", "quick"] in trail
+
+        c = wait_contact(kc, since, "0709000005")
+        assert c["outcome"] == "info" and c["menu_path"] == ["4", "2"]
+        referral = next(d for k, d in events(kc, c["id"]) if k == "eservice_referral")
+        assert referral["name"] == "bygglov" and "bygglov" in referral["address"]
+
+        # A temporary announcement plays before the menu until its end time.
+        ends = (datetime.now(timezone.utc) + timedelta(minutes=5)).isoformat()
+        status, body = kc.request("PUT", "/api/menus/bromma/announcement",
+                                  {"texts": {"sv": "Driftstörning.", "en": "Disruption."}, "ends_at": ends})
+        assert status == 200, body
+        since = now_iso()
+        announced = call(tmp_path, kc.sip_port, BROMMA, digits=[(4.5, "5")],
+                         caller_number="0709000006", hangup_after=None, wait_far_bye=30)
+        assert announced.wait_ok(60).hangup == "far"
+        c = wait_contact(kc, since, "0709000006")
+        assert c["outcome"] == "info"
+        assert next(d for k, d in events(kc, c["id"]) if k == "announcement")["languages"] == ["sv", "en"]
+    finally:
+        kc.request("DELETE", "/api/menus/bromma/announcement")
+        status, body = kc.request("PUT", "/api/menus/bromma", original["menu"])
+        assert status == 200, body
