@@ -44,6 +44,8 @@ class AcdRoutes:
         contact_id = _contact_id(chan)
         info = await self.distributor.waiting_info(contact_id) if contact_id is not None else None
         if info is None:
+            if contact_id is not None and await self._finished(contact_id):
+                await chan.set_variable("KC_WAIT_DONE", "yes")   # nothing left to wait for
             return
         position, eta, language = info
         text, lang = estimate.announcement(language, position, eta)
@@ -58,6 +60,14 @@ class AcdRoutes:
             return
         if digit == "1":              # pressed during the announcement: a call-back
             await self._callback(chan, contact_id)
+
+    async def _finished(self, contact_id: int) -> bool:
+        from kc import queries
+        try:
+            contact = await self.distributor.store.run(queries.get_contact, contact_id)
+        except KcError:
+            return True
+        return contact["outcome"] is not None
 
     async def callback(self, chan: AgiChannel) -> None:
         contact_id = _contact_id(chan)

@@ -87,13 +87,13 @@ def save_agent(db: sqlite_utils.Database, agent: Agent, sip_password: str | None
 # ----------------------------------------------------------------------------- moves for the day
 
 
-def _moves_table(db: sqlite_utils.Database) -> None:
-    db.execute("create table if not exists agent_moves (agent text primary key, district text not null, "
+def create_moves_table(db: sqlite_utils.Database) -> None:
+    """Migration step: supervisors' moves of an agent to another district for the day."""
+    db.execute("create table agent_moves (agent text primary key, district text not null, "
                "until text not null, by text, at text)")
 
 
 def set_move(db: sqlite_utils.Database, agent: str, district: str | None, until: str, by: str, at: str) -> None:
-    _moves_table(db)
     if district is None:
         db.execute("delete from agent_moves where agent = ?", [agent])
     else:
@@ -103,6 +103,5 @@ def set_move(db: sqlite_utils.Database, agent: str, district: str | None, until:
 
 def active_moves(db: sqlite_utils.Database, now: str) -> dict[str, tuple[str, str]]:
     """agent -> (district, until) for moves not yet over."""
-    _moves_table(db)
     db.execute("delete from agent_moves where until <= ?", [now])
     return {r[0]: (r[1], r[2]) for r in db.execute("select agent, district, until from agent_moves")}

@@ -6,6 +6,7 @@ from typing import Callable
 import sqlite_utils
 
 from .web_store import migrate_access
+from .agent_admin import create_moves_table
 from .queue_config import create_table as create_queues_table
 from .schedule_store import create_tables as create_schedule_tables
 from .menu_store import create_tables as create_menu_tables
@@ -86,6 +87,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0006_cases_channels_kb", create_case_tables),
     ("0007_reports_indexes_cache", migrate_report_cache),
     ("0008_acd_callback", add_callback_column),
+    ("0009_agent_moves", create_moves_table),
 ]
 
 

@@ -26,9 +26,12 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Debian's Chromium driven by Playwright (it cannot download its own browsers here)."""
+    """Debian's Chromium driven by Playwright (it cannot download its own browsers here).
+
+    Module-scoped: Playwright's sync API keeps an event loop running in this thread while it
+    is open, which would stop pytest-asyncio's tests in later modules from running theirs."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

@@ -8,7 +8,9 @@ the digit's position in the call.
 """
 from __future__ import annotations
 
+import os
 import struct
+import threading
 from pathlib import Path
 
 _GLOBAL_HEADER = 24
@@ -42,5 +44,9 @@ def shifted(source: Path, target: Path, position: int) -> Path:
         off = pkt + incl
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(bytes(data))
+    if target.is_file() and target.read_bytes() == data:
+        return target   # a running SIPp may be reading it: never rewrite in place
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}")
+    tmp.write_bytes(bytes(data))
+    os.replace(tmp, target)
     return target

@@ -1,6 +1,7 @@
 """Menus on a real Asterisk with SIPp: a menu published over the API is followed by the very
 next calls (no Asterisk reload): the English branch, a submenu with an e-service and a queue
-priority, an info message, the retry/timeout path to the switchboard, and an announcement."""
+priority, an info message, the retry/timeout path to the switchboard, a transfer to an outside
+number, and an announcement."""
 from __future__ import annotations
 
 import copy
@@ -47,6 +48,7 @@ def extended(menu: dict) -> dict:
                  "prompt": {"sv": "Vi har öppet åtta till fyra. Hej då.",
                             "en": "We are open eight to four. Goodbye."}}
     opts["7"] = {"action": "submenu", "node": "quick"}
+    opts["8"] = {"action": "transfer", "number": "+46850800000"}
     m["nodes"]["services"] = {
         "prompt": {"sv": "Tjänster. Tryck 1 för skola, 2 för bygglov.",
                    "en": "Services. Press 1 for school, 2 for building permits."},
@@ -89,9 +91,11 @@ def test_published_menu_is_followed_by_the_next_calls(kc, tmp_path):
                       caller_number="0709000004", hangup_after=9)
         eservice = call(tmp_path, kc.sip_port, BROMMA, digits=[(3.5, "4"), (2.0, "2")],
                         caller_number="0709000005", hangup_after=None, wait_far_bye=30)
+        transfer = call(tmp_path, kc.sip_port, BROMMA, digits=[(3.5, "8")],
+                        caller_number="0709000007", hangup_after=None, wait_far_bye=30)
         for run in (english, submenu, silent):
             assert run.wait_ok(60).hangup == "us"
-        for run in (info, eservice):
+        for run in (info, eservice, transfer):
             assert run.wait_ok(60).hangup == "far"    # the menu hung up after the message
 
         c = wait_contact(kc, since, "0709000001")
@@ -117,6 +121,12 @@ def test_published_menu_is_followed_by_the_next_calls(kc, tmp_path):
         assert c["outcome"] == "info" and c["menu_path"] == ["4", "2"]
         referral = next(d for k, d in events(kc, c["id"]) if k == "eservice_referral")
         assert referral["name"] == "bygglov" and "bygglov" in referral["address"]
+
+        # An outside number: recorded `transferred`, dialled by the dialplan (no route here:
+        # the caller hears an apology and the call ends, never dead air).
+        c = wait_contact(kc, since, "0709000007")
+        assert c["outcome"] == "transferred" and c["menu_path"] == ["8"]
+        assert ("transferred", {"to": "+46850800000"}) in events(kc, c["id"])
 
         # A temporary announcement plays before the menu until its end time.
         ends = (datetime.now(timezone.utc) + timedelta(minutes=5)).isoformat()
