@@ -49,7 +49,15 @@ class Telephony(Protocol):
 
 
 def _caller_id(text: str) -> str:
-    return "".join(ch for ch in text if ch.isprintable() and ch not in '"<>;,|')[:64]
+    """`Name <number>` for AMI: the name stripped of quoting characters, the number of digits,
+    so the agent's phone shows both (the number was lost when `<>` were stripped as text)."""
+    def clean(value: str) -> str:
+        return "".join(ch for ch in value if ch.isprintable() and ch not in '"<>;,|')[:64]
+    name, sep, rest = text.rpartition("<")
+    if sep and rest.endswith(">"):
+        number = "".join(ch for ch in rest[:-1] if ch.isdigit() or ch == "+")[:32]
+        return f'"{clean(name).strip()}" <{number}>' if number else clean(name).strip()
+    return clean(text)
 
 
 class AmiTelephony:

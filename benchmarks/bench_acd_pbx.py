@@ -66,7 +66,7 @@ def add_agents(db_path: Path, n: int) -> list[str]:
 def write_baseline(etc: Path, agents: list[str]) -> None:
     members = "\n".join(f"member => PJSIP/{a}" for a in agents)
     (etc / "queues.conf").write_text(
-        "[general]\npersistentmembers = no\nshared_lastcall = no\n\n"
+        "[general]\npersistentmembers = no\nshared_lastcall = no\nautofill = yes\n\n"
         "[bench-baseline]\nstrategy = leastrecent\ntimeout = 15\nretry = 1\nwrapuptime = 0\n"
         f"ringinuse = no\nautopause = no\nannounce-frequency = 0\njoinempty = yes\nleavewhenempty = no\n{members}\n")
     (etc / "kc-local-modules.conf").write_text("load => app_queue.so\n")
