@@ -401,7 +401,7 @@ def _bridge_call(lab: Lab, caller_number: str, agent_hangs_up: bool):
     try:
         async def go():
             chan = await lab.caller_channel(caller_number, start)
-            await lab.wait_app(chan, "MusicOnHold", 10)
+            await lab.wait_app(chan, "WaitExten", 10)
             if "UserEvent(KcWaiting" in (lab.ctx.root / "etc" / "extensions.conf").read_text():
                 await lab.wait_event(lambda e: e.get("Event") == "UserEvent" and e.get("UserEvent") == "KcWaiting"
                                      and e.get("Channel") == chan, 5, start)
