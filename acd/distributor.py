@@ -39,6 +39,7 @@ class AgentRuntime:
     registered: bool = False
     idle_since: float = 0.0
     contact_id: int | None = None
+    wrap_ups: int = 0                 # which wrap-up a timer belongs to (an early end starts anew)
 
     def snapshot(self) -> AgentSnapshot:
         a = self.agent
@@ -205,20 +206,70 @@ class Distributor:
         target, rt.pending = rt.pending, None
         wrap_up = self.wrap_up_seconds if wrap_up is None else wrap_up
         if target is None and wrap_up > 0:
+            rt.wrap_ups += 1
             await self._set_state(rt, AgentState.WRAP_UP)
-            self._spawn(self._end_wrap_up(rt, wrap_up))
+            self._spawn(self._end_wrap_up(rt, wrap_up, rt.wrap_ups))
             return
         await self._set_state(rt, target or AgentState.READY,
                               rt.pending_reason if target is AgentState.PAUSED else None)
         self.dispatch()
 
-    async def _end_wrap_up(self, rt: AgentRuntime, seconds: float) -> None:
+    async def _end_wrap_up(self, rt: AgentRuntime, seconds: float, number: int) -> None:
         await asyncio.sleep(seconds)
-        if rt.state is AgentState.WRAP_UP:
+        if rt.state is AgentState.WRAP_UP and rt.wrap_ups == number:
             target, rt.pending = rt.pending, None
             await self._set_state(rt, target or AgentState.READY,
                                   rt.pending_reason if target is AgentState.PAUSED else None)
             self.dispatch()
+
+    # ------------------------------------------------------------------ seams for other areas
+    def take_waiting(self, contact_id: int) -> Waiting | None:
+        """Remove a caller nobody is being offered yet (e.g. their queue closed); None if not."""
+        entry = self.waiting.get(contact_id)
+        if entry is None or entry.offered_to is not None:
+            return None
+        del self.waiting[contact_id]
+        self._changed()
+        return entry
+
+    def return_waiting(self, entry: Waiting) -> None:
+        """Undo `take_waiting`: the caller keeps their place."""
+        self.waiting.setdefault(entry.call.contact_id, entry)
+        self._changed()
+        self.dispatch()
+
+    async def occupy(self, agent_id: str, contact_id: int) -> bool:
+        """A ready agent takes other work (an e-mail): no call is offered to them meanwhile.
+
+        The check and the change happen without an await between them, so `dispatch` cannot
+        give the agent a call in the meantime."""
+        rt = self.agents.get(agent_id)
+        if rt is None or rt.state is not AgentState.READY:
+            return False
+        rt.state, rt.contact_id = AgentState.ON_CALL, contact_id
+        self._changed()
+        await self.store.run(queries.set_agent_state, agent_id, AgentState.ON_CALL, None,
+                             iso(self.clock()))
+        return True
+
+    async def release(self, agent_id: str, contact_id: int | None = None) -> bool:
+        """Work is done (a task, or wrap-up ended early by saving the case): the agent becomes
+        ready, or takes the state they asked for meanwhile. False if nothing to release."""
+        rt = self.agents.get(agent_id)
+        if rt is None:
+            return False
+        if contact_id is not None:
+            if rt.contact_id != contact_id:
+                return False
+            rt.contact_id = None
+        elif rt.state is not AgentState.WRAP_UP:
+            return False
+        rt.wrap_ups += 1           # a wrap-up timer still running no longer applies
+        target, rt.pending = rt.pending, None
+        await self._set_state(rt, target or AgentState.READY,
+                              rt.pending_reason if target is AgentState.PAUSED else None)
+        self.dispatch()
+        return True
 
     # ------------------------------------------------------------------ callers
     async def enqueue(self, contact_id: int, uniqueid: str, channel: str) -> None:
@@ -244,10 +295,12 @@ class Distributor:
                                  {"skill": contact["skill"], "queue": self.queue_name(contact["skill"], contact["district"])})
             self.queue_log.write(now, uniqueid, self.queue_name(contact["skill"], contact["district"]),
                                  "NONE", "ENTERQUEUE", "", contact["caller"] or "", 1)
+        # The menu option's priority, when it set one, else the queue's.
+        priority = contact.get("menu_priority")
+        if priority is None:
+            priority = self.policy.priority(contact["skill"], contact["district"])
         call = WaitingCall(contact_id, contact["skill"], contact["district"],
-                           contact["language"] or "sv",
-                           self.policy.priority(contact["skill"], contact["district"]),
-                           confidential, enqueued)
+                           contact["language"] or "sv", int(priority), confidential, enqueued)
         self.waiting[contact_id] = Waiting(call, uniqueid, channel, contact["caller"] or "",
                                            callback=contact.get("callback_number") if not channel else None)
         self._changed()

@@ -78,40 +78,18 @@ def task_assignments(tasks: Iterable[Task], agents: Iterable[AgentSnapshot],
 # ------------------------------------------------------------------------ distributor seam
 
 async def begin_task(dist: "Distributor", agent_id: str, contact_id: int) -> bool:
-    """Mark a READY agent busy with a task. Returns False if the agent is no longer ready.
-
-    The check and the state change happen without an await in between, so the distributor's
-    own `dispatch` (which runs on the same loop) cannot give the agent a call meanwhile.
-    """
-    rt = dist.agents.get(agent_id)
-    if rt is None or rt.state is not AgentState.READY:
-        return False
-    rt.state, rt.contact_id = AgentState.ON_CALL, contact_id
-    await dist.store.run(queries.set_agent_state, agent_id, AgentState.ON_CALL, None, iso(dist.clock()))
-    dist._changed()
-    return True
+    """Mark a READY agent busy with a task. Returns False if the agent is no longer ready."""
+    return await dist.occupy(agent_id, contact_id)
 
 
 async def end_task(dist: "Distributor", agent_id: str, contact_id: int) -> None:
     """The task is done (or handed back): the agent becomes ready, or what they asked for."""
-    rt = dist.agents.get(agent_id)
-    if rt is None or rt.contact_id != contact_id:
-        return
-    rt.contact_id = None
-    target, rt.pending = rt.pending, None
-    await dist._set_state(rt, target or AgentState.READY)
-    dist.dispatch()
+    await dist.release(agent_id, contact_id)
 
 
 async def end_wrap_up(dist: "Distributor", agent_id: str) -> bool:
     """The case is saved: an agent in wrap-up becomes ready (or what they asked for) now."""
-    rt = dist.agents.get(agent_id)
-    if rt is None or rt.state is not AgentState.WRAP_UP:
-        return False
-    target, rt.pending = rt.pending, None
-    await dist._set_state(rt, target or AgentState.READY)
-    dist.dispatch()
-    return True
+    return await dist.release(agent_id)
 
 
 # ------------------------------------------------------------------------ runner

@@ -7,13 +7,8 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from . import access_pages, acd_api, api, nav, pages
-from . import schedule_api
-from . import menu_api, menu_pages
-from . import casework
-from . import report_pages
-from . import wallboard
-from . import agent_pages
+from . import (access_pages, acd_api, agent_pages, api, casework, menu_api, menu_pages, nav,
+               pages, queue_pages, report_pages, schedule_api, wallboard)
 from .auth import authenticate, template_context
 from .errors import translate_errors
 
@@ -40,4 +35,5 @@ def setup(app: web.Application) -> None:
     app.add_routes(report_pages.routes)
     app.add_routes(wallboard.routes)
     app.add_routes(agent_pages.routes)
+    app.add_routes(queue_pages.routes)
     app.router.add_static("/static", STATIC)

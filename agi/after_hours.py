@@ -314,21 +314,18 @@ class QueueCloser:
         for cid, entry in waiting.items():
             if (entry.call.district, entry.call.skill) not in closed:
                 continue
-            if dist.waiting.get(cid) is not entry or entry.offered_to is not None:
+            if dist.waiting.get(cid) is not entry or dist.take_waiting(cid) is None:
                 continue   # offered or gone meanwhile
-            del dist.waiting[cid]
             try:
                 await self.ami.action("Redirect", Channel=entry.channel,
                                       Context=AFTER_HOURS_CONTEXT, Exten="s", Priority="1")
             except Exception as exc:   # the caller hung up, or AMI is down: keep them waiting
                 log.warning("could not move contact %s out of its closed queue: %s", cid, exc)
-                dist.waiting.setdefault(cid, entry)
+                dist.return_waiting(entry)
                 continue
             await self.store.run(queries.add_event, cid, iso(self.clock()), "queue_closing",
                                  {"queue": dist.queue_name(entry.call.skill, entry.call.district)})
             moved.append(cid)
-        if moved:
-            dist._changed()
         return moved
 
     async def _loop(self) -> None:

@@ -1,0 +1,133 @@
+"""Queue configuration (skill × district): service-level target, wrap-up, overflow, priority.
+
+Saved settings reach the ACD at once (`Distributor.reload_queues`): the next decision uses them.
+  GET  /api/queues                         all roles but agent
+  PUT  /api/queues/{skill}/{district}      admin; body as QueueConfig.to_dict()
+  GET  /admin/queues/{skill}/{district}    admin, supervisor (read), admin edits
+  POST /admin/queues/{skill}/{district}    admin
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from kc import queries
+from kc.audit import audit
+from kc.errors import InvalidInput, NotFound
+from kc.queue_config import (OverflowStep, QueueConfig, get_queue_config, list_queue_configs,
+                             save_queue_config)
+
+from .auth import require_page_role, require_role
+from .keys import CLOCK, DISTRIBUTOR, STORE
+
+routes = web.RouteTableDef()
+
+
+async def _known(request: web.Request, skill: str, district: str) -> None:
+    store = request.app[STORE]
+    if skill not in {s.id for s in await store.run(queries.list_skills)} or \
+            district not in {d.id for d in await store.run(queries.list_districts)}:
+        raise NotFound(f"no queue {skill}@{district}")
+
+
+async def _current(request: web.Request, skill: str, district: str) -> QueueConfig:
+    await _known(request, skill, district)
+    try:
+        return await request.app[STORE].run(get_queue_config, skill, district)
+    except NotFound:
+        return QueueConfig(skill, district)
+
+
+async def _save(request: web.Request, username: str, config: QueueConfig, before: QueueConfig) -> None:
+    districts = {d.id for d in await request.app[STORE].run(queries.list_districts)}
+    for i, step in enumerate(config.overflow, 1):
+        unknown = [d for d in step.districts if d != "*" and d not in districts]
+        if unknown:
+            raise InvalidInput(f"overflow step {i}: unknown district {', '.join(unknown)}")
+    await request.app[STORE].run(save_queue_config, config)
+    await request.app[DISTRIBUTOR].reload_queues()
+    await audit(request.app[STORE], request.app[CLOCK], username, "queue.update", config.name,
+                before.to_dict(), config.to_dict())
+
+
+@routes.get("/api/queues")
+async def api_queues(request: web.Request) -> web.Response:
+    require_role(request, "admin", "supervisor", "manager")
+    configs = await request.app[STORE].run(list_queue_configs)
+    return web.json_response({"queues": [c.to_dict() for c in configs]})
+
+
+@routes.put("/api/queues/{skill}/{district}")
+async def api_put_queue(request: web.Request) -> web.Response:
+    user = require_role(request, "admin")
+    skill, district = request.match_info["skill"], request.match_info["district"]
+    before = await _current(request, skill, district)
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InvalidInput("body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise InvalidInput("body must be a JSON object")
+    config = QueueConfig.from_dict({**body, "skill": skill, "district": district})
+    await _save(request, user["username"], config, before)
+    return web.json_response(config.to_dict())
+
+
+def parse_overflow(text: str) -> tuple[OverflowStep, ...]:
+    """One step a line: `30: hasselby-vallingby` or `90: *` (every other district)."""
+    steps = []
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line:
+            continue
+        seconds, sep, names = line.partition(":")
+        if not sep:
+            raise InvalidInput(f"overflow line {n}: write 'seconds: district, district'")
+        try:
+            after = float(seconds)
+        except ValueError:
+            raise InvalidInput(f"overflow line {n}: {seconds.strip()!r} is not a number of seconds") from None
+        districts = tuple(d.strip() for d in names.split(",") if d.strip())
+        steps.append(OverflowStep(after, districts))
+    return tuple(steps)
+
+
+def overflow_text(config: QueueConfig) -> str:
+    return "\n".join(f"{s.after_seconds:g}: {', '.join(s.districts)}" for s in config.overflow)
+
+
+@routes.get("/admin/queues/{skill}/{district}")
+async def queue_page(request: web.Request) -> web.Response:
+    user = require_page_role(request, "admin", "supervisor")
+    config = await _current(request, request.match_info["skill"], request.match_info["district"])
+    return aiohttp_jinja2.render_template("queue_edit.html", request, {
+        "q": config, "overflow": overflow_text(config), "can_edit": user["role"] == "admin",
+        "error": None, "saved": request.query.get("saved") == "1"})
+
+
+@routes.post("/admin/queues/{skill}/{district}")
+async def queue_save(request: web.Request) -> web.Response:
+    user = require_page_role(request, "admin")
+    skill, district = request.match_info["skill"], request.match_info["district"]
+    before = await _current(request, skill, district)
+    form = await request.post()
+    field = lambda name: str(form.get(name, "")).strip()  # noqa: E731
+    try:
+        try:
+            numbers = {k: float(field(k)) for k in ("service_level_seconds", "wrap_up_seconds")}
+            priority = int(field("priority") or 0)
+        except ValueError:
+            raise InvalidInput("target, wrap-up and priority must be numbers") from None
+        config = QueueConfig(skill, district, numbers["service_level_seconds"],
+                             numbers["wrap_up_seconds"], parse_overflow(field("overflow")), priority)
+        await _save(request, user["username"], config, before)
+    except InvalidInput as exc:
+        return aiohttp_jinja2.render_template("queue_edit.html", request, {
+            "q": before, "overflow": field("overflow"), "can_edit": True, "error": str(exc),
+            "saved": False, "form": {k: field(k) for k in ("service_level_seconds",
+                                                          "wrap_up_seconds", "priority")}},
+            status=422)
+    raise web.HTTPFound(f"/admin/queues/{skill}/{district}?saved=1")
