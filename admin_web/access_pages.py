@@ -9,7 +9,7 @@ from datetime import timedelta
 import aiohttp_jinja2
 from aiohttp import web
 
-from kc import web_store
+from kc import queries, web_store
 from kc.audit import audit
 from kc.clock import iso, parse_iso
 from kc.domain import Role
@@ -96,7 +96,18 @@ async def users_page(request: web.Request) -> dict:
     store = request.app[STORE]
     return {"users": await store.run(web_store.list_users),
             "tokens": await store.run(web_store.list_tokens),
-            "roles": [r.value for r in Role], "agents": sorted(request.app[DISTRIBUTOR].agents)}
+            "roles": [r.value for r in Role], "agents": sorted(request.app[DISTRIBUTOR].agents),
+            "districts": await store.run(queries.list_districts)}
+
+
+async def _form_districts(request: web.Request, form) -> list[str]:
+    """The ticked `districts` (supervised districts), each a known district."""
+    chosen = [v for v in form.getall("districts", []) if isinstance(v, str)]
+    known = {d.id for d in await request.app[STORE].run(queries.list_districts)}
+    unknown = [d for d in chosen if d not in known]
+    if unknown:
+        raise InvalidInput(f"districts: no district {unknown[0][:40]!r}")
+    return sorted(set(chosen))
 
 
 def _form_text(form, name: str, limit: int = 200) -> str:
@@ -119,14 +130,16 @@ async def create_user(request: web.Request) -> web.Response:
         problems.append("password: at least 10 characters")
     if agent and agent not in request.app[DISTRIBUTOR].agents:
         problems.append("agent: no such agent")
+    districts = await _form_districts(request, form)
     store = request.app[STORE]
     if not problems and await store.run(web_store.get_user, username):
         problems.append("user name: already taken")
     if problems:
         raise InvalidInput("; ".join(problems))
-    await store.run(web_store.create_user, username, role, hash_password(password), agent)
+    await store.run(web_store.create_user, username, role, hash_password(password), agent,
+                    districts)
     await audit(store, request.app[CLOCK], admin["username"], "user.create", username,
-                None, {"role": role, "agent": agent})
+                None, {"role": role, "agent": agent, "districts": districts})
     raise web.HTTPFound("/admin/users")
 
 
@@ -140,7 +153,8 @@ async def update_user(request: web.Request) -> web.Response:
         raise web.HTTPNotFound(text="no such user")
     form = await request.post()
     action = _form_text(form, "action")
-    before = {"role": user["role"], "locked_until": user["locked_until"]}
+    before = {"role": user["role"], "locked_until": user["locked_until"],
+              "districts": list(web_store.user_districts(user))}
     if action == "unlock":
         await store.run(web_store.reset_login_failures, username)
         after = {"locked_until": None}
@@ -156,6 +170,10 @@ async def update_user(request: web.Request) -> web.Response:
             raise InvalidInput("role: choose one of the listed roles")
         await store.run(web_store.update_user, username, role=role)
         after = {"role": role}
+    elif action == "districts":   # the districts this supervisor supervises
+        districts = await _form_districts(request, form)
+        await store.run(web_store.set_user_districts, username, districts)
+        after = {"districts": districts}
     else:
         raise InvalidInput("unknown action")
     await audit(store, request.app[CLOCK], admin["username"], f"user.{action}", username, before, after)

@@ -16,7 +16,7 @@ from kc.clock import Clock, iso
 from kc.settings import Settings
 from kc.store import Store
 
-from . import case_pages, desk
+from . import case_pages, desk, desk_after_hours
 from .keys import CLOCK, DISTRIBUTOR, SETTINGS, STORE
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,7 @@ PURGE_EVERY = 24 * 3600.0
 
 def setup(app: web.Application) -> None:
     app.add_routes(desk.routes)
+    app.add_routes(desk_after_hours.routes)   # after-hours requests on the desktop
     app.add_routes(case_pages.routes)
     channels = ChannelSettings.from_env()
     app[desk.CHANNELS] = channels

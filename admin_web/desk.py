@@ -18,7 +18,7 @@ import aiohttp_jinja2
 from aiohttp import WSMsgType, web
 
 from acd.tasks import TaskRunner, end_wrap_up
-from kc import cases
+from kc import cases, schedule_store
 from kc.audit import audit
 from kc.channels import DISTRICT_ADDRESSES, ChannelSettings, build_reply, send_reply
 from kc.clock import iso
@@ -294,9 +294,12 @@ async def desk_save_case(request: web.Request) -> web.Response:
         contact = await store.run(cases.contact_row, contact_id)
     except NotFound:
         raise InvalidInput("no such contact") from None
+    after_hours = False       # an after-hours request this agent took (desk_after_hours)
     if contact["agent"] != user["agent"]:
-        raise web.HTTPForbidden(text='{"error": "this contact was not handled by you"}',
-                                content_type="application/json")
+        after_hours = await store.run(schedule_store.handled_by, contact_id, user["username"])
+        if not after_hours:
+            raise web.HTTPForbidden(text='{"error": "this contact was not handled by you"}',
+                                    content_type="application/json")
     task = await store.run(cases.task_for, contact_id)
     reply = body.get("reply") if isinstance(body.get("reply"), str) else ""
     if task and task["state"] == "assigned" and reply.strip():
@@ -305,7 +308,7 @@ async def desk_save_case(request: web.Request) -> web.Response:
     dist = request.app[DISTRIBUTOR]
     if task and task["state"] == "assigned" and task["assigned_to"] == user["agent"]:
         await request.app[TASKS].complete(user["agent"], contact_id)
-    else:
+    elif not after_hours:     # a call-back's case does not end another call's wrap-up
         await end_wrap_up(dist, user["agent"])
     return web.json_response(result)
 

@@ -3,6 +3,11 @@
 PUT needs role admin and publishes a validated version (422 lists the problems). Optimistic
 concurrency: send the version you edited as `base_version` (or `If-Match: "<version>"`); if the
 live version moved on, the answer is 409 with the live version and its menu, so nothing is lost.
+
+Shared menus: `PUT /api/menus/{district}/share {"menu_of": "bromma"}` (or null) lets a district
+play another district's menu (admin; 422 for unknown districts, itself, chains, or skills its
+agents lack). A district that shares one has no menu of its own to read or publish: GET answers
+409 and PUT 422, both naming the owner.
 """
 from __future__ import annotations
 
@@ -40,7 +45,10 @@ def _dumps(obj: Any) -> str:
 
 
 def invalid_response(exc: menus.MenuInvalid) -> web.Response:
-    return web.json_response({"error": str(exc), "problems": exc.problems}, status=422, dumps=_dumps)
+    out = {"error": str(exc), "problems": exc.problems}
+    if isinstance(exc, menus.MenuShared):
+        out["menu_of"] = exc.owner
+    return web.json_response(out, status=422, dumps=_dumps)
 
 
 def conflict_response(exc: menus.MenuConflict) -> web.Response:
@@ -77,12 +85,18 @@ def _int_or_none(value: Any, what: str) -> int | None:
 async def get_menu(request: web.Request) -> web.Response:
     require_role(request, *READERS)
     district = request.match_info["district"]
-    current = await request.app[STORE].run(menu_store.current_version, district)
+    store = request.app[STORE]
+    try:
+        await menus.own_menu(store, district)
+    except menus.MenuShared as exc:
+        return web.json_response({"error": str(exc), "menu_of": exc.owner}, status=409, dumps=_dumps)
+    current = await store.run(menu_store.current_version, district)
     if current is None:
         return json_error(404, f"no published menu for {district!r}")
     resp = web.json_response({
         "district": district, "version": current["version"], "created_at": current["created_at"],
         "created_by": current["created_by"], "note": current["note"], "menu": current["body"],
+        "shared_with": await store.run(menu_store.sharers, district),
     }, dumps=_dumps)
     resp.headers["ETag"] = f'"{current["version"]}"'
     return resp
@@ -111,6 +125,40 @@ async def put_menu(request: web.Request) -> web.Response:
     resp = web.json_response({"district": district, "version": version}, dumps=_dumps)
     resp.headers["ETag"] = f'"{version}"'
     return resp
+
+
+@routes.get("/api/menus/{district}/share")
+async def get_share(request: web.Request) -> web.Response:
+    require_role(request, *READERS)
+    district = request.match_info["district"]
+    store = request.app[STORE]
+    if district not in await store.run(menu_store.district_names):
+        return json_error(404, f"no district {district!r}")
+    return web.json_response({"district": district,
+                              "menu_of": await store.run(menu_store.menu_of, district),
+                              "shared_with": await store.run(menu_store.sharers, district)},
+                             dumps=_dumps)
+
+
+@routes.put("/api/menus/{district}/share")
+async def put_share(request: web.Request) -> web.Response:
+    """`{"menu_of": "bromma"}`: play Bromma's published menu; `{"menu_of": null}`: its own."""
+    user = require_role(request, "admin")
+    district = request.match_info["district"]
+    data = await _json(request)
+    if not isinstance(data, dict) or "menu_of" not in data or not (
+            data["menu_of"] is None or isinstance(data["menu_of"], str)):
+        raise InvalidInput('body must be JSON like {"menu_of": "bromma"} or {"menu_of": null}')
+    owner = data["menu_of"] or None
+    try:
+        await menus.share(request.app[STORE], request.app[CLOCK], web_prompts(request.app),
+                          district, owner, user["username"])
+    except menus.MenuInvalid as exc:
+        return invalid_response(exc)
+    except menu_store.ShareRefused as exc:
+        return web.json_response({"error": str(exc), "problems": exc.problems}, status=422,
+                                 dumps=_dumps)
+    return web.json_response({"district": district, "menu_of": owner}, dumps=_dumps)
 
 
 @routes.get("/api/menus/{district}/versions")

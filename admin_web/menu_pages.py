@@ -17,7 +17,8 @@ import aiohttp_jinja2
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from agi.menu import DIGITS, Collect, Hangup, Menu, MenuError, MenuSession, Queue, Transfer
+from agi.menu import (DIGITS, Collect, Hangup, Menu, MenuError, MenuSession, Queue, Transfer,
+                      with_district)
 from agi.prompts import PromptError
 from agi.recordings import MAX_BYTES, store_upload
 from kc import menu_store, menus, queries
@@ -176,9 +177,10 @@ async def _render(request: web.Request, district: str, *, message: str | None = 
     w = await _working(request, district)
     body = w["body"]
     skills = await store.run(menu_store.known_skills)
-    if problems is None:
-        _, problems = menus.check(body, skills)
+    if problems is None:   # checked against every district that plays this menu
+        _, problems, _users = await menus.problems_for(store, district, body)
     live = w["live"]
+    sharing = await _sharing(store, district)
     versions = await store.run(menu_store.list_versions, district)
     ann = await store.run(menu_store.get_announcement, district)
     ctx: dict[str, Any] = {
@@ -191,9 +193,10 @@ async def _render(request: web.Request, district: str, *, message: str | None = 
         "draft_diff": menus.diff(live["body"] if live else None, body, "live", "draft")
         if w["draft"] else "",
         "max_mb": MAX_BYTES // 1024 // 1024, "preview_digits": preview or "",
+        **sharing,
     }
     if preview is not None:
-        ctx["preview"] = await _preview(request, body, preview)
+        ctx["preview"] = await _preview(request, with_district(body, w["district"].name), preview)
     if diff_version is not None:
         try:
             new = await store.run(menu_store.get_version, district, diff_version)
@@ -206,6 +209,21 @@ async def _render(request: web.Request, district: str, *, message: str | None = 
                 old["body"] if old else None, new["body"], f"version {diff_version - 1}",
                 f"version {diff_version}") or "(no difference)"}
     return aiohttp_jinja2.render_template("menu_edit.html", request, ctx, status=status)
+
+
+async def _sharing(store, district: str) -> dict[str, Any]:
+    """Who plays whose menu, as the edit page shows it."""
+    shares = await store.run(menu_store.all_shares)
+    names = await store.run(menu_store.district_names)
+    owner = shares.get(district)
+    live = await store.run(menu_store.current_version, owner or district)
+    return {
+        "menu_of": owner, "menu_of_name": names.get(owner, owner) if owner else None,
+        "shared_with": [names.get(d, d) for d, o in shares.items() if o == district],
+        "share_choices": [{"id": d, "name": n} for d, n in sorted(names.items(), key=lambda x: x[1])
+                          if d != district and d not in shares],
+        "announcement_languages": live["body"]["languages"] if live else [],
+    }
 
 
 def _sound_url(path: Path, sounds: Path) -> str | None:
@@ -267,12 +285,17 @@ async def menu_list(request: web.Request) -> web.Response:
     require_page_role(request, "admin")
     store = request.app[STORE]
     rows = []
+    shares = await store.run(menu_store.all_shares)
+    names = await store.run(menu_store.district_names)
     for d in await store.run(queries.list_districts):
         live = await store.run(menu_store.current_version, d.id)
         draft = await store.run(menu_store.get_draft, d.id)
         ann = await store.run(menu_store.get_announcement, d.id)
+        owner = shares.get(d.id)
         rows.append({"district": d, "live": live, "draft": draft,
-                     "announcement": menus.announcement_is_active(ann, request.app[CLOCK]())})
+                     "announcement": menus.announcement_is_active(ann, request.app[CLOCK]()),
+                     "menu_of": {"id": owner, "name": names.get(owner, owner)} if owner else None,
+                     "shared_with": [names.get(x, x) for x, o in shares.items() if o == d.id]})
     return aiohttp_jinja2.render_template("menu_list.html", request, {"rows": rows})
 
 
@@ -410,6 +433,25 @@ async def publish(request: web.Request) -> web.Response:
     raise _redirect(district, f"Published version {version}. The next call uses it.")
 
 
+@routes.post("/admin/menus/{district}/share")
+async def share(request: web.Request) -> web.Response:
+    """Play another district's menu (`menu_of`), or its own again (empty)."""
+    user = require_page_role(request, "admin")
+    district = request.match_info["district"]
+    form = await request.post()
+    owner = str(form.get("menu_of", "")).strip() or None
+    try:
+        await menus.share(request.app[STORE], request.app[CLOCK], web_prompts(request.app),
+                          district, owner, user["username"])
+    except InvalidInput as exc:
+        problems = getattr(exc, "problems", None) or [str(exc)]
+        return await _render(request, district, status=422,
+                             error="Not changed: " + "; ".join(problems))
+    if owner is None:
+        raise _redirect(district, "This district plays its own menu again.")
+    raise _redirect(district, f"Callers of this district now hear the menu of {owner}.")
+
+
 @routes.post("/admin/menus/{district}/discard")
 async def discard(request: web.Request) -> web.Response:
     user = require_page_role(request, "admin")
@@ -448,8 +490,7 @@ async def announcement(request: web.Request) -> web.Response:
     if form.get("clear"):
         await menus.clear_announcement(store, clock, district, user["username"])
         raise _redirect(district, "Announcement removed.")
-    live = await store.run(menu_store.current_version, district)
-    languages = live["body"]["languages"] if live else []
+    languages = (await _sharing(store, district))["announcement_languages"]
     texts = {lang: str(form.get(f"ann_{lang}", "")) for lang in languages}
     old = await store.run(menu_store.get_announcement, district)
     audio = dict(old["audio"]) if old else {}

@@ -20,12 +20,13 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from kc import queries, schedule_store
+from kc.web_store import user_districts
 from kc.clock import iso, parse_iso
 from kc.errors import InvalidInput
 from kc.schedule import DAYS, Schedule, ScheduleError, week_to_json
 
 from .auth import require_page_role, require_role
-from .keys import CLOCK, STORE
+from .keys import CLOCK, DISTRIBUTOR, STORE
 
 routes = web.RouteTableDef()
 
@@ -163,7 +164,7 @@ async def put_schedule(request: web.Request) -> web.Response:
 
 @routes.get("/api/after-hours")
 async def after_hours_requests(request: web.Request) -> web.Response:
-    require_role(request, *READERS)
+    user = require_role(request, *READERS)
     due = request.query.get("due")
     due_before = None
     if due == "now":
@@ -175,7 +176,20 @@ async def after_hours_requests(request: web.Request) -> web.Response:
             raise InvalidInput(f"due={due!r} is not 'now' or an ISO 8601 time") from None
     rows = await request.app[STORE].run(schedule_store.list_requests, due_before,
                                         request.query.get("open") not in ("1", "true"))
+    allowed = _request_districts(request, user)
+    if allowed is not None:   # callers' numbers and messages: only for their district's staff
+        rows = [r for r in rows if r.get("district") in allowed]
     return _json({"requests": rows})
+
+
+def _request_districts(request: web.Request, user: dict[str, Any]) -> set[str] | None:
+    """Districts whose after-hours requests this user may see; None = all (admin, manager)."""
+    if user["role"] == "supervisor":
+        return set(user_districts(user))
+    if user["role"] == "agent":
+        rt = request.app[DISTRIBUTOR].agents.get(user.get("agent") or "")
+        return {rt.agent.district} if rt is not None else set()
+    return None
 
 
 @routes.post("/api/after-hours/{request_id}/done")
@@ -185,6 +199,12 @@ async def after_hours_done(request: web.Request) -> web.Response:
         rid = int(request.match_info["request_id"])
     except ValueError:
         raise InvalidInput("request id must be a number") from None
+    allowed = _request_districts(request, user)
+    if allowed is not None:
+        found = await request.app[STORE].run(schedule_store.get_request, rid)
+        if found.get("district") not in allowed:
+            raise web.HTTPForbidden(text='{"error": "not a request of your district"}',
+                                    content_type="application/json")
     row = await request.app[STORE].run(schedule_store.mark_handled, rid, user["username"],
                                        iso(request.app[CLOCK]()))
     return _json(row)

@@ -76,7 +76,7 @@ class CallFlow:
             district = await self.after_hours.before_menu(chan, contact_id, district)
             if district is None:
                 return
-        published = await self.store.run(queries.published_menu, district)
+        published = await menu_flow.published_menu(self, contact_id, district)
         if published is None:
             log.error("no published menu for district %r", district)
             await self._finish(contact_id, "failed", {"reason": "no menu"})

@@ -368,6 +368,54 @@ def _dump_node(node: Node) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------
+# The one placeholder: `{district}` in any prompt, info or e-service text is replaced by the
+# name of the district the resident called (districts may share one menu).
+
+PLACEHOLDER = "{district}"
+_BRACED = re.compile(r"\{[^{}]*\}|[{}]")
+_TEXT_KEYS = ("prompt", "address")
+
+
+def placeholder_problems(text: str) -> list[str]:
+    """Every `{...}` (or stray brace) in `text` other than `{district}`."""
+    return [m.group(0) for m in _BRACED.finditer(text) if m.group(0) != PLACEHOLDER]
+
+
+def with_district(body: Any, district_name: str) -> Any:
+    """A copy of a menu dict with `{district}` replaced in every prompt, info and e-service
+    text; anything else (shape, digits, skills) is untouched, so `Menu.from_dict` reads it
+    exactly as before."""
+    if isinstance(body, Mapping):
+        out = {}
+        for key, value in body.items():
+            if (key in _TEXT_KEYS and isinstance(value, Mapping)
+                    and all(isinstance(text, str) for text in value.values())):
+                out[key] = {lang: text.replace(PLACEHOLDER, district_name) for lang, text in value.items()}
+            else:
+                out[key] = with_district(value, district_name)
+        return out
+    if isinstance(body, list):
+        return [with_district(item, district_name) for item in body]
+    return body
+
+
+def menu_with_district(menu: Menu, district_name: str) -> Menu:
+    return Menu.from_dict(with_district(menu.to_dict(), district_name))
+
+
+def queued_skills(menu: Menu) -> list[tuple[str, str, str]]:
+    """(node id, where, skill) of every queue action, in node order."""
+    out = []
+    for node_id, node in menu.nodes.items():
+        for option in node.options:
+            if isinstance(option.action, QueueAction):
+                out.append((node_id, f"option {option.digit!r}", option.action.skill))
+        if isinstance(node.on_fail, QueueAction):
+            out.append((node_id, "on_fail", node.on_fail.skill))
+    return out
+
+
+# --------------------------------------------------------------------------
 # Validation.
 
 
@@ -428,7 +476,11 @@ def _with_exit(menu: Menu) -> set[str]:
 
 
 def _check_texts(texts: Texts, languages: tuple[str, ...], what: str) -> list[str]:
-    return [f"{what} has no text for language {lang!r}" for lang in languages if not texts.get(lang, "").strip()]
+    msgs = [f"{what} has no text for language {lang!r}" for lang in languages if not texts.get(lang, "").strip()]
+    for lang, text in texts.items():
+        msgs += [f"{what} for {lang!r} has {bad!r}: the only placeholder is {PLACEHOLDER}"
+                 for bad in placeholder_problems(text)]
+    return msgs
 
 
 def _check_action(

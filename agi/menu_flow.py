@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from kc import menu_store, queries
 from kc.clock import iso
 
-from .menu import EServiceAction, Menu, MenuSession
+from .menu import EServiceAction, Menu, MenuSession, with_district
 
 if TYPE_CHECKING:
     from .call_flow import CallFlow
@@ -75,3 +75,16 @@ async def queued(flow: "CallFlow", contact_id: int, priority: int) -> None:
     """Remember the priority the menu option gave the call (0 is the default)."""
     if priority:
         await flow.store.run(queries.update_contact, contact_id, menu_priority=priority)
+
+
+async def published_menu(flow: "CallFlow", contact_id: int, district: str) -> tuple[int, dict] | None:
+    """(version, body) the call to `district` plays: its owner's live menu when it shares one
+    (recorded as a contact event `shared_menu`), with `{district}` replaced by the called
+    district's name. The contact keeps the called district, so queues route per district."""
+    found = await flow.store.run(menu_store.menu_for_call, district)
+    if found is None:
+        return None
+    if found["owner"] != district:
+        await flow.store.run(queries.add_event, contact_id, iso(flow.clock()), "shared_menu",
+                             {"menu_of": found["owner"], "version": found["version"]})
+    return found["version"], with_district(found["body"], found["name"])

@@ -18,6 +18,7 @@ from typing import Any, Iterable
 import sqlite_utils
 
 from .errors import InvalidInput, NotFound
+from .web_store import user_districts
 
 OUTCOMES = ("resolved_first_contact", "forwarded", "referred_eservice", "visit_booked")
 WRITTEN_CHANNELS = ("email", "web", "fax", "post")
@@ -452,12 +453,18 @@ def agent_clearance(db: sqlite_utils.Database, agent: str | None) -> tuple[str, 
     return tuple(json.loads(rows[0]["cleared_for"] or "[]")) if rows else ()
 
 
+def supervises(user: dict[str, Any] | None, district: str | None) -> bool:
+    """A supervisor of this district (the user's `districts`, migration 0010_user_districts)."""
+    return bool(user and user.get("role") == "supervisor" and district
+                and district in user_districts(user))
+
+
 def may_read(user: dict[str, Any] | None, district: str | None, cleared_for: Iterable[str]) -> bool:
-    """Confidential matters: agents cleared for the district, and supervisors."""
+    """Confidential matters: agents cleared for the district, and supervisors of it."""
     if not user:
         return False
     if user["role"] == "supervisor":
-        return True
+        return supervises(user, district)
     return user["role"] == "agent" and district in tuple(cleared_for)
 
 

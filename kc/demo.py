@@ -52,6 +52,7 @@ def load_demo(db: sqlite_utils.Database, clock: Clock, source: Path = DEMO_FILE)
             db["users"].insert({
                 "username": user["username"], "role": user["role"],
                 "password_hash": hash_password(user["password"]), "failed_logins": 0,
+                "districts": json.dumps(user.get("districts", [])),   # supervised districts
             })
             if user.get("token"):
                 db["api_tokens"].insert({

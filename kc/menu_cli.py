@@ -4,6 +4,7 @@
   kc menu import DISTRICT menu.yaml       validate (as the API and pages do) and publish
   kc menu versions DISTRICT               the version history
   kc menu rollback DISTRICT [--to N]      publish the previous (or version N) again
+  kc menu share DISTRICT OWNER|--own      play OWNER's menu for DISTRICT (--own: its own again)
 
 Import works against a running service too: the next call reads the new version.
 """
@@ -38,6 +39,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r = msub.add_parser("rollback", help="publish the previous version again")
     r.add_argument("district")
     r.add_argument("--to", type=int, default=None, help="the version to go back to")
+    s = msub.add_parser("share", help="let a district play another district's menu")
+    s.add_argument("district")
+    s.add_argument("owner", nargs="?", default=None, help="the district whose menu it plays")
+    s.add_argument("--own", action="store_true", help="stop sharing: play its own menu again")
 
 
 def _who() -> str:
@@ -50,6 +55,12 @@ def _who() -> str:
 async def _run(settings: Settings, args: argparse.Namespace, store: Store) -> int:
     prompts = PromptCache(settings.sounds_dir, audio_root=settings.sounds_dir)
     district = args.district
+    if args.menu_command in ("export", "import", "rollback"):
+        try:   # a district that plays another's menu has nothing of its own to export or import
+            await menus.own_menu(store, district)
+        except menus.MenuShared as exc:
+            print(f"kc: {exc}", file=sys.stderr)
+            return 2
     if args.menu_command == "export":
         current = await store.run(menu_store.current_version, district)
         if current is None:
@@ -70,6 +81,19 @@ async def _run(settings: Settings, args: argparse.Namespace, store: Store) -> in
                 print(f"  - {problem}", file=sys.stderr)
             return 2
         print(f"published version {version} of the menu of {district}")
+        return 0
+    if args.menu_command == "share":
+        if (args.owner is None) == (not args.own):
+            print("kc: give the district whose menu to play, or --own", file=sys.stderr)
+            return 2
+        try:
+            await menus.share(store, system_clock, prompts, district, args.owner, _who())
+        except menus.InvalidInput as exc:
+            print(f"kc: {district}: not shared: {'; '.join(getattr(exc, 'problems', [str(exc)]))}",
+                  file=sys.stderr)
+            return 2
+        print(f"{district} plays the menu of {args.owner}" if args.owner
+              else f"{district} plays its own menu")
         return 0
     if args.menu_command == "versions":
         for row in await store.run(menu_store.list_versions, district):

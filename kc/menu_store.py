@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlite_utils
 
-from .errors import KcError, NotFound
+from .errors import InvalidInput, KcError, NotFound
 
 
 class MenuConflict(KcError):
@@ -195,3 +195,121 @@ def clear_announcement(db: sqlite_utils.Database, district: str) -> bool:
     with db.conn:
         cur = db.execute("delete from menu_announcements where district = ?", [district])
     return cur.rowcount > 0
+
+
+# ---------------------------------------------------------------- shared menus
+#
+# `menu_shares`: a district that plays another district's published menu (`menu_of`, the owner).
+# One level only: an owner never shares someone else's menu, a sharer is never an owner, nobody
+# shares their own. The sharer's own versions stay in its history and come back when it stops
+# sharing; contacts, queues, announcements and opening hours stay the called district's.
+
+
+def create_share_table(db: sqlite_utils.Database) -> None:
+    db["menu_shares"].create(
+        {"district": str, "menu_of": str, "updated_at": str, "updated_by": str},
+        pk="district", foreign_keys=[("district", "districts", "id"), ("menu_of", "districts", "id")],
+    )
+    db["menu_shares"].create_index(["menu_of"])
+
+
+def district_names(db: sqlite_utils.Database) -> dict[str, str]:
+    return {r[0]: r[1] for r in db.execute("select id, name from districts order by id")}
+
+
+def menu_of(db: sqlite_utils.Database, district: str) -> str | None:
+    """The district whose menu `district` plays, or None for its own."""
+    row = db.execute("select menu_of from menu_shares where district = ?", [district]).fetchone()
+    return row[0] if row else None
+
+
+def all_shares(db: sqlite_utils.Database) -> dict[str, str]:
+    """sharer -> owner, for every district that uses another's menu."""
+    return {r[0]: r[1] for r in db.execute("select district, menu_of from menu_shares order by district")}
+
+
+def sharers(db: sqlite_utils.Database, owner: str) -> list[str]:
+    return [r[0] for r in db.execute(
+        "select district from menu_shares where menu_of = ? order by district", [owner])]
+
+
+def users_of(db: sqlite_utils.Database, owner: str) -> list[str]:
+    """Every district whose callers hear `owner`'s menu: the owner first, then its sharers."""
+    return [owner, *sharers(db, owner)]
+
+
+def district_skills(db: sqlite_utils.Database, district: str) -> set[str]:
+    """Skills at least one agent of `district` has."""
+    return {r[0] for r in db.execute(
+        "select distinct s.skill from agent_skills s join agents a on a.id = s.agent "
+        "where a.district = ?", [district])}
+
+
+def menu_for_call(db: sqlite_utils.Database, district: str) -> dict[str, Any] | None:
+    """What a call to `district` plays: the live version of its owner's menu (its own when it
+    shares nobody's), with the called district's name for the `{district}` placeholder."""
+    rows = list(db.query("select name from districts where id = ?", [district]))
+    if not rows:
+        return None
+    owner = menu_of(db, district) or district
+    live = current_version(db, owner)
+    if live is None:
+        return None
+    return {"district": district, "name": rows[0]["name"], "owner": owner,
+            "version": live["version"], "body": live["body"]}
+
+
+def share_problems(db: sqlite_utils.Database, district: str, owner: str | None) -> list[str]:
+    """Why `district` may not use `owner`'s menu (None: its own again); [] when it may."""
+    names = district_names(db)
+    if district not in names:
+        raise NotFound(f"district {district!r}")
+    if owner is None:
+        return []
+    if owner not in names:
+        return [f"there is no district {owner!r} (known: {', '.join(sorted(names))})"]
+    if owner == district:
+        return [f"{names[district]} cannot share its own menu; send null to use its own menu"]
+    owners_owner = menu_of(db, owner)
+    if owners_owner is not None:
+        return [f"{names[owner]} itself uses the menu of {names.get(owners_owner, owners_owner)}: "
+                f"share {names.get(owners_owner, owners_owner)}'s menu directly (no chains)"]
+    own_sharers = sharers(db, district)
+    if own_sharers:
+        return [f"{names[district]}'s menu is used by {', '.join(names[d] for d in own_sharers)}: "
+                f"they must stop sharing it first (no chains)"]
+    if current_version(db, owner) is None:
+        return [f"{names[owner]} has no published menu to share"]
+    return []
+
+
+def set_share(db: sqlite_utils.Database, district: str, owner: str | None, by: str, at: str) -> str | None:
+    """Make `district` play `owner`'s menu (None: its own again); returns the previous owner.
+    The rules are checked again inside the write, so two administrators cannot build a chain.
+    A district with no menu of its own that stops sharing keeps a copy of the shared one."""
+    with db.conn:
+        db.execute("begin immediate")
+        problems = share_problems(db, district, owner)
+        if problems:
+            raise ShareRefused(problems)
+        before = menu_of(db, district)
+        if owner is None:
+            if before is not None and current_version(db, district) is None:
+                live = current_version(db, before)
+                if live is not None:
+                    db["menu_versions"].insert({
+                        "district": district, "version": 1,
+                        "body": json.dumps(live["body"], ensure_ascii=False), "created_at": at,
+                        "created_by": by, "published": 1,
+                        "note": f"copy of version {live['version']} of {before}'s menu"})
+            db.execute("delete from menu_shares where district = ?", [district])
+        else:
+            db["menu_shares"].upsert({"district": district, "menu_of": owner, "updated_at": at,
+                                      "updated_by": by}, pk="district")
+    return before
+
+
+class ShareRefused(InvalidInput):
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("; ".join(problems))

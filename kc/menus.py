@@ -16,7 +16,8 @@ from typing import Any, Iterable
 
 import yaml
 
-from agi.menu import EServiceAction, InfoAction, Menu, MenuError, validate
+from agi.menu import (EServiceAction, InfoAction, Menu, MenuError, menu_with_district,
+                      queued_skills, validate)
 from agi.prompts import VOICES, PromptCache, PromptError
 from agi.recordings import AUDIO_REF
 
@@ -29,7 +30,7 @@ from .store import Store
 
 __all__ = ["MenuConflict", "MenuInvalid", "check", "publish", "rollback", "save_draft",
            "publish_draft", "discard_draft", "set_announcement", "clear_announcement",
-           "diff", "to_yaml", "from_yaml"]
+           "diff", "to_yaml", "from_yaml", "MenuShared", "share", "problems_for", "own_menu"]
 
 
 class MenuInvalid(InvalidInput):
@@ -38,6 +39,29 @@ class MenuInvalid(InvalidInput):
     def __init__(self, problems: list[str]):
         self.problems = problems
         super().__init__(f"the menu has {len(problems)} problem(s): " + "; ".join(problems))
+
+
+class MenuShared(MenuInvalid):
+    """The district plays another district's menu: edit (or export) the owner's instead."""
+
+    def __init__(self, district: str, owner: str, names: dict[str, str] | None = None):
+        names = names or {}
+        self.district, self.owner = district, owner
+        message = (f"{names.get(district, district)} ({district}) uses the menu of "
+                   f"{names.get(owner, owner)} ({owner}): edit, export or import {owner}'s menu, "
+                   f"or stop sharing first")
+        super().__init__([message])
+        self.args = (message,)
+
+    def __str__(self) -> str:
+        return self.problems[0]
+
+
+async def own_menu(store: Store, district: str) -> None:
+    """Raise MenuShared when `district` plays someone else's menu."""
+    owner = await store.run(menu_store.menu_of, district)
+    if owner is not None:
+        raise MenuShared(district, owner, await store.run(menu_store.district_names))
 
 
 def _audio_refs(menu: Menu) -> Iterable[tuple[str, str]]:
@@ -68,24 +92,67 @@ def check(body: Any, skills: set[str] | None) -> tuple[Menu | None, list[str]]:
     return menu, problems
 
 
-async def _checked(store: Store, prompts: PromptCache, body: Any) -> dict[str, Any]:
+def _sharing_problems(menu: Menu, users: list[str], names: dict[str, str],
+                      skills_of: dict[str, set[str]]) -> list[str]:
+    """A menu several districts play: each queue must have agents in every one of them
+    (the call queues in the district that was called)."""
+    if len(users) < 2:
+        return []
+    problems = []
+    for node_id, where, skill in queued_skills(menu):
+        for district in users:
+            if skill and skill not in skills_of.get(district, set()):
+                problems.append(f"{node_id}: {where} queues for skill {skill!r} that no agent of "
+                                f"{names.get(district, district)} has (it uses this menu)")
+    return problems
+
+
+def _users_data(db, owner: str, extra: str | None) -> tuple[list[str], dict[str, str], dict[str, set[str]]]:
+    users = menu_store.users_of(db, owner)
+    if extra and extra not in users:
+        users.append(extra)
+    return (users, menu_store.district_names(db),
+            {d: menu_store.district_skills(db, d) for d in users})
+
+
+async def problems_for(store: Store, district: str, body: Any,
+                       also: str | None = None) -> tuple[Menu | None, list[str], list[str]]:
+    """(menu, problems, users): everything that keeps `body` from going live as `district`'s
+    menu, checked against every district that plays it (plus `also`, about to share it)."""
     skills = await store.run(menu_store.known_skills)
     menu, problems = check(body, skills)
-    if problems or menu is None:
-        raise MenuInvalid(problems)
+    users, names, skills_of = await store.run(_users_data, district, also)
+    if menu is not None:
+        problems += _sharing_problems(menu, users, names, skills_of)
+    return menu, problems, users
+
+
+async def _synthesise(store: Store, prompts: PromptCache, menu: Menu, users: list[str]) -> None:
+    """Every prompt as each district using the menu will hear it ({district} filled in)."""
+    names = await store.run(menu_store.district_names)
     try:
-        await prompts.ensure_menu(menu)   # synthesised now, so the next call has every prompt
+        for district in users:
+            await prompts.ensure_menu(menu_with_district(menu, names.get(district, district)))
     except PromptError as exc:
         raise MenuInvalid([f"menu: prompts could not be made: {exc}"]) from exc
+
+
+async def _checked(store: Store, prompts: PromptCache, body: Any, district: str) -> dict[str, Any]:
+    menu, problems, users = await problems_for(store, district, body)
+    if problems or menu is None:
+        raise MenuInvalid(problems)
+    await _synthesise(store, prompts, menu, users)   # now, so the next call has every prompt
     return menu.to_dict()
 
 
 async def publish(store: Store, clock: Clock, prompts: PromptCache, district: str, body: Any,
                   username: str, base_version: int | None = None, note: str = "",
                   clear_draft: bool = False, action: str = "menu.publish") -> int:
-    """Validate and publish; MenuInvalid / MenuConflict / NotFound otherwise."""
+    """Validate and publish; MenuInvalid / MenuConflict / NotFound otherwise (MenuShared when
+    the district plays another district's menu)."""
+    await own_menu(store, district)
     before = await store.run(menu_store.current_version, district)
-    canonical = await _checked(store, prompts, body)
+    canonical = await _checked(store, prompts, body, district)
     version = await store.run(menu_store.publish_version, district, canonical, username,
                               iso(clock()), base_version, note, clear_draft)
     await audit(store, clock, username, action, f"menu:{district}",
@@ -97,6 +164,7 @@ async def publish(store: Store, clock: Clock, prompts: PromptCache, district: st
 async def rollback(store: Store, clock: Clock, prompts: PromptCache, district: str, username: str,
                    to_version: int | None = None, base_version: int | None = None) -> int:
     """Publish an earlier version again (default: the one before the live one)."""
+    await own_menu(store, district)
     current = await store.run(menu_store.current_version, district)
     if current is None:
         raise NotFound(f"no published menu for {district!r}")
@@ -112,6 +180,7 @@ async def rollback(store: Store, clock: Clock, prompts: PromptCache, district: s
 async def save_draft(store: Store, clock: Clock, district: str, body: Any, username: str,
                      revision: int, base_version: int) -> int:
     """Save a draft (it may still have problems, but must have the menu's shape)."""
+    await own_menu(store, district)
     try:
         body = Menu.from_dict(body).to_dict()
     except MenuError as exc:
@@ -151,7 +220,8 @@ async def set_announcement(store: Store, clock: Clock, prompts: PromptCache, dis
                            texts: dict[str, str], audio: dict[str, str], ends_at: str,
                            username: str) -> None:
     """A temporary message played before the menu until `ends_at` (ISO 8601)."""
-    live = await store.run(menu_store.current_version, district)
+    live = await store.run(menu_store.current_version,
+                           await store.run(menu_store.menu_of, district) or district)
     if live is None:
         raise NotFound(f"no published menu for {district!r}")
     languages = live["body"]["languages"]
@@ -203,6 +273,31 @@ async def clear_announcement(store: Store, clock: Clock, district: str, username
 
 def announcement_is_active(ann: dict[str, Any] | None, now: datetime) -> bool:
     return bool(ann) and parse_iso(ann["ends_at"]) > now
+
+
+# ---------------------------------------------------------------- shared menus
+
+
+async def share(store: Store, clock: Clock, prompts: PromptCache, district: str,
+                owner: str | None, username: str) -> str | None:
+    """Let `district` play `owner`'s published menu (None: its own again); returns the owner
+    it had before. Refused (ShareRefused, a 422) for unknown districts, itself, chains; refused
+    (MenuInvalid) when the owner's menu queues for a skill no agent of `district` has."""
+    problems = await store.run(menu_store.share_problems, district, owner)
+    if problems:
+        raise menu_store.ShareRefused(problems)
+    if owner is not None:
+        live = await store.run(menu_store.current_version, owner)
+        assert live is not None   # share_problems checked
+        menu, problems, users = await problems_for(store, owner, live["body"], also=district)
+        if problems or menu is None:
+            raise MenuInvalid(problems)
+        await _synthesise(store, prompts, menu, [district])
+    before = await store.run(menu_store.set_share, district, owner, username, iso(clock()))
+    if before != owner:
+        await audit(store, clock, username, "menu.unshare" if owner is None else "menu.share",
+                    f"menu:{district}", {"menu_of": before}, {"menu_of": owner})
+    return before
 
 
 # ---------------------------------------------------------------- menus as text

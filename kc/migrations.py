@@ -5,11 +5,12 @@ from typing import Callable
 
 import sqlite_utils
 
-from .web_store import migrate_access
+from .web_store import migrate_access, migrate_user_districts
 from .agent_admin import create_moves_table
 from .queue_config import create_table as create_queues_table
 from .schedule_store import create_tables as create_schedule_tables
 from .menu_store import create_tables as create_menu_tables
+from .menu_store import create_share_table as create_menu_share_table
 from .cases import create_tables as create_case_tables
 from .reports import migrate_report_cache
 from acd.acd_store import add_callback_column
@@ -88,6 +89,8 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0007_reports_indexes_cache", migrate_report_cache),
     ("0008_acd_callback", add_callback_column),
     ("0009_agent_moves", create_moves_table),
+    ("0010_user_districts", migrate_user_districts),
+    ("0011_shared_menus", create_menu_share_table),
 ]
 
 

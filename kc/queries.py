@@ -62,7 +62,8 @@ def set_agent_state(db: sqlite_utils.Database, agent: str, state: AgentState,
 
 def user_for_token(db: sqlite_utils.Database, token_hash: str) -> dict[str, Any] | None:
     rows = list(db.query(
-        "select u.username, u.role, u.agent from api_tokens t join users u using (username) "
+        "select u.username, u.role, u.agent, u.districts from api_tokens t "
+        "join users u using (username) "
         "where t.token_hash = ?", [token_hash],
     ))
     return rows[0] if rows else None

@@ -134,6 +134,40 @@ def mark_handled(db: sqlite_utils.Database, request_id: int, by: str, at: str) -
     return {**row, "handled_at": at, "handled_by": by}
 
 
+def get_request(db: sqlite_utils.Database, request_id: int) -> dict[str, Any]:
+    rows = list(db.query(
+        "select r.*, c.caller, c.channel, c.skill, c.agent as contact_agent "
+        "from after_hours_requests r join contacts c on c.id = r.contact_id where r.id = ?",
+        [request_id]))
+    if not rows:
+        raise NotFound(f"no after-hours request {request_id}")
+    return dict(rows[0])
+
+
+def due_for_districts(db: sqlite_utils.Database, districts: list[str], now: str,
+                      limit: int = 100) -> list[dict[str, Any]]:
+    """Open voice messages and call-back requests of these districts that are due by `now`
+    (the agent desktop; whether each district is open now is the caller's check)."""
+    if not districts:
+        return []
+    marks = ", ".join("?" for _ in districts)
+    rows = db.query(
+        "select r.id, r.contact_id, r.district, r.kind, r.recording, r.callback_number, "
+        "r.language, r.created_at, r.due_at, c.caller, c.skill "
+        "from after_hours_requests r join contacts c on c.id = r.contact_id "
+        f"where r.kind in ('voice_message', 'callback') and r.handled_at is null "
+        f"and r.district in ({marks}) and (r.due_at is null or r.due_at <= ?) "
+        "order by coalesce(r.due_at, r.created_at), r.id limit ?", [*districts, now, limit])
+    return [dict(r) for r in rows]
+
+
+def handled_by(db: sqlite_utils.Database, contact_id: int, username: str) -> bool:
+    """Did this user take the contact's after-hours request (so may register its case)?"""
+    return bool(list(db.query(
+        "select 1 from after_hours_requests where contact_id = ? and handled_by = ? "
+        "and kind in ('voice_message', 'callback') limit 1", [contact_id, username])))
+
+
 def last_language(db: sqlite_utils.Database, caller: str | None) -> str | None:
     """The language this caller chose last time (so the closed message speaks it)."""
     if not caller:

@@ -21,6 +21,32 @@ def migrate_access(db: sqlite_utils.Database) -> None:
     db["api_tokens"].add_column("label", str)
 
 
+def migrate_user_districts(db: sqlite_utils.Database) -> None:
+    """Migration 0010_user_districts: the districts a supervisor supervises (JSON list).
+
+    Before this step every supervisor counted as supervising every district; existing
+    supervisors keep that (all districts known now), new ones start with none."""
+    db["users"].add_column("districts", str)
+    every = json.dumps([r["id"] for r in db["districts"].rows_where(order_by="id")])
+    db.execute("update users set districts = ? where role = 'supervisor'", [every])
+
+
+def user_districts(user: dict[str, Any] | None) -> tuple[str, ...]:
+    """The districts of a user row/dict (the `districts` JSON column), () when none."""
+    raw = (user or {}).get("districts")
+    if isinstance(raw, (list, tuple)):
+        return tuple(str(d) for d in raw)
+    try:
+        value = json.loads(raw or "[]")
+    except (TypeError, ValueError):
+        return ()
+    return tuple(str(d) for d in value) if isinstance(value, list) else ()
+
+
+def set_user_districts(db: sqlite_utils.Database, username: str, districts: list[str]) -> None:
+    db["users"].update(username, {"districts": json.dumps(sorted(set(districts)))})
+
+
 def get_user(db: sqlite_utils.Database, username: str) -> dict[str, Any] | None:
     rows = list(db["users"].rows_where("username = ?", [username]))
     return rows[0] if rows else None
@@ -28,7 +54,8 @@ def get_user(db: sqlite_utils.Database, username: str) -> dict[str, Any] | None:
 
 def list_users(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     return [
-        {k: r[k] for k in ("username", "role", "agent", "failed_logins", "locked_until")}
+        {**{k: r[k] for k in ("username", "role", "agent", "failed_logins", "locked_until")},
+         "districts": list(user_districts(r))}
         for r in db["users"].rows_where(order_by="username")
     ]
 
@@ -58,7 +85,7 @@ def create_session(db: sqlite_utils.Database, id_hash: str, username: str, csrf:
 
 def session_user(db: sqlite_utils.Database, id_hash: str, now: str) -> dict[str, Any] | None:
     rows = list(db.query(
-        "select u.username, u.role, u.agent, s.csrf from web_sessions s join users u using (username) "
+        "select u.username, u.role, u.agent, u.districts, s.csrf from web_sessions s join users u using (username) "
         "where s.id_hash = ? and s.expires_at > ?", [id_hash, now]))
     return rows[0] if rows else None
 
@@ -72,9 +99,10 @@ def delete_expired_sessions(db: sqlite_utils.Database, now: str) -> None:
 
 
 def create_user(db: sqlite_utils.Database, username: str, role: str, password_hash: str,
-                agent: str | None) -> None:
+                agent: str | None, districts: list[str] | None = None) -> None:
     db["users"].insert({"username": username, "role": role, "password_hash": password_hash,
-                        "agent": agent, "failed_logins": 0})
+                        "agent": agent, "failed_logins": 0,
+                        "districts": json.dumps(sorted(set(districts or [])))})
 
 
 def update_user(db: sqlite_utils.Database, username: str, **fields: Any) -> None:

@@ -115,6 +115,15 @@ def test_nobody_open_caller_leaves_a_voice_message(schedules, tmp_path):
     recording = Path(mine[0]["recording"])
     assert recording.is_file() and str(recording).startswith(str(kc.var / "asterisk"))
     assert mine[0]["due_at"] > now_iso()                    # shown to agents at the next opening
+    # callers' numbers and messages only for that district's staff
+    from test_web_access import Client
+    import json as _json
+    for agent, sees in (("bromma-104", True), ("hv-204", False)):
+        client = Client(kc.url)
+        client.login(agent, "demo-agent")
+        status, _, text = client.request("GET", "/api/after-hours")
+        ids = [r["contact_id"] for r in _json.loads(text)["requests"]]
+        assert status == 200 and (contact["id"] in ids) == sees, (agent, ids)
     status, due_now = kc.request("GET", "/api/after-hours?due=now&open=1")
     assert all(r["contact_id"] != contact["id"] for r in due_now["requests"])
 
@@ -176,3 +185,94 @@ def test_queue_closing_while_caller_waits_gives_the_after_hours_choices(schedule
     assert contact["outcome"] == "after_hours" and contact["skill"] == "school"
     kinds = [k for k, _ in events(kc, contact["id"])]
     assert "queue_closing" in kinds and "after_hours" in kinds
+
+
+def _agent_desk(browser, kc, agent):
+    from conftest import login
+    context = browser.new_context()
+    page = context.new_page()
+    login(page, kc.url, agent, "demo-agent")
+    page.wait_for_url(f"{kc.url}/")
+    page.goto(f"{kc.url}/desk")
+    page.wait_for_selector('#after-hours[data-loaded="1"]', timeout=10000)
+    return context, page
+
+
+def test_due_voice_message_is_on_its_districts_desk_played_and_done(schedules, browser, tmp_path):
+    """A voice message left through the real after-hours flow shows up, once Bromma is open, on
+    the desk of a Bromma agent (not on Hässelby-Vällingby's), plays there (audio/wav, refused
+    to others), is marked done and gets its case registered from the same form."""
+    kc = schedules
+    since = now_iso()
+    put(kc, "bromma", closed_today("Stängt.", after_hours={"route_to": ["hasselby-vallingby"]}))
+    put(kc, "hasselby-vallingby", closed_today("Stängt i dag."))
+    resident = call(tmp_path, kc.sip_port, BROMMA, digits=[(4.0, "1"), (9.0, "#")],
+                    caller_number="0709990031", hangup_after=None, wait_far_bye=40)
+    assert resident.wait_ok(90).answered
+    contact = wait_contact(kc, since, "0709990031")
+    _, body = kc.request("GET", "/api/after-hours?open=1")
+    req = next(r for r in body["requests"] if r["contact_id"] == contact["id"])
+    assert req["kind"] == "voice_message" and req["district"] == "bromma"
+    # the next opening has come (due), but Bromma is still closed: not shown yet
+    with sqlite3.connect(kc.var / "kc.db", timeout=10) as db:
+        db.execute("update after_hours_requests set due_at = ? where id = ?",
+                   ["2020-01-01T00:00:00.000Z", req["id"]])
+    bromma_ctx, bromma = _agent_desk(browser, kc, "bromma-103")
+    item = f'.after-hours-item[data-request="{req["id"]}"]'
+    assert bromma.locator(item).count() == 0
+    put(kc, "bromma", {**ALWAYS_OPEN, "after_hours": {"route_to": ["hasselby-vallingby"]}})
+    put(kc, "hasselby-vallingby", {**ALWAYS_OPEN, "after_hours": {"route_to": []}})
+    bromma.reload()
+    bromma.wait_for_selector(item, timeout=10000)
+    assert "0709990031" in bromma.locator(item).inner_text()
+    hv_ctx, hv = _agent_desk(browser, kc, "hv-203")
+    assert hv.locator(item).count() == 0                      # another district's desk
+
+    # played in the browser: the right agent gets the WAV, others 403/404
+    url = f"{kc.url}/desk/after-hours/{req['id']}/recording"
+    bromma.wait_for_function(
+        f"document.querySelector('{item} audio').readyState >= 1", timeout=10000)
+    assert bromma.evaluate(f"document.querySelector('{item} audio').duration") > 0
+    resp = bromma.request.get(url)
+    assert resp.status == 200 and resp.headers["content-type"] == "audio/wav"
+    assert resp.body()[:4] == b"RIFF"
+    assert hv.request.get(url).status == 403
+    assert bromma.request.get(f"{kc.url}/desk/after-hours/99999999/recording").status == 404
+    anonymous = browser.new_context()
+    assert anonymous.request.get(url, max_redirects=0).status in (401, 403)
+    anonymous.close()
+    csrf = hv.get_attribute('meta[name="csrf-token"]', "content")
+    assert hv.request.post(f"{kc.url}/desk/after-hours/{req['id']}/done",
+                           headers={"X-CSRF-Token": csrf}, data="{}").status == 403
+    # a stored path outside the recordings directory is never served
+    with sqlite3.connect(kc.var / "kc.db", timeout=10) as db:
+        stray = db.execute(
+            "insert into after_hours_requests (contact_id, district, kind, recording, language, "
+            "created_at, due_at, handled_at, handled_by) values (?, 'bromma', 'voice_message', ?, "
+            "'sv', ?, ?, ?, 'test')",
+            [contact["id"], str(kc.var / "kc.db"), since, since, since]).lastrowid
+    assert bromma.request.get(f"{kc.url}/desk/after-hours/{stray}/recording").status == 404
+
+    # marked done, and its case registered through the desk's case form (channel phone)
+    bromma.click(f"{item} .ah-done")
+    bromma.wait_for_selector(item, state="detached", timeout=10000)
+    assert bromma.input_value("#case-contact") == str(contact["id"])
+    bromma.select_option("#case-category", label="Äldreomsorg")
+    bromma.fill("#case-note", "Ringde upp, bokade hembesök.")
+    bromma.check('input[name="outcome"][value="visit_booked"]')
+    bromma.click("#case-save")
+    bromma.wait_for_function("document.getElementById('case-status').dataset.caseId", timeout=10000)
+    _, body = kc.request("GET", "/api/after-hours?open=1")
+    assert all(r["id"] != req["id"] for r in body["requests"])
+    _, body = kc.request("GET", "/api/after-hours")
+    done = next(r for r in body["requests"] if r["id"] == req["id"])
+    assert done["handled_by"] == "bromma-103"
+    _, body = kc.request("GET", f"/api/cases?since={since}")
+    case = next(c for c in body["cases"] if c["contact_id"] == contact["id"])
+    assert case["channel"] == "phone" and case["agent"] == "bromma-103"
+    assert case["outcome"] == "visit_booked"
+    bromma.reload()
+    bromma.wait_for_selector('#after-hours[data-loaded="1"]')
+    assert bromma.locator(item).count() == 0                  # gone from the desk
+    bromma_ctx.close()
+    hv_ctx.close()

@@ -10,6 +10,7 @@ import smtplib
 import socket
 import threading
 import time
+import urllib.parse
 import urllib.request
 from datetime import datetime, timezone
 from email import message_from_bytes, policy
@@ -311,3 +312,73 @@ def test_contact_form_needs_its_token_and_a_flood_is_limited(kcw):
     assert 429 in codes and codes.count(200) <= 4                    # 5 per window per address
     # the limit is per address: the centre's other pages still answer
     assert kcw.health()["status"] == "ok"
+
+
+def test_supervisor_reads_confidential_cases_only_of_the_districts_they_supervise(kcw):
+    """Users carry the districts they supervise (editable on /admin/users): a supervisor of
+    Bromma only reads Bromma's confidential cases, never Hässelby-Vällingby's, on any route."""
+    admin = Client(kcw.url)
+    admin.login("admin", "demo-admin")
+    token = admin.csrf("/admin/users")
+    status, _, _ = admin.request("POST", "/admin/users", {
+        "csrf_token": token, "username": "sup.bromma", "role": "supervisor", "agent": "",
+        "districts": "bromma", "password": "demo-sup-bromma"})
+    assert status == 302
+    _, _, users_page = admin.request("GET", "/admin/users")
+    row = re.search(r"<td>sup\.bromma</td>.*?</tr>", users_page, re.S).group(0)
+    assert re.search(r'class="user-districts">bromma<', row)
+
+    secrets = {}
+    for agent, district, note, sender in (
+            ("hv-204", "hasselby-vallingby", "Orosanmälan grannens barn HV", "Hanna HV, Vällingbyvägen 9"),
+            ("bromma-104", "bromma", "Ekonomiskt bistånd hyra Bromma", "Bo Bromma, Alviksvägen 3")):
+        client, csrf = session(kcw, agent)
+        _, _, page = client.request("GET", "/desk")
+        category = re.search(r'<option value="(\d+)">Ekonomiskt bistånd och socialtjänst \(sekretess\)',
+                             page).group(1)
+        status, body = post_json(client, csrf, "/desk/manual", {
+            "channel": "post", "district": district, "sender": sender, "subject": "Ärende",
+            "category_id": category, "note": note, "outcome": "visit_booked"})
+        assert status == 200, body
+        secrets[district] = (body["case_id"], note, sender)
+
+    sup = Client(kcw.url)
+    assert sup.login("sup.bromma", "demo-sup-bromma")[0] == 302
+    hv_case, hv_note, hv_sender = secrets["hasselby-vallingby"]
+    b_case, b_note, b_sender = secrets["bromma"]
+    hv_person = urllib.parse.quote(hv_sender)
+    for path in ("/api/cases", f"/api/cases/{hv_case}", "/cases", f"/cases/{hv_case}",
+                 "/api/contacts", f"/api/export?person={hv_person}"):
+        status, _, text = sup.request("GET", path)
+        text = text.replace(json.dumps(hv_sender, ensure_ascii=False)[1:-1], "", 1) \
+            if path.startswith("/api/export") else text
+        assert hv_note not in text and hv_sender not in text, path
+    assert sup.request("GET", f"/api/cases/{hv_case}")[0] == 403
+    assert sup.request("GET", f"/cases/{hv_case}")[0] == 403
+    listed = json.loads(sup.request("GET", "/api/cases")[2])["cases"]
+    assert next(c for c in listed if c["id"] == hv_case)["redacted"] is True   # exists, no content
+    exported = json.loads(sup.request("GET", f"/api/export?person={hv_person}")[2])
+    assert exported["contacts"] and all(c.get("withheld") == "confidential" for c in exported["contacts"])
+    # ... and reads Bromma's, audited
+    status, _, text = sup.request("GET", f"/api/cases/{b_case}")
+    assert status == 200 and json.loads(text)["note"] == b_note
+    status, _, text = sup.request("GET", f"/cases/{b_case}")
+    assert status == 200 and b_note in text
+    contacts = json.loads(sup.request("GET", "/api/contacts")[2])["contacts"]
+    assert any(c["caller"] == b_sender for c in contacts)
+    assert not any(c["caller"] == hv_sender for c in contacts)
+    exported = json.loads(sup.request("GET", f"/api/export?person={urllib.parse.quote(b_sender)}")[2])
+    assert exported["contacts"][0]["case"]["note"] == b_note
+    # the demo supervisor supervises both districts
+    demo_sup = Client(kcw.url)
+    demo_sup.login("supervisor", "demo-supervisor")
+    status, _, text = demo_sup.request("GET", f"/api/cases/{hv_case}")
+    assert status == 200 and json.loads(text)["note"] == hv_note
+    # an administrator adds Hässelby-Vällingby on /admin/users: now readable
+    admin.request("POST", "/admin/users/sup.bromma", {"csrf_token": token, "action": "districts",
+                                                      "districts": "hasselby-vallingby"})
+    status, _, text = sup.request("GET", f"/api/cases/{hv_case}")
+    assert status == 200 and json.loads(text)["note"] == hv_note
+    assert sup.request("GET", f"/api/cases/{b_case}")[0] == 403   # Bromma was unticked
+    _, _, audit_page = admin.request("GET", "/admin/audit")
+    assert "sup.bromma" in audit_page and "user.districts" in audit_page

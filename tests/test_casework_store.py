@@ -77,7 +77,8 @@ def test_case_rules_and_fcr(store):
     # confidentiality rule
     assert cases.may_read({"role": "agent"}, "hasselby-vallingby", ("hasselby-vallingby",))
     assert not cases.may_read({"role": "agent"}, "hasselby-vallingby", ("bromma",))
-    assert cases.may_read({"role": "supervisor"}, "bromma", ())
+    assert cases.may_read({"role": "supervisor", "districts": '["bromma"]'}, "bromma", ())
+    assert not cases.may_read({"role": "supervisor"}, "bromma", ())   # supervises none
     assert not cases.may_read({"role": "admin"}, "bromma", ())
 
 
@@ -146,3 +147,31 @@ def test_rate_limiter():
     lim = RateLimiter(3, 60)
     assert [lim.allow("1.2.3.4", t) for t in (0, 1, 2, 3)] == [True, True, True, False]
     assert lim.allow("5.6.7.8", 3) and lim.allow("1.2.3.4", 61)
+
+
+def test_supervisors_read_confidential_matters_only_of_the_districts_they_supervise(store, tmp_path):
+    from kc import migrations, web_store
+    demo = store.run_sync(web_store.get_user, "supervisor")
+    assert web_store.user_districts(demo) == ("bromma", "hasselby-vallingby")
+    store.run_sync(web_store.create_user, "sup.b", "supervisor", "x", None, ["bromma"])
+    sup = store.run_sync(web_store.get_user, "sup.b")
+    assert cases.may_read(sup, "bromma", ()) and not cases.may_read(sup, "hasselby-vallingby", ())
+    assert not cases.may_read(sup, None, ())
+    agent = {"role": "agent", "districts": '["bromma"]'}        # agents go by clearance only
+    assert not cases.may_read(agent, "bromma", ()) and cases.may_read(agent, "bromma", ("bromma",))
+    assert not cases.may_read({"role": "admin", "districts": '["bromma"]'}, "bromma", ("bromma",))
+    # an existing database: its supervisors keep every district, others get none
+    old = Store(tmp_path / "old.db")
+    try:
+        def before_0010(db):
+            db.execute("delete from schema_migrations where name = '0010_user_districts'")
+            db.execute("alter table users drop column districts")
+            db.execute("insert into districts (id, name, number) values ('x', 'X', '1')")
+            db.execute("insert into users (username, role, password_hash) values "
+                       "('s', 'supervisor', 'h'), ('m', 'manager', 'h')")
+        old.run_sync(before_0010)
+        assert old.run_sync(migrations.migrate) == ["0010_user_districts"]
+        assert web_store.user_districts(old.run_sync(web_store.get_user, "s")) == ("x",)
+        assert web_store.user_districts(old.run_sync(web_store.get_user, "m")) == ()
+    finally:
+        old.close()

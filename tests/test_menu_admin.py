@@ -205,3 +205,114 @@ async def test_recording_wins_over_synthesis_in_a_published_menu(store, prompts,
     await menus.publish(store, clock, prompts, "bromma", body, "admin")
     path = await prompts.resolve("ignored text", "sv", ref)
     assert path == tmp_path / "sounds" / ref
+
+
+# ---------------------------------------------------------------- shared menus
+
+HV = "hasselby-vallingby"
+
+
+def share_sync(store, prompts, district, owner, who="admin"):
+    import asyncio
+    return asyncio.run(menus.share(store, clock, prompts, district, owner, who))
+
+
+async def test_a_district_plays_the_owners_menu_with_its_own_name(store, prompts):
+    body = copy.deepcopy(live(store)["body"])
+    body["nodes"]["main"]["prompt"]["sv"] = "Välkommen till {district}. Tryck 1 för äldreomsorg."
+    v = await menus.publish(store, clock, prompts, "bromma", body, "admin")
+    assert await menus.share(store, clock, prompts, HV, "bromma", "admin") is None
+
+    found = await store.run(menu_store.menu_for_call, HV)
+    assert (found["owner"], found["version"], found["name"]) == ("bromma", v, "Hässelby-Vällingby")
+    assert found["body"] == live(store, "bromma")["body"]
+    assert (await store.run(menu_store.menu_for_call, "bromma"))["owner"] == "bromma"
+    # the sharer's prompt, with its name, was made before any call
+    assert prompts.path_for("Välkommen till Hässelby-Vällingby. Tryck 1 för äldreomsorg.",
+                            "sv").with_suffix(".wav").is_file()
+    assert await store.run(menu_store.all_shares) == {HV: "bromma"}
+    assert await store.run(menu_store.users_of, "bromma") == ["bromma", HV]
+    row = audit_rows(store)[-1]
+    assert (row["action"], row["target"], row["username"]) == ("menu.share", f"menu:{HV}", "admin")
+    assert json.loads(row["before"]) == {"menu_of": None} and json.loads(row["after"]) == {"menu_of": "bromma"}
+
+    # the sharer has no menu of its own to edit while it shares: the message names the owner
+    own = live(store, HV)
+    for attempt in (menus.publish(store, clock, prompts, HV, own["body"], "admin"),
+                    menus.save_draft(store, clock, HV, own["body"], "admin", 0, own["version"]),
+                    menus.rollback(store, clock, prompts, HV, "admin", to_version=1)):
+        with pytest.raises(menus.MenuShared) as err:
+            await attempt
+        assert "uses the menu of Bromma (bromma)" in str(err.value)
+    assert live(store, HV)["version"] == own["version"]
+
+    # back to its own: its own history is intact and plays again
+    assert await menus.share(store, clock, prompts, HV, None, "admin") == "bromma"
+    found = await store.run(menu_store.menu_for_call, HV)
+    assert (found["owner"], found["version"]) == (HV, own["version"])
+    assert audit_rows(store)[-1]["action"] == "menu.unshare"
+
+
+def test_sharing_refuses_self_unknown_and_chains(store, prompts):
+    def refused(district, owner):
+        with pytest.raises(menu_store.ShareRefused) as err:
+            share_sync(store, prompts, district, owner)
+        return " ".join(err.value.problems)
+
+    assert "cannot share its own menu" in refused("bromma", "bromma")
+    assert "no district 'atlantis'" in refused("bromma", "atlantis")
+    with pytest.raises(NotFound):
+        share_sync(store, prompts, "atlantis", "bromma")
+    def new_district(db):
+        db["districts"].insert({"id": "spanga-tensta", "name": "Spånga-Tensta", "number": "0850830000"})
+        db["agents"].insert({"id": "st-301", "name": "Agent 301", "district": "spanga-tensta",
+                             "languages": "[]", "cleared_for": "[]", "sip_ha1": ""})
+        db["agent_skills"].insert_all({"agent": "st-301", "skill": s, "proficiency": 3} for s in
+                                      ("elderly-care", "school", "social-services", "switchboard"))
+    store.run_sync(new_district)
+    assert "no published menu" in refused("bromma", "spanga-tensta")
+
+    share_sync(store, prompts, HV, "bromma")
+    # a chain either way: sharing a sharer's menu, or an owner sharing someone else's
+    assert "no chains" in refused("spanga-tensta", HV)
+    assert "no chains" in refused("bromma", "spanga-tensta")
+    share_sync(store, prompts, "spanga-tensta", "bromma")   # two sharers of one owner is fine
+    assert store.run_sync(menu_store.sharers, "bromma") == [HV, "spanga-tensta"]
+    # a district without a menu of its own keeps a copy of the one it played when it stops
+    share_sync(store, prompts, "spanga-tensta", None)
+    copied = live(store, "spanga-tensta")
+    assert copied["body"] == live(store, "bromma")["body"] and "copy of version" in copied["note"]
+    assert [r["action"] for r in audit_rows(store)].count("menu.share") == 2
+
+
+async def test_a_shared_menu_is_validated_against_every_district_that_plays_it(store, prompts):
+    # Hässelby-Vällingby's only school agent loses the skill: Bromma's menu (which queues for
+    # school) may not be shared with it, and the problem names the district.
+    store.run_sync(lambda db: db.execute(
+        "delete from agent_skills where agent = 'hv-203' and skill = 'school'"))
+    with pytest.raises(menus.MenuInvalid) as err:
+        await menus.share(store, clock, prompts, HV, "bromma", "admin")
+    assert err.value.problems == [
+        "main: option '2' queues for skill 'school' that no agent of Hässelby-Vällingby has "
+        "(it uses this menu)"]
+    assert await store.run(menu_store.menu_of, HV) is None
+
+    # with the skill back, sharing works; then Bromma may not publish a queue only it staffs
+    store.run_sync(lambda db: db["agent_skills"].insert({"agent": "hv-203", "skill": "school",
+                                                          "proficiency": 4}))
+    await menus.share(store, clock, prompts, HV, "bromma", "admin")
+    store.run_sync(lambda db: db["agent_skills"].insert({"agent": "bromma-101", "skill": "school",
+                                                          "proficiency": 1}, replace=True))
+    store.run_sync(lambda db: db.execute(
+        "delete from agent_skills where agent = 'hv-204' and skill = 'social-services'"))
+    body = live(store)["body"]
+    with pytest.raises(menus.MenuInvalid) as err:
+        await menus.publish(store, clock, prompts, "bromma", body, "admin")
+    assert err.value.problems == [
+        "main: option '3' queues for skill 'social-services' that no agent of Hässelby-Vällingby "
+        "has (it uses this menu)"]
+    # the same check shows on the editor (problems_for), and an unshared menu keeps the old rule
+    _, problems, users = await menus.problems_for(store, "bromma", body)
+    assert users == ["bromma", HV] and len(problems) == 1
+    await menus.share(store, clock, prompts, HV, None, "admin")
+    assert await menus.publish(store, clock, prompts, "bromma", body, "admin") == 2

@@ -104,3 +104,48 @@ def test_kc_menu_export_then_import_validates_the_same_way(kc, tmp_path):
     result = run("import", DISTRICT, str(good))
     assert result.returncode == 0, result.stderr
     assert current(kc)["version"] == before + 1 and current(kc)["created_by"].startswith("cli")
+
+
+def test_share_a_menu_over_the_api_roles_rules_and_refused_export(kc):
+    share = f"/api/menus/{DISTRICT}/share"
+    assert kc.request("PUT", share, {"menu_of": "bromma"}, token=None)[0] == 401
+    assert kc.request("PUT", share, {"menu_of": "bromma"}, token="demo-manager-token")[0] == 403
+    for body, expected in (({"menu_of": DISTRICT}, "cannot share its own menu"),
+                           ({"menu_of": "atlantis"}, "no district 'atlantis'"),
+                           ({"menu_of": 7}, "body must be JSON like"),
+                           ({}, "body must be JSON like")):
+        status, answer = kc.request("PUT", share, body)
+        assert status == 422 and expected in answer["error"], (body, answer)
+    assert kc.request("PUT", "/api/menus/atlantis/share", {"menu_of": "bromma"})[0] == 404
+    run = lambda *args: subprocess.run([sys.executable, "-m", "kc.cli", "menu", *args],  # noqa: E731
+                                       cwd=ROOT, env=kc.env, capture_output=True, text=True,
+                                       stdin=subprocess.DEVNULL)
+    status, answer = kc.request("PUT", share, {"menu_of": "bromma"})
+    assert status == 200 and answer == {"district": DISTRICT, "menu_of": "bromma"}, answer
+    try:
+        assert kc.request("GET", share)[1] == {"district": DISTRICT, "menu_of": "bromma", "shared_with": []}
+        status, answer = kc.request("GET", "/api/menus/bromma")
+        assert status == 200 and answer["shared_with"] == [DISTRICT]
+        # no chains: the owner may not share the sharer's menu
+        status, answer = kc.request("PUT", "/api/menus/bromma/share", {"menu_of": DISTRICT})
+        assert status == 422 and "no chains" in answer["error"]
+        # the sharer has no menu of its own to read, publish or export while it shares
+        status, answer = kc.request("GET", f"/api/menus/{DISTRICT}")
+        assert status == 409 and answer["menu_of"] == "bromma" and "uses the menu of Bromma" in answer["error"]
+        status, answer = kc.request("PUT", f"/api/menus/{DISTRICT}", kc.request("GET", "/api/menus/bromma")[1]["menu"])
+        assert status == 422 and answer["menu_of"] == "bromma" and "uses the menu of Bromma" in answer["error"]
+        exported = run("export", DISTRICT)
+        assert exported.returncode == 2 and exported.stdout == ""
+        assert "uses the menu of Bromma (bromma)" in exported.stderr
+        imported = run("import", DISTRICT, "-")
+        assert imported.returncode == 2 and "uses the menu of Bromma (bromma)" in imported.stderr
+    finally:
+        status, answer = kc.request("PUT", share, {"menu_of": None})
+        assert status == 200 and answer["menu_of"] is None
+    assert current(kc)["menu"]["root"] == "main"
+    with sqlite3.connect(f"file:{kc.var / 'kc.db'}?mode=ro", uri=True) as db:
+        rows = list(db.execute("select action, username, before, after from audit_log "
+                               "where target = ? and action like 'menu.%share' order by id",
+                               [f"menu:{DISTRICT}"]))
+    assert rows[-2:] == [("menu.share", "admin", '{"menu_of": null}', '{"menu_of": "bromma"}'),
+                         ("menu.unshare", "admin", '{"menu_of": "bromma"}', '{"menu_of": null}')]

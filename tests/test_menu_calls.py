@@ -144,3 +144,43 @@ def test_published_menu_is_followed_by_the_next_calls(kc, tmp_path):
         kc.request("DELETE", "/api/menus/bromma/announcement")
         status, body = kc.request("PUT", "/api/menus/bromma", original["menu"])
         assert status == 200, body
+
+
+HV = "0850820000"
+
+
+def test_a_district_sharing_brommas_menu_plays_it_with_its_own_name(kc, tmp_path):
+    """After Hässelby-Vällingby shares Bromma's menu, a call to its number follows Bromma's
+    published menu, says the called district's name for {district}, and stays its contact."""
+    from agi.prompts import PromptCache
+
+    status, original = kc.request("GET", "/api/menus/bromma")
+    assert status == 200
+    menu = copy.deepcopy(original["menu"])
+    menu["nodes"]["main"]["options"]["5"] = {
+        "action": "info", "then": "hangup",
+        "prompt": {"sv": "Du har ringt {district}. Hej då.", "en": "You called {district}. Goodbye."}}
+    status, body = kc.request("PUT", "/api/menus/bromma", menu)
+    assert status == 200, body
+    version = body["version"]
+    status, body = kc.request("PUT", "/api/menus/hasselby-vallingby/share", {"menu_of": "bromma"})
+    assert status == 200, body
+    try:
+        since = now_iso()
+        run = call(tmp_path, kc.sip_port, HV, digits=[(3.5, "5")], caller_number="0709000031",
+                   hangup_after=None, wait_far_bye=30)
+        assert run.wait_ok(60).hangup == "far"   # Bromma's option 5: the message, then goodbye
+        c = wait_contact(kc, since, "0709000031")
+        assert (c["district"], c["outcome"], c["menu_path"]) == ("hasselby-vallingby", "info", ["5"])
+        evs = events(kc, c["id"])
+        assert ("shared_menu", {"menu_of": "bromma", "version": version}) in evs
+        menu_event = next(d for k, d in evs if k == "menu")
+        assert menu_event["version"] == version and ["info", "main/5"] in menu_event["events"]
+        # Asterisk played the message with the called district's name in it
+        said = PromptCache((kc.var / "sounds").resolve()).path_for("Du har ringt Hässelby-Vällingby. Hej då.", "sv")
+        messages = (kc.var / "asterisk" / "log" / "messages").read_text(errors="replace")
+        assert f"Playing '{said}" in messages
+    finally:
+        kc.request("PUT", "/api/menus/hasselby-vallingby/share", {"menu_of": None})
+        status, body = kc.request("PUT", "/api/menus/bromma", original["menu"])
+        assert status == 200, body

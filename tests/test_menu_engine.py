@@ -516,3 +516,37 @@ def test_silent_caller_reaches_someone_quickly(d):
         steps += 1
     assert steps <= 1 + sum(node.retries for node in menu.nodes.values())
     assert s.path == []
+
+
+# ---------------------------------------------------------------- the {district} placeholder
+
+
+def test_district_placeholder_is_filled_in_prompts_info_and_eservice_texts_only():
+    from agi.menu import menu_with_district, with_district
+
+    d = tree()
+    d["nodes"]["main"]["prompt"]["sv"] = "Välkommen till {district}. Tryck 1."
+    d["nodes"]["main"]["options"]["4"]["prompt"]["en"] = "{district} is open 8-16"
+    d["nodes"]["school"]["options"][1]["address"]["sv"] = "{district}.stockholm.se"
+    assert validate(Menu.from_dict(d), SKILLS) == []
+    filled = with_district(d, "Hässelby-Vällingby")
+    assert filled["nodes"]["main"]["prompt"]["sv"] == "Välkommen till Hässelby-Vällingby. Tryck 1."
+    assert filled["nodes"]["main"]["options"]["4"]["prompt"]["en"] == "Hässelby-Vällingby is open 8-16"
+    assert filled["nodes"]["school"]["options"][1]["address"]["sv"] == "Hässelby-Vällingby.stockholm.se"
+    assert d["nodes"]["main"]["prompt"]["sv"].startswith("Välkommen till {district}")   # a copy
+    menu = menu_with_district(Menu.from_dict(d), "Bromma")
+    assert MenuSession(menu).start().then.prompt.text == "Välkommen till Bromma. Tryck 1."
+    assert menu.nodes["main"].options == Menu.from_dict(with_district(d, "Bromma")).nodes["main"].options
+
+
+@pytest.mark.parametrize("text, bad", [
+    ("Välkommen till {name}", "{name}"),
+    ("Välkommen till {District}", "{District}"),
+    ("Tryck { 1", "{"),
+    ("{district}} och mer", "}"),
+])
+def test_only_the_district_placeholder_is_allowed(text, bad):
+    d = tree()
+    d["nodes"]["school"]["prompt"]["en"] = text
+    problems = [str(p) for p in validate(Menu.from_dict(d), SKILLS)]
+    assert problems == [f"school: prompt for 'en' has {bad!r}: the only placeholder is {{district}}"]

@@ -126,3 +126,29 @@ def _upload(client, token, fields, filename, data):
             return resp.status, resp.headers, resp.read().decode()
     except urllib.error.HTTPError as err:
         return err.code, err.headers, err.read().decode()
+
+
+def test_admin_shares_a_menu_in_the_browser_and_sees_who_it_affects(admin_page, kc):
+    page = admin_page
+    page.goto(f"{kc.url}/admin/menus/{DISTRICT}")
+    page.select_option("#menu-of", "bromma")
+    page.click("#share")
+    try:
+        expect(page.locator("#message")).to_contain_text("now hear the menu of bromma")
+        expect(page.locator("#shared-notice")).to_contain_text("plays the menu of Bromma")
+        expect(page.locator("form.node-form")).to_have_count(0)    # nothing of its own to edit
+        page.goto(f"{kc.url}/admin/menus")
+        expect(page.locator(f"td.menu-share[data-district={DISTRICT}]")).to_contain_text(
+            "plays the menu of Bromma")
+        expect(page.locator("td.menu-share[data-district=bromma]")).to_contain_text(
+            "also played for Hässelby-Vällingby")
+        page.goto(f"{kc.url}/admin/menus/bromma")
+        expect(page.locator("#shared-with")).to_contain_text("also played for Hässelby-Vällingby")
+        # no chains: a district that plays another's menu is not offered (the API refuses it)
+        expect(page.locator(f"#menu-of option[value={DISTRICT}]")).to_have_count(0)
+    finally:
+        page.goto(f"{kc.url}/admin/menus/{DISTRICT}")
+        page.select_option("#menu-of", "")
+        page.click("#share")
+        expect(page.locator("#message")).to_contain_text("plays its own menu again")
+    expect(page.locator("form.node-form").first).to_be_visible()

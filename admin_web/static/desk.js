@@ -167,6 +167,55 @@
       setTimeout(connect, 2000); };
     setInterval(() => { if (ws.readyState === 1) ws.send("ping"); }, 25000);
   }
+  // After-hours requests of the agent's district, due now (voice messages play in the browser).
+  const KINDS = {voice_message: "röstmeddelande", callback: "återuppringning"};
+  function afterHoursItem(r) {
+    const el = document.createElement("li");
+    el.className = "after-hours-item";
+    el.dataset.request = String(r.id);
+    el.dataset.contact = String(r.contact_id);
+    const what = document.createElement("span");
+    what.className = "ah-text";
+    what.textContent = (KINDS[r.kind] || r.kind) + " · ring " + (r.callback_number || "okänt nummer") +
+      " · lämnat " + r.created_at + (r.language && r.language !== "sv" ? " · språk " + r.language : "");
+    el.append(what);
+    if (r.recording_url) {
+      const audio = document.createElement("audio");
+      audio.controls = true; audio.preload = "metadata"; audio.src = r.recording_url;
+      el.append(" ", audio);
+    }
+    const btn = document.createElement("button");
+    btn.type = "button"; btn.className = "ah-done"; btn.textContent = "Klar – registrera ärende";
+    btn.addEventListener("click", async () => {
+      btn.disabled = true;
+      try {
+        const res = await post("/desk/after-hours/" + r.id + "/done", {});
+        el.remove();
+        if (!$("after-hours").children.length) $("after-hours").append(li("Inga."));
+        selectContact(res.contact_id, res.category_id,
+          "#" + res.contact_id + " " + (res.caller || "") + " (" + res.channel + ", efter stängning)");
+        $("after-hours-status").textContent = "Markerad klar. Registrera ärendet i formuläret.";
+      } catch (err) { btn.disabled = false; $("after-hours-status").textContent = "Fel: " + err.message; }
+    });
+    el.append(" ", btn);
+    return el;
+  }
+  async function loadAfterHours() {
+    let data;
+    try {
+      const resp = await fetch("/desk/after-hours", {credentials: "same-origin"});
+      if (!resp.ok) return;
+      data = await resp.json();
+    } catch (e) { return; }
+    const list = $("after-hours");
+    const playing = [...list.querySelectorAll("audio")].some((a) => !a.paused);
+    if (playing) return;                       // do not cut off a message being listened to
+    list.replaceChildren(...data.requests.map(afterHoursItem));
+    if (!data.requests.length) list.append(li("Inga."));
+    list.dataset.loaded = "1";
+  }
   outcomeChanged();
   connect();
+  loadAfterHours();
+  setInterval(loadAfterHours, 60000);
 })();

@@ -1,0 +1,149 @@
+"""After-hours requests on the agent desktop: voice messages and call-back requests left while
+nobody was open, shown to the agents of their district once it is open again.
+
+  GET  /desk/after-hours                    due requests of the agent's district (JSON)
+  GET  /desk/after-hours/{id}/recording     the voice message (audio/wav): agents of the
+                                            request's district and supervisors of it only
+  POST /desk/after-hours/{id}/done          taken: marked handled by this agent; the answer
+                                            pre-fills the case form (the contact is a `phone`
+                                            contact, saved through `POST /desk/cases`)
+
+A recording is served by request id only, and only from the recordings directory
+(`<asterisk root>/spool/kc-messages/`, where `agi.after_hours` records): a stored path that
+resolves anywhere else is refused (404).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from kc import cases, schedule_store
+from kc.audit import audit
+from kc.clock import iso
+from kc.errors import NotFound
+from kc.schedule import Schedule, ScheduleError
+
+from .desk import _agent_user
+from .keys import CLOCK, DISTRIBUTOR, SETTINGS, STORE, USER
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, default=str)
+
+
+def recordings_dir(request: web.Request) -> Path:
+    return (request.app[SETTINGS].asterisk_root / "spool" / "kc-messages").resolve()
+
+
+def _agent_districts(request: web.Request, user: dict[str, Any]) -> list[str]:
+    """The districts whose after-hours requests this agent takes: their (current) district."""
+    rt = request.app[DISTRIBUTOR].agents.get(user.get("agent") or "")
+    return [rt.agent.district] if rt is not None else []
+
+
+def _open_now(db, districts: list[str], now) -> list[str]:
+    out = []
+    for district in districts:
+        body = schedule_store.get_body(db, district)
+        if body is None:
+            out.append(district)            # no schedule: always open
+            continue
+        try:
+            if Schedule.from_dict(body).status(now).open:
+                out.append(district)
+        except ScheduleError:
+            log.error("invalid stored schedule of %s ignored", district)
+            out.append(district)
+    return out
+
+
+def _due(db, districts: list[str], now) -> list[dict[str, Any]]:
+    return schedule_store.due_for_districts(db, _open_now(db, districts, now), iso(now))
+
+
+def _item(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"], "contact_id": row["contact_id"], "district": row["district"],
+        "kind": row["kind"], "callback_number": row["callback_number"] or row["caller"],
+        "language": row["language"], "created_at": row["created_at"], "due_at": row["due_at"],
+        "recording_url": (f"/desk/after-hours/{row['id']}/recording"
+                          if row["kind"] == "voice_message" and row["recording"] else None),
+    }
+
+
+@routes.get("/desk/after-hours")
+async def due_requests(request: web.Request) -> web.Response:
+    user = _agent_user(request)
+    districts = _agent_districts(request, user)
+    rows = await request.app[STORE].run(_due, districts, request.app[CLOCK]())
+    return web.json_response({"districts": districts, "requests": [_item(r) for r in rows]},
+                             dumps=_dumps)
+
+
+async def _request_row(request: web.Request) -> dict[str, Any]:
+    try:
+        rid = int(request.match_info["request_id"])
+        return await request.app[STORE].run(schedule_store.get_request, rid)
+    except (ValueError, NotFound):
+        raise web.HTTPNotFound(text="no such after-hours request") from None
+
+
+def _may_take(request: web.Request, user: dict[str, Any], district: str) -> bool:
+    """Agents of the request's district, and supervisors of it."""
+    if user["role"] == "agent":
+        return district in _agent_districts(request, user)
+    return cases.supervises(user, district)
+
+
+@routes.get(r"/desk/after-hours/{request_id:\d+}/recording")
+async def recording(request: web.Request) -> web.StreamResponse:
+    user = request.get(USER)
+    if user is None:
+        raise web.HTTPUnauthorized(text="log in first")
+    row = await _request_row(request)
+    if not _may_take(request, user, row["district"]):
+        raise web.HTTPForbidden(text="Forbidden: not an agent or supervisor of this district.")
+    if row["kind"] != "voice_message" or not row["recording"]:
+        raise web.HTTPNotFound(text="no voice message")
+    root = recordings_dir(request)
+    path = Path(row["recording"]).resolve()
+    if not path.is_relative_to(root) or path.suffix.lower() != ".wav" or not path.is_file():
+        log.warning("after-hours request %s: recording outside %s or missing", row["id"], root)
+        raise web.HTTPNotFound(text="no voice message")
+    await audit(request.app[STORE], request.app[CLOCK], user["username"],
+                "after_hours.listen", str(row["id"]), None, {"contact": row["contact_id"]})
+    return web.FileResponse(path, headers={
+        "Content-Type": "audio/wav", "Cache-Control": "private, no-store",
+        "Content-Disposition": f'inline; filename="meddelande-{row["id"]}.wav"',
+        "X-Content-Type-Options": "nosniff"})
+
+
+@routes.post(r"/desk/after-hours/{request_id:\d+}/done")
+async def done(request: web.Request) -> web.Response:
+    user = _agent_user(request)
+    row = await _request_row(request)
+    if row["kind"] not in ("voice_message", "callback") or not _may_take(request, user, row["district"]):
+        raise web.HTTPForbidden(text='{"error": "not a request of your district"}',
+                                content_type="application/json")
+    if row["handled_at"] and row["handled_by"] != user["username"]:
+        return web.json_response({"error": f"already handled by {row['handled_by']}"},
+                                 status=409, dumps=_dumps)
+    store, clock = request.app[STORE], request.app[CLOCK]
+    if not row["handled_at"]:
+        await store.run(schedule_store.mark_handled, row["id"], user["username"], iso(clock()))
+        await audit(store, clock, user["username"], "after_hours.done", str(row["id"]), None,
+                    {"contact": row["contact_id"], "kind": row["kind"]})
+    category = await store.run(cases.category_for_skill, row["skill"])
+    return web.json_response({
+        "id": row["id"], "handled": True, "contact_id": row["contact_id"],
+        "channel": row["channel"], "district": row["district"],
+        "caller": row["callback_number"] or row["caller"],
+        "category_id": category["id"] if category else None,
+    }, dumps=_dumps)
