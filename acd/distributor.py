@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from kc import queries
-from kc.clock import Clock, iso
+from kc.clock import Clock, iso, parse_iso
 from kc.domain import Agent, AgentState, Skill
 from kc.errors import InvalidInput, NotFound, TelephonyDown
 from kc.store import Store
@@ -69,6 +69,7 @@ class Connected:
     wait: float
     answered_at: float
     agent_hung_up: bool = False
+    ended_by: str | None = None       # "agent" | "caller": whose hang-up request came first
     channel: str = ""                 # the caller's channel (for transfers)
     skill: str = ""
     district: str = ""
@@ -276,7 +277,9 @@ class Distributor:
         """A caller has reached the waiting room (music on hold) after the menu."""
         if contact_id in self.waiting or contact_id in self.connected:
             return
-        contact = await self.store.run(queries.get_contact, contact_id)
+        contact = await self.store.read(queries.get_contact, contact_id)
+        if contact_id in self.waiting or contact_id in self.connected:
+            return        # the event and a resync raced: already here
         if contact["outcome"] is not None or not contact["skill"]:
             log.warning("contact %s is not waiting for an agent; ignored", contact_id)
             return
@@ -285,16 +288,12 @@ class Distributor:
         at = contact["enqueued_at"]
         now = self._now()
         enqueued = now
+        queue = self.queue_name(contact["skill"], contact["district"])
         if at:  # picked up again after a restart: the original enqueue time counts
-            from kc.clock import parse_iso
             enqueued = parse_iso(at).timestamp()
         else:
-            await self.store.run(queries.update_contact, contact_id, enqueued_at=iso(self.clock()),
-                                 confidential=confidential, uniqueid=uniqueid, channel_name=channel)
-            await self.store.run(queries.add_event, contact_id, iso(self.clock()), "enqueued",
-                                 {"skill": contact["skill"], "queue": self.queue_name(contact["skill"], contact["district"])})
-            self.queue_log.write(now, uniqueid, self.queue_name(contact["skill"], contact["district"]),
-                                 "NONE", "ENTERQUEUE", "", contact["caller"] or "", 1)
+            self.queue_log.write(now, uniqueid, queue, "NONE", "ENTERQUEUE", "",
+                                 contact["caller"] or "", 1)
         # The menu option's priority, when it set one, else the queue's.
         priority = contact.get("menu_priority")
         if priority is None:
@@ -304,7 +303,12 @@ class Distributor:
         self.waiting[contact_id] = Waiting(call, uniqueid, channel, contact["caller"] or "",
                                            callback=contact.get("callback_number") if not channel else None)
         self._changed()
-        self.dispatch()
+        self.dispatch()          # decide first; the record follows (the agent's phone rings sooner)
+        if not at:
+            await self.store.run(queries.update_contact, contact_id, enqueued_at=iso(self.clock()),
+                                 confidential=confidential, uniqueid=uniqueid, channel_name=channel)
+            await self.store.run(queries.add_event, contact_id, iso(self.clock()), "enqueued",
+                                 {"skill": contact["skill"], "queue": queue})
 
     def dispatch(self) -> None:
         """Offer waiting callers to free agents (no agent gets two offers); then sleep until
@@ -342,9 +346,7 @@ class Distributor:
     async def _offer(self, entry: Waiting, rt: AgentRuntime) -> None:
         call = entry.call
         queue = self.queue_name(call.skill, call.district)
-        await self.store.run(queries.set_agent_state, rt.agent.id, AgentState.RINGING, None, iso(self.clock()))
-        await self.store.run(queries.add_event, call.contact_id, iso(self.clock()), "offered",
-                             {"agent": rt.agent.id, "leg": entry.leg_id})
+        self._spawn(self._record_offer(call.contact_id, rt.agent.id, entry.leg_id))  # meanwhile
         started = self._now()
         try:
             answered = await self.telephony.ring_agent(
@@ -372,6 +374,12 @@ class Distributor:
             await self._ring_no_answer(entry, rt, queue, started)
         else:
             await self._after_call(rt)
+
+    async def _record_offer(self, contact_id: int, agent_id: str, leg_id: str | None) -> None:
+        at = iso(self.clock())
+        await self.store.run(queries.set_agent_state, agent_id, AgentState.RINGING, None, at)
+        await self.store.run(queries.add_event, contact_id, at, "offered",
+                             {"agent": agent_id, "leg": leg_id})
 
     async def _ring_no_answer(self, entry: Waiting, rt: AgentRuntime, queue: str, started: float) -> None:
         """The caller goes back to the head of the queue (original enqueue time); the agent
@@ -508,7 +516,10 @@ class Distributor:
                 log.warning("KcWaiting without a contact id: %s", event)
                 return
             self._spawn(self.enqueue(contact_id, event.get("Uniqueid", ""), event.get("Channel", "")))
+        elif name in ("HangupRequest", "SoftHangupRequest", "BridgeLeave"):
+            self._note_who_ended(event.get("Uniqueid", ""))
         elif name == "Hangup":
+            self._note_who_ended(event.get("Uniqueid", ""))
             self._spawn(self._on_hangup(event.get("Uniqueid", ""), event.get("Channel", "")))
         elif name == "DialEnd" and event.get("Uniqueid", "").startswith("kc-"):
             self._spawn(self._on_callback_dial_end(event.get("Uniqueid", ""), event.get("DialStatus", "")))
@@ -529,6 +540,14 @@ class Distributor:
                 # a phone registering from a new address replaces its old contact: "Removed"
                 # may come after the new one's "Created", so ask the PBX what holds now
                 self._spawn(self._recheck_registration(agent))
+
+    def _note_who_ended(self, uniqueid: str) -> None:
+        """The first hang-up request (or bridge leave) of a talking pair says who ended the
+        call: the two channels' Hangup events race each other, these arrive in order."""
+        for conn in self.connected.values():
+            if conn.ended_by is None and uniqueid in (conn.leg_id, conn.uniqueid):
+                conn.ended_by = "agent" if uniqueid == conn.leg_id else "caller"
+                return
 
     async def _recheck_registration(self, agent: str) -> None:
         await asyncio.sleep(0.2)
@@ -595,6 +614,8 @@ class Distributor:
             await self.store.run(queries.add_event, conn.contact_id, iso(self.clock()),
                                  "callback_unanswered", {"agent": conn.agent})
         else:
+            if conn.ended_by is not None:
+                conn.agent_hung_up = conn.ended_by == "agent"
             event = "COMPLETEAGENT" if conn.agent_hung_up or conn.callback else "COMPLETECALLER"
             self.queue_log.write(now, conn.uniqueid, conn.queue, conn.agent, event,
                                  int(conn.wait), int(talk), 1)

@@ -36,7 +36,7 @@ async def _user_from_session(request: web.Request) -> dict[str, Any] | None:
     if not cookie or len(cookie) > 100:
         return None
     now = iso(request.app[CLOCK]())
-    return await request.app[STORE].run(web_store.session_user, token_hash(cookie), now)
+    return await request.app[STORE].read(web_store.session_user, token_hash(cookie), now)
 
 
 def current_user(request: web.Request) -> dict[str, Any] | None:
@@ -55,7 +55,7 @@ async def authenticate(request: web.Request,
     scheme, _, token = header.partition(" ")
     user = None
     if scheme.lower() == "bearer" and token.strip():
-        user = await request.app[STORE].run(queries.user_for_token, token_hash(token.strip()))
+        user = await request.app[STORE].read(queries.user_for_token, token_hash(token.strip()))
         if user is None:
             return _unauthorized()
         request[VIA] = "bearer"

@@ -36,12 +36,25 @@ def connect(path: Path) -> sqlite_utils.Database:
     return db
 
 
+def connect_reader(path: Path) -> sqlite_utils.Database:
+    """A connection for reads only: in WAL mode it never waits for the writer."""
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False,
+                           isolation_level=None, timeout=10)
+    conn.execute("PRAGMA query_only=ON")
+    return sqlite_utils.Database(conn)
+
+
 class Store:
+    READERS = 2
+
     def __init__(self, path: Path):
         self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kc-db")
         self._db: sqlite_utils.Database | None = None
         self._lock = threading.Lock()
+        self._reader = ThreadPoolExecutor(max_workers=self.READERS, thread_name_prefix="kc-db-read")
+        self._local = threading.local()
+        self._readers: list[sqlite_utils.Database] = []
 
     def _ensure(self) -> sqlite_utils.Database:
         if self._db is None:
@@ -60,6 +73,25 @@ class Store:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, lambda: self._call(fn, *args, **kwargs))
 
+    def _read_call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = connect_reader(self.path)
+            with self._lock:
+                self._readers.append(db)
+        try:
+            return fn(db, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{getattr(fn, '__name__', fn)}: {exc}") from exc
+
+    async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a read-only `fn(db)` beside the writer, so hot reads (a caller's contact, a
+        session) never queue behind writes. It sees everything `run` has committed."""
+        if self._db is None:
+            await self.run(lambda db: None)       # the writer creates and migrates first
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._reader, lambda: self._read_call(fn, *args, **kwargs))
+
     def run_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """For the CLI and tests outside an event loop."""
         return self._executor.submit(lambda: self._call(fn, *args, **kwargs)).result()
@@ -71,3 +103,8 @@ class Store:
                 self._db = None
         self._executor.submit(_close).result()
         self._executor.shutdown(wait=True)
+        self._reader.shutdown(wait=True)
+        with self._lock:
+            for db in self._readers:
+                db.conn.close()
+            self._readers.clear()
