@@ -146,3 +146,23 @@ def test_ring_no_answer_pauses_agent_and_caller_keeps_place(kc, workdir):
                            "the RONA caller's contact")
     assert contact["outcome"] == "abandoned" and contact["skill"] == "elderly-care"
     kc.set_state("hv-202", "logged_out")
+
+
+def test_caller_hanging_up_first_is_completecaller(kc, workdir):
+    since = now_iso()
+    agent = phone(kc, workdir, "bromma-102")
+    agent.dial("*21")
+    kc.wait_for(lambda: kc.agent("bromma-102")["state"] == "ready", 10, "bromma-102 ready")
+    answering = agent.answer_calls(count=1, ring_seconds=0.5, talk_seconds=30, hangup="far")
+    resident = call(workdir, kc.sip_port, BROMMA, digits=[(2.0, "1")], caller_number="0708889900",
+                    hangup_after=6)
+    assert resident.wait_ok(40).answered
+    answering.wait_ok(40)
+    contact = wait_contact(kc, since, lambda c: c["caller"] == "0708889900" and c["outcome"],
+                           "the caller-ended contact")
+    assert contact["outcome"] == "answered" and contact["agent"] == "bromma-102"
+    kc.wait_for(lambda: kc.agent("bromma-102")["state"] == "ready", 15, "bromma-102 free again")
+    kc.set_state("bromma-102", "logged_out")
+    lines = [l.split("|") for l in (kc.var / "log" / "queue_log").read_text().splitlines()]
+    ends = [l[4] for l in lines if len(l) > 4 and l[3] == "bromma-102" and l[4].startswith("COMPLETE")]
+    assert ends[-1] == "COMPLETECALLER", ends
