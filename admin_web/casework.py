@@ -9,10 +9,11 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
+from acd import queue_log
 from acd.tasks import TaskRunner
 from kc import cases
 from kc.channels import ChannelSettings, IntakeHandler, SmtpIntake
-from kc.clock import Clock, iso
+from kc.clock import Clock, iso, parse_iso
 from kc.settings import Settings
 from kc.store import Store
 
@@ -34,8 +35,13 @@ def setup(app: web.Application) -> None:
 
 async def run_purge(settings: Settings, store: Store, clock: Clock, days: int) -> dict[str, int]:
     """`kc purge` and the daily run: personal data older than `days` removed/pseudonymised."""
-    counts = await store.run(cases.purge, cases.cutoff_for(clock(), days),
-                             settings.secret("pseudonym.key"))
+    cutoff = cases.cutoff_for(clock(), days)
+    key = settings.secret("pseudonym.key")
+    counts = await store.run(cases.purge, cutoff, key)
+    # The queue_log carries callers' numbers too (ENTERQUEUE): same pseudonyms there.
+    counts["queue_log"] = await asyncio.get_running_loop().run_in_executor(
+        None, queue_log.pseudonymise, settings.queue_log, parse_iso(cutoff).timestamp(),
+        lambda number: cases.pseudonym(key, number), cases.PSEUDONYM_PREFIX)
     await store.run(_audit_purge, iso(clock()), days, counts)
     return counts
 

@@ -175,3 +175,20 @@ def test_supervisors_read_confidential_matters_only_of_the_districts_they_superv
         assert web_store.user_districts(old.run_sync(web_store.get_user, "m")) == ()
     finally:
         old.close()
+
+
+def test_queue_log_numbers_are_pseudonymised_after_retention(tmp_path):
+    from acd.queue_log import QueueLog, pseudonymise
+    from kc.cases import PSEUDONYM_PREFIX, pseudonym
+
+    log = QueueLog(tmp_path / "queue_log")
+    log.write(1000, "1.1", "school@bromma", "NONE", "ENTERQUEUE", "", "0701234567", 1)
+    log.write(1001, "1.1", "school@bromma", "bromma-103", "CONNECT", 1, "kc-1", 0)
+    log.write(5000, "2.2", "school@bromma", "NONE", "ENTERQUEUE", "", "0707654321", 1)
+    changed = pseudonymise(log.path, 2000, lambda n: pseudonym("k", n), PSEUDONYM_PREFIX)
+    lines = log.path.read_text().splitlines()
+    assert changed == 1
+    assert lines[0] == f"1000|1.1|school@bromma|NONE|ENTERQUEUE||{pseudonym('k', '0701234567')}|1"
+    assert lines[1] == "1001|1.1|school@bromma|bromma-103|CONNECT|1|kc-1|0"
+    assert lines[2].endswith("|0707654321|1")               # not old enough yet
+    assert pseudonymise(log.path, 2000, lambda n: pseudonym("k", n), PSEUDONYM_PREFIX) == 0
