@@ -1,0 +1,58 @@
+"""Every route of the site, enumerated from the application itself: nobody anonymous gets
+past the door, and an agent does not reach what is for administrators."""
+from __future__ import annotations
+
+import re
+
+from kc.service import build_app
+from kc.settings import Settings
+from test_web_access import Client
+
+# Routes meant for the public (or for logging in/out), by path.
+PUBLIC = {"/", "/login", "/logout", "/api/health", "/kontakt"}
+FILL = {"district": "bromma", "skill": "school", "agent_id": "bromma-101", "username": "manager",
+        "token_id": "0123456789ab", "n": "1", "version": "1", "name": "a" * 64}
+
+
+def _routes(kc):
+    app = build_app(Settings.from_env({**kc.env}))
+    out = set()
+    for route in app.router.routes():
+        if route.method in ("HEAD", "OPTIONS"):
+            continue
+        info = route.resource.get_info() if route.resource else {}
+        path = info.get("path") or info.get("formatter")
+        if not path or "prefix" in info:       # static files
+            continue
+        path = re.sub(r"\{(\w+)(?::[^}]*)?\}", lambda m: FILL.get(m.group(1), "1"), path)
+        out.add((route.method, path))
+    return sorted(out)
+
+
+def test_anonymous_is_refused_everywhere_but_public_routes(kc):
+    routes = _routes(kc)
+    assert len(routes) > 60, routes                      # the whole site, not a sample
+    anonymous = Client(kc.url)
+    leaks = []
+    for method, path in routes:
+        if path in PUBLIC:
+            continue
+        status, headers, _ = anonymous.request(method, path, {} if method != "GET" else None)
+        ok = status in (401, 403) or (status == 302 and headers["Location"].startswith("/login"))
+        if not ok:
+            leaks.append((method, path, status))
+    assert leaks == []
+
+
+def test_agent_cannot_reach_admin_routes(kc):
+    agent = Client(kc.url)
+    assert agent.login("bromma-103", "demo-agent")[0] == 302
+    leaks = []
+    for method, path in _routes(kc):
+        if method != "GET" or not path.startswith(("/admin", "/api/reports", "/reports",
+                                                   "/api/menus", "/api/queues", "/api/export")):
+            continue
+        status, _, _ = agent.request(method, path)
+        if status not in (401, 403, 404):
+            leaks.append((path, status))
+    assert leaks == []
