@@ -19,7 +19,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from kc import cases, queries
+from kc import cases
 from kc.clock import Clock, iso
 from kc.domain import AgentState
 from kc.store import Store

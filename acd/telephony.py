@@ -64,35 +64,36 @@ class AmiTelephony:
     def __init__(self, link: AmiLink):
         self._link = link
 
-    async def ring_agent(self, *, agent: str, caller_channel: str, contact_id: int,
-                         leg_id: str, caller_id: str, timeout: float) -> bool:
+    async def _ring(self, *, agent: str, context: str, leg_id: str, caller_id: str,
+                    timeout: float, variables: list[str]) -> bool:
+        """Originate to the agent's phone; once answered the leg runs `context`. True if
+        the agent answered (the async Originate's final OriginateResponse)."""
         try:
             reply = await self._link.action(
                 "Originate", timeout=timeout + 15,
-                Channel=f"PJSIP/{agent}", Context="kc-connect", Exten="s", Priority="1",
+                Channel=f"PJSIP/{agent}", Context=context, Exten="s", Priority="1",
                 Timeout=str(int(timeout * 1000)), Async="true", ChannelId=leg_id,
-                CallerID=_caller_id(caller_id),
-                Variable=[f"KC_CALLER_CHANNEL={caller_channel}", f"KC_CONTACT_ID={contact_id}",
-                          "TRANSFER_CONTEXT=kc-agent-transfer"],
+                CallerID=_caller_id(caller_id), Variable=variables,
             )
         except AmiActionFailed:
             return False
         return reply.get("Response") == "Success"
 
+    async def ring_agent(self, *, agent: str, caller_channel: str, contact_id: int,
+                         leg_id: str, caller_id: str, timeout: float) -> bool:
+        return await self._ring(
+            agent=agent, context="kc-connect", leg_id=leg_id, caller_id=caller_id,
+            timeout=timeout,
+            variables=[f"KC_CALLER_CHANNEL={caller_channel}", f"KC_CONTACT_ID={contact_id}",
+                       "TRANSFER_CONTEXT=kc-agent-transfer"])
+
     async def call_back(self, *, agent: str, contact_id: int, leg_id: str, number: str,
                         caller_id: str, timeout: float, ring_resident: int) -> bool:
-        try:
-            reply = await self._link.action(
-                "Originate", timeout=timeout + 15,
-                Channel=f"PJSIP/{agent}", Context="kc-callback", Exten="s", Priority="1",
-                Timeout=str(int(timeout * 1000)), Async="true", ChannelId=leg_id,
-                CallerID=_caller_id(caller_id),
-                Variable=[f"KC_CONTACT_ID={contact_id}", f"KC_CALLBACK_NUMBER={number}",
-                          f"KC_CALLBACK_RING={int(ring_resident)}"],
-            )
-        except AmiActionFailed:
-            return False
-        return reply.get("Response") == "Success"
+        return await self._ring(
+            agent=agent, context="kc-callback", leg_id=leg_id, caller_id=caller_id,
+            timeout=timeout,
+            variables=[f"KC_CONTACT_ID={contact_id}", f"KC_CALLBACK_NUMBER={number}",
+                       f"KC_CALLBACK_RING={int(ring_resident)}"])
 
     async def redirect(self, channel: str, context: str, exten: str) -> None:
         await self._link.action("Redirect", Channel=channel, Context=context, Exten=exten,

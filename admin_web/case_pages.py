@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from kc import cases
+from kc import cases, queries
 from kc.audit import audit
 from kc.channels import categorise
 from kc.clock import iso, parse_iso
@@ -149,7 +149,6 @@ async def case_page(request: web.Request) -> web.Response:
 async def casework_admin(request: web.Request) -> dict:
     require_page_role(request, "admin")
     store = request.app[STORE]
-    from kc import queries
     return {"categories": await store.run(cases.list_categories),
             "departments": await store.run(cases.list_departments),
             "skills": await store.run(queries.list_skills)}

@@ -1,7 +1,6 @@
 """Typed application keys: how handlers find the services the composition root built."""
 from __future__ import annotations
 
-from typing import Any
 
 from aiohttp import web
 

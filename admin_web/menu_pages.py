@@ -40,6 +40,14 @@ NODE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 # ---------------------------------------------------------------- working copy
 
 
+async def _start_edit(request: web.Request) -> tuple[str, Any, dict]:
+    """An admin's edit of the working menu: the district, the posted form, a copy to change."""
+    require_page_role(request, "admin")
+    district = request.match_info["district"]
+    form = await request.post()
+    return district, form, copy.deepcopy((await _working(request, district))["body"])
+
+
 async def _working(request: web.Request, district: str) -> dict[str, Any]:
     store = request.app[STORE]
     districts = {d.id: d for d in await store.run(queries.list_districts)}
@@ -369,10 +377,7 @@ async def save_node(request: web.Request) -> web.Response:
 
 @routes.post("/admin/menus/{district}/add-node")
 async def add_node(request: web.Request) -> web.Response:
-    require_page_role(request, "admin")
-    district = request.match_info["district"]
-    form = await request.post()
-    body = copy.deepcopy((await _working(request, district))["body"])
+    district, form, body = await _start_edit(request)
     node_id = str(form.get("new_node_id", "")).strip().lower()
     if not NODE_ID.match(node_id):
         return await _render(request, district, status=422,
@@ -389,10 +394,7 @@ async def add_node(request: web.Request) -> web.Response:
 
 @routes.post("/admin/menus/{district}/delete-node")
 async def delete_node(request: web.Request) -> web.Response:
-    require_page_role(request, "admin")
-    district = request.match_info["district"]
-    form = await request.post()
-    body = copy.deepcopy((await _working(request, district))["body"])
+    district, form, body = await _start_edit(request)
     node_id = str(form.get("node_id", ""))
     if node_id == body.get("root") or node_id not in body["nodes"]:
         return await _render(request, district, status=422, error="The root node cannot be deleted.")
@@ -402,10 +404,7 @@ async def delete_node(request: web.Request) -> web.Response:
 
 @routes.post("/admin/menus/{district}/settings")
 async def save_settings(request: web.Request) -> web.Response:
-    require_page_role(request, "admin")
-    district = request.match_info["district"]
-    form = await request.post()
-    body = copy.deepcopy((await _working(request, district))["body"])
+    district, form, body = await _start_edit(request)
     languages = [x.strip() for x in re.split(r"[,\s]+", str(form.get("languages", ""))) if x.strip()]
     if not languages:
         return await _render(request, district, status=422, error="A menu needs at least one language.")
@@ -590,10 +589,7 @@ async def _stored_upload(request: web.Request, district: str, user: dict[str, An
 
 @routes.post("/admin/menus/{district}/remove-audio")
 async def remove_audio(request: web.Request) -> web.Response:
-    require_page_role(request, "admin")
-    district = request.match_info["district"]
-    form = await request.post()
-    body = copy.deepcopy((await _working(request, district))["body"])
+    district, form, body = await _start_edit(request)
     node_id, lang = str(form.get("node_id", "")), str(form.get("lang", ""))
     if node_id in body["nodes"]:
         (body["nodes"][node_id].get("audio") or {}).pop(lang, None)

@@ -9,7 +9,6 @@ Saved settings reach the ACD at once (`Distributor.reload_queues`): the next dec
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
