@@ -193,9 +193,18 @@ class AmiLink:
             action[key] = [_clean(v) for v in value] if isinstance(value, (list, tuple)) else _clean(value)
         return manager.send_action(action)
 
+    def send(self, name: str, timeout: float | None = None, **fields: Any) -> "asyncio.Task[Event]":
+        """Send an action *now* (before this returns; `TelephonyDown` if the link is down) and
+        return a task for its final message: a caller on a hot path (ringing an agent) does
+        not wait for a turn of the event loop before the request leaves."""
+        future = self._send(name, fields)
+        return asyncio.ensure_future(self._reply(name, future, timeout))
+
     async def action(self, name: str, timeout: float | None = None, **fields: Any) -> Event:
         """Send an action; returns the final message (for async Originate, its OriginateResponse)."""
-        future = self._send(name, fields)
+        return await self._reply(name, self._send(name, fields), timeout)
+
+    async def _reply(self, name: str, future: asyncio.Future, timeout: float | None) -> Event:
         try:
             result = await asyncio.wait_for(future, timeout or self._timeout)
         except asyncio.TimeoutError:

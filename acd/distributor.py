@@ -10,7 +10,7 @@ import asyncio
 import logging
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from kc import queries
 from kc.clock import Clock, iso, parse_iso
@@ -59,6 +59,18 @@ class Waiting:
     callback: str | None = None       # number to call back: the caller hung up, keeping the place
 
 
+@dataclass(frozen=True)
+class Queued:
+    """What the menu knows as it sends a caller to wait: with it, the caller's `KcWaiting`
+    event is handled at once, without reading the contact back (the agent's phone rings
+    sooner)."""
+    skill: str
+    district: str
+    language: str
+    caller: str
+    priority: int | None = None       # the menu option's; None: the queue's
+
+
 @dataclass
 class Connected:
     contact_id: int
@@ -75,6 +87,10 @@ class Connected:
     district: str = ""
     callback: bool = False            # uniqueid is the agent leg, which dials the resident
     resident_answered: bool = False
+
+
+async def _failed(exc: Exception) -> bool:
+    raise exc
 
 
 @dataclass
@@ -97,6 +113,7 @@ class Distributor:
     _wake: asyncio.TimerHandle | None = None
     _reconciled: bool = False
     handle_times: dict[str, deque] = field(default_factory=dict)   # skill -> recent handle seconds
+    expected: dict[int, tuple[float, Queued]] = field(default_factory=dict)   # see `expect`
 
     # ------------------------------------------------------------------ set-up
     async def load(self) -> None:
@@ -273,8 +290,20 @@ class Distributor:
         return True
 
     # ------------------------------------------------------------------ callers
+    EXPECT_SECONDS = 120.0
+
+    def expect(self, contact_id: int, queued: Queued) -> None:
+        """The menu is sending this caller to wait: remember what it knows (kept for
+        `EXPECT_SECONDS`; a caller who hangs up before reaching the waiting room is forgotten)."""
+        now = self._now()
+        for cid, (at, _) in list(self.expected.items()):
+            if now - at > self.EXPECT_SECONDS:
+                del self.expected[cid]
+        self.expected[contact_id] = (now, queued)
+
     async def enqueue(self, contact_id: int, uniqueid: str, channel: str) -> None:
-        """A caller has reached the waiting room (music on hold) after the menu."""
+        """A caller has reached the waiting room (music on hold) after the menu, or is found
+        there again after a restart: read the contact, then `_admit`."""
         if contact_id in self.waiting or contact_id in self.connected:
             return
         contact = await self.store.read(queries.get_contact, contact_id)
@@ -283,32 +312,45 @@ class Distributor:
         if contact["outcome"] is not None or not contact["skill"]:
             log.warning("contact %s is not waiting for an agent; ignored", contact_id)
             return
-        skill = self.skills.get(contact["skill"])
-        confidential = bool(skill and skill.confidential)
         at = contact["enqueued_at"]
+        queued = Queued(contact["skill"], contact["district"], contact["language"] or "sv",
+                        contact["caller"] or "", contact.get("menu_priority"))
+        # picked up again after a restart: the original enqueue time counts
+        self._admit(contact_id, uniqueid, channel, queued,
+                    parse_iso(at).timestamp() if at else None,
+                    callback=contact.get("callback_number") if not channel else None)
+
+    def _admit(self, contact_id: int, uniqueid: str, channel: str, queued: Queued,
+               enqueued: float | None, callback: str | None = None) -> None:
+        """Synchronous on purpose: from the PBX's event to the agent's Originate there is no
+        await. `enqueued` is None for a new arrival (now; its records follow)."""
+        if contact_id in self.waiting or contact_id in self.connected:
+            return
+        skill = self.skills.get(queued.skill)
+        confidential = bool(skill and skill.confidential)
         now = self._now()
-        enqueued = now
-        queue = self.queue_name(contact["skill"], contact["district"])
-        if at:  # picked up again after a restart: the original enqueue time counts
-            enqueued = parse_iso(at).timestamp()
-        else:
-            self.queue_log.write(now, uniqueid, queue, "NONE", "ENTERQUEUE", "",
-                                 contact["caller"] or "", 1)
-        # The menu option's priority, when it set one, else the queue's.
-        priority = contact.get("menu_priority")
+        first = enqueued is None
+        queue = self.queue_name(queued.skill, queued.district)
+        priority = queued.priority
         if priority is None:
-            priority = self.policy.priority(contact["skill"], contact["district"])
-        call = WaitingCall(contact_id, contact["skill"], contact["district"],
-                           contact["language"] or "sv", int(priority), confidential, enqueued)
-        self.waiting[contact_id] = Waiting(call, uniqueid, channel, contact["caller"] or "",
-                                           callback=contact.get("callback_number") if not channel else None)
+            priority = self.policy.priority(queued.skill, queued.district)
+        call = WaitingCall(contact_id, queued.skill, queued.district, queued.language,
+                           int(priority), confidential, now if first else enqueued)
+        self.waiting[contact_id] = Waiting(call, uniqueid, channel, queued.caller, callback=callback)
+        if first:   # the records are written after the decision (tasks run in order of creation)
+            self.queue_log.write(now, uniqueid, queue, "NONE", "ENTERQUEUE", "", queued.caller, 1)
+            self._spawn(self._record_enqueue(contact_id, queue, queued.skill, confidential,
+                                             uniqueid, channel))
+        self.dispatch()
         self._changed()
-        self.dispatch()          # decide first; the record follows (the agent's phone rings sooner)
-        if not at:
-            await self.store.run(queries.update_contact, contact_id, enqueued_at=iso(self.clock()),
-                                 confidential=confidential, uniqueid=uniqueid, channel_name=channel)
-            await self.store.run(queries.add_event, contact_id, iso(self.clock()), "enqueued",
-                                 {"skill": contact["skill"], "queue": queue})
+
+    async def _record_enqueue(self, contact_id: int, queue: str, skill: str, confidential: bool,
+                              uniqueid: str, channel: str) -> None:
+        at = iso(self.clock())
+        await self.store.run(queries.update_contact, contact_id, enqueued_at=at,
+                             confidential=confidential, uniqueid=uniqueid, channel_name=channel)
+        await self.store.run(queries.add_event, contact_id, at, "enqueued",
+                             {"skill": skill, "queue": queue})
 
     def dispatch(self) -> None:
         """Offer waiting callers to free agents (no agent gets two offers); then sleep until
@@ -330,7 +372,7 @@ class Distributor:
             entry.leg_id = f"kc-{call.contact_id}-{entry.offers}-{int(now)}"
             rt.state, rt.contact_id = AgentState.RINGING, call.contact_id
             offered.add(call.contact_id)
-            self._spawn(self._offer_callback(entry, rt) if entry.callback else self._offer(entry, rt))
+            self._start_offer(entry, rt)
         if offered:
             self._changed()
         rest = [c for c in calls if c.contact_id not in offered]
@@ -343,17 +385,36 @@ class Distributor:
         self._wake = None
         self.dispatch()
 
-    async def _offer(self, entry: Waiting, rt: AgentRuntime) -> None:
+    def _start_offer(self, entry: Waiting, rt: AgentRuntime) -> None:
+        """Ring the agent now (the Originate leaves before this returns); a task follows it up."""
+        call = entry.call
+        kind = self.skills[call.skill].name if call.skill in self.skills else call.skill
+        answer: Awaitable[bool]
+        try:
+            if entry.callback:
+                answer = self.telephony.call_back(
+                    agent=rt.agent.id, contact_id=call.contact_id, leg_id=entry.leg_id or "",
+                    number=entry.callback, caller_id=f"Återuppringning <{entry.callback}>",
+                    timeout=self.ring_timeout, ring_resident=self.options.callback_ring_seconds)
+            else:
+                answer = self.telephony.ring_agent(
+                    agent=rt.agent.id, caller_channel=entry.channel, contact_id=call.contact_id,
+                    leg_id=entry.leg_id or "", caller_id=f"{kind} <{entry.caller}>",
+                    timeout=self.ring_timeout)
+        except TelephonyDown as exc:
+            answer = _failed(exc)
+        self._spawn(self._record_offer(call.contact_id, rt.agent.id, entry.leg_id,
+                                       bool(entry.callback)))
+        started = self._now()
+        self._spawn(self._offer_callback(entry, rt, answer, started) if entry.callback
+                    else self._offer(entry, rt, answer, started))
+
+    async def _offer(self, entry: Waiting, rt: AgentRuntime, answer: Awaitable[bool],
+                     started: float) -> None:
         call = entry.call
         queue = self.queue_name(call.skill, call.district)
-        self._spawn(self._record_offer(call.contact_id, rt.agent.id, entry.leg_id))  # meanwhile
-        started = self._now()
         try:
-            answered = await self.telephony.ring_agent(
-                agent=rt.agent.id, caller_channel=entry.channel, contact_id=call.contact_id,
-                leg_id=entry.leg_id or "", caller_id=f"{self.skills[call.skill].name if call.skill in self.skills else call.skill} <{entry.caller}>",
-                timeout=self.ring_timeout,
-            )
+            answered = await answer
         except TelephonyDown as exc:
             log.warning("offering contact %s to %s failed: %s", call.contact_id, rt.agent.id, exc)
             answered = False
@@ -375,11 +436,12 @@ class Distributor:
         else:
             await self._after_call(rt)
 
-    async def _record_offer(self, contact_id: int, agent_id: str, leg_id: str | None) -> None:
+    async def _record_offer(self, contact_id: int, agent_id: str, leg_id: str | None,
+                            callback: bool) -> None:
         at = iso(self.clock())
         await self.store.run(queries.set_agent_state, agent_id, AgentState.RINGING, None, at)
         await self.store.run(queries.add_event, contact_id, at, "offered",
-                             {"agent": agent_id, "leg": leg_id})
+                             {"agent": agent_id, "leg": leg_id, **({"callback": True} if callback else {})})
 
     async def _ring_no_answer(self, entry: Waiting, rt: AgentRuntime, queue: str, started: float) -> None:
         """The caller goes back to the head of the queue (original enqueue time); the agent
@@ -515,7 +577,12 @@ class Distributor:
             except ValueError:
                 log.warning("KcWaiting without a contact id: %s", event)
                 return
-            self._spawn(self.enqueue(contact_id, event.get("Uniqueid", ""), event.get("Channel", "")))
+            uniqueid, channel = event.get("Uniqueid", ""), event.get("Channel", "")
+            known = self.expected.pop(contact_id, None)
+            if known is not None:
+                self._admit(contact_id, uniqueid, channel, known[1], None)
+            else:
+                self._spawn(self.enqueue(contact_id, uniqueid, channel))
         elif name in ("HangupRequest", "SoftHangupRequest", "BridgeLeave"):
             self._note_who_ended(event.get("Uniqueid", ""))
         elif name == "Hangup":
@@ -649,19 +716,14 @@ class Distributor:
         self._changed()
         return True
 
-    async def _offer_callback(self, entry: Waiting, rt: AgentRuntime) -> None:
-        """Ring the agent first; once they answer, the dialplan (`kc-callback`) rings the resident."""
+    async def _offer_callback(self, entry: Waiting, rt: AgentRuntime, answer: Awaitable[bool],
+                              started: float) -> None:
+        """The agent is rung first; once they answer, the dialplan (`kc-callback`) rings the
+        resident."""
         call = entry.call
         queue = self.queue_name(call.skill, call.district)
-        await self.store.run(queries.set_agent_state, rt.agent.id, AgentState.RINGING, None, iso(self.clock()))
-        await self.store.run(queries.add_event, call.contact_id, iso(self.clock()), "offered",
-                             {"agent": rt.agent.id, "leg": entry.leg_id, "callback": True})
-        started = self._now()
         try:
-            answered = await self.telephony.call_back(
-                agent=rt.agent.id, contact_id=call.contact_id, leg_id=entry.leg_id or "",
-                number=entry.callback or "", caller_id=f"Återuppringning <{entry.callback}>",
-                timeout=self.ring_timeout, ring_resident=self.options.callback_ring_seconds)
+            answered = await answer
         except TelephonyDown as exc:
             log.warning("call-back of contact %s via %s failed: %s", call.contact_id, rt.agent.id, exc)
             if self.waiting.get(call.contact_id) is entry:

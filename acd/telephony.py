@@ -6,7 +6,7 @@ give it another implementation; `AmiTelephony` is the real one.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, NamedTuple, Protocol
+from typing import Awaitable, Iterable, NamedTuple, Protocol
 
 from .ami import AmiActionFailed, AmiLink
 
@@ -32,8 +32,11 @@ class PbxSnapshot:
 
 
 class Telephony(Protocol):
-    async def ring_agent(self, *, agent: str, caller_channel: str, contact_id: int,
-                         leg_id: str, caller_id: str, timeout: float) -> bool:
+    """Ringing starts before `ring_agent`/`call_back` return (the request is on its way); the
+    returned awaitable says whether the agent answered. `TelephonyDown` if it cannot start."""
+
+    def ring_agent(self, *, agent: str, caller_channel: str, contact_id: int,
+                   leg_id: str, caller_id: str, timeout: float) -> Awaitable[bool]:
         """Ring the agent; once answered, bridge them to the waiting caller. True if answered."""
 
     async def hangup(self, channel: str) -> None: ...
@@ -43,8 +46,8 @@ class Telephony(Protocol):
     async def redirect(self, channel: str, context: str, exten: str) -> None:
         """Send a channel to `context,exten,1` (transfers)."""
 
-    async def call_back(self, *, agent: str, contact_id: int, leg_id: str, number: str,
-                        caller_id: str, timeout: float, ring_resident: int) -> bool:
+    def call_back(self, *, agent: str, contact_id: int, leg_id: str, number: str,
+                  caller_id: str, timeout: float, ring_resident: int) -> Awaitable[bool]:
         """Ring the agent; once answered, the PBX rings `number`. True if the agent answered."""
 
 
@@ -60,36 +63,41 @@ def _caller_id(text: str) -> str:
     return clean(text)
 
 
+async def _answered(reply: Awaitable[dict[str, str]]) -> bool:
+    try:
+        return (await reply).get("Response") == "Success"
+    except AmiActionFailed:
+        return False
+
+
 class AmiTelephony:
     def __init__(self, link: AmiLink):
         self._link = link
 
-    async def _ring(self, *, agent: str, context: str, leg_id: str, caller_id: str,
-                    timeout: float, variables: list[str]) -> bool:
-        """Originate to the agent's phone; once answered the leg runs `context`. True if
-        the agent answered (the async Originate's final OriginateResponse)."""
-        try:
-            reply = await self._link.action(
-                "Originate", timeout=timeout + 15,
-                Channel=f"PJSIP/{agent}", Context=context, Exten="s", Priority="1",
-                Timeout=str(int(timeout * 1000)), Async="true", ChannelId=leg_id,
-                CallerID=_caller_id(caller_id), Variable=variables,
-            )
-        except AmiActionFailed:
-            return False
-        return reply.get("Response") == "Success"
+    def _ring(self, *, agent: str, context: str, leg_id: str, caller_id: str,
+              timeout: float, variables: list[str]) -> Awaitable[bool]:
+        """Originate to the agent's phone, sent before this returns; once answered the leg runs
+        `context`. The awaitable: True if the agent answered (the async Originate's final
+        OriginateResponse)."""
+        reply = self._link.send(
+            "Originate", timeout=timeout + 15,
+            Channel=f"PJSIP/{agent}", Context=context, Exten="s", Priority="1",
+            Timeout=str(int(timeout * 1000)), Async="true", ChannelId=leg_id,
+            CallerID=_caller_id(caller_id), Variable=variables,
+        )
+        return _answered(reply)
 
-    async def ring_agent(self, *, agent: str, caller_channel: str, contact_id: int,
-                         leg_id: str, caller_id: str, timeout: float) -> bool:
-        return await self._ring(
+    def ring_agent(self, *, agent: str, caller_channel: str, contact_id: int,
+                   leg_id: str, caller_id: str, timeout: float) -> Awaitable[bool]:
+        return self._ring(
             agent=agent, context="kc-connect", leg_id=leg_id, caller_id=caller_id,
             timeout=timeout,
             variables=[f"KC_CALLER_CHANNEL={caller_channel}", f"KC_CONTACT_ID={contact_id}",
                        "TRANSFER_CONTEXT=kc-agent-transfer"])
 
-    async def call_back(self, *, agent: str, contact_id: int, leg_id: str, number: str,
-                        caller_id: str, timeout: float, ring_resident: int) -> bool:
-        return await self._ring(
+    def call_back(self, *, agent: str, contact_id: int, leg_id: str, number: str,
+                  caller_id: str, timeout: float, ring_resident: int) -> Awaitable[bool]:
+        return self._ring(
             agent=agent, context="kc-callback", leg_id=leg_id, caller_id=caller_id,
             timeout=timeout,
             variables=[f"KC_CONTACT_ID={contact_id}", f"KC_CALLBACK_NUMBER={number}",

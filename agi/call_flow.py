@@ -49,6 +49,9 @@ class CallFlow:
     clock: Clock
     on_feature: Callable[[str, str], Awaitable[str]]   # (agent id, code) -> new state
     after_hours: Any = None   # agi.after_hours.AfterHours: opening hours (set by kc.service)
+    # told as a caller is sent to wait (contact id, skill, district, language, caller,
+    # priority or None), so the ACD needs not read the contact back: see Distributor.expect
+    on_queued: Callable[[int, str, str, str, str, int | None], None] | None = None
 
     async def _play(self, chan: AgiChannel, speech: Speech) -> str | None:
         """Play a speech; returns the digit that cut an interruptible one short."""
@@ -65,10 +68,11 @@ class CallFlow:
     async def menu(self, chan: AgiChannel) -> None:
         district = (chan.args or [""])[0]
         now = iso(self.clock())
+        caller = clean_caller(chan.header("callerid"), 64)
         contact_id = await self.store.run(
             queries.create_contact, channel="phone", district=district or None,
             dialed=clean_caller(chan.header("dnid") or chan.header("extension"), 64),
-            caller=clean_caller(chan.header("callerid"), 64) or None,
+            caller=caller or None,
             caller_name=clean_caller(chan.header("calleridname")) or None,
             started_at=now, uniqueid=chan.header("uniqueid"), channel_name=chan.header("channel"),
         )
@@ -110,6 +114,9 @@ class CallFlow:
             await chan.set_variable("KC_CONTACT_ID", contact_id)
             await chan.set_variable("KC_SKILL", then.skill)
             await menu_flow.queued(self, contact_id, then.priority)
+            if self.on_queued is not None:
+                self.on_queued(contact_id, then.skill, district, session.language, caller,
+                               then.priority or None)
             await chan.set_variable("KC_NEXT", "wait")
         elif isinstance(then, Transfer):   # to an outside number: the dialplan dials it
             await menu_flow.transfer_out(self, chan, contact_id, then.target)

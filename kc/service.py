@@ -16,7 +16,7 @@ from typing import AsyncIterator
 from aiohttp import web
 
 from acd.ami import AmiLink
-from acd.distributor import Distributor
+from acd.distributor import Distributor, Queued
 from acd.options import AcdOptions
 from acd.queue_log import QueueLog
 from acd.telephony import AmiTelephony
@@ -156,7 +156,11 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
                 raise InvalidInput(f"unknown feature code {code!r}")
             return (await distributor.request_state(agent, FEATURES[code])).state.value
 
-        flow = CallFlow(store, prompts, clock, on_feature)
+        def on_queued(contact_id: int, skill: str, district: str, language: str, caller: str,
+                      priority: int | None) -> None:
+            distributor.expect(contact_id, Queued(skill, district, language or "sv", caller, priority))
+
+        flow = CallFlow(store, prompts, clock, on_feature, on_queued=on_queued)
         flow.after_hours, closer = after_hours_setup(settings, store, prompts, clock, distributor,
                                                      app[AMI])
         server = FastAgiServer({"menu": flow.menu, "agent-feature": flow.agent_feature,
