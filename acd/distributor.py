@@ -23,14 +23,21 @@ from kc.queue_config import list_queue_configs
 from . import acd_store, agent_states, estimate
 from .options import NUMBER_RE, AcdOptions
 from .queue_log import QueueLog
-from .routing import AgentSnapshot, RoutingPolicy, WaitingCall, assignments, next_overflow_at
+from .routing import AgentSnapshot, Router, RoutingPolicy, WaitingCall
 from .telephony import Telephony
 
 log = logging.getLogger(__name__)
 
 
+# The fields an `AgentSnapshot` is made of: setting one tells the distributor's router.
+_ROUTED_FIELDS = frozenset({"agent", "state", "registered", "idle_since"})
+
+
 @dataclass
 class AgentRuntime:
+    """An agent as the distributor sees them. Setting a routed field (state, registration,
+    idle time, the agent's data) calls `watch`, so the router's index never goes stale
+    whoever changes it (the distributor, the task runner, the admin pages)."""
     agent: Agent
     state: AgentState = AgentState.LOGGED_OUT
     reason: str | None = None
@@ -40,6 +47,14 @@ class AgentRuntime:
     idle_since: float = 0.0
     contact_id: int | None = None
     wrap_ups: int = 0                 # which wrap-up a timer belongs to (an early end starts anew)
+    watch: Callable[["AgentRuntime"], None] | None = field(default=None, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name in _ROUTED_FIELDS:
+            watch = self.__dict__.get("watch")
+            if watch is not None:
+                watch(self)
 
     def snapshot(self) -> AgentSnapshot:
         a = self.agent
@@ -103,6 +118,7 @@ class Distributor:
     wrap_up_seconds: float = 0.0      # for queues without a configuration
     options: AcdOptions = field(default_factory=AcdOptions)
     policy: RoutingPolicy = field(default_factory=RoutingPolicy)
+    router: Router = field(default_factory=Router)   # free agents and unoffered callers, indexed
     agents: dict[str, AgentRuntime] = field(default_factory=dict)
     skills: dict[str, Skill] = field(default_factory=dict)
     waiting: dict[int, Waiting] = field(default_factory=dict)
@@ -125,13 +141,24 @@ class Distributor:
             state, reason, _ = states.get(agent.id, (AgentState.LOGGED_OUT, None, None))
             if state in agent_states.BUSY:
                 state, reason = AgentState.READY, None    # a call cannot survive our restart
-            self.agents[agent.id] = AgentRuntime(agent, state, reason, idle_since=now)
+            self.add_agent(AgentRuntime(agent, state, reason, idle_since=now))
         await self.reload_queues()
+
+    def add_agent(self, rt: AgentRuntime) -> None:
+        """A new agent (or one replaced): routed from now on."""
+        rt.watch = self._agent_changed
+        self.agents[rt.agent.id] = rt
+        self.router.upsert_agent(rt.snapshot())
+
+    def _agent_changed(self, rt: AgentRuntime) -> None:
+        if self.agents.get(rt.agent.id) is rt:
+            self.router.upsert_agent(rt.snapshot())
 
     async def reload_queues(self) -> None:
         """Queue configurations (overflow steps, wrap-up, priority) from the store; call again
         after they change."""
         self.policy = RoutingPolicy.from_configs(await self.store.run(list_queue_configs))
+        self.router.set_policy(self.policy)
         self.dispatch()
 
     def wrap_up_for(self, skill: str, district: str) -> float:
@@ -247,12 +274,14 @@ class Distributor:
         if entry is None or entry.offered_to is not None:
             return None
         del self.waiting[contact_id]
+        self.router.remove_call(contact_id)
         self._changed()
         return entry
 
     def return_waiting(self, entry: Waiting) -> None:
         """Undo `take_waiting`: the caller keeps their place."""
-        self.waiting.setdefault(entry.call.contact_id, entry)
+        if self.waiting.setdefault(entry.call.contact_id, entry) is entry and entry.offered_to is None:
+            self.router.add_call(entry.call)
         self._changed()
         self.dispatch()
 
@@ -337,11 +366,13 @@ class Distributor:
         call = WaitingCall(contact_id, queued.skill, queued.district, queued.language,
                            int(priority), confidential, now if first else enqueued)
         self.waiting[contact_id] = Waiting(call, uniqueid, channel, queued.caller, callback=callback)
-        if first:   # the records are written after the decision (tasks run in order of creation)
-            self.queue_log.write(now, uniqueid, queue, "NONE", "ENTERQUEUE", "", queued.caller, 1)
+        self.router.add_call(call)
+        if first:   # spawned before any offer's records: tasks run in order of creation
             self._spawn(self._record_enqueue(contact_id, queue, queued.skill, confidential,
                                              uniqueid, channel))
         self.dispatch()
+        if first:
+            self.queue_log.write(now, uniqueid, queue, "NONE", "ENTERQUEUE", "", queued.caller, 1)
         self._changed()
 
     async def _record_enqueue(self, contact_id: int, queue: str, skill: str, confidential: bool,
@@ -354,29 +385,34 @@ class Distributor:
 
     def dispatch(self) -> None:
         """Offer waiting callers to free agents (no agent gets two offers); then sleep until
-        the next overflow step could change the answer."""
-        calls = [w.call for w in self.waiting.values() if w.offered_to is None]
+        the next overflow step could change the answer. The router holds only what changed
+        since the last dispatch, so this costs little however many agents and callers wait."""
         if self._wake is not None:
             self._wake.cancel()
             self._wake = None
-        if not calls:
-            return
         now = self._now()
-        offered = set()
-        for call, agent in assignments(calls, (rt.snapshot() for rt in self.agents.values()),
-                                       self.policy, now):
-            entry = self.waiting[call.contact_id]
-            rt = self.agents[agent.id]
+        offered = False
+        for call, agent in self.router.dispatch(now):
+            entry = self.waiting.get(call.contact_id)
+            rt = self.agents.get(agent.id)
+            if entry is None or entry.offered_to is not None or rt is None or not rt.snapshot().free:
+                # cannot happen while every change reaches the router; never offer blindly
+                log.error("router and distributor disagree on contact %s / agent %s",
+                          call.contact_id, agent.id)
+                if entry is not None and entry.offered_to is None:
+                    self.router.add_call(entry.call)
+                if rt is not None:
+                    self.router.upsert_agent(rt.snapshot())
+                continue
             entry.offered_to = agent.id
             entry.offers += 1
             entry.leg_id = f"kc-{call.contact_id}-{entry.offers}-{int(now)}"
             rt.state, rt.contact_id = AgentState.RINGING, call.contact_id
-            offered.add(call.contact_id)
+            offered = True
             self._start_offer(entry, rt)
         if offered:
             self._changed()
-        rest = [c for c in calls if c.contact_id not in offered]
-        due = next_overflow_at(rest, now, self.policy) if rest else None
+        due = self.router.next_wakeup(now)
         if due is not None:
             self._wake = asyncio.get_running_loop().call_later(max(0.02, due - now + 0.01),
                                                                self._on_wake)
@@ -420,6 +456,7 @@ class Distributor:
             answered = False
             if call.contact_id in self.waiting:
                 entry.offered_to = None
+                self.router.add_call(call)
                 await self._set_state(rt, AgentState.READY)
                 rt.contact_id = None
                 return
@@ -449,6 +486,7 @@ class Distributor:
         call = entry.call
         ring_ms = int((self._now() - started) * 1000)
         entry.offered_to, entry.leg_id = None, None
+        self.router.add_call(call)         # at the head again: its original enqueue time
         self.queue_log.write(self._now(), entry.uniqueid, queue, rt.agent.id, "RINGNOANSWER", ring_ms)
         await self.store.run(queries.add_event, call.contact_id, iso(self.clock()), "ring_no_answer",
                              {"agent": rt.agent.id, "ms": ring_ms})
@@ -525,6 +563,7 @@ class Distributor:
                      leg_id: str, now: float) -> None:
         """A caller found bridged to an agent after our restart: connected, not waiting."""
         self.waiting.pop(contact_id, None)
+        self.router.remove_call(contact_id)
         contact = await self.store.run(queries.get_contact, contact_id)
         rt = self.agents.get(agent_id)
         if contact["outcome"] is not None or rt is None:
@@ -568,6 +607,10 @@ class Distributor:
                                      self.queue_name(c["skill"], c["district"]), "NONE", "ABANDON", 1, 1, 0)
 
     # ------------------------------------------------------------------ PBX events
+    # What `on_event` reads; the PBX is told to send no others (kc.asterisk.AMI_EVENTS).
+    PBX_EVENTS = frozenset({"UserEvent", "HangupRequest", "SoftHangupRequest", "BridgeLeave",
+                            "Hangup", "DialEnd", "Newchannel", "DeviceStateChange", "ContactStatus"})
+
     def on_event(self, event: dict[str, str]) -> None:
         """Called for every AMI event; must not block (slow readers get disconnected)."""
         name = event.get("Event", "")
@@ -649,6 +692,7 @@ class Distributor:
     async def _abandon(self, entry: Waiting, now: float) -> None:
         call = entry.call
         del self.waiting[call.contact_id]
+        self.router.remove_call(call.contact_id)
         wait = max(0.0, now - call.enqueued_at)
         queue = self.queue_name(call.skill, call.district)
         self.queue_log.write(now, entry.uniqueid, queue, "NONE", "ABANDON", 1, 1, int(wait))
@@ -728,6 +772,7 @@ class Distributor:
             log.warning("call-back of contact %s via %s failed: %s", call.contact_id, rt.agent.id, exc)
             if self.waiting.get(call.contact_id) is entry:
                 entry.offered_to, entry.leg_id = None, None
+                self.router.add_call(call)
             rt.contact_id = None
             await self._set_state(rt, AgentState.READY)
             self.dispatch()

@@ -49,7 +49,7 @@ def apply_to_acd(app: web.Application, agent: Agent, moved_to: str | None = None
     effective = replace(agent, district=moved_to) if moved_to else agent
     rt = dist.agents.get(agent.id)
     if rt is None:
-        dist.agents[agent.id] = AgentRuntime(effective, idle_since=app[CLOCK]().timestamp())
+        dist.add_agent(AgentRuntime(effective, idle_since=app[CLOCK]().timestamp()))
     else:
         rt.agent = effective
     for callback in dist.on_change:

@@ -41,6 +41,10 @@ __all__ = [
     "TEMPLATE_DIR",
 ]
 
+# The AMI events the service reads (the ACD's, see acd.distributor, and what the link and
+# asynchronous Originate need); manager.conf lets no others through.
+AMI_EVENTS = ("UserEvent", "Hangup", "SoftHangupRequest", "BridgeLeave", "DialEnd", "Newchannel",
+              "DeviceStateChange", "ContactStatus", "OriginateResponse", "FullyBooted", "Shutdown")
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "dialplan"
 
 # Templates rendered into <root>/etc; (template, output name, secret?)
@@ -110,6 +114,7 @@ class AsteriskContext:
     ami_permit: str | None = None  # AMI ACL; default: 127.0.0.1 when ami_host is loopback
     announce_seconds: int = 45  # waiting callers hear place + estimated wait this often
     callback_trunk: str = "127.0.0.1:5070"  # host:port for call-backs and transfers out
+    ami_events: tuple[str, ...] | None = AMI_EVENTS  # the only events AMI sends; None: all
 
     @property
     def etc_dir(self) -> Path:
@@ -412,6 +417,7 @@ def render_config(ctx: AsteriskContext) -> Path:
         qualify_frequency=int(ctx.qualify_frequency),
         ami_write_system=bool(ctx.ami_write_system),
         ami_permit=ctx.ami_permit or default_permit,
+        ami_events=ctx.ami_events,
     )
     env = _jinja_env()
     for name, secret in _CONFIG_FILES:

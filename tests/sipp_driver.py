@@ -468,15 +468,19 @@ class SipPhone:
         talk_seconds: float = 3.0,
         hangup: str = "agent",
         timeout: float = 120.0,
+        refer_to: str = "",
     ) -> SippRun:
         """Background UAS on the phone's port answering `count` calls. hangup="agent": we send
         BYE after talk_seconds (unless the far end does first); "far": wait up to
-        talk_seconds for the far end's BYE."""
-        if hangup not in ("agent", "far"):
-            raise ValueError("hangup must be 'agent' or 'far'")
+        talk_seconds for the far end's BYE; "refer": after talk_seconds, blind-transfer the
+        far end to `refer_to` (digits) by REFER, then wait for the PBX's BYE."""
+        if hangup not in ("agent", "far", "refer"):
+            raise ValueError("hangup must be 'agent', 'far' or 'refer'")
+        if hangup == "refer" and not re.fullmatch(r"[0-9]{1,20}", refer_to):
+            raise ValueError("refer_to must be digits")
         self._check_port_idle()
         variables = dict(ring_ms=max(1, int(ring_seconds * 1000)), talk_ms=max(1, int(talk_seconds * 1000)),
-                         hangup=hangup)
+                         hangup=hangup, refer_to=refer_to)
         self._bg = _start(
             self.workdir, f"answer-{self.username}", ("uas_answer.xml.j2", variables),
             self.sip_port, self.local_port, self.media_port,

@@ -190,6 +190,41 @@ def test_agent_blind_transfers_caller_to_another_skill_queue(acd, workdir):
     acd.set_state("bromma-103", "logged_out")
 
 
+def test_agent_phone_blind_transfers_caller_by_refer(acd, workdir):
+    """The agent's own phone transfers (SIP REFER to `2`, the school queue's short code): the
+    PBX runs the caller through `kc-agent-transfer`, the contact records it and the caller
+    waits again until a school agent answers."""
+    since = now_iso()
+    first = login(acd, workdir, "bromma-102")
+    referring = first.answer_calls(count=1, ring_seconds=0.3, talk_seconds=2, hangup="refer",
+                                   refer_to="2")
+    resident = call(workdir, acd.sip_port, BROMMA, digits=[(1.5, "1")], caller_number="0711000015",
+                    hangup_after=None, wait_far_bye=60)
+    acd.wait_for(lambda: acd.agent("bromma-102")["state"] == "on_call", 30, "first agent on call")
+    old = contact_by_caller(acd, since, "0711000015", done=False)
+    second = login(acd, workdir, "bromma-103")
+    answering = second.answer_calls(count=1, ring_seconds=0.3, talk_seconds=1.5, hangup="agent")
+    result = referring.wait(30)
+    assert "referred" in result.events and result.hangup == "us", result.log   # then hung up
+    answering.wait_ok(30)
+    assert resident.wait_ok(30).hangup == "far"
+    before = acd.wait_for(lambda: next((c for c in acd.contacts(since) if c["id"] == old["id"]
+                                        and c["outcome"]), None), 20, "first contact done")
+    new_id = next(d["new_contact"] for k, d in events(acd, old["id"]) if k == "transferred")
+    after = acd.wait_for(lambda: next((c for c in acd.contacts(since) if c["id"] == new_id
+                                       and c["outcome"]), None), 20, "transferred contact done")
+    assert before["outcome"] == "transferred" and before["agent"] == "bromma-102"
+    assert after["outcome"] == "answered" and after["agent"] == "bromma-103"
+    assert after["skill"] == "school" and after["caller"] == "0711000015"
+    assert ("transferred", {"to": "queue:school", "agent": "bromma-102",
+                            "new_contact": new_id}) in events(acd, before["id"])
+    lines = [r for r in queue_log(acd) if r[4] == "TRANSFER"]
+    assert lines and lines[-1][2] == "elderly-care@bromma" and lines[-1][5] == "school@bromma"
+    acd.wait_for(lambda: acd.agent("bromma-102")["state"] == "ready", 10, "first agent free")
+    acd.set_state("bromma-102", "logged_out")
+    acd.set_state("bromma-103", "logged_out")
+
+
 def test_callback_keeps_place_and_rings_agent_then_resident(acd, workdir):
     since = now_iso()
     resident = call(workdir, acd.sip_port, BROMMA, digits=[(1.5, "1"), (8.0, "1")],

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -26,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sipp_driver as sd  # noqa: E402
 from kc.asterisk import (  # noqa: E402
+    AMI_EVENTS,
     AgentEndpoint,
     AsteriskContext,
     AsteriskProcess,
@@ -115,6 +117,7 @@ class Lab:
             fallback_command=("/bin/sh", "-c", "echo 'VERBOSE \"kc fallback ran\" 1'; read r", "kc fallback"),
             realm=REALM,
             run_user=default_run_user(),
+            ami_events=AMI_EVENTS + ("BridgeEnter",),   # the service's events, and bridges seen
         )
         self.asterisk = AsteriskProcess(self.ctx)
         self.agi = AgiStub(self)
@@ -503,5 +506,17 @@ def test_reload_pjsip_adds_agent(lab: Lab):
 
 
 def test_no_dialplan_events_leak(lab: Lab):
+    _bridge_call(lab, "0701110009", agent_hangs_up=True)   # menu, waiting, agent: every kind
     names = {e.get("Event") for e in lab.events}
     assert not names & {"VarSet", "Newexten", "AGIExecStart", "AGIExecEnd", "Cdr", "CEL"}, names
+    # manager.conf's eventfilter: the calls above made these, none came through
+    assert not names & {"Newstate", "NewConnectedLine", "DialBegin", "BridgeCreate",
+                        "MusicOnHoldStart"}, names
+    assert {"Newchannel", "Hangup", "UserEvent", "BridgeEnter", "DeviceStateChange"} <= names, names
+
+
+def test_event_filter_lets_through_every_event_the_acd_reads():
+    from acd.distributor import Distributor
+    allowed = re.compile(f"Event: ({'|'.join(AMI_EVENTS)})")
+    assert all(allowed.search(f"Event: {name}\r\n") for name in Distributor.PBX_EVENTS)
+    assert not allowed.search("Event: Newstate\r\n")

@@ -1,0 +1,159 @@
+"""The live distributor under random event sequences, with a scripted PBX and a real store.
+
+The routing core's own properties are tested in test_routing_core.py; this checks what the
+distributor adds on top: its router index never disagrees with the agents and callers it holds
+(whoever changed them), no agent is ever offered two calls, and after every event no free
+agent is left idle while a caller they may take waits unoffered.
+"""
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from acd.distributor import Distributor, Queued
+from acd.queue_log import QueueLog
+from acd.telephony import PbxSnapshot
+from kc import queries
+from kc.demo import load_demo
+from kc.domain import AgentState
+from kc.errors import InvalidInput, TelephonyDown
+from kc.store import Store
+
+
+class ScriptedPbx:
+    """Ringing an agent gives a future the test resolves (answered or not)."""
+
+    def __init__(self) -> None:
+        self.rings: dict[str, asyncio.Future] = {}      # leg id -> answered?
+        self.down = False
+        self.hung_up: list[str] = []
+
+    def _ring(self, leg_id: str) -> asyncio.Future:
+        if self.down:
+            raise TelephonyDown("scripted: AMI down")
+        fut = asyncio.get_running_loop().create_future()
+        self.rings[leg_id] = fut
+        return fut
+
+    def ring_agent(self, *, agent, caller_channel, contact_id, leg_id, caller_id, timeout):
+        return self._ring(leg_id)
+
+    def call_back(self, *, agent, contact_id, leg_id, number, caller_id, timeout, ring_resident):
+        return self._ring(leg_id)
+
+    async def hangup(self, channel: str) -> None:
+        self.hung_up.append(channel)
+
+    async def redirect(self, channel: str, context: str, exten: str) -> None:
+        pass
+
+    async def snapshot(self, endpoints) -> PbxSnapshot:
+        return PbxSnapshot(frozenset(endpoints), (), frozenset())
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def check(dist: Distributor, idle_check: bool = True) -> None:
+    router = dist.router
+    now = dist._now()
+    # the router's index is what the runtime says
+    for agent_id, rt in dist.agents.items():
+        assert router.agent(agent_id) == rt.snapshot(), agent_id
+    unoffered = {cid for cid, w in dist.waiting.items() if w.offered_to is None}
+    assert {c.contact_id for c in router.waiting()} == unoffered
+    # nobody is offered two calls; whoever is rung is ringing for that call
+    offered = [w.offered_to for w in dist.waiting.values() if w.offered_to]
+    assert len(offered) == len(set(offered))
+    for w in dist.waiting.values():
+        if w.offered_to:
+            rt = dist.agents[w.offered_to]
+            assert rt.state is AgentState.RINGING and rt.contact_id == w.call.contact_id
+    talking = [c.agent for c in dist.connected.values()]
+    assert len(talking) == len(set(talking)) and not set(talking) & set(offered)
+    # no free agent idles while a caller they may take waits unoffered (while the PBX is
+    # unreachable, offers wait for the reconnect)
+    for rt in dist.agents.values() if idle_check else ():
+        snap = rt.snapshot()
+        if snap.free:
+            for cid in unoffered:
+                assert not snap.eligible_for(dist.waiting[cid].call, dist.policy, now), \
+                    (rt.agent.id, cid)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_events_keep_router_and_offers_consistent(tmp_path: Path, seed: int):
+    asyncio.run(_run(tmp_path, seed))
+
+
+async def _run(tmp_path: Path, seed: int) -> None:
+    rnd = random.Random(seed)
+    clock = Clock()
+    store = Store(tmp_path / "kc.db")
+    await store.run(load_demo, clock)
+    pbx = ScriptedPbx()
+    dist = Distributor(store, pbx, clock, QueueLog(tmp_path / "queue_log"), ring_timeout=15,
+                       wrap_up_seconds=0)
+    try:
+        await dist.load()
+        agents = list(dist.agents)
+        skills = ["elderly-care", "school", "social-services", "switchboard"]
+        districts = ["bromma", "hasselby-vallingby"]
+        next_uid = 0
+        for step in range(250):
+            kind = rnd.choice(["arrive", "arrive", "state", "register", "answer", "answer",
+                               "hangup", "hangup", "tick", "down"])
+            if kind == "arrive":
+                next_uid += 1
+                skill, district = rnd.choice(skills), rnd.choice(districts)
+                cid = await store.run(queries.create_contact, channel="phone", district=district,
+                                      caller=f"0701{next_uid:06d}", skill=skill, language="sv",
+                                      started_at=clock.now.isoformat())
+                if rnd.random() < 0.7:      # the menu handed over; else the event reads the store
+                    dist.expect(cid, Queued(skill, district, "sv", f"0701{next_uid:06d}", None))
+                dist.on_event({"Event": "UserEvent", "UserEvent": "KcWaiting",
+                               "ContactID": str(cid), "Uniqueid": f"u{cid}",
+                               "Channel": f"PJSIP/residents-{cid}"})
+            elif kind == "state":
+                try:
+                    await dist.request_state(rnd.choice(agents),
+                                             rnd.choice(["ready", "ready", "paused", "logged_out"]))
+                except InvalidInput:        # pausing while logged out: refused, nothing changes
+                    pass
+            elif kind == "register":
+                dist.set_registered(rnd.choice(agents), rnd.random() < 0.8)
+            elif kind == "answer" and pbx.rings:
+                leg = rnd.choice(sorted(pbx.rings))
+                fut = pbx.rings.pop(leg)
+                if not fut.done():
+                    fut.set_result(rnd.random() < 0.8)
+            elif kind == "hangup":
+                live = [w.uniqueid for w in dist.waiting.values()] + \
+                       [c.uniqueid for c in dist.connected.values()]
+                if live:
+                    uid = rnd.choice(live)
+                    dist.on_event({"Event": "Hangup", "Uniqueid": uid, "Channel": f"PJSIP/{uid}"})
+            elif kind == "tick":
+                clock.now += timedelta(seconds=rnd.choice([1, 5, 31]))
+                dist.dispatch()
+            elif kind == "down":
+                pbx.down = not pbx.down
+                if not pbx.down:
+                    dist.dispatch()         # as the resync after a reconnect ends
+            for _ in range(6):              # let every task the event started run to its end
+                for _ in range(20):
+                    await asyncio.sleep(0)
+                await store.run(lambda db: None)
+            check(dist, idle_check=not pbx.down)
+    finally:
+        await dist.close()
+        store.close()
