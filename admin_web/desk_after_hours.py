@@ -56,7 +56,7 @@ def _open_now(db, districts: list[str], now) -> list[str]:
             out.append(district)            # no schedule: always open
             continue
         try:
-            if Schedule.from_dict(body).status(now).open:
+            if Schedule.from_dict(body).status(now, closes=False).open:
                 out.append(district)
         except ScheduleError:
             log.error("invalid stored schedule of %s ignored", district)

@@ -60,7 +60,7 @@ def _schedule(body: dict[str, Any] | None) -> Schedule | None:
 
 def is_open(body: dict[str, Any] | None, at: datetime, queue: str | None = None) -> Status | None:
     sched = _schedule(body)
-    return None if sched is None else sched.status(at, queue)
+    return None if sched is None else sched.status(at, queue, closes=False)
 
 
 def _load(db, district: str) -> dict[str, Any]:

@@ -1,6 +1,11 @@
 """Benchmark: the ACD on a real Asterisk with SIPp, side by side with a plain `Queue()` baseline.
 
-    .venv/bin/python benchmarks/bench_acd_pbx.py [--calls 120] [--agents 50] [--talk 10] [--rate 30]
+    .venv/bin/python benchmarks/bench_acd_pbx.py [--calls N --agents N --talk S --rate CPS]
+
+Without arguments (as `make bench` runs it) two scenarios, each on its own instance:
+`agents_free` (110 calls, 120 agents, 10 calls/s: every caller finds a free agent, so the time
+measured is the distributor's own) and `saturated` (120 calls, 50 agents, 30 calls/s: callers
+wait for agents to free up). With arguments, one scenario, `custom`.
 
 A private instance (own var/, free ports) gets `--agents` extra agents (`bench-NNN`, Bromma,
 elderly care) who all register the same SIPp UAS as their phone. Phase 1: `--calls` residents
@@ -13,7 +18,8 @@ Measured per phase: failed calls (residents and agents), peak concurrent residen
 CurrentCall), and the time from *enqueue* to the agent's INVITE: enqueue = Asterisk's log line of
 `UserEvent(KcWaiting)` (ACD) or `Queue()` (baseline) for the caller's channel; INVITE = the agent
 UAS's receive time in its message trace (same host clock). The service's peak memory is its
-VmHWM. Results: section `acd_pbx` of `var/bench/results.json`. Target: ACD p95 <= 1.5x baseline.
+VmHWM. Results: section `acd_pbx` of `var/bench/results.json`, one key per scenario. Targets,
+in every scenario: zero failed calls, at least 100 concurrent, ACD p95 <= 1.5x the baseline's.
 """
 from __future__ import annotations
 
@@ -199,15 +205,38 @@ def vm_hwm_mb(pid: int) -> float | None:
     return None
 
 
+SCENARIOS = {
+    "agents_free": argparse.Namespace(calls=110, agents=120, talk=10.0, rate=10),
+    "saturated": argparse.Namespace(calls=120, agents=50, talk=10.0, rate=30),
+}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--calls", type=int, default=120)
-    ap.add_argument("--agents", type=int, default=50)
+    ap.add_argument("--calls", type=int)
+    ap.add_argument("--agents", type=int)
     ap.add_argument("--talk", type=float, default=10.0)
-    ap.add_argument("--rate", type=int, default=30)
+    ap.add_argument("--rate", type=int)
     args = ap.parse_args()
-
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # run `finally` on SIGTERM
+    if args.calls is None and args.agents is None and args.rate is None:
+        scenarios = dict(SCENARIOS)
+    else:
+        scenarios = {"custom": argparse.Namespace(calls=args.calls or 120, agents=args.agents or 50,
+                                                  talk=args.talk, rate=args.rate or 30)}
+    results, ok = {}, True
+    for name, scenario in scenarios.items():
+        print(f"-- scenario {name}", flush=True)
+        results[name] = run_scenario(scenario)
+        print(json.dumps(results[name], indent=2), flush=True)
+        merge_results("acd_pbx", dict(results))
+        ok = ok and bool(results[name].get("target_zero_failed")
+                         and results[name].get("target_100_concurrent")
+                         and results[name].get("target_ratio_1_5"))
+    return 0 if ok else 1
+
+
+def run_scenario(args: argparse.Namespace) -> dict:
     inst = make_instance()
     rtp_start, rtp_end = free_rtp_range(4 * (2 * args.calls + args.agents) + 200)
     inst.env.update(KC_ANNOUNCE_SECONDS="600", KC_WRAP_UP_SECONDS="0",
@@ -275,21 +304,21 @@ def main() -> int:
         if a["enqueue_to_invite_ms_p95"] and b["enqueue_to_invite_ms_p95"]:
             result["p95_ratio_acd_to_baseline"] = round(a["enqueue_to_invite_ms_p95"] / b["enqueue_to_invite_ms_p95"], 2)
             result["p50_ratio_acd_to_baseline"] = round(a["enqueue_to_invite_ms_p50"] / b["enqueue_to_invite_ms_p50"], 2)
-        result["target_zero_failed"] = a["failed"] == 0 and a["ok"] == args.calls
+        # every caller must have reached an agent (SIPp alone counts a caller who waited out
+        # the scenario's limit as a success)
+        result["target_zero_failed"] = (a["failed"] == 0 and a["ok"] == args.calls
+                                        and a["measured"] == args.calls)
         result["target_100_concurrent"] = a["peak_concurrent_calls"] >= 100
         result["target_ratio_1_5"] = result.get("p95_ratio_acd_to_baseline", 99) <= 1.5
         result["note"] = ("enqueue-to-INVITE includes only Asterisk + service time; the menu "
                           "(ACD phase) is before enqueue. Queue() members are rung in Asterisk itself.")
     finally:
-        print(json.dumps(result, indent=2))
-        merge_results("acd_pbx", result)
         if os.environ.get("KC_KEEP_BENCH"):
             print("kept", inst.var)
             inst.stop()
         else:
             remove_instance(inst)
-    ok = result.get("target_zero_failed") and result.get("target_100_concurrent")
-    return 0 if ok and result.get("target_ratio_1_5") else 1
+    return result
 
 
 if __name__ == "__main__":

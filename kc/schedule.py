@@ -321,7 +321,9 @@ class Schedule:
         return [(a, b) for a, b in spans if a < b]
 
     # -- status ----------------------------------------------------------------------------
-    def status(self, at: datetime, queue: str | None = None) -> Status:
+    def status(self, at: datetime, queue: str | None = None, *, closes: bool = True) -> Status:
+        """Open or not at `at`. `closes=False` leaves `closes_at` out: finding the end of an
+        opening may walk many days, and a call being routed does not need it."""
         if at.tzinfo is None:
             raise ValueError("naive datetime: pass an aware one")
         at = at.astimezone(timezone.utc)
@@ -330,7 +332,7 @@ class Schedule:
         for start, end in self.intervals(today, queue):
             if start <= at < end:
                 return Status(True, kind if kind != EXCEPTION or detail else OPEN, at, detail,
-                              self._closes(end, today, queue), message)
+                              self._closes(end, today, queue) if closes else None, message)
         next_open = self.next_open(at, queue)
         if kind in (OPEN, SHORT_HOURS, ALWAYS_OPEN):
             kind, detail, message = OUTSIDE_HOURS, None, MappingProxyType({})
@@ -350,6 +352,8 @@ class Schedule:
 
     def _closes(self, end: datetime, day: date, queue: str | None) -> datetime | None:
         """End of an opening, following openings that continue it on the next days."""
+        if self.always_open:
+            return None
         for _ in range(SEARCH_DAYS * 4):
             local_day = (end - timedelta(microseconds=1)).astimezone(TZ).date()
             nxt = [e for d in (local_day, local_day + timedelta(days=1))

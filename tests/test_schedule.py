@@ -54,6 +54,14 @@ def test_bromma_open_in_office_hours_until_1630():
     assert status.open and status.closes_at == local(2026, 11, 27, 16, 30)
 
 
+def test_always_open_never_closes_and_routing_skips_the_closing_time():
+    always = Schedule.from_dict({**DEMO_SCHEDULES["bromma"], "always_open": True})
+    status = always.status(local(2026, 12, 24, 3))
+    assert status.open and status.reason == "always_open" and status.closes_at is None
+    routing = BROMMA.status(local(2026, 11, 27, 16, 29), closes=False)
+    assert routing.open and routing.closes_at is None      # the same answer, without the end
+
+
 def test_hv_open_on_eves_and_holidays_07_to_22():
     assert HV.status(local(2026, 12, 24, 21, 59)).open
     assert not HV.status(local(2026, 12, 24, 22, 0)).open
