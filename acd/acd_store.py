@@ -1,4 +1,5 @@
-"""SQL of the ACD's run-time side (plain functions for `Store.run`), and its migration step."""
+"""SQL of the ACD's run-time side (plain functions for `Store.run`); its table changes are
+migration steps in `kc.migrations`."""
 from __future__ import annotations
 
 from typing import Any
@@ -6,12 +7,6 @@ from typing import Any
 import sqlite_utils
 
 from kc.queries import _contact_out
-
-
-def add_callback_column(db: sqlite_utils.Database) -> None:
-    """Migration ``0008_acd_callback``: the number a waiting caller asked to be called back on."""
-    if "callback_number" not in db["contacts"].columns_dict:
-        db["contacts"].add_column("callback_number", str)
 
 
 def open_queued_contacts(db: sqlite_utils.Database, before: str) -> list[dict[str, Any]]:

@@ -226,22 +226,6 @@ def reference_assignments(calls: Iterable[WaitingCall], agents: Iterable[AgentSn
     return out
 
 
-def next_overflow_at(calls: Iterable[WaitingCall], now: float,
-                     policy: RoutingPolicy | None = None) -> float | None:
-    """The earliest time after `now` at which a waiting call reaches an overflow step (None:
-    never). Only then can the answer of `assignments` change without another event."""
-    policy = policy or DEFAULT_POLICY
-    best = None
-    for call in calls:
-        for step in policy.steps(call.skill, call.district):
-            due = call.enqueued_at + step.after_seconds
-            if due > now:
-                if best is None or due < best:
-                    best = due
-                break
-    return best
-
-
 def assignments(calls: Iterable[WaitingCall], agents: Iterable[AgentSnapshot],
                 policy: RoutingPolicy | None = None,
                 now: float | None = None) -> list[tuple[WaitingCall, AgentSnapshot]]:

@@ -13,7 +13,12 @@ from .menu_store import create_tables as create_menu_tables
 from .menu_store import create_share_table as create_menu_share_table
 from .cases import create_tables as create_case_tables
 from .reports import migrate_report_cache
-from acd.acd_store import add_callback_column
+
+
+def add_callback_column(db: sqlite_utils.Database) -> None:
+    """Migration ``0008_acd_callback``: the number a waiting caller asked to be called back on."""
+    if "callback_number" not in db["contacts"].columns_dict:
+        db["contacts"].add_column("callback_number", str)
 
 
 def _m1_initial(db: sqlite_utils.Database) -> None:

@@ -95,7 +95,7 @@ def test_agent_requests_and_pending_while_busy():
 # ============================================================== policy with queue configuration
 from hypothesis import settings as hyp_settings  # noqa: E402
 
-from acd.routing import (Router, RoutingPolicy, agent_rank, call_order, next_overflow_at,  # noqa: E402
+from acd.routing import (Router, RoutingPolicy, agent_rank, call_order,  # noqa: E402
                          pick_call, reference_assignments)
 from kc.queue_config import OverflowStep, QueueConfig  # noqa: E402
 
@@ -147,9 +147,13 @@ def test_earlier_overflow_steps_preferred_and_widening():
     assert pick_agent(wc(1), [c], policy, now=45) is None
     assert pick_agent(wc(1), [h, c], policy, now=60) is h      # step 1 still preferred
     assert pick_agent(wc(1), [c], policy, now=60) is c
-    assert next_overflow_at([wc(1)], 10, policy) == 30
-    assert next_overflow_at([wc(1)], 30, policy) == 60
-    assert next_overflow_at([wc(1)], 60, policy) is None
+    # the router wakes the distributor exactly when a step is reached
+    router = Router(policy)
+    router.load([c], [wc(1)])
+    assert router.dispatch(10) == [] and router.next_wakeup(10) == 30
+    assert router.dispatch(30) == [] and router.next_wakeup(30) == 60
+    assert [(o.call.contact_id, o.agent.id) for o in router.dispatch(60)] == [(1, "c")]
+    assert router.next_wakeup(60) is None
 
 
 def test_no_overflow_configured_means_never():
@@ -369,7 +373,15 @@ def test_incremental_router_keeps_every_promise(policy, script):
             assert pick_agent(call, free, policy, now) is None
 
 
-def test_next_overflow_at_ignores_the_past():
+def test_next_wakeup_ignores_steps_already_passed():
     policy = demo_policy()
-    assert next_overflow_at([wc(1, at=0), wc(2, at=10)], 35, policy) == 40
-    assert next_overflow_at([wc(1, at=0)], 35, policy) is None
+    # a free agent (who never matches: another skill) keeps the timer relevant; asked at 35,
+    # call 1's step (30) has passed, call 2's (40) is next
+    router = Router(policy)
+    router.load([ag("h", H, {"school": 3})], [wc(1, at=0), wc(2, at=10)])
+    assert router.dispatch(35) == [] and router.next_wakeup(35) == 40
+    router.remove_call(2)
+    assert router.next_wakeup(35) is None
+    router.upsert_agent(ag("h", H, {"school": 3}, state=S.PAUSED))
+    router.add_call(wc(3, at=20))
+    assert router.next_wakeup(35) is None        # nobody free: no step can change anything
