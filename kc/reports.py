@@ -396,8 +396,13 @@ def _hour_bounds(hour: str) -> tuple[str, str]:
     return _iso(start), _iso(start + timedelta(hours=1))
 
 
-def refresh_cache(db: sqlite_utils.Database, targets: dict[str, float], before: str | None = None) -> int:
-    """Recompute the dirty hours (all of them when the targets changed). Returns how many."""
+REFRESH_CHUNK_HOURS = 48   # per writer transaction when catching up (~0.2 s at 115 contacts/h)
+
+
+def refresh_cache(db: sqlite_utils.Database, targets: dict[str, float],
+                  limit: int | None = None) -> int:
+    """Recompute the dirty hours (all of them when the targets changed), oldest first; at most
+    `limit` of them (None: all). Returns how many were recomputed."""
     with db.conn:
         db.execute("begin immediate")
         row = db.execute("select value from report_meta where key = 'targets'").fetchone()
@@ -405,7 +410,9 @@ def refresh_cache(db: sqlite_utils.Database, targets: dict[str, float], before: 
         if row is None or row[0] != key:
             db.execute("insert or ignore into report_dirty (hour) select distinct hour from report_buckets")
             db.execute("insert or replace into report_meta (key, value) values ('targets', ?)", [key])
-        hours = [r[0] for r in db.execute("select hour from report_dirty order by hour")]
+        sql = "select hour from report_dirty order by hour"
+        hours = [r[0] for r in db.execute(sql + (" limit ?" if limit else ""),
+                                          [limit] if limit else [])]
         for hour in hours:
             db.execute("delete from report_buckets where hour = ?", [hour])
             db.execute("delete from report_overflow_in where hour = ?", [hour])
@@ -417,9 +424,15 @@ def refresh_cache(db: sqlite_utils.Database, targets: dict[str, float], before: 
                 r["target"] = targets.get(f"{r['skill']}@{r['district']}", DEFAULT_TARGET_SECONDS)
             _insert(db, "report_buckets", rows)
             _insert(db, "report_overflow_in", overflow)
-        if hours:
-            db.execute("delete from report_dirty")
+        db.conn.executemany("delete from report_dirty where hour = ?", [[h] for h in hours])
     return len(hours)
+
+
+def refresh_step(db: sqlite_utils.Database, limit: int = REFRESH_CHUNK_HOURS) -> int:
+    """One bounded step of catching the cache up (for `Store.run` in a loop): a big backlog
+    (after an upgrade, or a changed target: every hour) never holds the one writer for long,
+    so calls being registered meanwhile wait for one step at most."""
+    return refresh_cache(db, queue_targets(db), limit)
 
 
 # ------------------------------------------------------------------------------ putting it together

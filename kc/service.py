@@ -30,7 +30,7 @@ from agi.fastagi import FastAgiServer
 from agi.menu import Menu
 from agi.prompts import PromptCache
 
-from . import queries
+from . import queries, reports
 from .asterisk import AgentEndpoint, AsteriskContext, DistrictNumber, default_run_user
 from .clock import Clock, system_clock
 from .errors import InvalidInput
@@ -121,7 +121,10 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
         imported = await import_fallback_spool(settings, store)
         if imported:
             log.info("registered %d calls that met the fallback", imported)
+        warm = asyncio.create_task(_warm_reports(store))
         yield
+        warm.cancel()
+        await asyncio.gather(warm, return_exceptions=True)
         store.close()
 
     async def acd_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -177,6 +180,23 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
     app.cleanup_ctx.extend([store_ctx, acd_ctx, agi_ctx])
     app.cleanup_ctx.append(casework_ctx)   # desktop hub, e-mail tasks, SMTP intake, daily purge
     return app
+
+
+async def _warm_reports(store: Store) -> None:
+    """Catch the reports' hour cache up in the background (after an upgrade every hour is
+    dirty), one bounded step at a time, so the first report is quick and calls registered
+    meanwhile never wait for more than one step."""
+    try:
+        done = 0
+        while (n := await store.run(reports.refresh_step)) > 0:
+            done += n
+            await asyncio.sleep(0.05)
+        if done:
+            log.info("report cache: %d hours brought up to date", done)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("report cache warm-up failed; reports will catch up on first use")
 
 
 async def _warm_prompts(store: Store, prompts: PromptCache) -> None:

@@ -230,6 +230,21 @@ def test_cache_follows_every_change_of_the_contacts(seeded):
         CALLBACK_IDS.discard(41)
 
 
+def test_a_backlog_is_caught_up_in_bounded_steps(seeded):
+    db, contacts = seeded
+    dirty = lambda: db.execute("select count(*) from report_dirty").fetchone()[0]   # noqa: E731
+    backlog = dirty()
+    assert backlog > 10                                # every hour of the seeded contacts
+    steps = []
+    while (n := reports.refresh_step(db, limit=10)) > 0:
+        steps.append(n)
+        assert dirty() == backlog - sum(steps)         # the rest stays marked for later steps
+    assert max(steps) == 10 and sum(steps) == backlog and dirty() == 0
+    period = reports.Period(START, END)
+    assert reports.figures(db, period) == expected(contacts, START, END)
+    assert reports.figures(db, period) == reports.figures(db, period, use_cache=False)
+
+
 def test_per_queue_service_level_targets(seeded):
     db, contacts = seeded
     targets = {"school@bromma": 1.0, "elderly-care@hasselby-vallingby": 60.0}
