@@ -12,7 +12,7 @@ import json
 import logging
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import aiohttp_jinja2
 from aiohttp import WSMsgType, web
@@ -144,7 +144,8 @@ async def build_pop(app: web.Application, user: dict[str, Any], contact_id: int,
     kb = await store.run(cases.kb_for_category, category["id"] if category else None, 5)
     messages = []
     if contact["channel"] != "phone":
-        messages = [{k: m[k] for k in ("direction", "at", "from_addr", "to_addr", "subject", "body")}
+        messages = [{k: m[k] for k in ("direction", "at", "from_addr", "to_addr", "subject", "body",
+                                       "attachments")}
                     for m in await store.run(cases.contact_messages, contact_id)]
     if wait is None:
         wait = contact["wait_seconds"]
@@ -401,9 +402,36 @@ def _mark_handled(db, contact_id: int, agent: str, agent_district: str, at: str)
 
 
 def _drop_contact(db, contact_id: int) -> None:
-    for table in ("contact_messages", "contact_events", "contact_tasks"):
+    for table in ("message_attachments", "contact_messages", "contact_events", "contact_tasks"):
         db.execute(f"delete from {table} where contact_id = ?", [contact_id])
     db.execute("delete from contacts where id = ?", [contact_id])
+
+
+@routes.get(r"/desk/attachments/{attachment_id:\d+}")
+async def desk_attachment(request: web.Request) -> web.Response:
+    """A file sent with an e-mail, as a download (never shown inline). Agents of the contact's
+    district or handling it, supervisors of the district and admins; a confidential matter's
+    only for those cleared for it. Every download is audited."""
+    user = require_page_role(request, "agent", "admin", "supervisor")
+    store = request.app[STORE]
+    row = await store.run(cases.attachment, int(request.match_info["attachment_id"]))
+    if row["confidential"]:
+        cleared = await store.run(cases.agent_clearance, user.get("agent"))
+        allowed = cases.may_read(user, row["district"], cleared)
+    elif user["role"] == "agent":
+        rt = request.app[DISTRIBUTOR].agents.get(user.get("agent") or "")
+        allowed = row["agent"] == user.get("agent") or (
+            rt is not None and rt.agent.district == row["district"])
+    else:
+        allowed = user["role"] == "admin" or cases.supervises(user, row["district"])
+    if not allowed:
+        raise web.HTTPForbidden(text="Forbidden: this contact's files are not yours to open.")
+    await audit(store, request.app[CLOCK], user["username"], "attachment.download", str(row["id"]),
+                None, {"contact": row["contact_id"], "confidential": bool(row["confidential"])})
+    return web.Response(body=row["data"], headers={
+        "Content-Type": "application/octet-stream", "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "private, no-store",
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(row['filename'], safe='')}"})
 
 
 @routes.get("/desk/kb")

@@ -226,8 +226,10 @@ def create_written_contact(db: sqlite_utils.Database, *, channel: str, district:
                            caller: str | None, caller_name: str | None, skill: str | None,
                            at: str, subject: str | None, body: str | None,
                            to_addr: str | None = None, message_id: str | None = None,
-                           queue_task: bool = False) -> int:
-    """An e-mail, web form, fax or letter becomes a contact (and, for e-mail, a task)."""
+                           queue_task: bool = False,
+                           attachments: Iterable[tuple[str, str, bytes]] = ()) -> int:
+    """An e-mail, web form, fax or letter becomes a contact (and, for e-mail, a task);
+    attachments (file name, content type, bytes) are kept with the message."""
     if channel not in WRITTEN_CHANNELS:
         raise InvalidInput(f"channel must be one of {', '.join(WRITTEN_CHANNELS)}")
     confidential = _skill_confidential(db, skill)
@@ -238,9 +240,14 @@ def create_written_contact(db: sqlite_utils.Database, *, channel: str, district:
             "language": "sv", "skill": skill, "confidential": int(confidential),
             "overflowed": 0, "enqueued_at": at if queue_task else None,
         }).last_pk
-        db["contact_messages"].insert({
+        msg_id = db["contact_messages"].insert({
             "contact_id": contact_id, "direction": "in", "at": at, "from_addr": caller,
-            "to_addr": to_addr, "subject": subject, "body": body, "message_id": message_id})
+            "to_addr": to_addr, "subject": subject, "body": body, "message_id": message_id}).last_pk
+        for filename, content_type, data in attachments:
+            db.conn.execute(
+                "insert into message_attachments (contact_id, message, filename, content_type, "
+                "size, data) values (?, ?, ?, ?, ?, ?)",
+                [contact_id, msg_id, filename, content_type, len(data), sqlite3.Binary(data)])
         db["contact_events"].insert({"contact_id": contact_id, "at": at, "kind": "received",
                                      "data": json.dumps({"channel": channel}, ensure_ascii=False)})
         if queue_task:
@@ -258,7 +265,39 @@ def _skill_confidential(db: sqlite_utils.Database, skill: str | None) -> bool:
 
 
 def contact_messages(db: sqlite_utils.Database, contact_id: int) -> list[dict[str, Any]]:
-    return list(db["contact_messages"].rows_where("contact_id = ?", [contact_id], order_by="id"))
+    """The contact's messages, each with `attachments`: [{id, filename, content_type, size}]."""
+    messages = list(db["contact_messages"].rows_where("contact_id = ?", [contact_id], order_by="id"))
+    files: dict[int, list[dict[str, Any]]] = {}
+    for row in db.execute("select id, message, filename, content_type, size from message_attachments "
+                          "where contact_id = ? order by id", [contact_id]).fetchall():
+        files.setdefault(row[1], []).append(
+            {"id": row[0], "filename": row[2], "content_type": row[3], "size": row[4]})
+    for m in messages:
+        m["attachments"] = files.get(m["id"], [])
+    return messages
+
+
+def attachment(db: sqlite_utils.Database, attachment_id: int) -> dict[str, Any]:
+    """One attachment with its bytes and its contact's district and confidentiality."""
+    row = db.execute(
+        "select a.id, a.contact_id, a.filename, a.content_type, a.size, a.data, c.district, "
+        "c.confidential, c.agent from message_attachments a join contacts c on c.id = a.contact_id "
+        "where a.id = ?", [attachment_id]).fetchone()
+    if row is None:
+        raise NotFound(f"no attachment {attachment_id}")
+    keys = ("id", "contact_id", "filename", "content_type", "size", "data", "district",
+            "confidential", "agent")
+    return dict(zip(keys, row))
+
+
+def create_attachments_table(db: sqlite_utils.Database) -> None:
+    """Migration ``0012_message_attachments``: files sent with an e-mail, kept with it."""
+    db.execute("""create table if not exists message_attachments (
+        id integer primary key, contact_id integer not null references contacts(id),
+        message integer references contact_messages(id), filename text not null,
+        content_type text not null, size integer not null, data blob not null)""")
+    db.execute("create index if not exists idx_message_attachments_contact "
+               "on message_attachments(contact_id)")
 
 
 def add_reply(db: sqlite_utils.Database, contact_id: int, at: str, from_addr: str, to_addr: str,
@@ -620,7 +659,7 @@ def pseudonym(key: str, value: str) -> str:
 
 
 def purge(db: sqlite_utils.Database, cutoff: str, key: str) -> dict[str, int]:
-    """Personal data older than `cutoff`: notes and message texts removed, numbers and addresses
+    """Personal data older than `cutoff`: notes, message texts and attachments removed, numbers and addresses
     pseudonymised (the same number gets the same pseudonym, so statistics still work)."""
     counts = {"notes": 0, "contacts": 0, "messages": 0, "cases": 0}
     with db.conn:
@@ -645,6 +684,9 @@ def purge(db: sqlite_utils.Database, cutoff: str, key: str) -> dict[str, int]:
         cur = db.execute("update contact_messages set subject = null, body = null "
                          "where at < ? and (body is not null or subject is not null)", [cutoff])
         counts["messages"] = max(counts["messages"], cur.rowcount)
+        cur = db.execute("delete from message_attachments where message in "
+                         "(select id from contact_messages where at < ?)", [cutoff])
+        counts["attachments"] = cur.rowcount
     return counts
 
 

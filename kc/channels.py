@@ -133,12 +133,47 @@ def html_to_text(html: str) -> str:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
 class Incoming:
     sender: str
     sender_name: str | None
     subject: str
     body: str
     message_id: str | None
+    attachments: tuple[Attachment, ...] = ()
+
+
+MAX_ATTACHMENTS = 20
+
+
+def safe_filename(name: str | None, fallback: str) -> str:
+    """A sender's file name as we keep and offer it: no path, no control or quoting characters."""
+    name = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if ch.isprintable() and ch not in '"<>:|?*;')
+    name = name.strip(" .")[:100]
+    return name or fallback
+
+
+def _attachments(msg: Any) -> tuple[Attachment, ...]:
+    out = []
+    for part in msg.iter_attachments():
+        if part.is_multipart():
+            continue
+        try:
+            data = part.get_payload(decode=True) or b""
+        except (ValueError, LookupError, AssertionError) as exc:
+            raise InvalidInput(f"undecodable attachment ({type(exc).__name__})") from None
+        out.append(Attachment(safe_filename(part.get_filename(), f"bilaga-{len(out) + 1}"),
+                              part.get_content_type()[:100], bytes(data)))
+    if len(out) > MAX_ATTACHMENTS:
+        raise InvalidInput(f"more than {MAX_ATTACHMENTS} attachments")
+    return tuple(out)
 
 
 def parse_message(raw: bytes) -> Incoming:
@@ -154,24 +189,25 @@ def parse_message(raw: bytes) -> Incoming:
         raise InvalidInput("no headers")
     if not sender or not re.fullmatch(r"[^@\s<>\"]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,24}", sender):
         raise InvalidInput("no valid From address")
+    attachments = _attachments(msg) if msg.is_multipart() else ()
     try:
         part = msg.get_body(preferencelist=("plain", "html"))
         if part is None:
-            if msg.is_multipart():
+            if msg.is_multipart() and not attachments:
                 raise InvalidInput("no text part")
-            part = msg
-        text = part.get_content()
+            part = None if msg.is_multipart() else msg
+        text = part.get_content() if part is not None else ""
     except (LookupError, ValueError, AssertionError, KeyError, UnicodeError) as exc:
         raise InvalidInput(f"undecodable body ({type(exc).__name__})") from None
     if not isinstance(text, str):
         raise InvalidInput("the body is not text")
-    if part.get_content_type() == "text/html":
+    if part is not None and part.get_content_type() == "text/html":
         text = html_to_text(text)
     text = text.replace("\x00", "").replace("\r\n", "\n").strip()
-    if not text and not subject:
+    if not text and not subject and not attachments:
         raise InvalidInput("empty message")
     return Incoming(sender.lower(), (name or None) and name[:100], subject, text[:BODY_LIMIT],
-                    message_id)
+                    message_id, attachments)
 
 
 # ---------------------------------------------------------------------------- intake
@@ -210,7 +246,8 @@ class IntakeHandler:
                 cases.create_written_contact, channel="email", district=district,
                 caller=incoming.sender, caller_name=incoming.sender_name, skill=skill,
                 at=iso(self.clock()), subject=incoming.subject, body=incoming.body,
-                to_addr=rcpt, message_id=incoming.message_id, queue_task=True)
+                to_addr=rcpt, message_id=incoming.message_id, queue_task=True,
+                attachments=[(a.filename, a.content_type, a.data) for a in incoming.attachments])
             ids.append(contact_id)
             log.info("e-mail to %s registered as contact %s (%s)", rcpt, contact_id, skill)
         if self.on_contact:

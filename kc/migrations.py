@@ -11,7 +11,7 @@ from .queue_config import create_table as create_queues_table
 from .schedule_store import create_tables as create_schedule_tables
 from .menu_store import create_tables as create_menu_tables
 from .menu_store import create_share_table as create_menu_share_table
-from .cases import create_tables as create_case_tables
+from .cases import create_attachments_table, create_tables as create_case_tables
 from .reports import migrate_report_cache
 
 
@@ -96,6 +96,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0009_agent_moves", create_moves_table),
     ("0010_user_districts", migrate_user_districts),
     ("0011_shared_menus", create_menu_share_table),
+    ("0012_message_attachments", create_attachments_table),
 ]
 
 

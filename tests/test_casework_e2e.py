@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import re
 import smtplib
+from email.message import EmailMessage
 import socket
+import sqlite3
 import threading
 import time
 import urllib.parse
@@ -179,18 +181,33 @@ def test_email_becomes_a_task_is_answered_and_the_reply_is_relayed(kcw, browser,
     context, page = desk(browser, kcw, "hv-201")
     page.click("#btn-ready")
     page.wait_for_selector('#state[data-state="ready"]', timeout=5000)
+    mail = EmailMessage()
+    mail["From"], mail["To"] = "Karin <karin@example.se>", "hasselby-vallingby@kontakt.example"
+    mail["Subject"], mail["Message-ID"] = "Hemtjänst till pappa", "<abc-1@example.se>"
+    mail.set_content("Hej! Min pappa behöver hemtjänst. Hur ansöker vi?")
+    scan = b"%PDF-1.4 l\xe4karintyg \x00\xff" * 100
+    mail.add_attachment(scan, maintype="application", subtype="pdf", filename="läkarintyg.pdf")
     with smtplib.SMTP("127.0.0.1", smtp_port(kcw), timeout=10) as smtp:
         smtp.sendmail("Resident <karin@example.se>", ["hasselby-vallingby@kontakt.example"],
-                      ("From: Karin <karin@example.se>\r\nTo: hasselby-vallingby@kontakt.example\r\n"
-                       "Subject: =?utf-8?q?Hemtj=C3=A4nst_till_pappa?=\r\nMessage-ID: <abc-1@example.se>\r\n"
-                       "Content-Type: text/plain; charset=utf-8\r\n\r\n"
-                       "Hej! Min pappa behöver hemtjänst. Hur ansöker vi?\r\n").encode())
+                      mail.as_bytes(policy=policy.SMTP))
     contact = wait_contact(kcw, since, lambda c: c["channel"] == "email", "the e-mail contact")
     assert contact["district"] == "hasselby-vallingby" and contact["skill"] == "elderly-care"
     assert contact["caller"] == "karin@example.se"
     page.wait_for_selector("#pop:not([hidden])", timeout=15000)
     assert page.get_attribute("#pop", "data-contact") == str(contact["id"])
     assert "Min pappa behöver hemtjänst" in page.inner_text("#pop-messages")
+    # the attachment is offered as a download, byte for byte, to this agent only
+    link = page.locator("#pop-messages ul.attachments a")
+    assert link.inner_text().startswith("läkarintyg.pdf")
+    with page.expect_download() as download:
+        link.click()
+    assert download.value.suggested_filename == "läkarintyg.pdf"
+    assert open(download.value.path(), "rb").read() == scan
+    other, _ = session(kcw, "bromma-101")          # an agent of another district
+    href = link.get_attribute("href")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        other.opener.open(other.base + href, timeout=10)
+    assert refused.value.code == 403
     assert kcw.agent("hv-201")["state"] == "on_call"                 # busy with the task
     page.fill("#reply", "Hej Karin! Ansök via e-tjänsten Ansök om äldreomsorg.")
     page.check('input[value="referred_eservice"]')
@@ -270,6 +287,42 @@ def test_confidential_case_is_closed_to_uncleared_users_on_every_route(kcw):
     views = re.findall(r"case\.view", audit_page)
     assert len(views) >= 2 and "supervisor" in audit_page and "bromma-104" in audit_page
     assert contact_id
+
+
+def test_confidential_attachment_only_for_those_cleared(kcw):
+    since = now_iso()
+    mail = EmailMessage()
+    mail["From"], mail["To"] = "Per <per@example.se>", "bromma@kontakt.example"
+    mail["Subject"] = "Ansökan om ekonomiskt bistånd"
+    mail.set_content("Jag bifogar mina kontoutdrag.")
+    statement = b"kontoutdrag 2026-10 \x00\x01" * 10
+    mail.add_attachment(statement, maintype="application", subtype="pdf", filename="kontoutdrag.pdf")
+    with smtplib.SMTP("127.0.0.1", smtp_port(kcw), timeout=10) as smtp:
+        smtp.sendmail("per@example.se", ["bromma@kontakt.example"], mail.as_bytes(policy=policy.SMTP))
+    def stored():   # the API withholds a confidential contact's sender: read the store
+        with sqlite3.connect(kcw.var / "kc.db") as db:
+            return db.execute("select a.id, c.confidential from message_attachments a join contacts c "
+                              "on c.id = a.contact_id where c.caller = ? and c.started_at >= ?",
+                              ["per@example.se", since]).fetchone()
+    attachment_id, confidential = kcw.wait_for(stored, 30, "the e-mail and its attachment")
+    assert confidential == 1
+    path = f"/desk/attachments/{attachment_id}"
+    for user in ("bromma-102", "hv-204", "admin"):     # same district uncleared; other; admin
+        client = Client(kcw.url)
+        client.login(user, "demo-agent" if "-" in user else f"demo-{user}")
+        status, _, text = client.request("GET", path)
+        assert status == 403 and "kontoutdrag" not in text, user
+    for user, password in (("bromma-104", "demo-agent"), ("supervisor", "demo-supervisor")):
+        client = Client(kcw.url)
+        client.login(user, password)
+        with client.opener.open(client.base + path, timeout=10) as resp:
+            assert resp.status == 200 and resp.read() == statement
+            assert resp.headers["Content-Type"] == "application/octet-stream"
+            assert resp.headers["Content-Disposition"].startswith("attachment;")
+    admin = Client(kcw.url)
+    admin.login("admin", "demo-admin")
+    _, _, audit_page = admin.request("GET", "/admin/audit")
+    assert audit_page.count("attachment.download") >= 2
 
 
 def test_bad_mail_is_refused_cleanly(kcw):

@@ -1,6 +1,8 @@
 """Cases, knowledge base, retention, FCR, e-mail parsing and task choice: real SQLite, no PBX."""
 from __future__ import annotations
 
+from email.message import EmailMessage
+
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -86,16 +88,19 @@ def test_purge_removes_notes_and_pseudonymises(store):
     old = iso(NOW - timedelta(days=100))
     cid = store.run_sync(cases.create_written_contact, channel="email", district="bromma",
                          caller="anna@example.se", caller_name="Anna", skill="school", at=old,
-                         subject="Skolval", body="Mitt barn...", queue_task=True)
+                         subject="Skolval", body="Mitt barn...", queue_task=True,
+                         attachments=[("intyg.pdf", "application/pdf", b"%PDF-1.4 old")])
     store.run_sync(lambda db: db["contacts"].update(cid, {"agent": "bromma-103"}))
     store.run_sync(lambda db: db["cases"].insert({"contact_id": cid, "outcome": "resolved_first_contact",
                                                   "note": "personnummer 19800101-1234", "created_at": old,
                                                   "caller": "anna@example.se", "channel": "email"}))
     fresh = store.run_sync(cases.create_written_contact, channel="web", district="bromma",
                            caller="anna@example.se", caller_name=None, skill="school",
-                           at=iso(NOW), subject="x", body="ny fråga")
+                           at=iso(NOW), subject="x", body="ny fråga",
+                           attachments=[("foto.jpg", "image/jpeg", b"\xff\xd8 new")])
     counts = store.run_sync(cases.purge, cases.cutoff_for(NOW, 90), "k")
-    assert counts["notes"] == 1 and counts["contacts"] == 1
+    assert counts["notes"] == 1 and counts["contacts"] == 1 and counts["attachments"] == 1
+    assert store.run_sync(cases.contact_messages, cid)[0]["attachments"] == []
     row = store.run_sync(cases.contact_row, cid)
     assert row["caller"] == cases.pseudonym("k", "anna@example.se") and row["caller_name"] is None
     case = store.run_sync(cases.case_for_contact, cid)
@@ -104,6 +109,9 @@ def test_purge_removes_notes_and_pseudonymises(store):
     assert store.run_sync(cases.contact_row, fresh)["caller"] == "anna@example.se"   # recent kept
     export = store.run_sync(cases.export_person, "Anna@example.se")
     assert [c["id"] for c in export["contacts"]] == [fresh]
+    kept = export["contacts"][0]["messages"][0]["attachments"]
+    assert [(a["filename"], a["size"]) for a in kept] == [("foto.jpg", 6)]
+    assert store.run_sync(cases.attachment, kept[0]["id"])["data"] == b"\xff\xd8 new"
     assert store.run_sync(cases.purge, cases.cutoff_for(NOW, 90), "k")["contacts"] == 0  # idempotent
 
 
@@ -119,10 +127,27 @@ def test_parse_and_categorise_mail():
     assert html.body == "Hej skolval"
     for bad in (b"just some bytes without headers", b"Subject: x\r\n\r\nno sender",
                 b"From: not-an-address\r\n\r\nbody",
-                b"From: a@b.se\r\nContent-Type: multipart/mixed; boundary=zz\r\n\r\n--zz\r\n"
-                b"Content-Type: application/octet-stream\r\n\r\nAAAA\r\n--zz--\r\n"):
+                b"From: a@b.se\r\nContent-Type: multipart/mixed; boundary=zz\r\n\r\n--zz--\r\n"):
         with pytest.raises(InvalidInput):
             parse_message(bad)
+
+
+def test_attachments_are_kept_with_safe_names():
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "Eva <eva@example.se>", "bromma@kontakt.example", "Intyg"
+    msg.set_content("Här är intyget.")
+    msg.add_attachment(b"%PDF-1.4 \x00\xff", maintype="application", subtype="pdf",
+                       filename="../../etc/intyg 2026.pdf")
+    msg.add_attachment(b"\xff\xd8\xff", maintype="image", subtype="jpeg", filename='a"b<c>.jpg')
+    got = parse_message(msg.as_bytes())
+    assert got.body == "Här är intyget."
+    assert [(a.filename, a.content_type, a.data) for a in got.attachments] == [
+        ("intyg 2026.pdf", "application/pdf", b"%PDF-1.4 \x00\xff"),
+        ("abc.jpg", "image/jpeg", b"\xff\xd8\xff")]
+    # only a file, no text and no subject: kept, not refused
+    only = parse_message(b"From: a@b.se\r\nContent-Type: multipart/mixed; boundary=zz\r\n\r\n--zz\r\n"
+                         b"Content-Type: application/octet-stream\r\n\r\nAAAA\r\n--zz--\r\n")
+    assert only.body == "" and [(a.filename, a.data) for a in only.attachments] == [("bilaga-1", b"AAAA")]
 
 
 def snap(agent_id, skills, state=AgentState.READY, district="bromma", cleared=(), registered=True):

@@ -110,6 +110,17 @@
       h.textContent = (m.direction === "in" ? "Från " + m.from_addr : "Svar till " + m.to_addr) + ": " + (m.subject || "");
       const pre = document.createElement("pre"); pre.className = "mail"; pre.textContent = m.body || "";
       box.append(h, pre);
+      if ((m.attachments || []).length) {
+        const files = document.createElement("ul"); files.className = "attachments";
+        for (const a of m.attachments) {
+          const link = document.createElement("a");
+          link.href = "/desk/attachments/" + encodeURIComponent(a.id);
+          link.textContent = a.filename + " (" + Math.max(1, Math.round(a.size / 1024)) + " kB)";
+          link.setAttribute("download", a.filename);
+          const item = document.createElement("li"); item.append(link); files.append(item);
+        }
+        box.append(files);
+      }
     }
     const isTask = msg.channel === "email" || msg.channel === "web";
     $("reply-box").hidden = !isTask;
