@@ -25,7 +25,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from acd.distributor import AgentRuntime
-from kc import agent_admin, queries
+from kc import agent_admin, menus, queries
 from kc.audit import audit
 from kc.clock import iso, parse_iso
 from kc.domain import Agent
@@ -240,8 +240,11 @@ async def agent_save(request: web.Request) -> web.Response:
     apply_to_acd(request.app, agent, moves.get(agent.id, (None,))[0])
     await audit(store, clock, user["username"], "agent.create" if before is None else "agent.update",
                 new_id, agent_admin.agent_dict(before) if before else None, agent_admin.agent_dict(agent))
+    # a shared menu whose queue now has no agent in a district that plays it: say so
+    districts = dict.fromkeys(d for d in (before.district if before else None, agent.district) if d)
+    warnings = [p for d in districts for p in await store.run(menus.coverage_problems, d)]
     if password is None:
-        raise _redirect(f"{new_id} saved")
+        raise _redirect(f"{new_id} saved" + (". Warning: " + "; ".join(warnings) if warnings else ""))
     return await _show_sip(request, new_id, password)
 
 

@@ -107,6 +107,24 @@ def _sharing_problems(menu: Menu, users: list[str], names: dict[str, str],
     return problems
 
 
+def coverage_problems(db, district: str) -> list[str]:
+    """After agents changed: the live shared menu `district` plays, checked again against the
+    publish rule (each queue has agents in every district that plays it) for this district."""
+    owner = menu_store.menu_of(db, district) or district
+    users = menu_store.users_of(db, owner)
+    live = menu_store.current_version(db, owner)
+    if len(users) < 2 or live is None or district not in users:
+        return []
+    try:
+        menu = Menu.from_dict(live["body"])
+    except MenuError:
+        return []
+    names, have = menu_store.district_names(db), menu_store.district_skills(db, district)
+    return [f"{node_id}: {where} queues for skill {skill!r} that no agent of "
+            f"{names.get(district, district)} has now (it plays {names.get(owner, owner)}'s menu)"
+            for node_id, where, skill in queued_skills(menu) if skill and skill not in have]
+
+
 def _users_data(db, owner: str, extra: str | None) -> tuple[list[str], dict[str, str], dict[str, set[str]]]:
     users = menu_store.users_of(db, owner)
     if extra and extra not in users:

@@ -285,6 +285,21 @@ def test_sharing_refuses_self_unknown_and_chains(store, prompts):
     assert [r["action"] for r in audit_rows(store)].count("menu.share") == 2
 
 
+async def test_agents_losing_a_shared_menus_skill_are_reported(store, prompts):
+    await menus.share(store, clock, prompts, HV, "bromma", "admin")
+    assert await store.run(menus.coverage_problems, HV) == []
+    assert await store.run(menus.coverage_problems, "bromma") == []
+    # the menu is live and shared; then Hässelby-Vällingby's only school agent loses the skill
+    store.run_sync(lambda db: db.execute(
+        "delete from agent_skills where agent = 'hv-203' and skill = 'school'"))
+    assert await store.run(menus.coverage_problems, HV) == [
+        "main: option '2' queues for skill 'school' that no agent of Hässelby-Vällingby has now "
+        "(it plays Bromma's menu)"]
+    assert await store.run(menus.coverage_problems, "bromma") == []      # Bromma still has one
+    await menus.share(store, clock, prompts, HV, None, "admin")
+    assert await store.run(menus.coverage_problems, HV) == []            # its own menu again
+
+
 async def test_a_shared_menu_is_validated_against_every_district_that_plays_it(store, prompts):
     # Hässelby-Vällingby's only school agent loses the skill: Bromma's menu (which queues for
     # school) may not be shared with it, and the problem names the district.

@@ -348,3 +348,23 @@ def test_supervisor_moves_an_agent_for_the_day(clients, kc):
     assert kc.agent("bromma-104")["district"] == "bromma"
     _, _, audit = clients["admin"].get("/admin/audit")
     assert "agent.move" in audit
+
+
+def test_saving_an_agent_warns_when_a_shared_menu_loses_its_last_agent_for_a_queue(clients, kc):
+    status, body = kc.request("PUT", "/api/menus/hasselby-vallingby/share", {"menu_of": "bromma"})
+    assert status == 200, body
+    agent = kc.agent("hv-203")                 # Hässelby-Vällingby's only school agent
+    form = {"name": agent["name"], "district": agent["district"],
+            "languages": ",".join(agent["languages"]),
+            **{f"skill.{s}": str(level) for s, level in agent["skills"].items()}}
+    try:
+        status, headers, _ = clients["admin"].post("/admin/agents/hv-203/edit",
+                                                   {**form, "skill.school": "0"})
+        notice = urllib.parse.unquote(headers["Location"])
+        assert status == 302 and "hv-203 saved. Warning:" in notice
+        assert "'school' that no agent of Hässelby-Vällingby has now" in notice
+        assert kc.agent("hv-203")["skills"].get("school") is None      # saved all the same
+    finally:
+        status, headers, _ = clients["admin"].post("/admin/agents/hv-203/edit", form)
+        assert status == 302 and "Warning" not in urllib.parse.unquote(headers["Location"])
+        assert kc.request("PUT", "/api/menus/hasselby-vallingby/share", {"menu_of": None})[0] == 200
