@@ -455,8 +455,7 @@ class Distributor:
             log.warning("offering contact %s to %s failed: %s", call.contact_id, rt.agent.id, exc)
             answered = False
             if call.contact_id in self.waiting:
-                entry.offered_to = None
-                self.router.add_call(call)
+                self._unoffer(entry)
                 await self._set_state(rt, AgentState.READY)
                 rt.contact_id = None
                 return
@@ -473,6 +472,11 @@ class Distributor:
         else:
             await self._after_call(rt)
 
+    def _unoffer(self, entry: Waiting) -> None:
+        """The offer came to nothing: the caller waits again, with their original place."""
+        entry.offered_to, entry.leg_id = None, None
+        self.router.add_call(entry.call)
+
     async def _record_offer(self, contact_id: int, agent_id: str, leg_id: str | None,
                             callback: bool) -> None:
         at = iso(self.clock())
@@ -485,8 +489,7 @@ class Distributor:
         is paused with reason `rona`."""
         call = entry.call
         ring_ms = int((self._now() - started) * 1000)
-        entry.offered_to, entry.leg_id = None, None
-        self.router.add_call(call)         # at the head again: its original enqueue time
+        self._unoffer(entry)               # at the head again: its original enqueue time
         self.queue_log.write(self._now(), entry.uniqueid, queue, rt.agent.id, "RINGNOANSWER", ring_ms)
         await self.store.run(queries.add_event, call.contact_id, iso(self.clock()), "ring_no_answer",
                              {"agent": rt.agent.id, "ms": ring_ms})
@@ -771,8 +774,7 @@ class Distributor:
         except TelephonyDown as exc:
             log.warning("call-back of contact %s via %s failed: %s", call.contact_id, rt.agent.id, exc)
             if self.waiting.get(call.contact_id) is entry:
-                entry.offered_to, entry.leg_id = None, None
-                self.router.add_call(call)
+                self._unoffer(entry)
             rt.contact_id = None
             await self._set_state(rt, AgentState.READY)
             self.dispatch()

@@ -8,13 +8,12 @@ trunk. 422 when the contact is not connected or the target is unknown, 503 when 
 """
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 
 from kc.errors import InvalidInput
 
 from .auth import require_role
+from .errors import json_object
 from .keys import DISTRIBUTOR
 
 routes = web.RouteTableDef()
@@ -23,13 +22,14 @@ routes = web.RouteTableDef()
 @routes.post("/api/contacts/{contact_id}/transfer")
 async def transfer(request: web.Request) -> web.Response:
     user = require_role(request, "admin", "supervisor", "agent")
+    example = 'body must be JSON like {"to": "queue:school"}'
     try:
         contact_id = int(request.match_info["contact_id"])
-        body = await request.json()
-    except (ValueError, json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidInput('body must be JSON like {"to": "queue:school"}') from None
-    if not isinstance(body, dict) or not isinstance(body.get("to"), str) or len(body["to"]) > 64:
-        raise InvalidInput('body must be JSON like {"to": "queue:school"}')
+    except ValueError:
+        raise InvalidInput(example) from None
+    body = await json_object(request, example)
+    if not isinstance(body.get("to"), str) or len(body["to"]) > 64:
+        raise InvalidInput(example)
     by = user.get("agent") if user["role"] == "agent" else None
     if user["role"] == "agent" and not by:
         raise InvalidInput("no agent for this user")

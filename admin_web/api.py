@@ -12,6 +12,7 @@ from kc.clock import iso, parse_iso
 from kc.errors import InvalidInput
 
 from .auth import require_role
+from .errors import json_object
 from .keys import AMI, DISTRIBUTOR, STORE, USER
 
 routes = web.RouteTableDef()
@@ -90,12 +91,10 @@ async def agent_state(request: web.Request) -> web.Response:
     agent_id = request.match_info["agent_id"]
     if not (user["role"] == "agent" and user.get("agent") == agent_id):
         require_role(request, "admin", "supervisor")
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidInput("body must be JSON like {\"state\": \"ready\"}") from None
-    if not isinstance(body, dict) or not isinstance(body.get("state"), str):
-        raise InvalidInput("body must be JSON like {\"state\": \"ready\"}")
+    example = 'body must be JSON like {"state": "ready"}'
+    body = await json_object(request, example)
+    if not isinstance(body.get("state"), str):
+        raise InvalidInput(example)
     reason = body.get("reason")
     if reason is not None and (not isinstance(reason, str) or len(reason) > 64):
         raise InvalidInput("reason must be a short text")

@@ -20,7 +20,7 @@ from kc.clock import iso
 from kc.passwords import token_hash
 
 from .errors import json_error
-from .keys import CLOCK, SETTINGS, STORE, USER
+from .keys import CLOCK, DISTRIBUTOR, SETTINGS, STORE, USER
 
 PUBLIC_API = {"/api/health"}
 SESSION_COOKIE = "kc_session"
@@ -98,6 +98,13 @@ def require_role(request: web.Request, *roles: str) -> dict[str, Any]:
         raise web.HTTPForbidden(text='{"error": "your role may not do this"}',
                                 content_type="application/json")
     return user
+
+
+def agent_district(request: web.Request, user: dict[str, Any]) -> str | None:
+    """The district the user works in today, when they are an agent (a move for the day
+    counts); None for other users."""
+    rt = request.app[DISTRIBUTOR].agents.get(user.get("agent") or "")
+    return rt.agent.district if rt is not None else None
 
 
 def require_page_role(request: web.Request, *roles: str) -> dict[str, Any]:

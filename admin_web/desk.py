@@ -25,7 +25,8 @@ from kc.clock import iso
 from kc.domain import AgentState
 from kc.errors import InvalidInput, NotFound
 
-from .auth import require_page_role
+from .auth import agent_district, require_page_role
+from .errors import json_object
 from .keys import CLOCK, DISTRIBUTOR, STORE, USER
 
 log = logging.getLogger(__name__)
@@ -226,13 +227,7 @@ async def desk_ws(request: web.Request) -> web.StreamResponse:
 
 async def _payload(request: web.Request) -> dict[str, Any]:
     if request.content_type == "application/json":
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise InvalidInput("body must be JSON") from None
-        if not isinstance(body, dict):
-            raise InvalidInput("body must be a JSON object")
-        return body
+        return await json_object(request, undecodable="body must be JSON")
     form = await request.post()
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
@@ -419,9 +414,7 @@ async def desk_attachment(request: web.Request) -> web.Response:
         cleared = await store.run(cases.agent_clearance, user.get("agent"))
         allowed = cases.may_read(user, row["district"], cleared)
     elif user["role"] == "agent":
-        rt = request.app[DISTRIBUTOR].agents.get(user.get("agent") or "")
-        allowed = row["agent"] == user.get("agent") or (
-            rt is not None and rt.agent.district == row["district"])
+        allowed = row["agent"] == user.get("agent") or agent_district(request, user) == row["district"]
     else:
         allowed = user["role"] == "admin" or cases.supervises(user, row["district"])
     if not allowed:

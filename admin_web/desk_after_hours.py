@@ -25,10 +25,10 @@ from kc import cases, schedule_store
 from kc.audit import audit
 from kc.clock import iso
 from kc.errors import NotFound
-from kc.schedule import Schedule, ScheduleError
 
+from .auth import agent_district
 from .desk import _agent_user
-from .keys import CLOCK, DISTRIBUTOR, SETTINGS, STORE, USER
+from .keys import CLOCK, SETTINGS, STORE, USER
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -44,22 +44,16 @@ def recordings_dir(request: web.Request) -> Path:
 
 def _agent_districts(request: web.Request, user: dict[str, Any]) -> list[str]:
     """The districts whose after-hours requests this agent takes: their (current) district."""
-    rt = request.app[DISTRIBUTOR].agents.get(user.get("agent") or "")
-    return [rt.agent.district] if rt is not None else []
+    district = agent_district(request, user)
+    return [district] if district else []
 
 
 def _open_now(db, districts: list[str], now) -> list[str]:
+    """Those of `districts` open now (no schedule, or an unreadable one: always open)."""
     out = []
     for district in districts:
-        body = schedule_store.get_body(db, district)
-        if body is None:
-            out.append(district)            # no schedule: always open
-            continue
-        try:
-            if Schedule.from_dict(body).status(now, closes=False).open:
-                out.append(district)
-        except ScheduleError:
-            log.error("invalid stored schedule of %s ignored", district)
+        status = schedule_store.is_open(schedule_store.get_body(db, district), now)
+        if status is None or status.open:
             out.append(district)
     return out
 

@@ -2,14 +2,28 @@
 from __future__ import annotations
 
 import html
+import json
 import logging
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
 from kc.errors import InvalidInput, NotFound, TelephonyDown
 
 log = logging.getLogger(__name__)
+
+
+async def json_object(request: web.Request, message: str = "body must be a JSON object",
+                      undecodable: str | None = None) -> dict[str, Any]:
+    """The request's JSON body, which must be an object: InvalidInput(`message`) otherwise
+    (`undecodable`, if given, when it is not JSON at all)."""
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InvalidInput(undecodable or message) from None
+    if not isinstance(body, dict):
+        raise InvalidInput(message)
+    return body
 
 
 def json_error(status: int, message: str, **extra: object) -> web.Response:

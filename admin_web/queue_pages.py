@@ -8,8 +8,6 @@ Saved settings reach the ACD at once (`Distributor.reload_queues`): the next dec
 """
 from __future__ import annotations
 
-import json
-
 import aiohttp_jinja2
 from aiohttp import web
 
@@ -20,6 +18,7 @@ from kc.queue_config import (OverflowStep, QueueConfig, get_queue_config, list_q
                              save_queue_config)
 
 from .auth import require_page_role, require_role
+from .errors import json_object
 from .keys import CLOCK, DISTRIBUTOR, STORE
 
 routes = web.RouteTableDef()
@@ -64,12 +63,7 @@ async def api_put_queue(request: web.Request) -> web.Response:
     user = require_role(request, "admin")
     skill, district = request.match_info["skill"], request.match_info["district"]
     before = await _current(request, skill, district)
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidInput("body must be a JSON object") from None
-    if not isinstance(body, dict):
-        raise InvalidInput("body must be a JSON object")
+    body = await json_object(request)
     config = QueueConfig.from_dict({**body, "skill": skill, "district": district})
     await _save(request, user["username"], config, before)
     return web.json_response(config.to_dict())

@@ -48,9 +48,7 @@ def _dumps(obj: Any) -> str:
 async def _figures(request: web.Request, period: reports.Period, scope: reports.Scope,
                    by: str | None = None) -> Any:
     store = request.app[STORE]
-    # a backlog of dirty hours is caught up in bounded steps, other writes in between
-    while await store.run(reports.refresh_step) >= reports.REFRESH_CHUNK_HOURS:
-        pass
+    await reports.catch_up(store)      # a backlog in bounded steps, other writes in between
     return await store.run(reports.figures, period, scope, by)
 
 

@@ -25,8 +25,8 @@ from kc.clock import iso, parse_iso
 from kc.errors import InvalidInput
 from kc.schedule import DAYS, Schedule, ScheduleError, week_to_json
 
-from .auth import require_page_role, require_role
-from .keys import CLOCK, DISTRIBUTOR, STORE
+from .auth import agent_district, require_page_role, require_role
+from .keys import CLOCK, STORE
 
 routes = web.RouteTableDef()
 
@@ -187,8 +187,8 @@ def _request_districts(request: web.Request, user: dict[str, Any]) -> set[str] |
     if user["role"] == "supervisor":
         return set(user_districts(user))
     if user["role"] == "agent":
-        rt = request.app[DISTRIBUTOR].agents.get(user.get("agent") or "")
-        return {rt.agent.district} if rt is not None else set()
+        district = agent_district(request, user)
+        return {district} if district else set()
     return None
 
 

@@ -30,9 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from kc import queries, schedule_store
+from kc.schedule import Status
+from kc.schedule_store import is_open
 from kc.clock import Clock, iso
 from kc.errors import CallerGone, KcError
-from kc.schedule import Schedule, ScheduleError, Status
 from kc.store import Store
 
 from .after_hours_phrases import LANGUAGES, opening_phrase, text
@@ -45,22 +46,6 @@ VOICE, CALLBACK = "1", "2"
 LANGUAGE_KEY = "9"
 CHOICE_ROUNDS = 2
 AFTER_HOURS_CONTEXT = "kc-after-hours"
-
-
-def _schedule(body: dict[str, Any] | None) -> Schedule | None:
-    """None = no schedule stored: the district is always open."""
-    if body is None:
-        return None
-    try:
-        return Schedule.from_dict(body)
-    except ScheduleError as exc:   # stored bodies were validated; never fail a call on one
-        log.error("invalid stored schedule ignored: %s", exc)
-        return None
-
-
-def is_open(body: dict[str, Any] | None, at: datetime, queue: str | None = None) -> Status | None:
-    sched = _schedule(body)
-    return None if sched is None else sched.status(at, queue, closes=False)
 
 
 def _load(db, district: str) -> dict[str, Any]:

@@ -19,19 +19,23 @@ computes straight from the contacts, and tests check both ways agree.
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import math
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
 from . import erlang
 from .errors import InvalidInput
+
+if TYPE_CHECKING:
+    from .store import Store
 
 SHORT_ABANDON_SECONDS = 5.0
 DEFAULT_TARGET_SECONDS = 30.0
@@ -410,9 +414,8 @@ def refresh_cache(db: sqlite_utils.Database, targets: dict[str, float],
         if row is None or row[0] != key:
             db.execute("insert or ignore into report_dirty (hour) select distinct hour from report_buckets")
             db.execute("insert or replace into report_meta (key, value) values ('targets', ?)", [key])
-        sql = "select hour from report_dirty order by hour"
-        hours = [r[0] for r in db.execute(sql + (" limit ?" if limit else ""),
-                                          [limit] if limit else [])]
+        hours = [r[0] for r in db.execute("select hour from report_dirty order by hour limit ?",
+                                          [limit or -1])]
         for hour in hours:
             db.execute("delete from report_buckets where hour = ?", [hour])
             db.execute("delete from report_overflow_in where hour = ?", [hour])
@@ -429,10 +432,22 @@ def refresh_cache(db: sqlite_utils.Database, targets: dict[str, float],
 
 
 def refresh_step(db: sqlite_utils.Database, limit: int = REFRESH_CHUNK_HOURS) -> int:
-    """One bounded step of catching the cache up (for `Store.run` in a loop): a big backlog
-    (after an upgrade, or a changed target: every hour) never holds the one writer for long,
-    so calls being registered meanwhile wait for one step at most."""
+    """One bounded step of catching the cache up: a big backlog (after an upgrade, or a
+    changed target: every hour) never holds the one writer for long, so calls being
+    registered meanwhile wait for one step at most."""
     return refresh_cache(db, queue_targets(db), limit)
+
+
+async def catch_up(store: "Store", pause: float = 0.0) -> int:
+    """`refresh_step` until the cache is current, other writes in between (and `pause`
+    seconds between steps); returns the hours recomputed."""
+    done = 0
+    while True:
+        n = await store.run(refresh_step)
+        done += n
+        if n < REFRESH_CHUNK_HOURS:
+            return done
+        await asyncio.sleep(pause)
 
 
 # ------------------------------------------------------------------------------ putting it together

@@ -8,13 +8,17 @@ opening, plus the calls routed to another district, one row per contact.
 from __future__ import annotations
 
 import json
+import logging
 import os
+from datetime import datetime
 from typing import Any
 
 import sqlite_utils
 
 from .errors import NotFound
-from .schedule import ALWAYS_OPEN_BODY, DAYS, Schedule
+from .schedule import ALWAYS_OPEN_BODY, DAYS, Schedule, ScheduleError, Status
+
+log = logging.getLogger(__name__)
 
 AFTER_HOURS_DEFAULT: dict[str, Any] = {
     "route_to": [],            # districts to try, in order, when this one is closed
@@ -22,6 +26,20 @@ AFTER_HOURS_DEFAULT: dict[str, Any] = {
     "callback": True,
     "emergency": {},           # language -> text, e.g. "Vid akut fara, ring 112."
 }
+
+
+def is_open(body: dict[str, Any] | None, at: datetime, queue: str | None = None) -> Status | None:
+    """A stored schedule's status at `at` (without the closing time, which routing never
+    needs). None: no schedule stored, or one that no longer parses (logged); either way the
+    district counts as always open, and a call is never failed on it."""
+    if body is None:
+        return None
+    try:
+        sched = Schedule.from_dict(body)
+    except ScheduleError as exc:   # stored bodies were validated when saved
+        log.error("invalid stored schedule ignored: %s", exc)
+        return None
+    return sched.status(at, queue, closes=False)
 
 
 def create_tables(db: sqlite_utils.Database) -> None:

@@ -187,10 +187,7 @@ async def _warm_reports(store: Store) -> None:
     dirty), one bounded step at a time, so the first report is quick and calls registered
     meanwhile never wait for more than one step."""
     try:
-        done = 0
-        while (n := await store.run(reports.refresh_step)) > 0:
-            done += n
-            await asyncio.sleep(0.05)
+        done = await reports.catch_up(store, pause=0.05)
         if done:
             log.info("report cache: %d hours brought up to date", done)
     except asyncio.CancelledError:

@@ -49,6 +49,17 @@ def login(page, base_url: str, username: str, password: str) -> None:
     page.click("button[type=submit]")
 
 
+def open_desk(browser, base_url: str, agent: str, ready: str):
+    """A fresh context with `agent` logged in on /desk, once `ready` (a selector) shows."""
+    context = browser.new_context()
+    page = context.new_page()
+    login(page, base_url, agent, "demo-agent")
+    page.wait_for_url(f"{base_url}/")
+    page.goto(f"{base_url}/desk")
+    page.wait_for_selector(ready, timeout=10000)
+    return context, page
+
+
 @pytest.fixture
 def admin_page(browser, kc):
     """A fresh browser context logged in as the demo admin."""

@@ -188,14 +188,8 @@ def test_queue_closing_while_caller_waits_gives_the_after_hours_choices(schedule
 
 
 def _agent_desk(browser, kc, agent):
-    from conftest import login
-    context = browser.new_context()
-    page = context.new_page()
-    login(page, kc.url, agent, "demo-agent")
-    page.wait_for_url(f"{kc.url}/")
-    page.goto(f"{kc.url}/desk")
-    page.wait_for_selector('#after-hours[data-loaded="1"]', timeout=10000)
-    return context, page
+    from conftest import open_desk
+    return open_desk(browser, kc.url, agent, '#after-hours[data-loaded="1"]')
 
 
 def test_due_voice_message_is_on_its_districts_desk_played_and_done(schedules, browser, tmp_path):

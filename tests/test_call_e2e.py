@@ -30,6 +30,14 @@ def phone(kc, workdir, agent_id) -> SipPhone:
     return p
 
 
+def logged_in_phone(kc, workdir, agent_id) -> SipPhone:
+    """The agent's phone registered and logged in to the ACD with `*21`."""
+    p = phone(kc, workdir, agent_id)
+    p.dial("*21")
+    kc.wait_for(lambda: kc.agent(agent_id)["state"] == "ready", 10, f"{agent_id} ready")
+    return p
+
+
 def wait_contact(kc, since, predicate, what, timeout=30):
     def find():
         return next((c for c in kc.contacts(since) if predicate(c)), None)
@@ -38,9 +46,7 @@ def wait_contact(kc, since, predicate, what, timeout=30):
 
 def test_call_pressing_1_is_answered_by_logged_in_bromma_101(kc, workdir):
     since = now_iso()
-    agent = phone(kc, workdir, "bromma-101")
-    agent.dial("*21")
-    kc.wait_for(lambda: kc.agent("bromma-101")["state"] == "ready", 10, "bromma-101 ready")
+    agent = logged_in_phone(kc, workdir, "bromma-101")
 
     answering = agent.answer_calls(count=1, ring_seconds=1, talk_seconds=3, hangup="agent")
     resident = call(workdir, kc.sip_port, BROMMA, digits=[(2.0, "1")], caller_number="0701112233",
@@ -127,9 +133,7 @@ def test_unknown_number_is_rejected(kc, workdir):
 
 def test_ring_no_answer_pauses_agent_and_caller_keeps_place(kc, workdir):
     since = now_iso()
-    agent = phone(kc, workdir, "hv-202")
-    agent.dial("*21")
-    kc.wait_for(lambda: kc.agent("hv-202")["state"] == "ready", 10, "hv-202 ready")
+    agent = logged_in_phone(kc, workdir, "hv-202")
     ringing = agent.ring_no_answer(count=1)
     resident = call(workdir, kc.sip_port, "0850820000", digits=[(2.0, "1")],
                     caller_number="0705556677", hangup_after=25)
@@ -150,9 +154,7 @@ def test_ring_no_answer_pauses_agent_and_caller_keeps_place(kc, workdir):
 
 def test_caller_hanging_up_first_is_completecaller(kc, workdir):
     since = now_iso()
-    agent = phone(kc, workdir, "bromma-102")
-    agent.dial("*21")
-    kc.wait_for(lambda: kc.agent("bromma-102")["state"] == "ready", 10, "bromma-102 ready")
+    agent = logged_in_phone(kc, workdir, "bromma-102")
     answering = agent.answer_calls(count=1, ring_seconds=0.5, talk_seconds=30, hangup="far")
     resident = call(workdir, kc.sip_port, BROMMA, digits=[(2.0, "1")], caller_number="0708889900",
                     hangup_after=6)

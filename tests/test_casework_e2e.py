@@ -20,7 +20,7 @@ from email import message_from_bytes, policy
 import pytest
 from aiosmtpd.controller import Controller
 
-from conftest import login
+from conftest import login, open_desk
 from kc_instance import make_instance, remove_instance
 from sipp_driver import SipPhone, call
 from test_web_access import Client
@@ -79,13 +79,7 @@ def smtp_port(kcw) -> int:
 
 
 def desk(browser, kcw, agent):
-    context = browser.new_context()
-    page = context.new_page()
-    login(page, kcw.url, agent, "demo-agent")
-    page.wait_for_url(f"{kcw.url}/")
-    page.goto(f"{kcw.url}/desk")
-    page.wait_for_selector('#ws-status[data-connected="1"]', timeout=10000)
-    return context, page
+    return open_desk(browser, kcw.url, agent, '#ws-status[data-connected="1"]')
 
 
 def wait_contact(kcw, since, predicate, what, timeout=30):
