@@ -7,6 +7,8 @@ ACD (UserEvent `KcWaiting`), so waiting callers never depend on this process sta
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
@@ -42,6 +44,29 @@ def clean_caller(value: str, limit: int = 300) -> str:
                    for ch in value)[:limit]
 
 
+def decode_raw_caller(value: str, limit: int = 512) -> str:
+    """The dialplan's base64 of a refused caller ID, as text with every control character
+    written as an escape (so it can be shown and stored, never acted on)."""
+    try:
+        raw = base64.b64decode(value[:2048], validate=True)
+    except (binascii.Error, ValueError):
+        return f"(not base64) {value[:64]!r}"
+    text = raw.decode("utf-8", "backslashreplace")[:limit]
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+                   for ch in text)
+
+
+AGENT_CONTEXT = "from-agents"   # the only context an agent endpoint's calls start in
+
+
+def from_agent_phone(chan: AgiChannel, agent: str) -> bool:
+    """A feature code counts only from the agent's own, authenticated SIP endpoint: the call
+    started in the agents' context on a PJSIP channel of that very endpoint."""
+    return (bool(agent) and chan.header("context") == AGENT_CONTEXT
+            and chan.header("type") == "PJSIP"
+            and chan.header("channel").startswith(f"PJSIP/{agent}-"))
+
+
 @dataclass
 class CallFlow:
     store: Store
@@ -66,7 +91,7 @@ class CallFlow:
 
     # ------------------------------------------------------------------ the resident's call
     async def menu(self, chan: AgiChannel) -> None:
-        district = (chan.args or [""])[0]
+        district, raw_caller = (chan.args + ["", ""])[:2]
         now = iso(self.clock())
         caller = clean_caller(chan.header("callerid"), 64)
         contact_id = await self.store.run(
@@ -76,6 +101,9 @@ class CallFlow:
             caller_name=clean_caller(chan.header("calleridname")) or None,
             started_at=now, uniqueid=chan.header("uniqueid"), channel_name=chan.header("channel"),
         )
+        if raw_caller:   # the dialplan refused a malformed caller ID: keep it, escaped, as data
+            await self.store.run(queries.add_event, contact_id, now, "caller_id_refused",
+                                 {"raw": decode_raw_caller(raw_caller)})
         if self.after_hours is not None and district:   # closed: a partner's menu, or handled
             district = await self.after_hours.before_menu(chan, contact_id, district)
             if district is None:
@@ -140,6 +168,11 @@ class CallFlow:
     async def agent_feature(self, chan: AgiChannel) -> None:
         args = chan.args
         code, agent = (args + ["", ""])[:2]
+        if not from_agent_phone(chan, agent):
+            log.warning("feature code %r for %r refused: not from that agent's own phone "
+                        "(context %r, channel %r)", code, agent, chan.header("context"),
+                        chan.header("channel"))
+            return
         try:
             state = await self.on_feature(agent, code)
             phrase = AGENT_PHRASES.get(state, AGENT_PHRASES["error"])

@@ -159,10 +159,61 @@ class AgiChannel:
         return chr(code) if code > 0 else None
 
 
-async def read_headers(reader: asyncio.StreamReader, timeout: float = HEADER_TIMEOUT) -> dict[str, str]:
-    headers: dict[str, str] = {}
+# The header block exactly as res_agi.c writes it (launch_netscript, then setup_env): these
+# keys, once each, in this order, then agi_arg_1..N. Asterisk writes the values unescaped, so a
+# caller ID carrying a newline would add lines of its own: anything else is refused.
+HEADER_ORDER = (
+    "agi_network", "agi_network_script", "agi_request", "agi_channel", "agi_language",
+    "agi_type", "agi_uniqueid", "agi_version", "agi_callerid", "agi_calleridname",
+    "agi_callingpres", "agi_callingani2", "agi_callington", "agi_callingtns", "agi_dnid",
+    "agi_rdnis", "agi_context", "agi_extension", "agi_priority", "agi_enhanced",
+    "agi_accountcode", "agi_threadid",
+)
+_HEADER_RANK = {key: n for n, key in enumerate(HEADER_ORDER)}
+_HEADER_LINE = re.compile(r"^(agi_[a-z0-9_]+): (.*)$")
+_ARG_KEY = re.compile(r"^agi_arg_([1-9][0-9]{0,2})$")
 
-    async def _read() -> None:
+
+class HeaderCheck:
+    """Checks one header line after another against the order Asterisk writes them in."""
+
+    def __init__(self) -> None:
+        self.headers: dict[str, str] = {}
+        self._rank = -1
+        self._args = 0
+
+    def add(self, line: str) -> None:
+        m = _HEADER_LINE.match(line)
+        if m is None:
+            raise AgiLinkError(f"malformed AGI header line {line[:80]!r}")
+        key, value = m.groups()
+        if key in self.headers:
+            raise AgiLinkError(f"duplicate AGI header {key}")
+        arg = _ARG_KEY.match(key)
+        if arg is not None:
+            if int(arg.group(1)) != self._args + 1 or self._rank != len(HEADER_ORDER) - 1:
+                raise AgiLinkError(f"AGI header {key} out of order")
+            self._args += 1
+        elif key not in _HEADER_RANK:
+            raise AgiLinkError(f"unknown AGI header {key}")
+        elif self._args or _HEADER_RANK[key] <= self._rank:
+            raise AgiLinkError(f"AGI header {key} out of order")
+        else:
+            self._rank = _HEADER_RANK[key]
+        self.headers[key] = value
+
+    def done(self) -> dict[str, str]:
+        missing = [key for key in HEADER_ORDER if key not in self.headers]
+        if missing:
+            raise AgiLinkError(f"AGI headers ended early, missing {', '.join(missing[:3])}")
+        return self.headers
+
+
+async def read_headers(reader: asyncio.StreamReader, timeout: float = HEADER_TIMEOUT) -> dict[str, str]:
+    """The `agi_*` header block, refused whole when it is not exactly what Asterisk writes."""
+    check = HeaderCheck()
+
+    async def _read() -> dict[str, str]:
         for _ in range(MAX_HEADER_LINES):
             raw = await reader.readline()
             if not raw:
@@ -171,19 +222,16 @@ async def read_headers(reader: asyncio.StreamReader, timeout: float = HEADER_TIM
                 raise AgiLinkError("AGI header line too long")
             line = raw.decode("utf-8", "replace").rstrip("\r\n")
             if line == "":
-                return
-            key, sep, value = line.partition(": ")
-            if sep and key.startswith("agi_"):
-                headers[key] = value
+                return check.done()
+            check.add(line)
         raise AgiLinkError("too many AGI header lines")
 
     try:
-        await asyncio.wait_for(_read(), timeout)
+        return await asyncio.wait_for(_read(), timeout)
     except asyncio.TimeoutError:
         raise AgiLinkError("AGI headers not received in time") from None
     except (ConnectionError, ValueError, asyncio.LimitOverrunError) as exc:
         raise AgiLinkError(f"AGI header read failed: {exc}") from exc
-    return headers
 
 
 def script_name(headers: dict[str, str]) -> str:

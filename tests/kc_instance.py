@@ -141,6 +141,12 @@ class KcInstance:
         assert status == 200, body
         return body
 
+    def sql(self, query: str, *params: Any) -> list[tuple]:
+        """Read the centre's database directly (read-only), as an auditor would."""
+        import sqlite3
+        with sqlite3.connect(f"file:{self.var / 'kc.db'}?mode=ro", uri=True) as db:
+            return db.execute(query, params).fetchall()
+
     def wait_for(self, predicate: Callable[[], Any], timeout: float, what: str) -> Any:
         deadline = time.monotonic() + timeout
         while True:

@@ -374,7 +374,8 @@ def call(
     ends the call too); None = wait up to wait_far_bye for the far end's BYE."""
     if not re.fullmatch(r"[0-9+*#]{1,32}", number):
         raise ValueError(f"bad number {number!r}")
-    if not re.fullmatch(r"[0-9+]{0,32}", caller_number) or not caller_number:
+    # a number, or (to test hostile callers) any percent-encoded SIP URI user part
+    if not re.fullmatch(r"[0-9A-Za-z%+._~-]{1,300}", caller_number):
         raise ValueError(f"bad caller number {caller_number!r}")
     dl = _digits(digits)
     # Stock pcaps share RTP seq/timestamps: Asterisk would drop every digit after the first.

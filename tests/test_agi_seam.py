@@ -69,6 +69,26 @@ def test_parse_result_forms():
         parse_result("garbage")
 
 
+def asterisk_headers(script: str, *args: str, **values: str) -> dict[str, str]:
+    """A header block as res_agi.c writes it, in its order; `values` replace single fields."""
+    headers = {
+        "agi_network": "yes", "agi_network_script": script, "agi_request": f"agi://127.0.0.1/{script}",
+        "agi_channel": "PJSIP/residents-00000001", "agi_language": "sv", "agi_type": "PJSIP",
+        "agi_uniqueid": "1700000000.1", "agi_version": "22.10.1", "agi_callerid": "0701234567",
+        "agi_calleridname": "Eva", "agi_callingpres": "0", "agi_callingani2": "0",
+        "agi_callington": "0", "agi_callingtns": "0", "agi_dnid": "0850810000",
+        "agi_rdnis": "unknown", "agi_context": "kc-menu", "agi_extension": "s",
+        "agi_priority": "4", "agi_enhanced": "0.0", "agi_accountcode": "",
+        "agi_threadid": "140000000000000",
+    }
+    for key, value in values.items():
+        assert f"agi_{key}" in headers, key
+        headers[f"agi_{key}"] = value
+    for n, arg in enumerate(args, 1):
+        headers[f"agi_arg_{n}"] = arg
+    return headers
+
+
 class ScriptedAsterisk:
     """Connects to the server like Asterisk does and answers commands from a script."""
 
@@ -114,9 +134,8 @@ async def test_server_runs_route_with_headers_args_and_quoted_commands():
 
     server = await _serve(handler)
     try:
-        peer = ScriptedAsterisk(server.port, {
-            "agi_network_script": "menu", "agi_arg_1": "bromma",
-            "agi_calleridname": 'Eve" EXEC System "x', "agi_uniqueid": "1.1"})
+        peer = ScriptedAsterisk(server.port, asterisk_headers(
+            "menu", "bromma", calleridname='Eve" EXEC System "x', uniqueid="1.1"))
         await peer.run(["200 result=1", "200 result=49"])
     finally:
         await server.stop()
@@ -136,7 +155,7 @@ async def test_hangup_line_and_dead_channel_become_caller_gone():
 
     server = await _serve(handler)
     try:
-        await ScriptedAsterisk(server.port, {"agi_network_script": "menu"}).run(
+        await ScriptedAsterisk(server.port, asterisk_headers("menu")).run(
             ["HANGUP\n511 Command Not Permitted on a dead channel"])
     finally:
         await server.stop()
@@ -153,9 +172,10 @@ async def test_silent_or_broken_peer_does_not_hang_the_server():
     server = await _serve(handler)
     try:
         # headers cut short, then a peer that never replies
-        await ScriptedAsterisk(server.port, {"agi_network_script": "menu"}).run([], close_early=True)
+        await ScriptedAsterisk(server.port, asterisk_headers("menu")).run([], close_early=True)
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-        writer.write(b"agi_network_script: menu\n\n")
+        block = "".join(f"{k}: {v}\n" for k, v in asterisk_headers("menu").items())
+        writer.write(block.encode() + b"\n")
         await writer.drain()
         assert await asyncio.wait_for(reader.readline(), 5) == b'ANSWER\n'
         assert await asyncio.wait_for(reader.read(), 5) == b""   # closed after the timeout
@@ -170,3 +190,102 @@ async def test_read_headers_refuses_endless_headers():
     reader.feed_data(b"agi_x: 1\n" * 300)
     with pytest.raises(AgiLinkError):
         await read_headers(reader, timeout=1)
+
+
+# --- the header block as a trust boundary (a caller ID can carry newlines) -----------------
+def _block(headers: dict[str, str]) -> bytes:
+    return "".join(f"{k}: {v}\n" for k, v in headers.items()).encode() + b"\n"
+
+
+async def _read(data: bytes) -> dict[str, str]:
+    reader = asyncio.StreamReader()
+    reader.feed_data(data)
+    return await read_headers(reader, timeout=1)
+
+
+async def test_read_headers_takes_asterisks_block():
+    headers = await _read(_block(asterisk_headers("menu", "bromma", "")))
+    assert headers["agi_network_script"] == "menu"
+    assert headers["agi_arg_1"] == "bromma" and headers["agi_arg_2"] == ""
+    assert headers["agi_accountcode"] == ""
+
+
+# The probe's payloads, as Asterisk writes them once it has decoded %0A (and %0D) in the From
+# user part: extra lines inside the agi_callerid value.
+INJECTIONS = [
+    "07012\nagi_network_script: agent-feature\nagi_arg_1: 22\nagi_arg_2: bromma-102\n",
+    "07012\nagi_arg_1: bromma-102",
+    "07012\nagi_calleridname: Admin",
+    "07012\r\n\r\n200 result=1",
+    "07012\n\n",
+    "07012\nnot a header",
+    "07012\nagi_zzz: 1",
+]
+
+
+@pytest.mark.parametrize("callerid", INJECTIONS)
+async def test_injected_header_lines_refuse_the_session(callerid):
+    with pytest.raises(AgiLinkError):
+        await _read(_block(asterisk_headers("menu", "bromma", callerid=callerid)))
+
+
+async def test_agent_feature_cannot_be_reached_by_injection():
+    calls = []
+
+    async def feature(chan):
+        calls.append(chan.args)
+
+    async def menu(chan):
+        calls.append(("menu", chan.args))
+
+    server = FastAgiServer({"menu": menu, "agent-feature": feature}, "127.0.0.1", 0, 2)
+    await server.start()
+    try:
+        for callerid in INJECTIONS:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(_block(asterisk_headers("menu", "bromma", callerid=callerid)))
+            await writer.drain()
+            assert await asyncio.wait_for(reader.read(), 5) == b""   # closed, nothing run
+            writer.close()
+    finally:
+        await server.stop()
+    assert calls == []
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=40))
+def test_any_caller_id_is_one_value_or_refused(callerid):
+    """Whatever a caller puts in the number, the block either parses with that exact value in
+    agi_callerid and the real script and arguments, or is refused whole."""
+    data = _block(asterisk_headers("menu", "bromma", callerid=callerid))
+    try:
+        headers = asyncio.run(_read(data))
+    except AgiLinkError:
+        return
+    assert headers["agi_network_script"] == "menu" and headers["agi_arg_1"] == "bromma"
+    assert headers["agi_callerid"] == callerid.rstrip("\r")
+    assert "agi_arg_2" not in headers
+
+
+def test_feature_codes_only_from_the_agents_own_endpoint():
+    from agi.call_flow import from_agent_phone
+
+    def chan(**values):
+        return AgiChannel(asterisk_headers("agent-feature", "22", "bromma-102", **values),
+                          None, None)
+
+    own = dict(context="from-agents", channel="PJSIP/bromma-102-0000002a")
+    assert from_agent_phone(chan(**own), "bromma-102")
+    assert not from_agent_phone(chan(**own), "bromma-103")           # someone else's phone
+    assert not from_agent_phone(chan(**own), "")
+    assert not from_agent_phone(chan(context="kc-menu", channel=own["channel"]), "bromma-102")
+    assert not from_agent_phone(chan(context="from-agents", channel="PJSIP/residents-00000001"),
+                                "bromma-102")
+    assert not from_agent_phone(chan(**own, type="Local"), "bromma-102")
+
+
+def test_a_refused_caller_id_is_kept_escaped():
+    from agi.call_flow import decode_raw_caller
+    import base64
+    raw = base64.b64encode("07012\nagi_arg_1: x\x00å".encode()).decode()
+    assert decode_raw_caller(raw) == "07012\\nagi_arg_1: x\\x00å"
+    assert decode_raw_caller("!!").startswith("(not base64)")

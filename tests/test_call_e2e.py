@@ -126,6 +126,37 @@ def test_hostile_caller_name_is_stored_verbatim_and_injects_nothing(kc, workdir)
     assert contact["outcome"] == "abandoned" and contact["wait_seconds"] is not None
 
 
+# The probe's payload: Asterisk decodes %0A in the From user part and used to write the lines
+# into the FastAGI header block, which logged the named agent out.
+HOSTILE_FROM_USER = ("07012%0Aagi_network_script%3A%20agent-feature%0Aagi_arg_1%3A%2022"
+                     "%0Aagi_arg_2%3A%20bromma-104%0A%0A")
+
+
+def test_caller_id_cannot_inject_agi_headers_or_log_agents_out(kc, workdir):
+    since = now_iso()
+    kc.set_state("bromma-104", "ready")
+    try:
+        for user in (HOSTILE_FROM_USER, "07012%0D%0A%0D%0A200%20result%3D1"):
+            call(workdir, kc.sip_port, BROMMA, digits=[(1.5, "2")], caller_number=user,
+                 caller_name="Injektion Test", hangup_after=3).wait_ok(40)
+        contacts = kc.wait_for(
+            lambda: [c for c in kc.contacts(since) if c["caller_name"] == "Injektion Test"
+                     and c["outcome"]] or None, 30, "the hostile callers' contacts")
+        time.sleep(1)
+        contacts = [c for c in kc.contacts(since) if c["caller_name"] == "Injektion Test"]
+        # each call registered once, as an ordinary call without a number, menu walked
+        assert len(contacts) == 2, contacts
+        for contact in contacts:
+            assert contact["caller"] is None and contact["menu_path"] == ["2"], contact
+            assert contact["outcome"] == "abandoned"
+        assert kc.agent("bromma-104")["state"] == "ready"
+    finally:
+        kc.set_state("bromma-104", "logged_out")
+    raw = kc.sql("SELECT data FROM contact_events WHERE kind = 'caller_id_refused' "
+                 "AND contact_id IN (%s)" % ",".join(str(c["id"]) for c in contacts))
+    assert any("agi_network_script: agent-feature" in r[0] and "\\\\n" in r[0] for r in raw), raw
+
+
 def test_unknown_number_is_rejected(kc, workdir):
     result = call(workdir, kc.sip_port, "0850899999", hangup_after=1).wait(30)
     assert result.status == 404 and not result.answered
