@@ -87,12 +87,6 @@ def save_agent(db: sqlite_utils.Database, agent: Agent, sip_password: str | None
 # ----------------------------------------------------------------------------- moves for the day
 
 
-def create_moves_table(db: sqlite_utils.Database) -> None:
-    """Migration step: supervisors' moves of an agent to another district for the day."""
-    db.execute("create table agent_moves (agent text primary key, district text not null, "
-               "until text not null, by text, at text)")
-
-
 def set_move(db: sqlite_utils.Database, agent: str, district: str | None, until: str, by: str, at: str) -> None:
     if district is None:
         db.execute("delete from agent_moves where agent = ?", [agent])

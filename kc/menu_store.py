@@ -29,22 +29,6 @@ class MenuConflict(KcError):
         self.current = current
 
 
-def create_tables(db: sqlite_utils.Database) -> None:
-    db["menu_drafts"].create(
-        {"district": str, "body": str, "base_version": int, "revision": int,
-         "updated_at": str, "updated_by": str},
-        pk="district", foreign_keys=[("district", "districts", "id")],
-    )
-    db["menu_announcements"].create(
-        {"district": str, "texts": str, "audio": str, "ends_at": str,
-         "updated_at": str, "updated_by": str},
-        pk="district", foreign_keys=[("district", "districts", "id")],
-    )
-    db["menu_versions"].add_column("note", str)
-    # The priority a menu option gave the call (the ACD may add it to the queue's own).
-    db["contacts"].add_column("menu_priority", int)
-
-
 def _district_exists(db: sqlite_utils.Database, district: str) -> None:
     if not list(db.query("select 1 from districts where id = ?", [district])):
         raise NotFound(f"district {district!r}")
@@ -203,14 +187,6 @@ def clear_announcement(db: sqlite_utils.Database, district: str) -> bool:
 # One level only: an owner never shares someone else's menu, a sharer is never an owner, nobody
 # shares their own. The sharer's own versions stay in its history and come back when it stops
 # sharing; contacts, queues, announcements and opening hours stay the called district's.
-
-
-def create_share_table(db: sqlite_utils.Database) -> None:
-    db["menu_shares"].create(
-        {"district": str, "menu_of": str, "updated_at": str, "updated_by": str},
-        pk="district", foreign_keys=[("district", "districts", "id"), ("menu_of", "districts", "id")],
-    )
-    db["menu_shares"].create_index(["menu_of"])
 
 
 def district_names(db: sqlite_utils.Database) -> dict[str, str]:

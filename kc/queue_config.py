@@ -131,19 +131,6 @@ def queue_name(skill: str, district: str) -> str:
 # ---------------------------------------------------------------- schema (see kc.migrations)
 
 
-def create_table(db: sqlite_utils.Database) -> None:
-    """Migration step ``0002_acd_queues``."""
-    db[TABLE].create(
-        {"skill": str, "district": str, "service_level_seconds": float,
-         "wrap_up_seconds": float, "overflow": str, "priority": int},
-        pk=("skill", "district"),
-        not_null={"service_level_seconds", "wrap_up_seconds", "overflow", "priority"},
-        defaults={"service_level_seconds": DEFAULT_SERVICE_LEVEL_SECONDS,
-                  "wrap_up_seconds": 0.0, "overflow": "[]", "priority": 0},
-        foreign_keys=[("skill", "skills", "id"), ("district", "districts", "id")],
-    )
-
-
 def _row(config: QueueConfig) -> dict[str, Any]:
     return {
         "skill": config.skill, "district": config.district,

@@ -33,6 +33,7 @@ import sqlite_utils
 
 from . import erlang
 from .errors import InvalidInput
+from .schema import REPEAT_WINDOW_HOURS
 
 if TYPE_CHECKING:
     from .store import Store
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
 SHORT_ABANDON_SECONDS = 5.0
 DEFAULT_TARGET_SECONDS = 30.0
 SERVICE_LEVEL_GOAL = 0.8          # for the Erlang C staffing suggestion
-REPEAT_WINDOW_HOURS = 24
 REPORT_TZ = "Europe/Stockholm"    # hour of day and day are local time
 BREAKDOWNS = ("district", "queue", "category", "hour", "day")
 
@@ -334,51 +334,6 @@ def _query(db: sqlite_utils.Database, sql: str, args: list[Any]) -> Iterable[dic
 
 
 # ------------------------------------------------------------------------------ the cache
-
-
-def migrate_report_cache(db: sqlite_utils.Database) -> None:
-    """Indexes for the reports, the hourly cache tables and the triggers that keep it honest."""
-    db.execute("create index if not exists idx_contacts_caller_started on contacts(caller, started_at)")
-    db.execute("create index if not exists idx_contacts_agent_district on contacts(agent_district, started_at)")
-    db.execute("create index if not exists idx_contact_events_kind on contact_events(kind, contact_id)")
-    db.execute("""create table if not exists report_buckets (
-        hour text not null, district text, skill text, target real,
-        contacts integer, offered integer, answered integer, abandoned integer,
-        abandoned_short integer, menu_abandoned integer, answered_in_target integer,
-        wait_answered real, talk_sum real, talk_count integer, longest_wait real,
-        overflowed_out integer, after_hours integer, callbacks integer, repeat_callers integer)""")
-    db.execute("create index if not exists idx_report_buckets_hour on report_buckets(hour)")
-    db.execute("""create table if not exists report_overflow_in (
-        hour text not null, district text, skill text, overflowed_in integer)""")
-    db.execute("create index if not exists idx_report_overflow_in_hour on report_overflow_in(hour)")
-    db.execute("create table if not exists report_dirty (hour text primary key) without rowid")
-    db.execute("create table if not exists report_meta (key text primary key, value text)")
-    follow = f"""
-        insert or ignore into report_dirty (hour)
-        select substr(n.started_at, 1, 13) from contacts n
-        where {{row}}.caller is not null and {{row}}.caller != '' and n.caller = {{row}}.caller
-          and n.started_at > {{row}}.started_at
-          and n.started_at <= strftime('%Y-%m-%dT%H:%M:%fZ', {{row}}.started_at, '+{REPEAT_WINDOW_HOURS} hours');"""
-    mark = "insert or ignore into report_dirty (hour) values (substr(coalesce({row}.started_at, ''), 1, 13));"
-    db.execute(f"""create trigger if not exists report_contacts_insert after insert on contacts begin
-        {mark.format(row='new')} {follow.format(row='new')} end""")
-    db.execute(f"""create trigger if not exists report_contacts_update after update on contacts begin
-        {mark.format(row='old')} {mark.format(row='new')}
-        {follow.format(row='old')} {follow.format(row='new')} end""")
-    db.execute(f"""create trigger if not exists report_contacts_delete after delete on contacts begin
-        {mark.format(row='old')} {follow.format(row='old')} end""")
-    event_mark = ("insert or ignore into report_dirty (hour) select substr(coalesce(started_at, ''), 1, 13) "
-                  "from contacts where id = {row}.contact_id;")
-    cond = "(({row}.kind >= 'callback' and {row}.kind < 'callbacl') or {row}.kind = 'after_hours')"
-    db.execute(f"""create trigger if not exists report_events_insert after insert on contact_events
-        when {cond.format(row='new')} begin {event_mark.format(row='new')} end""")
-    db.execute(f"""create trigger if not exists report_events_update after update on contact_events
-        when {cond.format(row='old')} or {cond.format(row='new')}
-        begin {event_mark.format(row='old')} {event_mark.format(row='new')} end""")
-    db.execute(f"""create trigger if not exists report_events_delete after delete on contact_events
-        when {cond.format(row='old')} begin {event_mark.format(row='old')} end""")
-    db.execute("insert or ignore into report_dirty (hour) "
-               "select distinct substr(started_at, 1, 13) from contacts where started_at is not null")
 
 
 def _insert(db: sqlite_utils.Database, table: str, rows: list[dict[str, Any]]) -> None:

@@ -42,22 +42,6 @@ def is_open(body: dict[str, Any] | None, at: datetime, queue: str | None = None)
     return sched.status(at, queue, closes=False)
 
 
-def create_tables(db: sqlite_utils.Database) -> None:
-    """Migration 0004_schedules_after_hours."""
-    db["schedules"].create(
-        {"district": str, "body": str, "updated_at": str, "updated_by": str},
-        pk="district", foreign_keys=[("district", "districts", "id")],
-    )
-    db["after_hours_requests"].create(
-        {"id": int, "contact_id": int, "district": str, "kind": str, "target": str,
-         "recording": str, "callback_number": str, "language": str, "created_at": str,
-         "due_at": str, "handled_at": str, "handled_by": str},
-        pk="id", foreign_keys=[("contact_id", "contacts", "id")],
-    )
-    db["after_hours_requests"].create_index(["due_at"])
-    db["after_hours_requests"].create_index(["contact_id"])
-
-
 # ---------------------------------------------------------------- schedules
 
 def get_body(db: sqlite_utils.Database, district: str) -> dict[str, Any] | None:

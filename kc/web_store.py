@@ -7,30 +7,6 @@ from typing import Any
 import sqlite_utils
 
 
-def migrate_access(db: sqlite_utils.Database) -> None:
-    db["web_sessions"].create(
-        {"id_hash": str, "username": str, "csrf": str, "created_at": str, "expires_at": str},
-        pk="id_hash", foreign_keys=[("username", "users", "username")],
-    )
-    db["audit_log"].create(
-        {"id": int, "at": str, "username": str, "action": str, "target": str,
-         "before": str, "after": str},
-        pk="id",
-    )
-    db["audit_log"].create_index(["at"])
-    db["api_tokens"].add_column("label", str)
-
-
-def migrate_user_districts(db: sqlite_utils.Database) -> None:
-    """Migration 0010_user_districts: the districts a supervisor supervises (JSON list).
-
-    Before this step every supervisor counted as supervising every district; existing
-    supervisors keep that (all districts known now), new ones start with none."""
-    db["users"].add_column("districts", str)
-    every = json.dumps([r["id"] for r in db["districts"].rows_where(order_by="id")])
-    db.execute("update users set districts = ? where role = 'supervisor'", [every])
-
-
 def user_districts(user: dict[str, Any] | None) -> tuple[str, ...]:
     """The districts of a user row/dict (the `districts` JSON column), () when none."""
     raw = (user or {}).get("districts")

@@ -1,0 +1,292 @@
+"""The database's shape: every schema step, in the order they were written.
+
+`kc.migrations` applies them by name, once each. The steps live here, in the foundation, so the
+store never imports the features that use the tables: a feature's store module holds its
+queries, this module its tables. Append new steps at the end of `STEPS`; never edit one that
+has shipped.
+"""
+from __future__ import annotations
+
+import json
+from typing import Callable
+
+import sqlite_utils
+
+from .queue_config import DEFAULT_SERVICE_LEVEL_SECONDS, TABLE as QUEUES_TABLE
+
+# A caller calling again within this many hours counts as a repeat caller (reports).
+REPEAT_WINDOW_HOURS = 24
+
+
+def initial(db: sqlite_utils.Database) -> None:
+    db["districts"].create({"id": str, "name": str, "number": str}, pk="id")
+    db["districts"].create_index(["number"], unique=True)
+    db["skills"].create({"id": str, "name": str, "confidential": int}, pk="id")
+    db["agents"].create(
+        {"id": str, "name": str, "district": str, "languages": str, "cleared_for": str, "sip_ha1": str},
+        pk="id",
+        foreign_keys=[("district", "districts", "id")],
+    )
+    db["agent_skills"].create(
+        {"agent": str, "skill": str, "proficiency": int},
+        pk=("agent", "skill"),
+        foreign_keys=[("agent", "agents", "id"), ("skill", "skills", "id")],
+    )
+    # Login state survives restarts of the service.
+    db["agent_status"].create(
+        {"agent": str, "state": str, "reason": str, "since": str},
+        pk="agent",
+        foreign_keys=[("agent", "agents", "id")],
+    )
+    db["menu_versions"].create(
+        {"id": int, "district": str, "version": int, "body": str, "created_at": str,
+         "created_by": str, "published": int},
+        pk="id",
+        foreign_keys=[("district", "districts", "id")],
+    )
+    db["menu_versions"].create_index(["district", "version"], unique=True)
+    db["users"].create(
+        {"username": str, "role": str, "password_hash": str, "agent": str,
+         "failed_logins": int, "locked_until": str},
+        pk="username",
+        not_null={"role", "password_hash"},
+        defaults={"failed_logins": 0},
+    )
+    db["api_tokens"].create(
+        {"token_hash": str, "username": str, "created_at": str},
+        pk="token_hash",
+        foreign_keys=[("username", "users", "username")],
+    )
+    db["contacts"].create(
+        {
+            "id": int, "channel": str, "district": str, "dialed": str, "caller": str,
+            "caller_name": str, "started_at": str, "ended_at": str, "menu_path": str,
+            "language": str, "skill": str, "outcome": str, "agent": str, "agent_district": str,
+            "overflowed": int, "wait_seconds": float, "talk_seconds": float,
+            "confidential": int, "uniqueid": str, "channel_name": str,
+            "enqueued_at": str, "answered_at": str,
+        },
+        pk="id",
+        defaults={"overflowed": 0, "confidential": 0, "menu_path": "[]"},
+    )
+    db["contacts"].create_index(["started_at"])
+    db["contacts"].create_index(["uniqueid"])
+    db["contact_events"].create(
+        {"id": int, "contact_id": int, "at": str, "kind": str, "data": str},
+        pk="id",
+        foreign_keys=[("contact_id", "contacts", "id")],
+    )
+    db["contact_events"].create_index(["contact_id"])
+
+
+def access(db: sqlite_utils.Database) -> None:
+    db["web_sessions"].create(
+        {"id_hash": str, "username": str, "csrf": str, "created_at": str, "expires_at": str},
+        pk="id_hash", foreign_keys=[("username", "users", "username")],
+    )
+    db["audit_log"].create(
+        {"id": int, "at": str, "username": str, "action": str, "target": str,
+         "before": str, "after": str},
+        pk="id",
+    )
+    db["audit_log"].create_index(["at"])
+    db["api_tokens"].add_column("label", str)
+
+
+def queues(db: sqlite_utils.Database) -> None:
+    """Migration step ``0002_acd_queues``."""
+    db[QUEUES_TABLE].create(
+        {"skill": str, "district": str, "service_level_seconds": float,
+         "wrap_up_seconds": float, "overflow": str, "priority": int},
+        pk=("skill", "district"),
+        not_null={"service_level_seconds", "wrap_up_seconds", "overflow", "priority"},
+        defaults={"service_level_seconds": DEFAULT_SERVICE_LEVEL_SECONDS,
+                  "wrap_up_seconds": 0.0, "overflow": "[]", "priority": 0},
+        foreign_keys=[("skill", "skills", "id"), ("district", "districts", "id")],
+    )
+
+
+def schedules_after_hours(db: sqlite_utils.Database) -> None:
+    """Migration 0004_schedules_after_hours."""
+    db["schedules"].create(
+        {"district": str, "body": str, "updated_at": str, "updated_by": str},
+        pk="district", foreign_keys=[("district", "districts", "id")],
+    )
+    db["after_hours_requests"].create(
+        {"id": int, "contact_id": int, "district": str, "kind": str, "target": str,
+         "recording": str, "callback_number": str, "language": str, "created_at": str,
+         "due_at": str, "handled_at": str, "handled_by": str},
+        pk="id", foreign_keys=[("contact_id", "contacts", "id")],
+    )
+    db["after_hours_requests"].create_index(["due_at"])
+    db["after_hours_requests"].create_index(["contact_id"])
+
+
+def menus_drafts_announcements(db: sqlite_utils.Database) -> None:
+    db["menu_drafts"].create(
+        {"district": str, "body": str, "base_version": int, "revision": int,
+         "updated_at": str, "updated_by": str},
+        pk="district", foreign_keys=[("district", "districts", "id")],
+    )
+    db["menu_announcements"].create(
+        {"district": str, "texts": str, "audio": str, "ends_at": str,
+         "updated_at": str, "updated_by": str},
+        pk="district", foreign_keys=[("district", "districts", "id")],
+    )
+    db["menu_versions"].add_column("note", str)
+    # The priority a menu option gave the call (the ACD may add it to the queue's own).
+    db["contacts"].add_column("menu_priority", int)
+
+
+def cases_channels_kb(db: sqlite_utils.Database) -> None:
+    db["departments"].create({"id": int, "name": str, "active": int}, pk="id",
+                             not_null={"name"}, defaults={"active": 1})
+    db["departments"].create_index(["name"], unique=True)
+    db["case_categories"].create(
+        {"id": int, "parent_id": int, "name": str, "skill": str, "confidential": int,
+         "active": int},
+        pk="id", not_null={"name"}, defaults={"confidential": 0, "active": 1},
+        foreign_keys=[("parent_id", "case_categories", "id")])
+    db["case_categories"].create_index(["parent_id", "name"], unique=True)
+    db["cases"].create(
+        {"id": int, "contact_id": int, "channel": str, "district": str, "category_id": int,
+         "subcategory_id": int, "note": str, "outcome": str, "forwarded_to": int,
+         "forward_reason": str, "eservice": str, "agent": str, "created_by": str,
+         "created_at": str, "confidential": int, "caller": str, "note_purged": int},
+        pk="id", not_null={"contact_id", "outcome", "created_at"},
+        defaults={"confidential": 0, "note_purged": 0},
+        foreign_keys=[("contact_id", "contacts", "id"), ("category_id", "case_categories", "id"),
+                      ("subcategory_id", "case_categories", "id"),
+                      ("forwarded_to", "departments", "id")])
+    db["cases"].create_index(["contact_id"], unique=True)   # one matter registered per contact
+    db["cases"].create_index(["created_at"])
+    db["contact_messages"].create(
+        {"id": int, "contact_id": int, "direction": str, "at": str, "from_addr": str,
+         "to_addr": str, "subject": str, "body": str, "message_id": str},
+        pk="id", foreign_keys=[("contact_id", "contacts", "id")])
+    db["contact_messages"].create_index(["contact_id"])
+    db["contact_tasks"].create(
+        {"contact_id": int, "skill": str, "district": str, "confidential": int, "state": str,
+         "created_at": str, "assigned_to": str, "assigned_at": str, "done_at": str},
+        pk="contact_id", foreign_keys=[("contact_id", "contacts", "id")])
+    db["contact_tasks"].create_index(["state"])
+    db["kb_articles"].create(
+        {"id": int, "category_id": int, "question": str, "answer": str, "updated_at": str,
+         "updated_by": str},
+        pk="id", not_null={"question", "answer"},
+        foreign_keys=[("category_id", "case_categories", "id")])
+    # Swedish-aware full text: unicode61 keeps å, ä, ö distinct (remove_diacritics 0); queries
+    # are stemmed (`swedish_stem`) and searched as prefixes.
+    db.execute("create virtual table kb_fts using fts5(question, answer, content='kb_articles', "
+               "content_rowid='id', tokenize='unicode61 remove_diacritics 0')")
+    db.execute("create trigger kb_ai after insert on kb_articles begin "
+               "insert into kb_fts(rowid, question, answer) values (new.id, new.question, new.answer); end")
+    db.execute("create trigger kb_ad after delete on kb_articles begin "
+               "insert into kb_fts(kb_fts, rowid, question, answer) "
+               "values ('delete', old.id, old.question, old.answer); end")
+    db.execute("create trigger kb_au after update on kb_articles begin "
+               "insert into kb_fts(kb_fts, rowid, question, answer) "
+               "values ('delete', old.id, old.question, old.answer); "
+               "insert into kb_fts(rowid, question, answer) values (new.id, new.question, new.answer); end")
+
+
+def report_cache(db: sqlite_utils.Database) -> None:
+    """Indexes for the reports, the hourly cache tables and the triggers that keep it honest."""
+    db.execute("create index if not exists idx_contacts_caller_started on contacts(caller, started_at)")
+    db.execute("create index if not exists idx_contacts_agent_district on contacts(agent_district, started_at)")
+    db.execute("create index if not exists idx_contact_events_kind on contact_events(kind, contact_id)")
+    db.execute("""create table if not exists report_buckets (
+        hour text not null, district text, skill text, target real,
+        contacts integer, offered integer, answered integer, abandoned integer,
+        abandoned_short integer, menu_abandoned integer, answered_in_target integer,
+        wait_answered real, talk_sum real, talk_count integer, longest_wait real,
+        overflowed_out integer, after_hours integer, callbacks integer, repeat_callers integer)""")
+    db.execute("create index if not exists idx_report_buckets_hour on report_buckets(hour)")
+    db.execute("""create table if not exists report_overflow_in (
+        hour text not null, district text, skill text, overflowed_in integer)""")
+    db.execute("create index if not exists idx_report_overflow_in_hour on report_overflow_in(hour)")
+    db.execute("create table if not exists report_dirty (hour text primary key) without rowid")
+    db.execute("create table if not exists report_meta (key text primary key, value text)")
+    follow = f"""
+        insert or ignore into report_dirty (hour)
+        select substr(n.started_at, 1, 13) from contacts n
+        where {{row}}.caller is not null and {{row}}.caller != '' and n.caller = {{row}}.caller
+          and n.started_at > {{row}}.started_at
+          and n.started_at <= strftime('%Y-%m-%dT%H:%M:%fZ', {{row}}.started_at, '+{REPEAT_WINDOW_HOURS} hours');"""
+    mark = "insert or ignore into report_dirty (hour) values (substr(coalesce({row}.started_at, ''), 1, 13));"
+    db.execute(f"""create trigger if not exists report_contacts_insert after insert on contacts begin
+        {mark.format(row='new')} {follow.format(row='new')} end""")
+    db.execute(f"""create trigger if not exists report_contacts_update after update on contacts begin
+        {mark.format(row='old')} {mark.format(row='new')}
+        {follow.format(row='old')} {follow.format(row='new')} end""")
+    db.execute(f"""create trigger if not exists report_contacts_delete after delete on contacts begin
+        {mark.format(row='old')} {follow.format(row='old')} end""")
+    event_mark = ("insert or ignore into report_dirty (hour) select substr(coalesce(started_at, ''), 1, 13) "
+                  "from contacts where id = {row}.contact_id;")
+    cond = "(({row}.kind >= 'callback' and {row}.kind < 'callbacl') or {row}.kind = 'after_hours')"
+    db.execute(f"""create trigger if not exists report_events_insert after insert on contact_events
+        when {cond.format(row='new')} begin {event_mark.format(row='new')} end""")
+    db.execute(f"""create trigger if not exists report_events_update after update on contact_events
+        when {cond.format(row='old')} or {cond.format(row='new')}
+        begin {event_mark.format(row='old')} {event_mark.format(row='new')} end""")
+    db.execute(f"""create trigger if not exists report_events_delete after delete on contact_events
+        when {cond.format(row='old')} begin {event_mark.format(row='old')} end""")
+    db.execute("insert or ignore into report_dirty (hour) "
+               "select distinct substr(started_at, 1, 13) from contacts where started_at is not null")
+
+
+def callback_number(db: sqlite_utils.Database) -> None:
+    """Migration ``0008_acd_callback``: the number a waiting caller asked to be called back on."""
+    if "callback_number" not in db["contacts"].columns_dict:
+        db["contacts"].add_column("callback_number", str)
+
+
+def agent_moves(db: sqlite_utils.Database) -> None:
+    """Migration step: supervisors' moves of an agent to another district for the day."""
+    db.execute("create table agent_moves (agent text primary key, district text not null, "
+               "until text not null, by text, at text)")
+
+
+def user_districts(db: sqlite_utils.Database) -> None:
+    """Migration 0010_user_districts: the districts a supervisor supervises (JSON list).
+
+    Before this step every supervisor counted as supervising every district; existing
+    supervisors keep that (all districts known now), new ones start with none."""
+    db["users"].add_column("districts", str)
+    every = json.dumps([r["id"] for r in db["districts"].rows_where(order_by="id")])
+    db.execute("update users set districts = ? where role = 'supervisor'", [every])
+
+
+def menu_shares(db: sqlite_utils.Database) -> None:
+    db["menu_shares"].create(
+        {"district": str, "menu_of": str, "updated_at": str, "updated_by": str},
+        pk="district", foreign_keys=[("district", "districts", "id"), ("menu_of", "districts", "id")],
+    )
+    db["menu_shares"].create_index(["menu_of"])
+
+
+def message_attachments(db: sqlite_utils.Database) -> None:
+    """Migration ``0012_message_attachments``: files sent with an e-mail, kept with it."""
+    db.execute("""create table if not exists message_attachments (
+        id integer primary key, contact_id integer not null references contacts(id),
+        message integer references contact_messages(id), filename text not null,
+        content_type text not null, size integer not null, data blob not null)""")
+    db.execute("create index if not exists idx_message_attachments_contact "
+               "on message_attachments(contact_id)")
+
+
+# (name, step) in the order they were written.
+STEPS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
+    ("0001_initial", initial),
+    ("0002_web_access", access),
+    ("0003_acd_queues", queues),
+    ("0004_schedules_after_hours", schedules_after_hours),
+    ("0005_menus_drafts_announcements", menus_drafts_announcements),
+    ("0006_cases_channels_kb", cases_channels_kb),
+    ("0007_reports_indexes_cache", report_cache),
+    ("0008_acd_callback", callback_number),
+    ("0009_agent_moves", agent_moves),
+    ("0010_user_districts", user_districts),
+    ("0011_shared_menus", menu_shares),
+    ("0012_message_attachments", message_attachments),
+]
