@@ -610,7 +610,7 @@ class Distributor:
                                      self.queue_name(c["skill"], c["district"]), "NONE", "ABANDON", 1, 1, 0)
 
     # ------------------------------------------------------------------ PBX events
-    # What `on_event` reads; the PBX is told to send no others (kc.asterisk.AMI_EVENTS).
+    # What `on_event` reads; the PBX is told to send no others (pbx.asterisk.AMI_EVENTS).
     PBX_EVENTS = frozenset({"UserEvent", "HangupRequest", "SoftHangupRequest", "BridgeLeave",
                             "Hangup", "DialEnd", "Newchannel", "DeviceStateChange", "ContactStatus"})
 

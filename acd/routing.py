@@ -7,7 +7,7 @@ Vocabulary
 - `AgentSnapshot`: an agent's skills (proficiency 1–5), home district, the districts whose
   confidential matters they are cleared for, state, whether their phone is registered, since
   when they are idle, and the languages they speak. Only READY and registered agents are free.
-- `RoutingPolicy`: the queue configurations (`kc.queue_config.QueueConfig`, one per
+- `RoutingPolicy`: the queue configurations (`kc.domain.QueueConfig`, one per
   skill × district) the core needs: overflow steps. Queues without a configuration get the
   policy's default steps, which by default let every district's agents take the call at once
   (home district still first) — the behaviour before queues were configurable.
@@ -55,7 +55,7 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator, NamedTuple
 
 from kc.domain import AgentState
-from kc.queue_config import ANY_DISTRICT, OverflowStep, QueueConfig
+from kc.domain import ANY_DISTRICT, OverflowStep, QueueConfig
 
 # Before queues were configurable every district's agents could take a call at once (home first).
 IMMEDIATE_ANYWHERE: tuple[OverflowStep, ...] = (OverflowStep(0.0, (ANY_DISTRICT,)),)

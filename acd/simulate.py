@@ -258,14 +258,12 @@ def compare(scenario: Scenario) -> dict[str, SimResult]:
 # ---------------------------------------------------------------------------- scenarios
 
 
-def demo_scenario(source: Path | None = None, **options: Any) -> Scenario:
+def demo_scenario(source: Path, **options: Any) -> Scenario:
     """Agents, skills and districts of `config/demo.yaml`, the demo queues (overflow after 30 s),
     unbalanced load (the first district busier) unless `rates` are given."""
     import yaml
 
-    from kc.demo import DEMO_FILE
-
-    data = yaml.safe_load((source or DEMO_FILE).read_text(encoding="utf-8"))
+    data = yaml.safe_load(source.read_text(encoding="utf-8"))
     districts = [d["id"] for d in data["districts"]]
     skills = [s["id"] for s in data["skills"]]
     agents = [AgentSnapshot(a["id"], a["district"], dict(a["skills"]), tuple(a.get("cleared_for", [])),
@@ -410,7 +408,7 @@ def scenario_from_args(args: argparse.Namespace, settings=None) -> Scenario:
             return store.run_sync(lambda db: db_scenario(db, **options))
         finally:
             store.close()
-    return demo_scenario(**options)
+    return demo_scenario(args.demo_file, **options)
 
 
 def main(args: argparse.Namespace, settings=None) -> int:

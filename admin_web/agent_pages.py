@@ -25,15 +25,16 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from acd.distributor import AgentRuntime
-from kc import agent_admin, menus, queries
+from kc import agent_admin, queries
+from agi import menus
 from kc.audit import audit
 from kc.clock import iso, parse_iso
 from kc.domain import Agent
 from kc.errors import InvalidInput, NotFound
-from kc.reports import DEFAULT_TARGET_SECONDS, REPORT_TZ, queue_targets
+from reporting.reports import DEFAULT_TARGET_SECONDS, REPORT_TZ, queue_targets
 
 from .auth import require_page_role
-from .keys import CLOCK, DISTRIBUTOR, SETTINGS, STORE
+from .keys import CLOCK, DISTRIBUTOR, SETTINGS, STORE, RELOAD_PJSIP
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -55,24 +56,6 @@ def apply_to_acd(app: web.Application, agent: Agent, moved_to: str | None = None
     for callback in dist.on_change:
         callback()
     dist.dispatch()
-
-
-async def apply_sip_to_asterisk(app: web.Application) -> str:
-    """Render pjsip.conf from the database and have Asterisk reload PJSIP (no restart).
-
-    The AMI user is deliberately not allowed `system` actions (module reloads), so the reload
-    goes through Asterisk's control socket, as `kc asterisk` itself uses it."""
-    from kc.asterisk import AsteriskProcess, render_config
-    from kc.service import asterisk_context, fallback_prompt
-
-    settings, store = app[SETTINGS], app[STORE]
-    prompt = await fallback_prompt(settings)
-    ctx = await asyncio.to_thread(asterisk_context, settings, store, prompt)
-    await asyncio.to_thread(render_config, ctx)
-    rc, out = await AsteriskProcess(ctx)._rx("module reload res_pjsip.so", timeout=15)
-    if rc != 0 or "error" in out.lower():
-        raise InvalidInput(f"Asterisk did not reload PJSIP: {out.strip()[:200]}")
-    return out.strip()
 
 
 def _end_of_day(now: datetime) -> datetime:
@@ -261,7 +244,7 @@ async def agent_sip(request: web.Request) -> web.Response:
 
 async def _show_sip(request: web.Request, agent_id: str, password: str) -> web.Response:
     try:
-        result, error = await apply_sip_to_asterisk(request.app), None
+        result, error = await request.app[RELOAD_PJSIP](), None
     except Exception as exc:     # the PBX may be down: the credentials are saved and apply on its start
         log.warning("PJSIP reload failed: %s", exc)
         result, error = None, str(exc)

@@ -1,5 +1,5 @@
 """This area's wiring: routes (one call from `admin_web.app.setup`) and the long-lived parts
-(one `cleanup_ctx` from `kc.service.build_app`, after the ACD's): the desktop hub, the e-mail
+(one `cleanup_ctx` from `kommuncentral.service.build_app`, after the ACD's): the desktop hub, the e-mail
 task runner, the SMTP intake and the daily retention purge."""
 from __future__ import annotations
 

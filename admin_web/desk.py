@@ -18,7 +18,8 @@ import aiohttp_jinja2
 from aiohttp import WSMsgType, web
 
 from acd.tasks import TaskRunner, end_wrap_up
-from kc import cases, schedule_store
+from kc import cases
+from schedules import schedule_store
 from kc.audit import audit
 from kc.channels import DISTRICT_ADDRESSES, ChannelSettings, build_reply, send_reply
 from kc.clock import iso

@@ -21,7 +21,9 @@ from typing import Any
 
 from aiohttp import web
 
-from kc import cases, schedule_store
+from kc import cases
+
+from schedules import schedule_store
 from kc.audit import audit
 from kc.clock import iso
 from kc.errors import NotFound

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 
+from typing import Awaitable, Callable
+
 from aiohttp import web
 
 from acd.ami import AmiLink
@@ -15,4 +17,6 @@ STORE = web.AppKey("store", Store)
 CLOCK = web.AppKey("clock", Clock)  # type: ignore[arg-type]
 DISTRIBUTOR = web.AppKey("distributor", Distributor)
 AMI = web.AppKey("ami", AmiLink)
+# Renders pjsip.conf from the database and has Asterisk reload PJSIP; returns its answer.
+RELOAD_PJSIP = web.AppKey("reload_pjsip", Callable[[], Awaitable[str]])
 USER = "kc_user"   # request key: the authenticated user (dict) or absent

@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from agi.prompts import PromptCache
-from kc import menu_store, menus
+from agi import menu_store, menus
 from kc.errors import InvalidInput
 
 from .auth import require_role

@@ -21,7 +21,8 @@ from agi.menu import (DIGITS, Collect, Hangup, Menu, MenuError, MenuSession, Que
                       with_district)
 from agi.prompts import PromptError
 from agi.recordings import MAX_BYTES, store_upload
-from kc import menu_store, menus, queries
+from kc import queries
+from agi import menu_store, menus
 from kc.clock import iso, parse_iso
 from kc.errors import InvalidInput, NotFound
 

@@ -1,12 +1,12 @@
 """Reports: the page managers steer by, its JSON API, CSV export of every table and SVG charts.
 
 - `GET /api/reports/summary?from=&to=&district=&queue=&skill=` → `{"period", "scope", "figures",
-  "definitions"}` (figures as defined in `kc.reports.DEFINITIONS`).
+  "definitions"}` (figures as defined in `reporting.reports.DEFINITIONS`).
 - `GET /api/reports/table?by=district|queue|category|hour|day&...` → `{"rows": [...]}`;
   `GET /api/reports/{by}.csv?...` the same as CSV (also `summary.csv`, `staffing.csv`).
 - `GET /api/reports/staffing?...` → Erlang C agents needed per hour of day.
 - `GET /api/reports/charts/{name}.svg?...` → a chart drawn on the server (names in
-  `kc.report_output.CHARTS`).
+  `reporting.report_output.CHARTS`).
 - `GET /reports` the page (definitions written on it).
 Readers: admin, supervisor, manager (bearer token or session).
 """
@@ -18,9 +18,9 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from kc import reports
+from reporting import reports
 from kc.errors import InvalidInput, NotFound
-from kc.report_output import CHARTS, chart, to_csv
+from reporting.report_output import CHARTS, chart, to_csv
 
 from .auth import require_page_role, require_role
 from .keys import CLOCK, STORE

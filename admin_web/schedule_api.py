@@ -19,11 +19,13 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from kc import queries, schedule_store
+from kc import queries
+
+from schedules import schedule_store
 from kc.web_store import user_districts
 from kc.clock import iso, parse_iso
 from kc.errors import InvalidInput
-from kc.schedule import DAYS, Schedule, ScheduleError, week_to_json
+from schedules.schedule import DAYS, Schedule, ScheduleError, week_to_json
 
 from .auth import agent_district, require_page_role, require_role
 from .keys import CLOCK, STORE

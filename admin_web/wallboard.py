@@ -22,7 +22,9 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from kc import queries, reports
+from kc import queries
+
+from reporting import reports
 from kc.clock import iso
 from kc.domain import AgentState
 

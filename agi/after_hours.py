@@ -29,9 +29,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from kc import queries, schedule_store
-from kc.schedule import Status
-from kc.schedule_store import is_open
+from kc import queries
+
+from schedules import schedule_store
+from schedules.schedule import Status
+from schedules.schedule_store import is_open
 from kc.clock import Clock, iso
 from kc.errors import CallerGone, KcError
 from kc.store import Store
@@ -336,12 +338,11 @@ class QueueCloser:
 
 
 def setup(settings: Any, store: Store, prompts: PromptCache, clock: Clock, distributor: Any,
-          ami: Any) -> tuple[AfterHours, QueueCloser]:
-    """Built by the composition root: the call-flow hook and the running queue closer."""
-    from kc.asterisk import default_run_user
-
+          ami: Any, run_user: Any) -> tuple[AfterHours, QueueCloser]:
+    """Built by the composition root: the call-flow hook and the running queue closer
+    (`run_user`: the user Asterisk runs as, who must read the voice messages)."""
     hours = AfterHours(store, prompts, clock, settings.asterisk_root / "spool" / "kc-messages",
-                       run_user=default_run_user())
+                       run_user=run_user)
     closer = QueueCloser(store, clock, distributor, ami)
     closer.start()
     return hours, closer

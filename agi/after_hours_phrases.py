@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from kc.schedule import TZ
+from schedules.schedule import TZ
 
 LANGUAGES = ("sv", "en")
 

@@ -9,7 +9,9 @@ import logging
 import re
 from typing import TYPE_CHECKING
 
-from kc import menu_store, queries
+from kc import queries
+
+from agi import menu_store
 from kc.clock import iso
 
 from .menu import EServiceAction, Menu, MenuSession, with_district

@@ -29,8 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kc import reports  # noqa: E402
-from kc.report_output import CHARTS, chart  # noqa: E402
+from reporting import reports  # noqa: E402
+from reporting.report_output import CHARTS, chart  # noqa: E402
 from kc.store import connect  # noqa: E402
 
 try:

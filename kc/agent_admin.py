@@ -12,10 +12,9 @@ from typing import Any
 
 import sqlite_utils
 
-from .demo import SIP_REALM
 from .domain import Agent, AgentState
 from .errors import InvalidInput, NotFound
-from .passwords import sip_ha1
+from .passwords import SIP_REALM, sip_ha1
 
 AGENT_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,30}$")
 LANG_RE = re.compile(r"^[a-z]{2,3}$")

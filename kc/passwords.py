@@ -9,6 +9,10 @@ import secrets
 _N, _R, _P = 2**14, 8, 1
 
 
+# The SIP digest realm of every agent endpoint (pjsip.conf and the stored HA1 agree on it).
+SIP_REALM = "kommuncentral"
+
+
 def hash_password(password: str) -> str:
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)

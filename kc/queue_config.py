@@ -22,110 +22,18 @@ Functions here take a `sqlite_utils.Database` (run them with ``await store.run(f
 from __future__ import annotations
 
 import json
-import math
-from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import sqlite_utils
 
+from .domain import (ANY_DISTRICT, DEFAULT_SERVICE_LEVEL_SECONDS, OverflowStep, QueueConfig,
+                     queue_name)
 from .errors import InvalidInput, NotFound
 
-ANY_DISTRICT = "*"
-DEFAULT_SERVICE_LEVEL_SECONDS = 30.0
+__all__ = ["ANY_DISTRICT", "DEFAULT_SERVICE_LEVEL_SECONDS", "OverflowStep", "QueueConfig", "queue_name"]
+
 DEMO_OVERFLOW_AFTER_SECONDS = 30.0
 TABLE = "queues"
-
-
-@dataclass(frozen=True)
-class OverflowStep:
-    after_seconds: float
-    districts: tuple[str, ...]
-
-    def to_list(self) -> list:
-        return [self.after_seconds, list(self.districts)]
-
-
-@dataclass(frozen=True)
-class QueueConfig:
-    skill: str
-    district: str
-    service_level_seconds: float = DEFAULT_SERVICE_LEVEL_SECONDS
-    wrap_up_seconds: float = 0.0
-    overflow: tuple[OverflowStep, ...] = field(default=())
-    priority: int = 0
-
-    def __post_init__(self) -> None:
-        # Accept lists / (after, [districts]) pairs from callers; store tuples of OverflowStep.
-        steps = tuple(
-            s if isinstance(s, OverflowStep) else OverflowStep(float(s[0]), tuple(s[1]))
-            for s in self.overflow
-        )
-        steps = tuple(OverflowStep(float(s.after_seconds), tuple(s.districts)) for s in steps)
-        object.__setattr__(self, "overflow", steps)
-        object.__setattr__(self, "service_level_seconds", float(self.service_level_seconds))
-        object.__setattr__(self, "wrap_up_seconds", float(self.wrap_up_seconds))
-        self.validate()
-
-    @property
-    def name(self) -> str:
-        return queue_name(self.skill, self.district)
-
-    def validate(self) -> None:
-        """Raise `InvalidInput` with a message fit to show when the configuration cannot work."""
-        if not self.skill or not self.district:
-            raise InvalidInput("a queue needs a skill and a district")
-        if not (math.isfinite(self.service_level_seconds) and self.service_level_seconds > 0):
-            raise InvalidInput("service level target must be a positive number of seconds")
-        if not (math.isfinite(self.wrap_up_seconds) and self.wrap_up_seconds >= 0):
-            raise InvalidInput("wrap-up must be zero or more seconds")
-        if isinstance(self.priority, bool) or not isinstance(self.priority, int):
-            raise InvalidInput("priority must be a whole number")
-        if not -1000 <= self.priority <= 1000:
-            raise InvalidInput("priority must be between -1000 and 1000")
-        previous = 0.0
-        for i, step in enumerate(self.overflow, 1):
-            if not (math.isfinite(step.after_seconds) and step.after_seconds >= 0):
-                raise InvalidInput(f"overflow step {i}: seconds must be zero or more")
-            if step.after_seconds < previous:
-                raise InvalidInput(f"overflow step {i}: steps must be in order of waiting time")
-            previous = step.after_seconds
-            if not step.districts or not all(isinstance(d, str) and d for d in step.districts):
-                raise InvalidInput(f"overflow step {i}: name at least one district")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name, "skill": self.skill, "district": self.district,
-            "service_level_seconds": self.service_level_seconds,
-            "wrap_up_seconds": self.wrap_up_seconds,
-            "overflow": [{"after_seconds": s.after_seconds, "districts": list(s.districts)}
-                         for s in self.overflow],
-            "priority": self.priority,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "QueueConfig":
-        """From JSON input (`to_dict`'s shape; `name` is ignored). Raises `InvalidInput`."""
-        try:
-            steps = []
-            for s in data.get("overflow") or []:
-                if isinstance(s, dict):
-                    steps.append(OverflowStep(float(s["after_seconds"]), tuple(s["districts"])))
-                else:
-                    steps.append(OverflowStep(float(s[0]), tuple(s[1])))
-            return cls(
-                skill=str(data["skill"]), district=str(data["district"]),
-                service_level_seconds=float(data.get("service_level_seconds",
-                                                     DEFAULT_SERVICE_LEVEL_SECONDS)),
-                wrap_up_seconds=float(data.get("wrap_up_seconds", 0.0)),
-                overflow=tuple(steps),
-                priority=int(data.get("priority", 0)),
-            )
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise InvalidInput(f"bad queue configuration: {exc}") from None
-
-
-def queue_name(skill: str, district: str) -> str:
-    return f"{skill}@{district}"
 
 
 # ---------------------------------------------------------------- schema (see kc.migrations)

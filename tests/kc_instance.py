@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
-KC = [sys.executable, "-m", "kc.cli"]
+KC = [sys.executable, "-m", "kommuncentral.cli"]
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:

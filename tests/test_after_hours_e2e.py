@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kc.schedule import TZ
+from schedules.schedule import TZ
 from sipp_driver import call
 
 pytestmark = pytest.mark.telephony

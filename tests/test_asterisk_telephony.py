@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sipp_driver as sd  # noqa: E402
-from kc.asterisk import (  # noqa: E402
+from pbx.asterisk import (  # noqa: E402
     AMI_EVENTS,
     AgentEndpoint,
     AsteriskContext,

@@ -14,7 +14,7 @@ from admin_web.case_pages import RateLimiter
 from kc import cases
 from kc.channels import categorise, parse_message
 from kc.clock import iso
-from kc.demo import load_demo
+from kommuncentral.demo import load_demo
 from kc.domain import AgentState
 from kc.errors import InvalidInput
 from kc.store import Store

@@ -18,7 +18,7 @@ from acd.distributor import Distributor, Queued
 from acd.queue_log import QueueLog
 from acd.telephony import PbxSnapshot
 from kc import queries
-from kc.demo import load_demo
+from kommuncentral.demo import load_demo
 from kc.domain import AgentState
 from kc.errors import InvalidInput, TelephonyDown
 from kc.store import Store

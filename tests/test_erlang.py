@@ -18,7 +18,7 @@ import math
 import pytest
 from hypothesis import given, strategies as st
 
-from kc import erlang
+from reporting import erlang
 
 TABLE = [  # agents, P(wait), SL, ASA
     (11, 0.682, 0.390, 122.8),

@@ -12,8 +12,9 @@ import pytest
 from agi.menu import Menu, demo_menu
 from agi.prompts import PromptCache
 from agi.recordings import MAX_BYTES, check_upload, sniff, store_upload
-from kc import menu_store, menus, queries
-from kc.demo import load_demo
+from kc import queries
+from agi import menu_store, menus
+from kommuncentral.demo import load_demo
 from kc.errors import InvalidInput, NotFound
 from kc.store import Store
 

@@ -85,7 +85,7 @@ def test_announcement_api_validates(kc):
 
 
 def test_kc_menu_export_then_import_validates_the_same_way(kc, tmp_path):
-    run = lambda *args, **kw: subprocess.run([sys.executable, "-m", "kc.cli", "menu", *args],  # noqa: E731
+    run = lambda *args, **kw: subprocess.run([sys.executable, "-m", "kommuncentral.cli", "menu", *args],  # noqa: E731
                                              cwd=ROOT, env=kc.env, capture_output=True, text=True, **kw)
     exported = run("export", DISTRICT)
     assert exported.returncode == 0, exported.stderr
@@ -117,7 +117,7 @@ def test_share_a_menu_over_the_api_roles_rules_and_refused_export(kc):
         status, answer = kc.request("PUT", share, body)
         assert status == 422 and expected in answer["error"], (body, answer)
     assert kc.request("PUT", "/api/menus/atlantis/share", {"menu_of": "bromma"})[0] == 404
-    run = lambda *args: subprocess.run([sys.executable, "-m", "kc.cli", "menu", *args],  # noqa: E731
+    run = lambda *args: subprocess.run([sys.executable, "-m", "kommuncentral.cli", "menu", *args],  # noqa: E731
                                        cwd=ROOT, env=kc.env, capture_output=True, text=True,
                                        stdin=subprocess.DEVNULL)
     status, answer = kc.request("PUT", share, {"menu_of": "bromma"})

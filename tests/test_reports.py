@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from kc import reports
+from reporting import reports
 from kc.errors import InvalidInput
-from kc.report_output import CHARTS, chart, to_csv
+from reporting.report_output import CHARTS, chart, to_csv
 from kc.store import connect
 
 UTC = timezone.utc
@@ -285,7 +285,7 @@ def test_period_parsing():
 
 
 def test_staffing_uses_measured_arrivals_and_handle_times(seeded):
-    from kc import erlang
+    from reporting import erlang
     db, contacts = seeded
     period = reports.Period(START, END)
     hourly = reports.figures(db, period, by="hour")

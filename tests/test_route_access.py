@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from kc.service import build_app
+from kommuncentral.service import build_app
 from kc.settings import Settings
 from test_web_access import Client
 

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from agi.after_hours_phrases import opening_phrase
-from kc.schedule import (DAYS, TZ, Schedule, ScheduleError, eve_name, holiday_name, instant,
+from schedules.schedule import (DAYS, TZ, Schedule, ScheduleError, eve_name, holiday_name, instant,
                          public_holidays)
-from kc.schedule_store import DEMO_SCHEDULES, validate_policy
+from schedules.schedule_store import DEMO_SCHEDULES, validate_policy
 
 UTC = timezone.utc
 BROMMA = Schedule.from_dict(DEMO_SCHEDULES["bromma"])

@@ -3,11 +3,12 @@ import dataclasses
 
 from acd import simulate
 from acd.routing import RoutingPolicy
-from kc.cli import main as kc_main
+from kommuncentral.cli import main as kc_main
+from kommuncentral.demo import DEMO_FILE
 
 
 def small(**kw):
-    return simulate.demo_scenario(hours=kw.pop("hours", 2.0), seed=kw.pop("seed", 7), **kw)
+    return simulate.demo_scenario(DEMO_FILE, hours=kw.pop("hours", 2.0), seed=kw.pop("seed", 7), **kw)
 
 
 def test_same_seed_same_figures_and_every_caller_accounted_for():

@@ -6,7 +6,7 @@ import pytest
 
 from kc import queries
 from kc.clock import iso, parse_iso
-from kc.demo import load_demo
+from kommuncentral.demo import load_demo
 from kc.migrations import MIGRATIONS
 from kc.passwords import hash_password, verify_password, token_hash
 from kc.settings import Settings
@@ -80,7 +80,7 @@ def test_kc_init_demo_never_overwrites(tmp_path):
     import subprocess
     import sys
     env = {**os.environ, "KC_VAR": str(tmp_path)}
-    run = lambda: subprocess.run([sys.executable, "-m", "kc.cli", "init", "--demo"], env=env,
+    run = lambda: subprocess.run([sys.executable, "-m", "kommuncentral.cli", "init", "--demo"], env=env,
                                  capture_output=True, text=True, check=True).stdout
     assert "created" in run()
     s = Store(tmp_path / "kc.db")

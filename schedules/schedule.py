@@ -73,7 +73,7 @@ class Status:
     message: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def to_json(self) -> dict[str, Any]:
-        from .clock import iso
+        from kc.clock import iso
         return {
             "open": self.open, "reason": self.reason,
             "next_open": iso(self.next_open) if self.next_open else None,

@@ -9,7 +9,7 @@ from typing import Any, Iterable, Sequence
 import pygal
 from pygal.style import Style
 
-from .reports import DEFINITION_BY_KEY
+from reporting.reports import DEFINITION_BY_KEY
 
 _STYLE = Style(
     background="white", plot_background="white", foreground="#222", foreground_strong="#000",

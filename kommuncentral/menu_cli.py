@@ -18,11 +18,11 @@ from pathlib import Path
 
 from agi.prompts import PromptCache
 
-from . import menu_store, menus
-from .clock import system_clock
-from .errors import KcError, NotFound
-from .settings import Settings
-from .store import Store
+from agi import menu_store, menus
+from kc.clock import system_clock
+from kc.errors import KcError, NotFound
+from kc.settings import Settings
+from kc.store import Store
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -6,9 +6,9 @@ import argparse
 import asyncio
 import json
 
-from .clock import system_clock
-from .settings import Settings
-from .store import Store
+from kc.clock import system_clock
+from kc.settings import Settings
+from kc.store import Store
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -20,8 +20,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     from admin_web.casework import run_purge
-    from . import cases
-    from .channels import ChannelSettings
+    from kc import cases
+    from kc.channels import ChannelSettings
 
     store = Store(settings.db_path)
     try:

@@ -8,6 +8,7 @@ secrets and agents.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from pathlib import Path
@@ -22,7 +23,7 @@ from acd.queue_log import QueueLog
 from acd.telephony import AmiTelephony
 from admin_web import app as web_app
 from admin_web.casework import casework_ctx
-from admin_web.keys import AMI, CLOCK, DISTRIBUTOR, SETTINGS, STORE
+from admin_web.keys import AMI, CLOCK, DISTRIBUTOR, RELOAD_PJSIP, SETTINGS, STORE
 from agi.after_hours import setup as after_hours_setup
 from agi.acd_routes import AcdRoutes
 from agi.call_flow import CallFlow
@@ -30,12 +31,15 @@ from agi.fastagi import FastAgiServer
 from agi.menu import Menu
 from agi.prompts import PromptCache
 
-from . import queries, reports
-from .asterisk import AgentEndpoint, AsteriskContext, DistrictNumber, default_run_user
-from .clock import Clock, system_clock
-from .errors import InvalidInput
-from .settings import PROJECT_ROOT, Settings
-from .store import Store
+from kc import queries
+
+from reporting import reports
+from pbx.asterisk import (AgentEndpoint, AsteriskContext, AsteriskProcess, DistrictNumber,
+                         default_run_user, render_config)
+from kc.clock import Clock, system_clock
+from kc.errors import InvalidInput
+from kc.settings import PROJECT_ROOT, Settings
+from kc.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +122,7 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
         store = Store(settings.db_path)
         await store.run(queries.list_districts)   # opens and migrates
         app[STORE] = store
+        app[RELOAD_PJSIP] = functools.partial(reload_pjsip, settings, store)
         imported = await import_fallback_spool(settings, store)
         if imported:
             log.info("registered %d calls that met the fallback", imported)
@@ -165,7 +170,7 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
 
         flow = CallFlow(store, prompts, clock, on_feature, on_queued=on_queued)
         flow.after_hours, closer = after_hours_setup(settings, store, prompts, clock, distributor,
-                                                     app[AMI])
+                                                     app[AMI], default_run_user())
         server = FastAgiServer({"menu": flow.menu, "agent-feature": flow.agent_feature,
                                 **flow.after_hours.routes(),
                                 **AcdRoutes(distributor, prompts).routes()},
@@ -210,6 +215,20 @@ async def _warm_prompts(store: Store, prompts: PromptCache) -> None:
         raise
     except Exception:
         log.exception("prompt warm-up failed; prompts will be made on first use")
+
+
+async def reload_pjsip(settings: Settings, store: Store) -> str:
+    """Render pjsip.conf from the database and have Asterisk reload PJSIP (no restart).
+
+    The AMI user is deliberately not allowed `system` actions (module reloads), so the reload
+    goes through Asterisk's control socket, as `kc asterisk` itself uses it."""
+    prompt = await fallback_prompt(settings)
+    ctx = await asyncio.to_thread(asterisk_context, settings, store, prompt)
+    await asyncio.to_thread(render_config, ctx)
+    rc, out = await AsteriskProcess(ctx)._rx("module reload res_pjsip.so", timeout=15)
+    if rc != 0 or "error" in out.lower():
+        raise InvalidInput(f"Asterisk did not reload PJSIP: {out.strip()[:200]}")
+    return out.strip()
 
 
 async def fallback_prompt(settings: Settings) -> Path:

@@ -21,12 +21,12 @@ from agi.menu import (EServiceAction, InfoAction, Menu, MenuError, menu_with_dis
 from agi.prompts import VOICES, PromptCache, PromptError
 from agi.recordings import AUDIO_REF
 
-from . import menu_store
-from .audit import audit
-from .clock import Clock, iso, parse_iso
-from .errors import InvalidInput, NotFound
-from .menu_store import MenuConflict
-from .store import Store
+from agi import menu_store
+from kc.audit import audit
+from kc.clock import Clock, iso, parse_iso
+from kc.errors import InvalidInput, NotFound
+from agi.menu_store import MenuConflict
+from kc.store import Store
 
 __all__ = ["MenuConflict", "MenuInvalid", "check", "publish", "rollback", "save_draft",
            "publish_draft", "discard_draft", "set_announcement", "clear_announcement",

@@ -8,16 +8,15 @@ import sqlite_utils
 import yaml
 
 from agi.menu import Menu, demo_menu
-from .clock import Clock, iso
-from .domain import AgentState
-from .passwords import hash_password, sip_ha1, token_hash
-from .queue_config import demo_queue_configs, save_queue_config
-from .schedule_store import load_demo_schedules
-from .cases import load_demo_casework
-from .settings import PROJECT_ROOT
+from kc.clock import Clock, iso
+from kc.domain import AgentState
+from kc.passwords import SIP_REALM, hash_password, sip_ha1, token_hash
+from kc.queue_config import demo_queue_configs, save_queue_config
+from schedules.schedule_store import load_demo_schedules
+from kc.cases import load_demo_casework
+from kc.settings import PROJECT_ROOT
 
 DEMO_FILE = PROJECT_ROOT / "config" / "demo.yaml"
-SIP_REALM = "kommuncentral"
 
 
 def load_demo(db: sqlite_utils.Database, clock: Clock, source: Path = DEMO_FILE) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlite_utils
 
-from .errors import InvalidInput, KcError, NotFound
+from kc.errors import InvalidInput, KcError, NotFound
 
 
 class MenuConflict(KcError):

@@ -31,12 +31,12 @@ from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
-from . import erlang
-from .errors import InvalidInput
-from .schema import REPEAT_WINDOW_HOURS
+from reporting import erlang
+from kc.errors import InvalidInput
+from kc.schema import REPEAT_WINDOW_HOURS
 
 if TYPE_CHECKING:
-    from .store import Store
+    from kc.store import Store
 
 SHORT_ABANDON_SECONDS = 5.0
 DEFAULT_TARGET_SECONDS = 30.0
@@ -223,7 +223,7 @@ def queue_targets(db: sqlite_utils.Database) -> dict[str, float]:
     """Service-level target (seconds) per queue `skill@district` from the queue configuration
     (`kc.queue_config`); queues without one use DEFAULT_TARGET_SECONDS."""
     try:
-        from .queue_config import list_queue_configs
+        from kc.queue_config import list_queue_configs
         return {q.name: float(q.service_level_seconds) for q in list_queue_configs(db)}
     except Exception:   # table not there yet (older database) or module changed
         return {}

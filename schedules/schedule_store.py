@@ -1,6 +1,6 @@
 """Storage of opening hours and after-hours requests (plain functions for `Store.run`).
 
-`schedules`: one JSON body per district (see `kc.schedule.Schedule.from_dict`; the
+`schedules`: one JSON body per district (see `schedules.schedule.Schedule.from_dict`; the
 `after_hours` key holds the routing policy). `after_hours_requests`: what callers left when
 nobody was open -- a voice message (recording path) or a callback request -- due at the next
 opening, plus the calls routed to another district, one row per contact.
@@ -15,8 +15,8 @@ from typing import Any
 
 import sqlite_utils
 
-from .errors import NotFound
-from .schedule import ALWAYS_OPEN_BODY, DAYS, Schedule, ScheduleError, Status
+from kc.errors import NotFound
+from schedules.schedule import ALWAYS_OPEN_BODY, DAYS, Schedule, ScheduleError, Status
 
 log = logging.getLogger(__name__)
 

@@ -17,12 +17,13 @@ import logging
 import signal
 import sys
 
-from .clock import system_clock
-from . import menu_cli
-from . import case_cli
-from .errors import KcError
-from .settings import Settings
-from .store import Store
+from kc.clock import system_clock
+from kommuncentral import menu_cli
+from kommuncentral import case_cli
+from kommuncentral.demo import DEMO_FILE
+from kc.errors import KcError
+from kc.settings import Settings
+from kc.store import Store
 
 log = logging.getLogger("kc")
 
@@ -36,7 +37,7 @@ def cmd_init(settings: Settings, demo: bool) -> int:
             print(f"{settings.db_path} exists; left as it is")
             return 0
         if demo:
-            from .demo import load_demo
+            from kommuncentral.demo import load_demo
             store.run_sync(load_demo, system_clock)
             print(f"created {settings.db_path} with the demo centre")
         else:
@@ -49,8 +50,8 @@ def cmd_init(settings: Settings, demo: bool) -> int:
 
 
 async def _render(settings: Settings):
-    from .asterisk import render_config
-    from .service import asterisk_context, fallback_prompt
+    from pbx.asterisk import render_config
+    from kommuncentral.service import asterisk_context, fallback_prompt
 
     prompt = await fallback_prompt(settings)
     store = Store(settings.db_path)
@@ -76,7 +77,7 @@ def _require_db(settings: Settings) -> None:
 
 
 async def cmd_serve(settings: Settings) -> int:
-    from .service import run_service
+    from kommuncentral.service import run_service
 
     _require_db(settings)
     await run_service(settings, _stop_event())
@@ -84,7 +85,7 @@ async def cmd_serve(settings: Settings) -> int:
 
 
 async def cmd_asterisk(settings: Settings) -> int:
-    from .asterisk import AsteriskProcess
+    from pbx.asterisk import AsteriskProcess
 
     _require_db(settings)
     stop = _stop_event()
@@ -103,9 +104,9 @@ async def cmd_asterisk(settings: Settings) -> int:
 
 
 async def cmd_up(settings: Settings) -> int:
-    from .asterisk import AsteriskProcess
-    from .demo import demo_logins
-    from .service import run_service
+    from pbx.asterisk import AsteriskProcess
+    from kommuncentral.demo import demo_logins
+    from kommuncentral.service import run_service
 
     _require_db(settings)
     stop = _stop_event()
@@ -148,8 +149,10 @@ def main(argv: list[str] | None = None) -> int:
     menu_cli.add_parser(sub)
     case_cli.add_parser(sub)
     from acd import simulate
-    simulate.add_arguments(sub.add_parser(
-        "simulate", help="simulate a shift: service level with and without cross-district overflow"))
+    sim = sub.add_parser(
+        "simulate", help="simulate a shift: service level with and without cross-district overflow")
+    simulate.add_arguments(sim)
+    sim.set_defaults(demo_file=DEMO_FILE)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
