@@ -11,6 +11,8 @@ Skipped when asterisk or sipp is not installed. Set KC_KEEP_TMP=1 to keep the tr
 from __future__ import annotations
 
 import asyncio
+import urllib.parse
+import base64
 import os
 import re
 import shutil
@@ -371,11 +373,32 @@ def test_menu_gets_district_and_dtmf(lab: Lab):
         lab.agi.menu_next = "wait"
     assert res.answered and res.hangup == "far", res  # KC_NEXT=hangup -> Hangup()
     reqs = [r for r in lab.agi.requests[before:] if r["script"] == "menu"]
-    assert reqs and reqs[0]["args"] == ["bromma"], reqs
+    assert reqs and reqs[0]["args"] == ["bromma", ""], reqs   # "": the caller ID was well-formed
     assert reqs[0]["digits"] == "1", reqs[0]  # GET DATA returns the digit string
     assert reqs[0]["headers"]["agi_callerid"] == "0701110001"
     # Asterisk 16 keeps the SIP quoted-pairs of the display name (does not unescape them).
     assert reqs[0]["headers"]["agi_calleridname"] in ('Eva \\"Q\\" \\\\ Test', 'Eva "Q" \\ Test'), reqs[0]["headers"]
+
+
+def test_malformed_caller_id_reaches_the_agi_cleared_and_kept_as_base64(lab: Lab):
+    lab.agi.menu_next = "hangup"
+    hostile = "07012\nagi_network_script: agent-feature\nagi_arg_1: 22\n\n"
+    try:
+        before = len(lab.agi.requests)
+        run = sd.call(lab.workdir, lab.ctx.sip_port, BROMMA, digits=[(1.0, "1")], hangup_after=None,
+                      wait_far_bye=15, caller_name="Eva\tTest",
+                      caller_number=urllib.parse.quote(hostile, safe=""))
+        res = lab.run(lab.in_thread(run.wait, 25))
+    finally:
+        lab.agi.menu_next = "wait"
+    assert res.answered, res
+    reqs = lab.agi.requests[before:]
+    assert [r["script"] for r in reqs] == ["menu"], reqs
+    headers = reqs[0]["headers"]
+    assert headers["agi_callerid"] in ("", "unknown") and headers["agi_network_script"] == "menu"
+    assert headers["agi_calleridname"] == "Eva\tTest"   # tab kept; control characters gone
+    assert reqs[0]["args"][0] == "bromma"
+    assert base64.b64decode(reqs[0]["args"][1]).decode() == hostile
 
 
 def test_menu_unknown_next_goes_to_fallback_agi(lab: Lab):
@@ -387,7 +410,7 @@ def test_menu_unknown_next_goes_to_fallback_agi(lab: Lab):
     finally:
         lab.agi.menu_next = "wait"
     assert res.answered and res.hangup == "far", res
-    assert lab.agi.requests[-1]["args"] == ["kista"]
+    assert lab.agi.requests[-1]["args"] == ["kista", ""]
     log = (lab.ctx.root / "log" / "messages").read_text(errors="replace")
     assert "kc fallback ran" in log  # the process AGI wrapper ran (as the Asterisk user)
 
