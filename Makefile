@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench system system-test clean-var
+.PHONY: run test test-fast bench system system-test clean-var
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q python3-venv)
@@ -24,8 +24,16 @@ run: system $(STAMP)
 	$(BIN)/kc init --demo
 	$(BIN)/kc up
 
+# The floor plan (layer contracts, docs/architecture.md), then every test: tests/fast (no PBX,
+# no browser) and tests/pbx (real Asterisk, SIPp, Chromium).
 test: system-test $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -ra
+
+# The layer contracts and the tests that need neither Asterisk nor a browser (about a minute).
+test-fast: $(STAMP)
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest -q tests/fast
 
 # Speed and memory targets (not tests): every benchmarks/bench_*.py; results in var/bench/results.json.
 bench: $(STAMP)
