@@ -1,0 +1,193 @@
+"""What the reports mean: every figure's definition, the period and the scope of a report.
+
+Plain data and date arithmetic; `reporting.reports` computes the figures these define.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from kc.errors import InvalidInput
+from kc.schema import REPEAT_WINDOW_HOURS
+
+SHORT_ABANDON_SECONDS = 5.0
+DEFAULT_TARGET_SECONDS = 30.0
+SERVICE_LEVEL_GOAL = 0.8          # for the Erlang C staffing suggestion
+REPORT_TZ = "Europe/Stockholm"    # hour of day and day are local time
+BREAKDOWNS = ("district", "queue", "category", "hour", "day")
+
+
+@dataclass(frozen=True)
+class Definition:
+    key: str
+    label: str
+    unit: str          # "count", "percent", "seconds"
+    text: str
+
+
+DEFINITIONS: tuple[Definition, ...] = (
+    Definition("contacts", "Contacts", "count",
+               "Every recorded contact that started in the period (menu, queue, after hours, failed)."),
+    Definition("offered", "Offered", "count",
+               "Contacts that reached a queue (skill@district) to wait for an agent, i.e. the menu "
+               "put them in a queue. Menu hang-ups and after-hours contacts are not offered."),
+    Definition("answered", "Answered", "count",
+               "Offered contacts that an agent answered (the call was connected to the agent)."),
+    Definition("abandoned", "Abandoned", "count",
+               f"Offered contacts where the caller hung up while waiting, after "
+               f"{SHORT_ABANDON_SECONDS:g} seconds or more."),
+    Definition("abandoned_short", f"Abandoned < {SHORT_ABANDON_SECONDS:g} s", "count",
+               f"Offered contacts where the caller hung up within {SHORT_ABANDON_SECONDS:g} seconds "
+               "of waiting (counted apart: not in Abandoned, and left out of the service level)."),
+    Definition("menu_abandoned", "Hung up in menu", "count",
+               "Contacts that ended (abandoned) in the menu, before reaching a queue."),
+    Definition("answered_in_target", "Answered within target", "count",
+               f"Answered contacts whose wait was at most the queue's service-level target "
+               f"(default {DEFAULT_TARGET_SECONDS:g} s; the target set on the queue otherwise)."),
+    Definition("service_level", "Service level", "percent",
+               "Answered within target ÷ (offered − abandoned < "
+               f"{SHORT_ABANDON_SECONDS:g} s), as a percentage."),
+    Definition("availability", "Availability", "percent",
+               "Answered ÷ offered, as a percentage."),
+    Definition("asa", "Average speed of answer", "seconds",
+               "Mean wait in the queue of the answered contacts, from entering the queue to the "
+               "agent answering."),
+    Definition("aht", "Average handle time", "seconds",
+               "Mean talk time of the answered and finished contacts (agent answered to hang-up); "
+               "wrap-up time is not yet recorded and not included."),
+    Definition("longest_wait", "Longest wait", "seconds",
+               "The longest queue wait of any offered contact, answered or abandoned."),
+    Definition("overflowed_out", "Overflowed out", "count",
+               "Contacts to the district (or queue) answered by an agent of another district."),
+    Definition("overflowed_in", "Overflowed in", "count",
+               "Contacts to another district answered by an agent of this district (for a queue: "
+               "this skill, answered here for another district). Per hour or day: all overflows."),
+    Definition("after_hours", "After hours", "count",
+               "Contacts that arrived when the district was closed (outcome after hours)."),
+    Definition("callbacks", "Callbacks", "count",
+               "Contacts where the caller asked to be called back: in the queue (the contact has a "
+               "call-back number, or a contact event whose kind starts with \"callback\") or after "
+               "hours (an after-hours event of kind \"callback\")."),
+    Definition("repeat_callers", "Repeat callers", "count",
+               f"Contacts from a number whose previous contact, less than {REPEAT_WINDOW_HOURS} h "
+               "earlier, was not answered by an agent (hidden numbers are never repeats)."),
+    Definition("first_contact_resolution", "First-contact resolution", "percent",
+               "Registered cases (one per contact) of the period's contacts whose outcome is "
+               "\"resolved at first contact\", ÷ all registered cases of those contacts. Empty "
+               "while no case is registered."),
+)
+DEFINITION_BY_KEY = {d.key: d for d in DEFINITIONS}
+FIGURES = tuple(d.key for d in DEFINITIONS)
+
+# Columns of a bucket row, all sums except `longest_wait` (max).
+_SUMS = ("contacts", "offered", "answered", "abandoned", "abandoned_short", "menu_abandoned",
+         "answered_in_target", "wait_answered", "talk_sum", "talk_count", "overflowed_out",
+         "after_hours", "callbacks", "repeat_callers")
+
+
+# ------------------------------------------------------------------------------ periods
+
+
+@dataclass(frozen=True)
+class Period:
+    start: datetime      # aware, inclusive
+    end: datetime        # aware, exclusive
+    tz: str = REPORT_TZ
+
+    @property
+    def start_iso(self) -> str:
+        return _iso(self.start)
+
+    @property
+    def end_iso(self) -> str:
+        return _iso(self.end)
+
+    def as_json(self) -> dict[str, str]:
+        zone = ZoneInfo(self.tz)
+        return {"from": self.start_iso, "to": self.end_iso, "timezone": self.tz,
+                "from_local": self.start.astimezone(zone).isoformat(),
+                "to_local": self.end.astimezone(zone).isoformat()}
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _parse_bound(text: str, zone: ZoneInfo, is_end: bool) -> datetime:
+    value = text.strip()
+    try:
+        if len(value) == 10:            # a local date; `to` includes that whole day
+            day = date.fromisoformat(value)
+            if is_end:
+                day += timedelta(days=1)
+            return datetime.combine(day, time(0), zone)
+        if value.endswith(("Z", "z")):
+            value = value[:-1] + "+00:00"
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{text!r} is not a date (YYYY-MM-DD) or an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return moment
+
+
+def period_from(start: str | None, end: str | None, now: datetime, tz: str = REPORT_TZ) -> Period:
+    """`from`/`to` as local dates (`to` inclusive) or ISO times (`to` exclusive; no zone = local).
+    Defaults: `to` = now, `from` = the start of the day 30 days before `to`'s day."""
+    zone = ZoneInfo(tz)
+    stop = _parse_bound(end, zone, True) if end else now
+    if start:
+        begin = _parse_bound(start, zone, False)
+    else:
+        local = stop.astimezone(zone).date() - timedelta(days=30)
+        begin = datetime.combine(local, time(0), zone)
+    if begin >= stop:
+        raise InvalidInput("`from` must be before `to`")
+    if stop - begin > timedelta(days=3 * 366):
+        raise InvalidInput("a report covers at most three years")
+    return Period(begin.astimezone(timezone.utc), stop.astimezone(timezone.utc), tz)
+
+
+def today(now: datetime, tz: str = REPORT_TZ) -> Period:
+    zone = ZoneInfo(tz)
+    local = now.astimezone(zone).date()
+    begin = datetime.combine(local, time(0), zone)
+    return Period(begin.astimezone(timezone.utc), now.astimezone(timezone.utc), tz)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which contacts: all, one called district, one queue (skill@district), one skill."""
+    district: str | None = None
+    queue: str | None = None
+    skill: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.queue is not None and "@" not in self.queue:
+            raise InvalidInput("queue must look like skill@district")
+
+    @property
+    def skill_filter(self) -> str | None:
+        return self.queue.split("@", 1)[0] if self.queue else self.skill
+
+    @property
+    def district_filter(self) -> str | None:
+        return self.queue.split("@", 1)[1] if self.queue else self.district
+
+    def where(self, district_col: str = "district", skill_col: str = "skill") -> tuple[str, list[Any]]:
+        clauses, args = [], []
+        if self.district_filter:
+            clauses.append(f"{district_col} = ?")
+            args.append(self.district_filter)
+        if self.skill_filter:
+            clauses.append(f"{skill_col} = ?")
+            args.append(self.skill_filter)
+        return (" and ".join(clauses) or "1"), args
+
+    def as_json(self) -> dict[str, str | None]:
+        return {"district": self.district, "queue": self.queue, "skill": self.skill}
+
+
+# ------------------------------------------------------------------------------ targets and hooks
