@@ -29,13 +29,12 @@ from kc.errors import InvalidInput, NotFound
 from .auth import require_page_role
 from .keys import CLOCK, SETTINGS, STORE
 from .menu_api import web_prompts
+from .menu_forms import (ACTION_KINDS, FAIL_KINDS, NODE_ID, node_from_form,
+                         node_views)
 
 routes = web.RouteTableDef()
 
-ACTION_KINDS = ["submenu", "queue", "info", "eservice", "transfer", "language", "repeat", "back"]
-FAIL_KINDS = ["queue", "transfer", "submenu", "info", "eservice"]
 _SOUND = re.compile(r"^(uploads/)?[0-9a-f]{64}$")
-NODE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 
 # ---------------------------------------------------------------- working copy
@@ -66,115 +65,6 @@ async def _working(request: web.Request, district: str) -> dict[str, Any]:
             "revision": revision, "base_version": base}
 
 
-def _action_view(action: dict[str, Any], languages: list[str]) -> dict[str, Any]:
-    kind = action.get("action", "repeat")
-    target = {"submenu": "node", "queue": "skill", "eservice": "name", "transfer": "number",
-              "language": "language"}.get(kind)
-    texts = action.get("prompt") or action.get("address") or {}
-    return {"kind": kind, "target": action.get(target, "") if target else "",
-            "priority": action.get("priority", 0), "then": action.get("then", "return"),
-            "texts": {lang: texts.get(lang, "") for lang in languages}}
-
-
-def _options_list(node: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    opts = node.get("options") or {}
-    if isinstance(opts, dict):
-        return [(str(d), a) for d, a in opts.items()]
-    return [(str(o["digit"]), {k: v for k, v in o.items() if k != "digit"}) for o in opts]
-
-
-def _tree(body: dict[str, Any]) -> list[tuple[int, str]]:
-    """(depth, node id): depth-first from the root along submenus, then unreachable ones."""
-    nodes = body.get("nodes", {})
-    out: list[tuple[int, str]] = []
-    seen: set[str] = set()
-
-    def walk(node_id: str, depth: int) -> None:
-        if node_id in seen or node_id not in nodes:
-            return
-        seen.add(node_id)
-        out.append((depth, node_id))
-        node = nodes[node_id]
-        for _, action in _options_list(node) + [("fail", node.get("on_fail") or {})]:
-            if action.get("action") == "submenu":
-                walk(action.get("node", ""), depth + 1)
-
-    walk(body.get("root", ""), 0)
-    out += [(0, n) for n in nodes if n not in seen]
-    return out
-
-
-def _node_views(body: dict[str, Any]) -> list[dict[str, Any]]:
-    languages = body.get("languages", [])
-    views = []
-    for depth, node_id in _tree(body):
-        node = body["nodes"][node_id]
-        views.append({
-            "id": node_id, "depth": depth, "is_root": node_id == body.get("root"),
-            "prompt": {lang: node.get("prompt", {}).get(lang, "") for lang in languages},
-            "audio": node.get("audio") or {},
-            "timeout": node.get("timeout", 5), "retries": node.get("retries", 3),
-            "on_fail": _action_view(node.get("on_fail") or {"action": "transfer", "number": "switchboard"},
-                                    languages),
-            "options": [{"digit": d, **_action_view(a, languages)} for d, a in _options_list(node)],
-        })
-    return views
-
-
-def _action_from_form(form: MultiDictProxy, prefix: str, languages: list[str]) -> dict[str, Any]:
-    kind = str(form.get(f"{prefix}_kind", "")).strip()
-    if kind not in ACTION_KINDS:
-        raise InvalidInput(f"unknown action {kind!r}")
-    target = str(form.get(f"{prefix}_target", "")).strip()
-    texts = {lang: str(form.get(f"{prefix}_text_{lang}", "")).strip() for lang in languages}
-    then = str(form.get(f"{prefix}_then", "return"))
-    then = then if then in ("return", "hangup") else "return"
-    if kind == "submenu":
-        return {"action": kind, "node": target}
-    if kind == "queue":
-        raw = str(form.get(f"{prefix}_priority", "0")).strip() or "0"
-        if not re.fullmatch(r"-?\d{1,3}", raw):
-            raise InvalidInput(f"priority {raw!r} must be a whole number")
-        return {"action": kind, "skill": target, "priority": int(raw)}
-    if kind == "info":
-        return {"action": kind, "prompt": texts, "then": then}
-    if kind == "eservice":
-        return {"action": kind, "name": target, "address": texts, "then": then}
-    if kind == "transfer":
-        return {"action": kind, "number": target or "switchboard"}
-    if kind == "language":
-        return {"action": kind, "language": target}
-    return {"action": kind}
-
-
-def _number(raw: Any, what: str, integer: bool = False) -> float | int:
-    text = str(raw or "").strip()
-    try:
-        value = int(text) if integer else float(text)
-    except ValueError:
-        raise InvalidInput(f"{what} {text!r} must be a number") from None
-    return int(value) if not integer and float(value).is_integer() else value
-
-
-def _node_from_form(form: MultiDictProxy, old: dict[str, Any], languages: list[str]) -> dict[str, Any]:
-    node = copy.deepcopy(old)
-    node["prompt"] = {lang: str(form.get(f"prompt_{lang}", "")).strip() for lang in languages}
-    node["timeout"] = _number(form.get("timeout"), "timeout")
-    node["retries"] = _number(form.get("retries"), "retries", integer=True)
-    node["on_fail"] = _action_from_form(form, "fail", languages)
-    options = []
-    for idx in form.getall("opt", []):
-        idx = str(idx)
-        if not re.fullmatch(r"\d{1,3}|new", idx) or form.get(f"opt{idx}_delete"):
-            continue
-        digit = str(form.get(f"opt{idx}_digit", "")).strip()
-        if idx == "new" and not digit:
-            continue
-        options.append({"digit": digit, **_action_from_form(form, f"opt{idx}", languages)})
-    node["options"] = options
-    return node
-
-
 # ---------------------------------------------------------------- rendering
 
 
@@ -193,7 +83,7 @@ async def _render(request: web.Request, district: str, *, message: str | None = 
     versions = await store.run(menu_store.list_versions, district)
     ann = await store.run(menu_store.get_announcement, district)
     ctx: dict[str, Any] = {
-        **w, "nodes": _node_views(body) if body.get("nodes") else [],
+        **w, "nodes": node_views(body) if body.get("nodes") else [],
         "languages": body.get("languages", []), "problems": problems, "message": message,
         "error": error, "conflict": conflict, "versions": versions, "skills": sorted(skills),
         "kinds": ACTION_KINDS, "fail_kinds": FAIL_KINDS, "digits": DIGITS,
@@ -370,7 +260,7 @@ async def save_node(request: web.Request) -> web.Response:
     if node_id not in body.get("nodes", {}):
         return await _render(request, district, status=422, error=f"There is no node {node_id!r}.")
     try:
-        body["nodes"][node_id] = _node_from_form(form, body["nodes"][node_id], body["languages"])
+        body["nodes"][node_id] = node_from_form(form, body["nodes"][node_id], body["languages"])
     except InvalidInput as exc:
         return await _render(request, district, status=422, error=f"Not saved: {exc}")
     return await _save(request, district, form, body, f"Node {node_id}")
