@@ -222,3 +222,47 @@ def test_queue_log_numbers_are_pseudonymised_after_retention(tmp_path):
     assert lines[1] == "1001|1.1|school@bromma|bromma-103|CONNECT|1|kc-1|0"
     assert lines[2].endswith("|0707654321|1")               # not old enough yet
     assert pseudonymise(log.path, 2000, lambda n: pseudonym("k", n), PSEUDONYM_PREFIX) == 0
+
+
+async def test_retention_run_covers_store_and_queue_log_and_is_audited(tmp_path):
+    """The daily run (and `kc purge`): the store and queue_log with the same pseudonyms, one
+    audit entry with the counts."""
+    from acd.queue_log import QueueLog
+    from kc.service import run_purge
+    from kc.settings import Settings
+    from kc.web_store import list_audit
+
+    settings = Settings.from_env({}, var_dir=tmp_path)
+    store = Store(settings.db_path)
+    try:
+        await store.run(load_demo, lambda: NOW)
+        old = iso(NOW - timedelta(days=100))
+        cid = await store.run(messages.create_written_contact, channel="web", district="bromma",
+                              caller="0701234567", caller_name="Eva", skill="school", at=old,
+                              subject="Skolval", body="Hej")
+        settings.log_dir.mkdir(parents=True, exist_ok=True)
+        QueueLog(settings.queue_log).write((NOW - timedelta(days=100)).timestamp(), "1.1",
+                                           "school@bromma", "NONE", "ENTERQUEUE", "", "0701234567", 1)
+        counts = await run_purge(settings, store, lambda: NOW, 90)
+        assert counts["contacts"] == 1 and counts["queue_log"] == 1
+        caller = (await store.run(records.contact_row, cid))["caller"]
+        assert caller.startswith(retention.PSEUDONYM_PREFIX)
+        assert f"|{caller}|" in settings.queue_log.read_text()      # the same pseudonym
+        entries = [e for e in await store.run(list_audit) if e["action"] == "retention.purge"]
+        assert len(entries) == 1 and entries[0]["target"] == "90 days"
+    finally:
+        store.close()
+
+
+def test_casework_settings_are_read_and_checked(tmp_path):
+    from kc.errors import ConfigError
+    from kc.settings import Settings
+
+    s = Settings.from_env({"KC_SMTP_RELAY": "relay.example:25", "KC_FORM_WINDOW": "60",
+                           "KC_RETENTION_DAYS": "30"}, var_dir=tmp_path)
+    assert s.smtp_relay_address == ("relay.example", 25) and s.form_window == 60.0
+    assert s.retention_days == 30 and s.smtp_port == 2525 and s.history_days == 30
+    for bad in ({"KC_SMTP_RELAY": "relay.example"}, {"KC_SMTP_PORT": "70000"},
+                {"KC_HISTORY_DAYS": "many"}, {"KC_SMTP_MAX_BYTES": "10"}):
+        with pytest.raises(ConfigError):
+            Settings.from_env(bad, var_dir=tmp_path)
