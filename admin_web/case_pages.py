@@ -4,7 +4,6 @@ resolution report section."""
 from __future__ import annotations
 
 import hmac
-import json
 import secrets
 import time
 from collections import deque
@@ -22,17 +21,13 @@ from kc.clock import iso, parse_iso
 from kc.errors import InvalidInput, NotFound
 
 from .auth import VIA, csrf_token, require_page_role, require_role
-from .desk import TASKS, _int, _payload, _text
+from .desk import TASKS, _dumps, _int, _payload, _text
 from .keys import CATEGORISER, CLOCK, SETTINGS, STORE
 
 routes = web.RouteTableDef()
 CASE_READERS = ("admin", "supervisor", "manager", "agent")
 REPORT_READERS = ("admin", "supervisor", "manager")
 FORM_COOKIE = "kc_form"
-
-
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, default=str)
 
 
 def _since(raw: str | None, name: str = "since") -> str | None:

@@ -14,7 +14,6 @@ resolves anywhere else is refused (404).
 """
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -29,15 +28,11 @@ from kc.clock import iso
 from kc.errors import NotFound
 
 from .auth import agent_district
-from .desk import _agent_user
+from .desk import _agent_user, _dumps
 from .keys import CLOCK, SETTINGS, STORE, USER
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
-
-
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, default=str)
 
 
 def recordings_dir(request: web.Request) -> Path:

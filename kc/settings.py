@@ -16,28 +16,6 @@ from .errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-_PORTS = {
-    "sip_port": ("KC_SIP_PORT", 5060),
-    "ami_port": ("KC_AMI_PORT", 5038),
-    "agi_port": ("KC_AGI_PORT", 4573),
-    "web_port": ("KC_WEB_PORT", 8080),
-    "rtp_start": ("KC_RTP_START", 10000),
-    "rtp_end": ("KC_RTP_END", 10999),
-}
-
-
-def _port(env: dict[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a port number") from None
-    if not 1 <= value <= 65535:
-        raise ConfigError(f"{name}={value} is outside 1..65535")
-    return value
-
 
 @dataclass(frozen=True)
 class Setting:
@@ -72,6 +50,15 @@ def _host_port(name: str, value: str) -> str:
         raise ConfigError(f"{name}={value!r}: give host:port")
     return value
 
+
+PORT_SETTINGS = (
+    Setting("KC_SIP_PORT", "sip_port", 5060, int, "SIP (UDP) port of Asterisk", 1, 65535),
+    Setting("KC_AMI_PORT", "ami_port", 5038, int, "Asterisk Manager Interface port", 1, 65535),
+    Setting("KC_AGI_PORT", "agi_port", 4573, int, "FastAGI port of the service", 1, 65535),
+    Setting("KC_WEB_PORT", "web_port", 8080, int, "port of the web site and API", 1, 65535),
+    Setting("KC_RTP_START", "rtp_start", 10000, int, "first RTP (media) port", 1, 65535),
+    Setting("KC_RTP_END", "rtp_end", 10999, int, "last RTP (media) port", 1, 65535),
+)
 
 # Case work: the e-mail channel, the agent desktop, the public contact form and retention.
 CASEWORK_SETTINGS = (
@@ -119,7 +106,7 @@ class Settings:
     def from_env(cls, env: dict[str, str] | None = None, var_dir: Path | None = None) -> "Settings":
         env = dict(os.environ if env is None else env)
         var = Path(var_dir or env.get("KC_VAR") or PROJECT_ROOT / "var").resolve()
-        ports = {key: _port(env, name, default) for key, (name, default) in _PORTS.items()}
+        ports = {s.field: s.read(env) for s in PORT_SETTINGS}
         if ports["rtp_start"] > ports["rtp_end"]:
             raise ConfigError("KC_RTP_START must not exceed KC_RTP_END")
         casework = {s.field: s.read(env) for s in CASEWORK_SETTINGS}
