@@ -21,8 +21,8 @@ from kc.clock import iso, parse_iso
 from kc.errors import InvalidInput, NotFound
 
 from .auth import VIA, csrf_token, require_page_role, require_role
-from .desk import TASKS, _dumps, _int, _payload, _text
-from .keys import CATEGORISER, CLOCK, SETTINGS, STORE
+from .desk import _dumps, _int, _payload, _text
+from .keys import CATEGORISER, CLOCK, SETTINGS, STORE, TASKS
 
 routes = web.RouteTableDef()
 CASE_READERS = ("admin", "supervisor", "manager", "agent")

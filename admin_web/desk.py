@@ -17,7 +17,7 @@ from urllib.parse import quote, urlsplit
 import aiohttp_jinja2
 from aiohttp import WSMsgType, web
 
-from acd.tasks import TaskRunner, end_wrap_up
+from acd.tasks import end_wrap_up
 from cases import access, categories, knowledge, messages, records, tasks
 from cases.email import build_reply, send_reply
 from cases.retention import PSEUDONYM_PREFIX
@@ -29,12 +29,10 @@ from kc.errors import InvalidInput, NotFound
 
 from .auth import agent_district, require_page_role
 from .errors import json_object
-from .keys import CLOCK, DISTRIBUTOR, MAILBOXES, SETTINGS, STORE, USER
+from .keys import CLOCK, DISTRIBUTOR, HUB, MAILBOXES, SETTINGS, STORE, TASKS, USER
 
 log = logging.getLogger(__name__)
 
-HUB = web.AppKey("desk_hub", "DeskHub")   # type: ignore[arg-type]
-TASKS = web.AppKey("task_runner", TaskRunner)
 
 PAUSE_REASONS = ("Rast", "Lunch", "Möte", "Utbildning", "Administration", "Annat")
 routes = web.RouteTableDef()

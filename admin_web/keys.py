@@ -6,6 +6,7 @@ from aiohttp import web
 
 from acd.ami import AmiLink
 from acd.distributor import Distributor
+from acd.tasks import TaskRunner
 from cases.email import Mailboxes
 from cases.messages import Categoriser
 from kc.clock import Clock
@@ -19,4 +20,6 @@ DISTRIBUTOR = web.AppKey("distributor", Distributor)
 AMI = web.AppKey("ami", AmiLink)
 MAILBOXES = web.AppKey("mailboxes", Mailboxes)        # the e-mail channel's addresses
 CATEGORISER = web.AppKey("categoriser", Categoriser)  # a written matter's text → skill
+TASKS = web.AppKey("task_runner", TaskRunner)         # e-mail/web tasks offered to agents
+HUB = web.AppKey("desk_hub", "DeskHub")   # type: ignore[arg-type]   # admin_web.desk.DeskHub
 USER = "kc_user"   # request key: the authenticated user (dict) or absent

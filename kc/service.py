@@ -24,8 +24,9 @@ from acd.queue_log import QueueLog
 from acd.tasks import TaskRunner
 from acd.telephony import AmiTelephony
 from admin_web import app as web_app
-from admin_web.desk import HUB, TASKS, DeskHub
-from admin_web.keys import AMI, CATEGORISER, CLOCK, DISTRIBUTOR, MAILBOXES, SETTINGS, STORE
+from admin_web.desk import DeskHub
+from admin_web.keys import (AMI, CATEGORISER, CLOCK, DISTRIBUTOR, HUB, MAILBOXES, SETTINGS, STORE,
+                            TASKS)
 from agi.after_hours import setup as after_hours_setup
 from agi.acd_routes import AcdRoutes
 from agi.call_flow import CallFlow
