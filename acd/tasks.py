@@ -19,7 +19,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from kc import cases
+from cases import tasks as task_store
 from kc.clock import Clock, iso
 from kc.domain import AgentState
 from kc.store import Store
@@ -109,10 +109,10 @@ class TaskRunner:
 
     async def start(self) -> None:
         # Assigned tasks cannot survive a restart of the service (agents come back ready).
-        for row in await self.store.run(cases.assigned_tasks):
+        for row in await self.store.run(task_store.assigned_tasks):
             rt = self.dist.agents.get(row["assigned_to"] or "")
             if rt is None or rt.contact_id != row["contact_id"]:
-                await self.store.run(cases.requeue_task, row["contact_id"])
+                await self.store.run(task_store.requeue_task, row["contact_id"])
         self.dist.on_change.append(self.kick)
         self._task = asyncio.create_task(self._loop())
 
@@ -141,7 +141,7 @@ class TaskRunner:
                 log.exception("offering tasks failed")
 
     async def offer(self) -> list[tuple[int, str]]:
-        rows = await self.store.run(cases.queued_tasks)
+        rows = await self.store.run(task_store.queued_tasks)
         if not rows:
             return []
         tasks = [Task(r["contact_id"], r["skill"], r["district"], bool(r["confidential"]),
@@ -156,7 +156,7 @@ class TaskRunner:
             if rt.state is not AgentState.READY:
                 continue
             rt.state, rt.contact_id = AgentState.RINGING, task.contact_id   # hold while we write
-            ok = await self.store.run(cases.assign_task, task.contact_id, agent.id,
+            ok = await self.store.run(task_store.assign_task, task.contact_id, agent.id,
                                       rt.agent.district, iso(self.clock()))
             rt.state, rt.contact_id = AgentState.READY, None
             call_came = any(rt.snapshot().eligible_for(w.call, policy, now)
@@ -166,7 +166,7 @@ class TaskRunner:
                 if call_came:
                     self.dist.dispatch()
                 if ok:
-                    await self.store.run(cases.requeue_task, task.contact_id)
+                    await self.store.run(task_store.requeue_task, task.contact_id)
                 continue
             log.info("task %s (e-mail) offered to %s", task.contact_id, agent.id)
             done.append((task.contact_id, agent.id))
@@ -175,11 +175,11 @@ class TaskRunner:
         return done
 
     async def complete(self, agent_id: str, contact_id: int) -> None:
-        await self.store.run(cases.finish_task, contact_id, iso(self.clock()))
+        await self.store.run(task_store.finish_task, contact_id, iso(self.clock()))
         await end_task(self.dist, agent_id, contact_id)
         self.kick()
 
     async def hand_back(self, agent_id: str, contact_id: int) -> None:
-        await self.store.run(cases.requeue_task, contact_id)
+        await self.store.run(task_store.requeue_task, contact_id)
         await end_task(self.dist, agent_id, contact_id)
         self.kick()

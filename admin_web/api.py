@@ -7,7 +7,8 @@ from typing import Any
 from aiohttp import web
 
 from acd.distributor import AgentRuntime
-from kc import cases, queries
+from cases.access import supervises
+from kc import queries
 from kc.clock import iso, parse_iso
 from kc.errors import InvalidInput
 
@@ -31,7 +32,7 @@ async def health(request: web.Request) -> web.Response:
 
 
 def _cleared(user: dict[str, Any], contact: dict[str, Any], agents: dict[str, AgentRuntime]) -> bool:
-    if cases.supervises(user, contact["district"]):      # supervisors of that district
+    if supervises(user, contact["district"]):      # supervisors of that district
         return True
     agent = agents.get(user.get("agent") or "")
     return agent is not None and contact["district"] in agent.agent.cleared_for

@@ -7,10 +7,11 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from . import (access_pages, acd_api, agent_pages, api, casework, menu_api, menu_pages, nav,
-               pages, queue_pages, report_pages, schedule_api, wallboard)
+from . import (access_pages, acd_api, agent_pages, api, case_pages, desk, desk_after_hours,
+               menu_api, menu_pages, nav, pages, queue_pages, report_pages, schedule_api, wallboard)
 from .auth import authenticate, template_context
 from .errors import translate_errors
+from .keys import SETTINGS
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -31,7 +32,11 @@ def setup(app: web.Application) -> None:
     app.add_routes(schedule_api.routes)
     app.add_routes(menu_api.routes)
     app.add_routes(menu_pages.routes)
-    casework.setup(app)   # desktop, cases, categories, KB, contact form, FCR
+    app.add_routes(desk.routes)               # the agent desktop
+    app.add_routes(desk_after_hours.routes)   # after-hours requests on the desktop
+    app.add_routes(case_pages.routes)         # cases, categories, KB, contact form, FCR
+    settings = app[SETTINGS]
+    app[case_pages.LIMITER] = case_pages.RateLimiter(settings.form_limit, settings.form_window)
     app.add_routes(report_pages.routes)
     app.add_routes(wallboard.routes)
     app.add_routes(agent_pages.routes)

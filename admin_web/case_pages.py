@@ -4,7 +4,6 @@ resolution report section."""
 from __future__ import annotations
 
 import hmac
-import json
 import secrets
 import time
 from collections import deque
@@ -13,24 +12,22 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from kc import cases, queries
+from cases import access, categories, knowledge, records, retention
+from cases.fcr import fcr
+from cases.messages import create_written_contact
+from kc import queries
 from kc.audit import audit
-from kc.channels import categorise
 from kc.clock import iso, parse_iso
 from kc.errors import InvalidInput, NotFound
 
 from .auth import VIA, csrf_token, require_page_role, require_role
-from .desk import CHANNELS, TASKS, _districts, _int, _payload, _text
-from .keys import CLOCK, SETTINGS, STORE
+from .desk import _dumps, _int, _payload, _text
+from .keys import CATEGORISER, CLOCK, SETTINGS, STORE, TASKS
 
 routes = web.RouteTableDef()
 CASE_READERS = ("admin", "supervisor", "manager", "agent")
 REPORT_READERS = ("admin", "supervisor", "manager")
 FORM_COOKIE = "kc_form"
-
-
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, default=str)
 
 
 def _since(raw: str | None, name: str = "since") -> str | None:
@@ -46,14 +43,14 @@ async def _visible(request: web.Request, user: dict[str, Any],
                    rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each case as this user may see it; every confidential case shown in full is audited."""
     store, clock = request.app[STORE], request.app[CLOCK]
-    cleared = await store.run(cases.agent_clearance, user.get("agent"))
+    cleared = await store.run(access.agent_clearance, user.get("agent"))
     out = []
     for row in rows:
-        full = not row["confidential"] or cases.may_read(user, row["district"], cleared)
+        full = not row["confidential"] or access.may_read(user, row["district"], cleared)
         if row["confidential"] and full:
             await audit(store, clock, user["username"], "case.view", str(row["id"]),
                         None, {"via": request.path})
-        out.append(cases.case_view(row, full))
+        out.append(access.case_view(row, full))
     return out
 
 
@@ -67,14 +64,14 @@ async def api_cases(request: web.Request) -> web.Response:
         limit = min(max(int(request.query.get("limit", "1000")), 1), 10000)
     except ValueError:
         raise InvalidInput("limit must be a number") from None
-    rows = await request.app[STORE].run(cases.list_cases, since, limit)
+    rows = await request.app[STORE].run(records.list_cases, since, limit)
     return web.json_response({"cases": await _visible(request, user, rows)}, dumps=_dumps)
 
 
 @routes.get("/api/cases/fcr")
 async def api_fcr(request: web.Request) -> web.Response:
     require_role(request, *REPORT_READERS)
-    data = await request.app[STORE].run(cases.fcr, _since(request.query.get("since")),
+    data = await request.app[STORE].run(fcr, _since(request.query.get("since")),
                                         _since(request.query.get("until"), "until"))
     return web.json_response(data, dumps=_dumps)
 
@@ -82,7 +79,7 @@ async def api_fcr(request: web.Request) -> web.Response:
 @routes.get(r"/api/cases/{case_id:\d+}")
 async def api_case(request: web.Request) -> web.Response:
     user = require_role(request, *CASE_READERS)
-    row = await request.app[STORE].run(cases.get_case, int(request.match_info["case_id"]))
+    row = await request.app[STORE].run(records.get_case, int(request.match_info["case_id"]))
     view = (await _visible(request, user, [row]))[0]
     if view["redacted"]:
         return web.json_response({"error": "confidential case: you are not cleared for it",
@@ -96,13 +93,13 @@ async def api_export(request: web.Request) -> web.Response:
     audited). Confidential contacts are complete only for users cleared for them."""
     user = require_role(request, "admin", "supervisor")
     who = request.query.get("person", "")
-    data = await request.app[STORE].run(cases.export_person, who)
-    cleared = await request.app[STORE].run(cases.agent_clearance, user.get("agent"))
+    data = await request.app[STORE].run(retention.export_person, who)
+    cleared = await request.app[STORE].run(access.agent_clearance, user.get("agent"))
     for contact in data["contacts"]:
-        if contact["confidential"] and not cases.may_read(user, contact["district"], cleared):
+        if contact["confidential"] and not access.may_read(user, contact["district"], cleared):
             contact.update(caller=None, caller_name=None, messages=[], withheld="confidential")
             if contact["case"]:
-                contact["case"] = cases.case_view(contact["case"], False)
+                contact["case"] = access.case_view(contact["case"], False)
     await audit(request.app[STORE], request.app[CLOCK], user["username"], "person.export",
                 who[:200], None, {"contacts": len(data["contacts"])})
     return web.json_response(data, dumps=_dumps, headers={
@@ -116,7 +113,7 @@ async def api_export(request: web.Request) -> web.Response:
 async def cases_page(request: web.Request) -> dict:
     user = require_page_role(request, *CASE_READERS)
     since = _since(request.query.get("since"))
-    rows = await request.app[STORE].run(cases.list_cases, since, 500)
+    rows = await request.app[STORE].run(records.list_cases, since, 500)
     rows = list(reversed(rows))[:200]
     return {"cases": await _visible_quiet(request, user, rows)}
 
@@ -124,9 +121,9 @@ async def cases_page(request: web.Request) -> dict:
 async def _visible_quiet(request: web.Request, user: dict[str, Any],
                          rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """For lists: confidential cases only as existing (their content needs the case page)."""
-    cleared = await request.app[STORE].run(cases.agent_clearance, user.get("agent"))
-    return [dict(cases.case_view(r, not r["confidential"]),
-                 may_open=not r["confidential"] or cases.may_read(user, r["district"], cleared))
+    cleared = await request.app[STORE].run(access.agent_clearance, user.get("agent"))
+    return [dict(access.case_view(r, not r["confidential"]),
+                 may_open=not r["confidential"] or access.may_read(user, r["district"], cleared))
             for r in rows]
 
 
@@ -134,7 +131,7 @@ async def _visible_quiet(request: web.Request, user: dict[str, Any],
 async def case_page(request: web.Request) -> web.Response:
     user = require_page_role(request, *CASE_READERS)
     try:
-        row = await request.app[STORE].run(cases.get_case, int(request.match_info["case_id"]))
+        row = await request.app[STORE].run(records.get_case, int(request.match_info["case_id"]))
     except NotFound:
         raise web.HTTPNotFound(text="no such case")
     view = (await _visible(request, user, [row]))[0]
@@ -149,8 +146,8 @@ async def case_page(request: web.Request) -> web.Response:
 async def casework_admin(request: web.Request) -> dict:
     require_page_role(request, "admin")
     store = request.app[STORE]
-    return {"categories": await store.run(cases.list_categories),
-            "departments": await store.run(cases.list_departments),
+    return {"categories": await store.run(categories.list_categories),
+            "departments": await store.run(categories.list_departments),
             "skills": await store.run(queries.list_skills)}
 
 
@@ -160,7 +157,7 @@ async def save_category(request: web.Request) -> web.Response:
     form = await _payload(request)
     cat_id = _int(form.get("id"), "id")
     new_id = await request.app[STORE].run(
-        cases.save_category, _text(form.get("name"), 200), _int(form.get("parent_id"), "parent"),
+        categories.save_category, _text(form.get("name"), 200), _int(form.get("parent_id"), "parent"),
         _text(form.get("skill"), 40) or None, form.get("confidential") in ("1", "on", True),
         cat_id, form.get("active", "1") in ("1", "on", True))
     await audit(request.app[STORE], request.app[CLOCK], admin["username"],
@@ -173,7 +170,7 @@ async def save_department(request: web.Request) -> web.Response:
     admin = require_page_role(request, "admin")
     form = await _payload(request)
     dept_id = _int(form.get("id"), "id")
-    new_id = await request.app[STORE].run(cases.save_department, _text(form.get("name"), 200),
+    new_id = await request.app[STORE].run(categories.save_department, _text(form.get("name"), 200),
                                           dept_id, form.get("active", "1") in ("1", "on", True))
     await audit(request.app[STORE], request.app[CLOCK], admin["username"], "department.save",
                 str(new_id), None, {"name": form.get("name"), "active": form.get("active", "1")})
@@ -186,13 +183,13 @@ async def kb_admin(request: web.Request) -> dict:
     require_page_role(request, "admin")
     store = request.app[STORE]
     q = request.query.get("q", "")[:200]
-    articles = await store.run(cases.kb_search, q) if q.strip() else await store.run(cases.list_kb)
+    articles = await store.run(knowledge.kb_search, q) if q.strip() else await store.run(knowledge.list_kb)
     edit = None
     if request.query.get("edit"):
-        edit = next((a for a in await store.run(cases.list_kb)
+        edit = next((a for a in await store.run(knowledge.list_kb)
                      if str(a["id"]) == request.query["edit"]), None)
     return {"articles": articles, "q": q, "edit": edit,
-            "categories": await store.run(cases.list_categories, True)}
+            "categories": await store.run(categories.list_categories, True)}
 
 
 @routes.post("/admin/kb")
@@ -202,10 +199,10 @@ async def kb_save(request: web.Request) -> web.Response:
     store, clock = request.app[STORE], request.app[CLOCK]
     article_id = _int(form.get("id"), "id")
     if form.get("action") == "delete" and article_id:
-        await store.run(cases.delete_kb, article_id)
+        await store.run(knowledge.delete_kb, article_id)
         await audit(store, clock, admin["username"], "kb.delete", str(article_id))
         raise web.HTTPFound("/admin/kb")
-    new_id = await store.run(cases.save_kb, _text(form.get("question"), 400),
+    new_id = await store.run(knowledge.save_kb, _text(form.get("question"), 400),
                              _text(form.get("answer"), 6000), _int(form.get("category_id"), "category"),
                              admin["username"], iso(clock()), article_id)
     await audit(store, clock, admin["username"], "kb.save", str(new_id), None,
@@ -251,8 +248,8 @@ async def _render_form(request: web.Request, status: int = 200, **extra: Any) ->
     else:
         token = cookie = secrets.token_urlsafe(24)
     store = request.app[STORE]
-    ctx = _form_context(request, token, districts=await store.run(_districts),
-                        categories=[c for c in await store.run(cases.list_categories, True)
+    ctx = _form_context(request, token, districts=await store.run(queries.list_districts),
+                        categories=[c for c in await store.run(categories.list_categories, True)
                                     if c["depth"] == 0], **extra)
     resp = aiohttp_jinja2.render_template("contact_form.html", request, ctx, status=status)
     if cookie:
@@ -280,8 +277,8 @@ async def contact_submit(request: web.Request) -> web.Response:
             return await _render_form(request, 403, error="Formuläret har gått ut. Försök igen.")
     values = {k: _text(form.get(k), 6000) for k in ("name", "reply_to", "district", "category_id", "message")}
     store, clock = request.app[STORE], request.app[CLOCK]
-    districts = {d.id for d in await store.run(_districts)}
-    tops = {str(c["id"]): c for c in await store.run(cases.list_categories, True) if c["depth"] == 0}
+    districts = {d.id for d in await store.run(queries.list_districts)}
+    tops = {str(c["id"]): c for c in await store.run(categories.list_categories, True) if c["depth"] == 0}
     problems = []
     if values["district"] not in districts:
         problems.append("välj stadsdel")
@@ -296,9 +293,9 @@ async def contact_submit(request: web.Request) -> web.Response:
         return await _render_form(request, 422, error="; ".join(problems).capitalize() + ".",
                                   values=values)
     skill = tops[values["category_id"]]["skill"] if values["category_id"] else None
-    skill = skill or categorise(values["message"])
+    skill = skill or request.app[CATEGORISER](values["message"])
     contact_id = await store.run(
-        cases.create_written_contact, channel="web", district=values["district"],
+        create_written_contact, channel="web", district=values["district"],
         caller=reply_to.lower() if "@" in reply_to else (reply_to.replace(" ", "") or None),
         caller_name=values["name"][:100] or None, skill=skill, at=iso(clock()),
         subject="Kontaktformulär", body=values["message"], queue_task=True)
@@ -322,7 +319,7 @@ async def fcr_page(request: web.Request) -> dict:
     require_page_role(request, *REPORT_READERS)
     since = _since(request.query.get("since"))
     until = _since(request.query.get("until"), "until")
-    data = await request.app[STORE].run(cases.fcr, since, until)
+    data = await request.app[STORE].run(fcr, since, until)
     return {"fcr": data, "sections": fcr_chart(data), "since": request.query.get("since", ""),
             "until": request.query.get("until", "")}
 
@@ -331,4 +328,4 @@ async def fcr_page(request: web.Request) -> dict:
 @aiohttp_jinja2.template("export.html")
 async def export_page(request: web.Request) -> dict:
     require_page_role(request, "admin")
-    return {"channels": request.app[CHANNELS]}
+    return {"retention_days": request.app[SETTINGS].retention_days}

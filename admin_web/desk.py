@@ -17,24 +17,23 @@ from urllib.parse import quote, urlsplit
 import aiohttp_jinja2
 from aiohttp import WSMsgType, web
 
-from acd.tasks import TaskRunner, end_wrap_up
-from kc import cases
+from acd.tasks import end_wrap_up
+from cases import access, categories, knowledge, messages, records, tasks
+from cases.email import build_reply, send_reply
+from cases.retention import PSEUDONYM_PREFIX
+from kc import queries
 from schedules import schedule_store
 from kc.audit import audit
-from kc.channels import DISTRICT_ADDRESSES, ChannelSettings, build_reply, send_reply
 from kc.clock import iso
 from kc.domain import AgentState
 from kc.errors import InvalidInput, NotFound
 
 from .auth import agent_district, require_page_role
 from .errors import json_object
-from .keys import CLOCK, DISTRIBUTOR, STORE, USER
+from .keys import CLOCK, DISTRIBUTOR, HUB, MAILBOXES, SETTINGS, STORE, TASKS, USER
 
 log = logging.getLogger(__name__)
 
-HUB = web.AppKey("desk_hub", "DeskHub")   # type: ignore[arg-type]
-TASKS = web.AppKey("task_runner", TaskRunner)
-CHANNELS = web.AppKey("channel_settings", ChannelSettings)
 
 PAUSE_REASONS = ("Rast", "Lunch", "Möte", "Utbildning", "Administration", "Annat")
 routes = web.RouteTableDef()
@@ -132,26 +131,26 @@ async def build_pop(app: web.Application, user: dict[str, Any], contact_id: int,
                     wait: float | None) -> dict[str, Any]:
     """Everything the agent needs the moment the contact reaches them."""
     store, clock = app[STORE], app[CLOCK]
-    settings = app[CHANNELS]
-    contact = await store.run(cases.contact_row, contact_id)
-    skills = await store.run(cases.skill_names)
-    cleared = await store.run(cases.agent_clearance, user.get("agent"))
-    since = iso(clock() - timedelta(days=settings.history_days))
-    history = await store.run(cases.caller_history, contact["caller"], contact_id, since)
+    history_days = app[SETTINGS].history_days
+    contact = await store.run(records.contact_row, contact_id)
+    skills = await store.run(records.skill_names)
+    cleared = await store.run(access.agent_clearance, user.get("agent"))
+    since = iso(clock() - timedelta(days=history_days))
+    history = await store.run(records.caller_history, contact["caller"], contact_id, since)
     for h in history:
-        if h["confidential"] and not cases.may_read(user, h["district"], cleared):
+        if h["confidential"] and not access.may_read(user, h["district"], cleared):
             h["category"], h["case_outcome"], h["skill"] = None, None, None
             h["redacted"] = True
-    category = await store.run(cases.category_for_skill, contact["skill"])
-    kb = await store.run(cases.kb_for_category, category["id"] if category else None, 5)
-    messages = []
+    category = await store.run(categories.category_for_skill, contact["skill"])
+    kb = await store.run(knowledge.kb_for_category, category["id"] if category else None, 5)
+    thread = []
     if contact["channel"] != "phone":
-        messages = [{k: m[k] for k in ("direction", "at", "from_addr", "to_addr", "subject", "body",
-                                       "attachments")}
-                    for m in await store.run(cases.contact_messages, contact_id)]
+        thread = [{k: m[k] for k in ("direction", "at", "from_addr", "to_addr", "subject", "body",
+                                     "attachments")}
+                  for m in await store.run(messages.contact_messages, contact_id)]
     if wait is None:
         wait = contact["wait_seconds"]
-    district_names = {d.id: d.name for d in await store.run(_districts)}
+    district_names = {d.id: d.name for d in await store.run(queries.list_districts)}
     return {
         "type": "pop", "contact_id": contact_id, "channel": contact["channel"],
         "caller": contact["caller"], "caller_name": contact["caller_name"],
@@ -160,15 +159,10 @@ async def build_pop(app: web.Application, user: dict[str, Any], contact_id: int,
         "skill": contact["skill"], "matter": skills.get(contact["skill"] or "", contact["skill"]),
         "wait_seconds": round(wait, 1) if wait is not None else None,
         "confidential": contact["confidential"], "started_at": contact["started_at"],
-        "history": history, "history_days": settings.history_days,
+        "history": history, "history_days": history_days,
         "prefill": {"contact_id": contact_id, "category_id": category["id"] if category else None},
-        "kb": kb, "messages": messages,
+        "kb": kb, "messages": thread,
     }
-
-
-def _districts(db):
-    from kc import queries
-    return queries.list_districts(db)
 
 
 # ---------------------------------------------------------------------------- pages
@@ -188,11 +182,11 @@ async def desk_page(request: web.Request) -> dict:
     rt = request.app[DISTRIBUTOR].agents[user["agent"]]
     since = iso(clock() - timedelta(days=1))
     return {
-        "agent": rt, "categories": await store.run(cases.category_tree),
-        "departments": await store.run(cases.list_departments, True),
-        "districts": await store.run(_districts), "pause_reasons": PAUSE_REASONS,
-        "outcomes": cases.OUTCOMES, "todo": await store.run(cases.open_contacts_without_case,
-                                                           user["agent"], since),
+        "agent": rt, "categories": await store.run(categories.category_tree),
+        "departments": await store.run(categories.list_departments, True),
+        "districts": await store.run(queries.list_districts), "pause_reasons": PAUSE_REASONS,
+        "outcomes": records.OUTCOMES, "todo": await store.run(records.open_contacts_without_case,
+                                                             user["agent"], since),
     }
 
 
@@ -265,7 +259,7 @@ async def _save_case(request: web.Request, user: dict[str, Any], body: dict[str,
                      contact_id: int) -> dict[str, Any]:
     store, clock = request.app[STORE], request.app[CLOCK]
     case_id = await store.run(
-        cases.save_case, contact_id=contact_id,
+        records.save_case, contact_id=contact_id,
         category_id=_int(body.get("category_id"), "category", True),
         subcategory_id=_int(body.get("subcategory_id"), "subcategory"),
         note=body.get("note") if isinstance(body.get("note"), str) else "",
@@ -288,7 +282,7 @@ async def desk_save_case(request: web.Request) -> web.Response:
     contact_id = _int(body.get("contact_id"), "contact", True)
     store = request.app[STORE]
     try:
-        contact = await store.run(cases.contact_row, contact_id)
+        contact = await store.run(records.contact_row, contact_id)
     except NotFound:
         raise InvalidInput("no such contact") from None
     after_hours = False       # an after-hours request this agent took (desk_after_hours)
@@ -297,7 +291,7 @@ async def desk_save_case(request: web.Request) -> web.Response:
         if not after_hours:
             raise web.HTTPForbidden(text='{"error": "this contact was not handled by you"}',
                                     content_type="application/json")
-    task = await store.run(cases.task_for, contact_id)
+    task = await store.run(tasks.task_for, contact_id)
     reply = body.get("reply") if isinstance(body.get("reply"), str) else ""
     if task and task["state"] == "assigned" and reply.strip():
         await _send_reply(request, user, contact, reply.strip())
@@ -315,18 +309,16 @@ async def _send_reply(request: web.Request, user: dict[str, Any], contact: dict[
     if len(text) > 20000:
         raise InvalidInput("reply: at most 20000 characters")
     to_addr = contact["caller"] or ""
-    if "@" not in to_addr or to_addr.startswith(cases.PSEUDONYM_PREFIX):
+    if "@" not in to_addr or to_addr.startswith(PSEUDONYM_PREFIX):
         raise InvalidInput("this contact has no e-mail address to reply to")
-    store, clock = request.app[STORE], request.app[CLOCK]
-    messages = await store.run(cases.contact_messages, contact["id"])
-    first = messages[0] if messages else {}
-    from_addr = first.get("to_addr") if first.get("to_addr") in DISTRICT_ADDRESSES else \
-        next((a for a, d in DISTRICT_ADDRESSES.items() if d == contact["district"]),
-             next(iter(DISTRICT_ADDRESSES)))
-    msg = build_reply(from_addr, to_addr, first.get("subject") or "Ditt ärende", text,
-                      first.get("message_id"))
-    await send_reply(request.app[CHANNELS], msg)
-    await store.run(cases.add_reply, contact["id"], iso(clock()), from_addr, to_addr,
+    store, clock, mailboxes = request.app[STORE], request.app[CLOCK], request.app[MAILBOXES]
+    received = await store.run(messages.contact_messages, contact["id"])
+    first = received[0] if received else {}
+    from_addr = mailboxes.reply_from(first.get("to_addr"), contact["district"])
+    msg = build_reply(mailboxes.domain, from_addr, to_addr, first.get("subject") or "Ditt ärende",
+                      text, first.get("message_id"))
+    await send_reply(*request.app[SETTINGS].smtp_relay_address, msg)
+    await store.run(messages.add_reply, contact["id"], iso(clock()), from_addr, to_addr,
                     str(msg["Subject"]), text, str(msg["Message-ID"]))
 
 
@@ -336,7 +328,7 @@ async def desk_reply(request: web.Request) -> web.Response:
     user = _agent_user(request)
     contact_id = _int(request.match_info["contact_id"], "contact", True)
     body = await _payload(request)
-    contact = await request.app[STORE].run(cases.contact_row, contact_id)
+    contact = await request.app[STORE].run(records.contact_row, contact_id)
     if contact["agent"] != user["agent"]:
         raise web.HTTPForbidden(text="not your contact")
     text = body.get("reply") if isinstance(body.get("reply"), str) else ""
@@ -351,7 +343,7 @@ async def desk_hand_back(request: web.Request) -> web.Response:
     """Put an e-mail task back in the queue (e.g. needs another skill)."""
     user = _agent_user(request)
     contact_id = _int(request.match_info["contact_id"], "contact", True)
-    task = await request.app[STORE].run(cases.task_for, contact_id)
+    task = await request.app[STORE].run(tasks.task_for, contact_id)
     if not task or task["state"] != "assigned" or task["assigned_to"] != user["agent"]:
         raise InvalidInput("not a task of yours")
     await request.app[TASKS].hand_back(user["agent"], contact_id)
@@ -364,43 +356,30 @@ async def desk_manual(request: web.Request) -> web.Response:
     user = _agent_user(request)
     body = await _payload(request)
     channel = _text(body.get("channel"), 10)
-    if channel not in cases.MANUAL_CHANNELS:
+    if channel not in messages.MANUAL_CHANNELS:
         raise InvalidInput("channel: fax or post")
     store, clock = request.app[STORE], request.app[CLOCK]
     district = _text(body.get("district"), 40)
-    if district not in {d.id for d in await store.run(_districts)}:
+    if district not in {d.id for d in await store.run(queries.list_districts)}:
         raise InvalidInput("district: choose one")
     category_id = _int(body.get("category_id"), "category", True)
-    categories = {c["id"]: c for c in await store.run(cases.list_categories)}
-    if category_id not in categories:
+    known = {c["id"]: c for c in await store.run(categories.list_categories)}
+    if category_id not in known:
         raise InvalidInput("category: choose one")
     sender = _text(body.get("sender"), 200) or None
     now = iso(clock())
     rt = request.app[DISTRIBUTOR].agents[user["agent"]]
     contact_id = await store.run(
-        cases.create_written_contact, channel=channel, district=district, caller=sender,
-        caller_name=None, skill=categories[category_id]["skill"], at=now,
+        messages.create_written_contact, channel=channel, district=district, caller=sender,
+        caller_name=None, skill=known[category_id]["skill"], at=now,
         subject=_text(body.get("subject"), 200) or None, body=None)
-    await store.run(_mark_handled, contact_id, user["agent"], rt.agent.district, now)
+    await store.run(messages.mark_handled, contact_id, user["agent"], rt.agent.district, now)
     try:
         result = await _save_case(request, user, body, contact_id)
     except InvalidInput:
-        await store.run(_drop_contact, contact_id)
+        await store.run(messages.drop_contact, contact_id)
         raise
     return web.json_response({"contact_id": contact_id, **result})
-
-
-def _mark_handled(db, contact_id: int, agent: str, agent_district: str, at: str) -> None:
-    row = db["contacts"].get(contact_id)
-    db["contacts"].update(contact_id, {"agent": agent, "agent_district": agent_district,
-                                       "answered_at": at, "ended_at": at, "outcome": "answered",
-                                       "overflowed": int(agent_district != row["district"])})
-
-
-def _drop_contact(db, contact_id: int) -> None:
-    for table in ("message_attachments", "contact_messages", "contact_events", "contact_tasks"):
-        db.execute(f"delete from {table} where contact_id = ?", [contact_id])
-    db.execute("delete from contacts where id = ?", [contact_id])
 
 
 @routes.get(r"/desk/attachments/{attachment_id:\d+}")
@@ -410,14 +389,14 @@ async def desk_attachment(request: web.Request) -> web.Response:
     only for those cleared for it. Every download is audited."""
     user = require_page_role(request, "agent", "admin", "supervisor")
     store = request.app[STORE]
-    row = await store.run(cases.attachment, int(request.match_info["attachment_id"]))
+    row = await store.run(messages.attachment, int(request.match_info["attachment_id"]))
     if row["confidential"]:
-        cleared = await store.run(cases.agent_clearance, user.get("agent"))
-        allowed = cases.may_read(user, row["district"], cleared)
+        cleared = await store.run(access.agent_clearance, user.get("agent"))
+        allowed = access.may_read(user, row["district"], cleared)
     elif user["role"] == "agent":
         allowed = row["agent"] == user.get("agent") or agent_district(request, user) == row["district"]
     else:
-        allowed = user["role"] == "admin" or cases.supervises(user, row["district"])
+        allowed = user["role"] == "admin" or access.supervises(user, row["district"])
     if not allowed:
         raise web.HTTPForbidden(text="Forbidden: this contact's files are not yours to open.")
     await audit(store, request.app[CLOCK], user["username"], "attachment.download", str(row["id"]),
@@ -433,7 +412,7 @@ async def desk_kb(request: web.Request) -> web.Response:
     require_page_role(request, "agent", "admin", "supervisor")
     q = request.query.get("q", "")[:200]
     category = _int(request.query.get("category") or None, "category")
-    rows = await request.app[STORE].run(cases.kb_search, q, category) if q.strip() else \
-        await request.app[STORE].run(cases.kb_for_category, category)
+    rows = await request.app[STORE].run(knowledge.kb_search, q, category) if q.strip() else \
+        await request.app[STORE].run(knowledge.kb_for_category, category)
     return web.json_response({"articles": [{k: r[k] for k in ("id", "question", "answer", "category")}
                                            for r in rows]}, dumps=_dumps)

@@ -14,30 +14,25 @@ resolves anywhere else is refused (404).
 """
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from kc import cases
-
+from cases.access import supervises
+from cases.categories import category_for_skill
 from schedules import schedule_store
 from kc.audit import audit
 from kc.clock import iso
 from kc.errors import NotFound
 
 from .auth import agent_district
-from .desk import _agent_user
+from .desk import _agent_user, _dumps
 from .keys import CLOCK, SETTINGS, STORE, USER
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
-
-
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, default=str)
 
 
 def recordings_dir(request: web.Request) -> Path:
@@ -48,20 +43,6 @@ def _agent_districts(request: web.Request, user: dict[str, Any]) -> list[str]:
     """The districts whose after-hours requests this agent takes: their (current) district."""
     district = agent_district(request, user)
     return [district] if district else []
-
-
-def _open_now(db, districts: list[str], now) -> list[str]:
-    """Those of `districts` open now (no schedule, or an unreadable one: always open)."""
-    out = []
-    for district in districts:
-        status = schedule_store.is_open(schedule_store.get_body(db, district), now)
-        if status is None or status.open:
-            out.append(district)
-    return out
-
-
-def _due(db, districts: list[str], now) -> list[dict[str, Any]]:
-    return schedule_store.due_for_districts(db, _open_now(db, districts, now), iso(now))
 
 
 def _item(row: dict[str, Any]) -> dict[str, Any]:
@@ -78,7 +59,8 @@ def _item(row: dict[str, Any]) -> dict[str, Any]:
 async def due_requests(request: web.Request) -> web.Response:
     user = _agent_user(request)
     districts = _agent_districts(request, user)
-    rows = await request.app[STORE].run(_due, districts, request.app[CLOCK]())
+    rows = await request.app[STORE].run(schedule_store.due_where_open, districts,
+                                        request.app[CLOCK]())
     return web.json_response({"districts": districts, "requests": [_item(r) for r in rows]},
                              dumps=_dumps)
 
@@ -95,7 +77,7 @@ def _may_take(request: web.Request, user: dict[str, Any], district: str) -> bool
     """Agents of the request's district, and supervisors of it."""
     if user["role"] == "agent":
         return district in _agent_districts(request, user)
-    return cases.supervises(user, district)
+    return supervises(user, district)
 
 
 @routes.get(r"/desk/after-hours/{request_id:\d+}/recording")
@@ -136,7 +118,7 @@ async def done(request: web.Request) -> web.Response:
         await store.run(schedule_store.mark_handled, row["id"], user["username"], iso(clock()))
         await audit(store, clock, user["username"], "after_hours.done", str(row["id"]), None,
                     {"contact": row["contact_id"], "kind": row["kind"]})
-    category = await store.run(cases.category_for_skill, row["skill"])
+    category = await store.run(category_for_skill, row["skill"])
     return web.json_response({
         "id": row["id"], "handled": True, "contact_id": row["contact_id"],
         "channel": row["channel"], "district": row["district"],

@@ -8,6 +8,9 @@ from aiohttp import web
 
 from acd.ami import AmiLink
 from acd.distributor import Distributor
+from acd.tasks import TaskRunner
+from cases.email import Mailboxes
+from cases.messages import Categoriser
 from kc.clock import Clock
 from kc.settings import Settings
 from kc.store import Store
@@ -19,4 +22,8 @@ DISTRIBUTOR = web.AppKey("distributor", Distributor)
 AMI = web.AppKey("ami", AmiLink)
 # Renders pjsip.conf from the database and has Asterisk reload PJSIP; returns its answer.
 RELOAD_PJSIP = web.AppKey("reload_pjsip", Callable[[], Awaitable[str]])
+MAILBOXES = web.AppKey("mailboxes", Mailboxes)        # the e-mail channel's addresses
+CATEGORISER = web.AppKey("categoriser", Categoriser)  # a written matter's text → skill
+TASKS = web.AppKey("task_runner", TaskRunner)         # e-mail/web tasks offered to agents
+HUB = web.AppKey("desk_hub", "DeskHub")   # type: ignore[arg-type]   # admin_web.desk.DeskHub
 USER = "kc_user"   # request key: the authenticated user (dict) or absent

@@ -73,7 +73,7 @@ class CallFlow:
     prompts: PromptCache
     clock: Clock
     on_feature: Callable[[str, str], Awaitable[str]]   # (agent id, code) -> new state
-    after_hours: Any = None   # agi.after_hours.AfterHours: opening hours (set by kc.service)
+    after_hours: Any = None   # agi.after_hours.AfterHours: opening hours (set by kommuncentral.service)
     # told as a caller is sent to wait (contact id, skill, district, language, caller,
     # priority or None), so the ACD needs not read the contact back: see Distributor.expect
     on_queued: Callable[[int, str, str, str, str, int | None], None] | None = None

@@ -82,19 +82,6 @@ def published_menu(db: sqlite_utils.Database, district: str) -> tuple[int, dict]
     return rows[0]["version"], json.loads(rows[0]["body"])
 
 
-def publish_menu(db: sqlite_utils.Database, district: str, body: dict, by: str, at: str) -> int:
-    with db.conn:
-        current = db.execute(
-            "select coalesce(max(version), 0) from menu_versions where district = ?", [district]
-        ).fetchone()[0]
-        version = current + 1
-        db["menu_versions"].insert({
-            "district": district, "version": version, "body": json.dumps(body, ensure_ascii=False),
-            "created_at": at, "created_by": by, "published": 1,
-        })
-    return version
-
-
 # ---------------------------------------------------------------- contacts
 
 _CONTACT_JSON = ("menu_path",)
@@ -149,22 +136,9 @@ def list_contacts(db: sqlite_utils.Database, since: str | None = None,
     ]
 
 
-def open_phone_contacts(db: sqlite_utils.Database) -> list[dict[str, Any]]:
-    """Phone contacts not yet finished: what the ACD must pick up again after a restart."""
-    return [_contact_out(r) for r in db["contacts"].rows_where(
-        "channel = 'phone' and outcome is null", order_by="id")]
-
-
 def add_event(db: sqlite_utils.Database, contact_id: int, at: str, kind: str,
               data: dict[str, Any] | None = None) -> None:
     db["contact_events"].insert({
         "contact_id": contact_id, "at": at, "kind": kind,
         "data": json.dumps(data or {}, ensure_ascii=False),
     })
-
-
-def contact_events(db: sqlite_utils.Database, contact_id: int) -> list[dict[str, Any]]:
-    return [
-        {**r, "data": json.loads(r["data"])}
-        for r in db["contact_events"].rows_where("contact_id = ?", [contact_id], order_by="id")
-    ]

@@ -10,32 +10,72 @@ import secrets
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-_PORTS = {
-    "sip_port": ("KC_SIP_PORT", 5060),
-    "ami_port": ("KC_AMI_PORT", 5038),
-    "agi_port": ("KC_AGI_PORT", 4573),
-    "web_port": ("KC_WEB_PORT", 8080),
-    "rtp_start": ("KC_RTP_START", 10000),
-    "rtp_end": ("KC_RTP_END", 10999),
-}
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its environment variable, the `Settings` field it fills, its default, type
+    (and range) and a help line."""
+    name: str
+    field: str
+    default: Any
+    type: type
+    help: str
+    low: int | None = None
+    high: int | None = None
+
+    def read(self, env: dict[str, str]) -> Any:
+        raw = env.get(self.name, "")
+        if raw == "":
+            return self.default
+        if self.type is str:
+            return raw
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{self.name}={raw!r} is not a number") from None
+        if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
+            raise ConfigError(f"{self.name}={value} is outside {self.low}..{self.high}")
+        return self.type(value)
 
 
-def _port(env: dict[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a port number") from None
-    if not 1 <= value <= 65535:
-        raise ConfigError(f"{name}={value} is outside 1..65535")
+def _host_port(name: str, value: str) -> str:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ConfigError(f"{name}={value!r}: give host:port")
     return value
+
+
+PORT_SETTINGS = (
+    Setting("KC_SIP_PORT", "sip_port", 5060, int, "SIP (UDP) port of Asterisk", 1, 65535),
+    Setting("KC_AMI_PORT", "ami_port", 5038, int, "Asterisk Manager Interface port", 1, 65535),
+    Setting("KC_AGI_PORT", "agi_port", 4573, int, "FastAGI port of the service", 1, 65535),
+    Setting("KC_WEB_PORT", "web_port", 8080, int, "port of the web site and API", 1, 65535),
+    Setting("KC_RTP_START", "rtp_start", 10000, int, "first RTP (media) port", 1, 65535),
+    Setting("KC_RTP_END", "rtp_end", 10999, int, "last RTP (media) port", 1, 65535),
+)
+
+# Case work: the e-mail channel, the agent desktop, the public contact form and retention.
+CASEWORK_SETTINGS = (
+    Setting("KC_SMTP_HOST", "smtp_host", "127.0.0.1", str, "address the e-mail intake (SMTP) listens on"),
+    Setting("KC_SMTP_PORT", "smtp_port", 2525, int, "port of the e-mail intake", 1, 65535),
+    Setting("KC_SMTP_RELAY", "smtp_relay", "127.0.0.1:2526", str, "mail relay (host:port) replies are handed to"),
+    Setting("KC_SMTP_MAX_BYTES", "smtp_max_bytes", 1024 * 1024, int,
+            "largest e-mail accepted, in bytes (larger: 552)", 1024, 10 ** 9),
+    Setting("KC_RETENTION_DAYS", "retention_days", 90, int,
+            "days before notes and messages are removed and numbers pseudonymised", 1, 3650),
+    Setting("KC_HISTORY_DAYS", "history_days", 30, int,
+            "days of a caller's earlier contacts shown on the agent desktop", 1, 3650),
+    Setting("KC_FORM_LIMIT", "form_limit", 5, int,
+            "contact-form posts allowed per client address per KC_FORM_WINDOW", 1, 10000),
+    Setting("KC_FORM_WINDOW", "form_window", 600.0, float,
+            "seconds of the contact form's rate window", 1, 86400),
+)
 
 
 @dataclass(frozen=True)
@@ -52,15 +92,25 @@ class Settings:
     trunk_match: str = "127.0.0.1"
     ring_timeout: float = 15.0          # seconds an agent's phone rings before ring-no-answer
     secure_cookies: bool = False        # set KC_SECURE_COOKIES=1 behind HTTPS
+    smtp_host: str = "127.0.0.1"        # the CASEWORK_SETTINGS above
+    smtp_port: int = 2525
+    smtp_relay: str = "127.0.0.1:2526"
+    smtp_max_bytes: int = 1024 * 1024
+    retention_days: int = 90
+    history_days: int = 30
+    form_limit: int = 5
+    form_window: float = 600.0
     python: str = field(default_factory=lambda: sys.executable)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, var_dir: Path | None = None) -> "Settings":
         env = dict(os.environ if env is None else env)
         var = Path(var_dir or env.get("KC_VAR") or PROJECT_ROOT / "var").resolve()
-        ports = {key: _port(env, name, default) for key, (name, default) in _PORTS.items()}
+        ports = {s.field: s.read(env) for s in PORT_SETTINGS}
         if ports["rtp_start"] > ports["rtp_end"]:
             raise ConfigError("KC_RTP_START must not exceed KC_RTP_END")
+        casework = {s.field: s.read(env) for s in CASEWORK_SETTINGS}
+        _host_port("KC_SMTP_RELAY", casework["smtp_relay"])
         return cls(
             var_dir=var,
             bind_host=env.get("KC_BIND", "127.0.0.1"),
@@ -68,7 +118,7 @@ class Settings:
             trunk_match=env.get("KC_TRUNK_MATCH", "127.0.0.1"),
             ring_timeout=float(env.get("KC_RING_TIMEOUT", "15")),
             secure_cookies=env.get("KC_SECURE_COOKIES", "") in ("1", "yes", "true"),
-            **ports,
+            **ports, **casework,
         )
 
     # Paths under var/
@@ -100,6 +150,11 @@ class Settings:
     def fallback_spool(self) -> Path:
         """Written by the process-AGI fallback, which runs as Asterisk's user: inside its tree."""
         return self.asterisk_root / "spool" / "kc-fallback"
+
+    @property
+    def smtp_relay_address(self) -> tuple[str, int]:
+        host, _, port = self.smtp_relay.rpartition(":")
+        return host, int(port)
 
     @property
     def web_url(self) -> str:

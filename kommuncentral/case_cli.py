@@ -19,14 +19,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    from admin_web.casework import run_purge
-    from kc import cases
-    from kc.channels import ChannelSettings
+    from cases.retention import export_person
+    from kommuncentral.service import run_purge
 
     store = Store(settings.db_path)
     try:
         if args.command == "purge":
-            days = args.days or ChannelSettings.from_env().retention_days
+            days = args.days or settings.retention_days
             if days < 1:
                 raise SystemExit("kc purge: --days must be at least 1")
 
@@ -35,7 +34,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             counts = asyncio.run(go())
             print(f"purged data older than {days} days: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
         else:
-            print(json.dumps(store.run_sync(cases.export_person, args.person), ensure_ascii=False,
+            print(json.dumps(store.run_sync(export_person, args.person), ensure_ascii=False,
                              indent=2, default=str))
     finally:
         store.close()

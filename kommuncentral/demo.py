@@ -1,4 +1,7 @@
-"""`kc init --demo`: the demo centre from config/demo.yaml, with the demo menus published."""
+"""`kc init --demo`: the demo centre from config/demo.yaml, with the demo menus published.
+
+Until the city is data (its mailboxes and keywords in the database), the running service also
+takes the e-mail channel's mailboxes and categorisation keywords from here (`demo_mail`)."""
 from __future__ import annotations
 
 import json
@@ -8,13 +11,14 @@ import sqlite_utils
 import yaml
 
 from agi.menu import Menu, demo_menu
+from cases.email import Mailboxes
+from cases.messages import Categoriser
 from kc.clock import Clock, iso
 from kc.domain import AgentState
 from kc.passwords import SIP_REALM, hash_password, sip_ha1, token_hash
 from kc.queue_config import demo_queue_configs, save_queue_config
-from schedules.schedule_store import load_demo_schedules
-from kc.cases import load_demo_casework
 from kc.settings import PROJECT_ROOT
+from schedules.schedule_store import load_demo_schedules
 
 DEMO_FILE = PROJECT_ROOT / "config" / "demo.yaml"
 
@@ -70,7 +74,37 @@ def load_demo(db: sqlite_utils.Database, clock: Clock, source: Path = DEMO_FILE)
                                          [s["id"] for s in data["skills"]]):
             save_queue_config(db, config)
         load_demo_schedules(db, now)   # opening hours: Bromma office hours, H-V 07-22 daily
-        load_demo_casework(db)         # case categories, departments, knowledge base
+        load_demo_casework(db, data)   # case categories, departments, knowledge base
+
+
+def load_demo_casework(db: sqlite_utils.Database, data: dict) -> None:
+    """Departments, the category tree and some knowledge-base articles."""
+    if db["case_categories"].count:
+        return
+    db["departments"].insert_all({"name": name, "active": 1} for name in data["departments"])
+    top_ids: dict[str, int] = {}
+    for top in data["case_categories"]:
+        confidential = int(bool(top.get("confidential")))
+        top_id = db["case_categories"].insert({"name": top["name"], "skill": top["skill"],
+                                               "parent_id": None, "confidential": confidential,
+                                               "active": 1}).last_pk
+        top_ids[top["name"]] = top_id
+        for child in top["children"]:
+            db["case_categories"].insert({"name": child, "skill": top["skill"], "parent_id": top_id,
+                                          "confidential": confidential, "active": 1})
+    for article in data["knowledge_base"]:
+        db["kb_articles"].insert({"category_id": top_ids[article["category"]],
+                                  "question": article["question"], "answer": article["answer"],
+                                  "updated_at": "1970-01-01T00:00:00.000Z", "updated_by": "demo"})
+
+
+def demo_mail(source: Path = DEMO_FILE) -> tuple[Mailboxes, Categoriser]:
+    """The e-mail channel's mailboxes (address → district) and categorisation keywords."""
+    data = yaml.safe_load(source.read_text(encoding="utf-8"))
+    mailboxes = Mailboxes(data["mail_domain"],
+                          {address.lower(): district for address, district in data["mailboxes"].items()})
+    keywords = {skill: tuple(words) for skill, words in data["keywords"].items()}
+    return mailboxes, Categoriser(keywords, data["keyword_fallback"])
 
 
 def demo_logins(source: Path = DEMO_FILE) -> list[tuple[str, str, str]]:

@@ -1,7 +1,8 @@
 """The composition root: every long-lived part is built here and nowhere else.
 
 `build_app` returns an aiohttp application whose `cleanup_ctx` opens and closes, in order:
-the store, the ACD with its AMI link, and the FastAGI server. `asterisk_context` derives the
+the store, the ACD with its AMI link, the FastAGI server, and case work (the desktop hub, the
+e-mail task runner, the SMTP intake and the daily retention purge). `asterisk_context` derives the
 PBX configuration from the same settings and data, so PBX and service always agree on ports,
 secrets and agents.
 """
@@ -16,30 +17,35 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
+from acd import queue_log
 from acd.ami import AmiLink
 from acd.distributor import Distributor, Queued
 from acd.options import AcdOptions
 from acd.queue_log import QueueLog
+from acd.tasks import TaskRunner
 from acd.telephony import AmiTelephony
 from admin_web import app as web_app
-from admin_web.casework import casework_ctx
-from admin_web.keys import AMI, CLOCK, DISTRIBUTOR, RELOAD_PJSIP, SETTINGS, STORE
+from admin_web.desk import DeskHub
+from admin_web.keys import (AMI, CATEGORISER, CLOCK, DISTRIBUTOR, HUB, MAILBOXES, RELOAD_PJSIP,
+                            SETTINGS, STORE, TASKS)
 from agi.after_hours import setup as after_hours_setup
 from agi.acd_routes import AcdRoutes
 from agi.call_flow import CallFlow
 from agi.fastagi import FastAgiServer
 from agi.menu import Menu
 from agi.prompts import PromptCache
+from cases import retention
+from cases.smtp_intake import IntakeHandler, SmtpIntake
 
-from kc import queries
-
-from reporting import reports
-from pbx.asterisk import (AgentEndpoint, AsteriskContext, AsteriskProcess, DistrictNumber,
-                         default_run_user, render_config)
-from kc.clock import Clock, system_clock
+from kc import queries, web_store
+from kc.clock import Clock, iso, parse_iso, system_clock
 from kc.errors import InvalidInput
 from kc.settings import PROJECT_ROOT, Settings
 from kc.store import Store
+from kommuncentral.demo import demo_mail
+from pbx.asterisk import (AgentEndpoint, AsteriskContext, AsteriskProcess, DistrictNumber,
+                         default_run_user, render_config)
+from reporting import reports
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +53,7 @@ AMI_USER = "kc"
 SYSTEM_PYTHON = "/usr/bin/python3"
 FALLBACK_TEXT = "Vi har tekniska problem just nu. Ring gärna igen om en stund."
 FEATURES = {"21": "ready", "22": "logged_out"}
+PURGE_EVERY = 24 * 3600.0
 
 
 def fallback_interpreter(settings: Settings, run_user: str | None) -> list[str]:
@@ -116,6 +123,7 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
     app = web.Application(client_max_size=1024 * 1024)
     app[SETTINGS] = settings
     app[CLOCK] = clock
+    app[MAILBOXES], app[CATEGORISER] = demo_mail()
     web_app.setup(app)
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -182,9 +190,59 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
         await closer.stop()
         await server.stop()
 
-    app.cleanup_ctx.extend([store_ctx, acd_ctx, agi_ctx])
-    app.cleanup_ctx.append(casework_ctx)   # desktop hub, e-mail tasks, SMTP intake, daily purge
+    async def casework_ctx(app: web.Application) -> AsyncIterator[None]:
+        store = app[STORE]
+        hub = DeskHub(app)
+        runner = TaskRunner(app[DISTRIBUTOR], store, clock, available=hub.online,
+                            on_assigned=lambda agent, contact: hub.changed())
+        app[HUB], app[TASKS] = hub, runner
+        hub.start()
+        await runner.start()
+        intake = SmtpIntake(settings.smtp_host, settings.smtp_port, settings.smtp_max_bytes,
+                            IntakeHandler(store, clock, app[MAILBOXES], app[CATEGORISER],
+                                          on_contact=lambda _: runner.kick()))
+        try:
+            await intake.start()
+        except OSError as exc:   # the rest of the centre keeps working without the e-mail intake
+            log.error("SMTP intake could not listen on %s:%s: %s", settings.smtp_host,
+                      settings.smtp_port, exc)
+        purge = asyncio.create_task(_purge_daily(settings, store, clock))
+        yield
+        purge.cancel()
+        await asyncio.gather(purge, return_exceptions=True)
+        await intake.stop()
+        await runner.stop()
+        await hub.stop()
+
+    app.cleanup_ctx.extend([store_ctx, acd_ctx, agi_ctx, casework_ctx])
     return app
+
+
+async def run_purge(settings: Settings, store: Store, clock: Clock, days: int) -> dict[str, int]:
+    """`kc purge` and the daily run: personal data older than `days` removed/pseudonymised."""
+    cutoff = retention.cutoff_for(clock(), days)
+    key = settings.secret("pseudonym.key")
+    counts = await store.run(retention.purge, cutoff, key)
+    # The queue_log carries callers' numbers too (ENTERQUEUE): same pseudonyms there.
+    counts["queue_log"] = await asyncio.get_running_loop().run_in_executor(
+        None, queue_log.pseudonymise, settings.queue_log, parse_iso(cutoff).timestamp(),
+        lambda number: retention.pseudonym(key, number), retention.PSEUDONYM_PREFIX)
+    await store.run(web_store.add_audit, iso(clock()), "system", "retention.purge",
+                    f"{days} days", None, counts)
+    return counts
+
+
+async def _purge_daily(settings: Settings, store: Store, clock: Clock) -> None:
+    days = settings.retention_days
+    while True:
+        try:
+            counts = await run_purge(settings, store, clock, days)
+            log.info("retention purge (%d days): %s", days, counts)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("retention purge failed; retried in a day")
+        await asyncio.sleep(PURGE_EVERY)
 
 
 async def _warm_reports(store: Store) -> None:

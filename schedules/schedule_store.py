@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlite_utils
 
+from kc.clock import iso
 from kc.errors import NotFound
 from schedules.schedule import ALWAYS_OPEN_BODY, DAYS, Schedule, ScheduleError, Status
 
@@ -144,6 +145,17 @@ def get_request(db: sqlite_utils.Database, request_id: int) -> dict[str, Any]:
     if not rows:
         raise NotFound(f"no after-hours request {request_id}")
     return dict(rows[0])
+
+
+def due_where_open(db: sqlite_utils.Database, districts: list[str], now: datetime) -> list[dict[str, Any]]:
+    """The due requests of those of `districts` that are open at `now` (no schedule, or an
+    unreadable one: always open): what the agent desktop lists."""
+    open_now = []
+    for district in districts:
+        status = is_open(get_body(db, district), now)
+        if status is None or status.open:
+            open_now.append(district)
+    return due_for_districts(db, open_now, iso(now))
 
 
 def due_for_districts(db: sqlite_utils.Database, districts: list[str], now: str,

@@ -11,10 +11,10 @@ import pytest
 from acd.routing import AgentSnapshot, WaitingCall
 from acd.tasks import Task, task_assignments
 from admin_web.case_pages import RateLimiter
-from kc import cases
-from kc.channels import categorise, parse_message
+from cases import access, categories, fcr, knowledge, messages, records, retention
+from cases.email import parse_message
 from kc.clock import iso
-from kommuncentral.demo import load_demo
+from kommuncentral.demo import demo_mail, load_demo
 from kc.domain import AgentState
 from kc.errors import InvalidInput
 from kc.store import Store
@@ -31,31 +31,31 @@ def store(tmp_path: Path):
 
 
 def top(store, skill):
-    return store.run_sync(cases.category_for_skill, skill)["id"]
+    return store.run_sync(categories.category_for_skill, skill)["id"]
 
 
 def test_swedish_full_text_search(store):
-    q = lambda text: [r["question"] for r in store.run_sync(cases.kb_search, text)]
+    q = lambda text: [r["question"] for r in store.run_sync(knowledge.kb_search, text)]
     assert "Hur ansöker jag om hemtjänst?" in q("hemtjänsten")       # stemmed + prefix
     assert q("äldreboenden") == ["Hur ansöker jag om plats på äldreboende?"]
     assert q("hemtjanst") == []                                      # å/ä/ö are letters of their own
     assert q('"; drop table kb_articles; --') == [] and q("*") == []  # no FTS syntax from users
-    assert cases.swedish_stem("skolorna") == "skol" and cases.swedish_stem("barnen") == "barn"
-    store.run_sync(cases.save_kb, "Var hittar jag färdtjänst?", "Ansök hos biståndshandläggaren.",
+    assert knowledge.swedish_stem("skolorna") == "skol" and knowledge.swedish_stem("barnen") == "barn"
+    store.run_sync(knowledge.save_kb, "Var hittar jag färdtjänst?", "Ansök hos biståndshandläggaren.",
                    top(store, "elderly-care"), "admin", iso(NOW))
     assert q("färdtjänsten") == ["Var hittar jag färdtjänst?"]       # index follows edits
 
 
 def test_case_rules_and_fcr(store):
     def contact(channel="phone", district="bromma", skill="elderly-care", caller="0701"):
-        return store.run_sync(cases.create_written_contact, channel="web", district=district,
+        return store.run_sync(messages.create_written_contact, channel="web", district=district,
                               caller=caller, caller_name=None, skill=skill, at=iso(NOW),
                               subject="s", body="b") if channel == "web" else store.run_sync(
             lambda db: db["contacts"].insert({"channel": channel, "district": district, "caller": caller,
                                               "skill": skill, "started_at": iso(NOW)}).last_pk)
-    depts = store.run_sync(cases.list_departments)
+    depts = store.run_sync(categories.list_departments)
     save = lambda cid, outcome, **kw: store.run_sync(
-        cases.save_case, contact_id=cid, category_id=kw.get("cat", top(store, "elderly-care")),
+        records.save_case, contact_id=cid, category_id=kw.get("cat", top(store, "elderly-care")),
         subcategory_id=None, note=kw.get("note", ""), outcome=outcome,
         forwarded_to=kw.get("dept"), forward_reason=kw.get("reason"), eservice=kw.get("es"),
         agent="bromma-101", created_by="bromma-101", at=iso(NOW))
@@ -68,25 +68,25 @@ def test_case_rules_and_fcr(store):
         save(contact(), "referred_eservice")
     cid = contact(district="hasselby-vallingby", skill="social-services")
     case_id = save(cid, "visit_booked", cat=top(store, "social-services"))
-    assert store.run_sync(cases.get_case, case_id)["confidential"] is True
+    assert store.run_sync(records.get_case, case_id)["confidential"] is True
     with pytest.raises(InvalidInput, match="already"):
         save(cid, "visit_booked", cat=top(store, "social-services"))
-    report = store.run_sync(cases.fcr)
+    report = store.run_sync(fcr.fcr)
     assert report["total"]["cases"] == 4 and report["total"]["resolved"] == 2
     by = {r["key"]: r for r in report["by_channel"]}
     assert by["phone"]["rate"] == pytest.approx(2 / 3) and by["web"]["rate"] == 0
     assert report["forwarded"] == [{"department": depts[0]["name"], "cases": 1}]
     # confidentiality rule
-    assert cases.may_read({"role": "agent"}, "hasselby-vallingby", ("hasselby-vallingby",))
-    assert not cases.may_read({"role": "agent"}, "hasselby-vallingby", ("bromma",))
-    assert cases.may_read({"role": "supervisor", "districts": '["bromma"]'}, "bromma", ())
-    assert not cases.may_read({"role": "supervisor"}, "bromma", ())   # supervises none
-    assert not cases.may_read({"role": "admin"}, "bromma", ())
+    assert access.may_read({"role": "agent"}, "hasselby-vallingby", ("hasselby-vallingby",))
+    assert not access.may_read({"role": "agent"}, "hasselby-vallingby", ("bromma",))
+    assert access.may_read({"role": "supervisor", "districts": '["bromma"]'}, "bromma", ())
+    assert not access.may_read({"role": "supervisor"}, "bromma", ())   # supervises none
+    assert not access.may_read({"role": "admin"}, "bromma", ())
 
 
 def test_purge_removes_notes_and_pseudonymises(store):
     old = iso(NOW - timedelta(days=100))
-    cid = store.run_sync(cases.create_written_contact, channel="email", district="bromma",
+    cid = store.run_sync(messages.create_written_contact, channel="email", district="bromma",
                          caller="anna@example.se", caller_name="Anna", skill="school", at=old,
                          subject="Skolval", body="Mitt barn...", queue_task=True,
                          attachments=[("intyg.pdf", "application/pdf", b"%PDF-1.4 old")])
@@ -94,25 +94,25 @@ def test_purge_removes_notes_and_pseudonymises(store):
     store.run_sync(lambda db: db["cases"].insert({"contact_id": cid, "outcome": "resolved_first_contact",
                                                   "note": "personnummer 19800101-1234", "created_at": old,
                                                   "caller": "anna@example.se", "channel": "email"}))
-    fresh = store.run_sync(cases.create_written_contact, channel="web", district="bromma",
+    fresh = store.run_sync(messages.create_written_contact, channel="web", district="bromma",
                            caller="anna@example.se", caller_name=None, skill="school",
                            at=iso(NOW), subject="x", body="ny fråga",
                            attachments=[("foto.jpg", "image/jpeg", b"\xff\xd8 new")])
-    counts = store.run_sync(cases.purge, cases.cutoff_for(NOW, 90), "k")
+    counts = store.run_sync(retention.purge, retention.cutoff_for(NOW, 90), "k")
     assert counts["notes"] == 1 and counts["contacts"] == 1 and counts["attachments"] == 1
-    assert store.run_sync(cases.contact_messages, cid)[0]["attachments"] == []
-    row = store.run_sync(cases.contact_row, cid)
-    assert row["caller"] == cases.pseudonym("k", "anna@example.se") and row["caller_name"] is None
-    case = store.run_sync(cases.case_for_contact, cid)
+    assert store.run_sync(messages.contact_messages, cid)[0]["attachments"] == []
+    row = store.run_sync(records.contact_row, cid)
+    assert row["caller"] == retention.pseudonym("k", "anna@example.se") and row["caller_name"] is None
+    case = store.run_sync(records.case_for_contact, cid)
     assert case["note"] is None and case["note_purged"] and case["caller"].startswith("pseud:")
-    assert store.run_sync(cases.contact_messages, cid)[0]["body"] is None
-    assert store.run_sync(cases.contact_row, fresh)["caller"] == "anna@example.se"   # recent kept
-    export = store.run_sync(cases.export_person, "Anna@example.se")
+    assert store.run_sync(messages.contact_messages, cid)[0]["body"] is None
+    assert store.run_sync(records.contact_row, fresh)["caller"] == "anna@example.se"   # recent kept
+    export = store.run_sync(retention.export_person, "Anna@example.se")
     assert [c["id"] for c in export["contacts"]] == [fresh]
     kept = export["contacts"][0]["messages"][0]["attachments"]
     assert [(a["filename"], a["size"]) for a in kept] == [("foto.jpg", 6)]
-    assert store.run_sync(cases.attachment, kept[0]["id"])["data"] == b"\xff\xd8 new"
-    assert store.run_sync(cases.purge, cases.cutoff_for(NOW, 90), "k")["contacts"] == 0  # idempotent
+    assert store.run_sync(messages.attachment, kept[0]["id"])["data"] == b"\xff\xd8 new"
+    assert store.run_sync(retention.purge, retention.cutoff_for(NOW, 90), "k")["contacts"] == 0  # idempotent
 
 
 def test_parse_and_categorise_mail():
@@ -120,6 +120,11 @@ def test_parse_and_categorise_mail():
                        b"Message-ID: <1@x>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
                        b"Min mamma beh\xc3\xb6ver hemtj\xc3\xa4nst.\r\n")
     assert ok.sender == "eva@example.se" and ok.subject == "Hemtjänst" and "hemtjänst" in ok.body
+    mailboxes, categorise = demo_mail()
+    assert mailboxes.district_of("Bromma@kontakt.example") == "bromma"
+    assert mailboxes.district_of("someone@kontakt.example") is None
+    assert mailboxes.reply_from("bromma@kontakt.example", "hasselby-vallingby") == "bromma@kontakt.example"
+    assert mailboxes.reply_from(None, "hasselby-vallingby") == "hasselby-vallingby@kontakt.example"
     assert categorise(ok.subject + ok.body) == "elderly-care"
     assert categorise("Ansökan om ekonomiskt bistånd") == "social-services"
     assert categorise("Hej!") == "switchboard"
@@ -180,11 +185,11 @@ def test_supervisors_read_confidential_matters_only_of_the_districts_they_superv
     assert web_store.user_districts(demo) == ("bromma", "hasselby-vallingby")
     store.run_sync(web_store.create_user, "sup.b", "supervisor", "x", None, ["bromma"])
     sup = store.run_sync(web_store.get_user, "sup.b")
-    assert cases.may_read(sup, "bromma", ()) and not cases.may_read(sup, "hasselby-vallingby", ())
-    assert not cases.may_read(sup, None, ())
+    assert access.may_read(sup, "bromma", ()) and not access.may_read(sup, "hasselby-vallingby", ())
+    assert not access.may_read(sup, None, ())
     agent = {"role": "agent", "districts": '["bromma"]'}        # agents go by clearance only
-    assert not cases.may_read(agent, "bromma", ()) and cases.may_read(agent, "bromma", ("bromma",))
-    assert not cases.may_read({"role": "admin", "districts": '["bromma"]'}, "bromma", ("bromma",))
+    assert not access.may_read(agent, "bromma", ()) and access.may_read(agent, "bromma", ("bromma",))
+    assert not access.may_read({"role": "admin", "districts": '["bromma"]'}, "bromma", ("bromma",))
     # an existing database: its supervisors keep every district, others get none
     old = Store(tmp_path / "old.db")
     try:
@@ -204,7 +209,7 @@ def test_supervisors_read_confidential_matters_only_of_the_districts_they_superv
 
 def test_queue_log_numbers_are_pseudonymised_after_retention(tmp_path):
     from acd.queue_log import QueueLog, pseudonymise
-    from kc.cases import PSEUDONYM_PREFIX, pseudonym
+    from cases.retention import PSEUDONYM_PREFIX, pseudonym
 
     log = QueueLog(tmp_path / "queue_log")
     log.write(1000, "1.1", "school@bromma", "NONE", "ENTERQUEUE", "", "0701234567", 1)
@@ -217,3 +222,47 @@ def test_queue_log_numbers_are_pseudonymised_after_retention(tmp_path):
     assert lines[1] == "1001|1.1|school@bromma|bromma-103|CONNECT|1|kc-1|0"
     assert lines[2].endswith("|0707654321|1")               # not old enough yet
     assert pseudonymise(log.path, 2000, lambda n: pseudonym("k", n), PSEUDONYM_PREFIX) == 0
+
+
+async def test_retention_run_covers_store_and_queue_log_and_is_audited(tmp_path):
+    """The daily run (and `kc purge`): the store and queue_log with the same pseudonyms, one
+    audit entry with the counts."""
+    from acd.queue_log import QueueLog
+    from kommuncentral.service import run_purge
+    from kc.settings import Settings
+    from kc.web_store import list_audit
+
+    settings = Settings.from_env({}, var_dir=tmp_path)
+    store = Store(settings.db_path)
+    try:
+        await store.run(load_demo, lambda: NOW)
+        old = iso(NOW - timedelta(days=100))
+        cid = await store.run(messages.create_written_contact, channel="web", district="bromma",
+                              caller="0701234567", caller_name="Eva", skill="school", at=old,
+                              subject="Skolval", body="Hej")
+        settings.log_dir.mkdir(parents=True, exist_ok=True)
+        QueueLog(settings.queue_log).write((NOW - timedelta(days=100)).timestamp(), "1.1",
+                                           "school@bromma", "NONE", "ENTERQUEUE", "", "0701234567", 1)
+        counts = await run_purge(settings, store, lambda: NOW, 90)
+        assert counts["contacts"] == 1 and counts["queue_log"] == 1
+        caller = (await store.run(records.contact_row, cid))["caller"]
+        assert caller.startswith(retention.PSEUDONYM_PREFIX)
+        assert f"|{caller}|" in settings.queue_log.read_text()      # the same pseudonym
+        entries = [e for e in await store.run(list_audit) if e["action"] == "retention.purge"]
+        assert len(entries) == 1 and entries[0]["target"] == "90 days"
+    finally:
+        store.close()
+
+
+def test_casework_settings_are_read_and_checked(tmp_path):
+    from kc.errors import ConfigError
+    from kc.settings import Settings
+
+    s = Settings.from_env({"KC_SMTP_RELAY": "relay.example:25", "KC_FORM_WINDOW": "60",
+                           "KC_RETENTION_DAYS": "30"}, var_dir=tmp_path)
+    assert s.smtp_relay_address == ("relay.example", 25) and s.form_window == 60.0
+    assert s.retention_days == 30 and s.smtp_port == 2525 and s.history_days == 30
+    for bad in ({"KC_SMTP_RELAY": "relay.example"}, {"KC_SMTP_PORT": "70000"},
+                {"KC_HISTORY_DAYS": "many"}, {"KC_SMTP_MAX_BYTES": "10"}):
+        with pytest.raises(ConfigError):
+            Settings.from_env(bad, var_dir=tmp_path)
