@@ -1,4 +1,10 @@
-"""Settings from the environment, with the demo contract's defaults.
+"""The one settings source: every `KC_*` environment variable the product reads, in one table.
+
+Each `Setting` has its name, default, type and a help line. `Settings.from_env` parses and
+checks them all at once (a bad value is a `ConfigError` naming the variable) and returns the
+typed `Settings` the composition root hands down; no other module reads the environment.
+`kc settings` lists the table with the current values, and the README's settings table is
+`markdown_table()` (a test keeps the two equal).
 
 Everything the service writes lives under one `var/` directory so a test run or a second
 instance only needs a different `KC_VAR` and ports.
@@ -6,70 +12,210 @@ instance only needs a different `KC_VAR` and ports.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Mapping
 
 from .errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-_PORTS = {
-    "sip_port": ("KC_SIP_PORT", 5060),
-    "ami_port": ("KC_AMI_PORT", 5038),
-    "agi_port": ("KC_AGI_PORT", 4573),
-    "web_port": ("KC_WEB_PORT", 8080),
-    "rtp_start": ("KC_RTP_START", 10000),
-    "rtp_end": ("KC_RTP_END", 10999),
-}
+# Types a setting can have (the names are shown by `kc settings` and in the README).
+TEXT, PATH, PORT, INTEGER, SECONDS, YES_NO, HOST_PORT = (
+    "text", "path", "port", "integer", "seconds", "yes/no", "host:port")
+_YES = ("1", "yes", "true", "on")
+_NO = ("0", "no", "false", "off")
+_HOSTPORT = re.compile(r"^([A-Za-z0-9.-]{1,253}):([0-9]{1,5})$")
 
 
-def _port(env: dict[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
+@dataclass(frozen=True)
+class Setting:
+    name: str                 # the environment variable
+    default: Any              # typed; None: unset (the help line says what happens then)
+    type: str                 # one of the types above
+    help: str
+    attr: str                 # the attribute of `Settings` that holds the parsed value
+    low: float | None = None  # bounds of a number, inclusive
+    high: float | None = None
+    secret: bool = False      # masked by `kc settings`
+
+    @property
+    def bounds(self) -> str:
+        """`1..3650`, `1024..`, or empty when any value of the type will do."""
+        if self.low is None and self.high is None:
+            return ""
+        low = "" if self.low is None else _number_text(self.low)
+        high = "" if self.high is None else _number_text(self.high)
+        return f"{low}..{high}"
+
+    @property
+    def type_label(self) -> str:
+        return f"{self.type} {self.bounds}" if self.bounds and self.type != PORT else self.type
+
+    def parse(self, raw: str | None) -> Any:
+        """The typed value of `raw` (None or empty: the default); ConfigError if it is bad."""
+        if raw is None or raw == "":
+            return self.default
+        value = _PARSERS[self.type](raw)
+        if value is None:
+            raise ConfigError(f"{self.name}={raw!r} is not a {_EXPECTED[self.type]}")
+        if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
+            raise ConfigError(f"{self.name}={raw!r} is outside {self.bounds}")
+        return value
+
+    def show(self, value: Any) -> str:
+        """How `kc settings` and the README print a value of this setting."""
+        if value is None:
+            return "unset"
+        if self.secret:
+            return "********"
+        if self.type == YES_NO:
+            return "yes" if value else "no"
+        if isinstance(value, float):
+            return _number_text(value)
+        return str(value)
+
+
+def _number_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _int(raw: str) -> int | None:
     try:
-        value = int(raw)
+        return int(raw.strip())
     except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a port number") from None
-    if not 1 <= value <= 65535:
-        raise ConfigError(f"{name}={value} is outside 1..65535")
-    return value
+        return None
+
+
+def _float(raw: str) -> float | None:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        return None
+    return value if value == value and value not in (float("inf"), float("-inf")) else None
+
+
+def _yes_no(raw: str) -> bool | None:
+    word = raw.strip().lower()
+    return True if word in _YES else False if word in _NO else None
+
+
+def _host_port(raw: str) -> str | None:
+    match = _HOSTPORT.match(raw.strip())
+    return raw.strip() if match and 1 <= int(match.group(2)) <= 65535 else None
+
+
+_PARSERS = {TEXT: str.strip, PATH: lambda raw: Path(raw), PORT: _int, INTEGER: _int,
+            SECONDS: _float, YES_NO: _yes_no, HOST_PORT: _host_port}
+_EXPECTED = {PORT: "port number", INTEGER: "whole number", SECONDS: "number of seconds",
+             YES_NO: "yes/no (1, yes, true, on / 0, no, false, off)", HOST_PORT: "host:port",
+             TEXT: "text", PATH: "path"}
+
+_PORT = dict(type=PORT, low=1, high=65535)
+
+SETTINGS: tuple[Setting, ...] = (
+    # Where the service keeps its files and where it listens
+    Setting("KC_VAR", None, PATH, "Runtime directory: database, Asterisk tree, secrets, sounds, "
+            "logs (unset: `var/` in the project)", "var_dir"),
+    Setting("KC_BIND", "127.0.0.1", TEXT, "Address the web site, AMI and FastAGI listen on",
+            "bind_host"),
+    Setting("KC_SIP_HOST", "127.0.0.1", TEXT, "Address Asterisk takes SIP on (`0.0.0.0`: calls "
+            "from other machines)", "sip_host"),
+    Setting("KC_SIP_PORT", 5060, help="SIP (UDP) port", attr="sip_port", **_PORT),
+    Setting("KC_AMI_PORT", 5038, help="Asterisk Manager Interface port", attr="ami_port", **_PORT),
+    Setting("KC_AGI_PORT", 4573, help="FastAGI port (the press-a-digit menus)", attr="agi_port",
+            **_PORT),
+    Setting("KC_WEB_PORT", 8080, help="Web site and JSON API port", attr="web_port", **_PORT),
+    Setting("KC_RTP_START", 10000, help="First RTP (media) port", attr="rtp_start", **_PORT),
+    Setting("KC_RTP_END", 10999, help="Last RTP (media) port", attr="rtp_end", **_PORT),
+    Setting("KC_TRUNK_MATCH", "127.0.0.1", TEXT, "Address whose calls to the district numbers are "
+            "the residents' trunk (no authentication)", "trunk_match"),
+    Setting("KC_SECURE_COOKIES", False, YES_NO, "Mark the session cookies `Secure` (behind HTTPS)",
+            "secure_cookies"),
+    # The PBX
+    Setting("KC_ASTERISK_BIN", None, PATH, "The `asterisk` binary (unset: found on `PATH`, "
+            "`/usr/sbin`, `/usr/local/sbin`)", "asterisk_bin"),
+    Setting("KC_ASTERISK_MODDIR", None, PATH, "Asterisk's module directory, holding "
+            "`chan_pjsip.so` (unset: the usual system places)", "asterisk_moddir"),
+    # The call distributor (ACD)
+    Setting("KC_RING_TIMEOUT", 15.0, SECONDS, "How long an agent's phone rings before "
+            "ring-no-answer", "ring_timeout", 1, 600),
+    Setting("KC_WRAP_UP_SECONDS", 10.0, SECONDS, "Wrap-up after a call when the queue sets none",
+            "wrap_up_seconds", 0, 3600),
+    Setting("KC_ANNOUNCE_SECONDS", 45, INTEGER, "How often waiting callers hear their place and "
+            "the estimated wait", "announce_seconds", 5, 3600),
+    Setting("KC_OVERFLOW_SECONDS", 30.0, SECONDS, "Overflow wake-up when no queue configuration "
+            "says otherwise (the routing core decides)", "overflow_seconds", 0, 86400),
+    Setting("KC_CALLBACK_TRUNK", "127.0.0.1:5070", HOST_PORT, "Where call-backs and transfers to "
+            "numbers are sent (the trunk towards the public network)", "callback_trunk"),
+    Setting("KC_CALLBACK_RING_SECONDS", 30, INTEGER, "How long the resident's phone rings on a "
+            "call-back", "callback_ring_seconds", 1, 600),
+    # E-mail, the public form and retention
+    Setting("KC_SMTP_HOST", "127.0.0.1", TEXT, "Address the SMTP intake listens on", "smtp_host"),
+    Setting("KC_SMTP_PORT", 2525, help="SMTP intake port", attr="smtp_port", **_PORT),
+    Setting("KC_SMTP_RELAY", "127.0.0.1:2526", HOST_PORT, "Relay that replies are sent through",
+            "smtp_relay"),
+    Setting("KC_SMTP_MAX_BYTES", 1024 * 1024, INTEGER, "Largest e-mail accepted, in bytes "
+            "(larger: 552)", "smtp_max_bytes", 1024, 10 ** 9),
+    Setting("KC_RETENTION_DAYS", 90, INTEGER, "Days before notes are removed and numbers "
+            "pseudonymised (`kc purge` and the daily purge)", "retention_days", 1, 3650),
+    Setting("KC_HISTORY_DAYS", 30, INTEGER, "Days of a resident's earlier contacts shown on the "
+            "agent's desktop", "history_days", 1, 3650),
+    Setting("KC_FORM_LIMIT", 5, INTEGER, "Posts of the public form `/kontakt` per client address "
+            "per `KC_FORM_WINDOW`", "form_limit", 1, 10000),
+    Setting("KC_FORM_WINDOW", 600.0, SECONDS, "The window of `KC_FORM_LIMIT`", "form_window",
+            1, 86400),
+    # The demo
+    Setting("KC_DEMO_ALWAYS_OPEN", False, YES_NO, "`kc init --demo` makes every district always "
+            "open (tests do not depend on the hour)", "demo_always_open"),
+)
 
 
 @dataclass(frozen=True)
 class Settings:
+    """The parsed settings; one attribute per `Setting` (see `SETTINGS` for the meanings)."""
     var_dir: Path
-    bind_host: str = "127.0.0.1"       # web, FastAGI and AMI listen here
-    sip_host: str = "127.0.0.1"
-    sip_port: int = 5060
-    ami_port: int = 5038
-    agi_port: int = 4573
-    web_port: int = 8080
-    rtp_start: int = 10000
-    rtp_end: int = 10999
-    trunk_match: str = "127.0.0.1"
-    ring_timeout: float = 15.0          # seconds an agent's phone rings before ring-no-answer
-    secure_cookies: bool = False        # set KC_SECURE_COOKIES=1 behind HTTPS
-    python: str = field(default_factory=lambda: sys.executable)
+    bind_host: str
+    sip_host: str
+    sip_port: int
+    ami_port: int
+    agi_port: int
+    web_port: int
+    rtp_start: int
+    rtp_end: int
+    trunk_match: str
+    secure_cookies: bool
+    asterisk_bin: Path | None
+    asterisk_moddir: Path | None
+    ring_timeout: float
+    wrap_up_seconds: float
+    announce_seconds: int
+    overflow_seconds: float
+    callback_trunk: str
+    callback_ring_seconds: int
+    smtp_host: str
+    smtp_port: int
+    smtp_relay: str
+    smtp_max_bytes: int
+    retention_days: int
+    history_days: int
+    form_limit: int
+    form_window: float
+    demo_always_open: bool
+    python: str = field(default_factory=lambda: sys.executable)   # not a setting: ourselves
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, var_dir: Path | None = None) -> "Settings":
-        env = dict(os.environ if env is None else env)
-        var = Path(var_dir or env.get("KC_VAR") or PROJECT_ROOT / "var").resolve()
-        ports = {key: _port(env, name, default) for key, (name, default) in _PORTS.items()}
-        if ports["rtp_start"] > ports["rtp_end"]:
+    def from_env(cls, env: Mapping[str, str] | None = None, var_dir: Path | None = None) -> "Settings":
+        """Parse every setting from `env` (default: this process's environment), once."""
+        env = os.environ if env is None else env
+        values = {s.attr: s.parse(env.get(s.name)) for s in SETTINGS}
+        values["var_dir"] = Path(var_dir or values["var_dir"] or PROJECT_ROOT / "var").resolve()
+        if values["rtp_start"] > values["rtp_end"]:
             raise ConfigError("KC_RTP_START must not exceed KC_RTP_END")
-        return cls(
-            var_dir=var,
-            bind_host=env.get("KC_BIND", "127.0.0.1"),
-            sip_host=env.get("KC_SIP_HOST", "127.0.0.1"),
-            trunk_match=env.get("KC_TRUNK_MATCH", "127.0.0.1"),
-            ring_timeout=float(env.get("KC_RING_TIMEOUT", "15")),
-            secure_cookies=env.get("KC_SECURE_COOKIES", "") in ("1", "yes", "true"),
-            **ports,
-        )
+        return cls(**values)
 
     # Paths under var/
     @property
@@ -105,6 +251,11 @@ class Settings:
     def web_url(self) -> str:
         return f"http://{self.bind_host}:{self.web_port}"
 
+    @property
+    def smtp_relay_address(self) -> tuple[str, int]:
+        host, _, port = self.smtp_relay.rpartition(":")
+        return host, int(port)
+
     def secret(self, name: str) -> str:
         """Read a generated secret, creating it (mode 0600) on first use."""
         self.secrets_dir.mkdir(parents=True, exist_ok=True)
@@ -122,3 +273,31 @@ class Settings:
         with os.fdopen(fd, "w") as fh:
             fh.write(value + "\n")
         return value
+
+
+# ---------------------------------------------------------------------------- listing
+
+
+def describe(settings: Settings, env: Mapping[str, str] | None = None,
+             table: tuple[Setting, ...] = SETTINGS) -> str:
+    """`kc settings`: every setting with its current value (secrets masked), default, type
+    and help line; `(set)` marks those given in `env` (default: this process's environment)."""
+    env = os.environ if env is None else env
+    lines = []
+    for s in table:
+        value = getattr(settings, s.attr)
+        mark = "   (set)" if env.get(s.name) else ""
+        lines.append(f"{s.name} = {s.show(value)}{mark}")
+        lines.append(f"    {s.help}. Default {s.show(s.default)}; {s.type_label}.")
+    lines.append("Generated secrets (AMI password, session and pseudonym keys) live in "
+                 f"{settings.secrets_dir} and are not settings.")
+    return "\n".join(lines) + "\n"
+
+
+def markdown_table(table: tuple[Setting, ...] = SETTINGS) -> str:
+    """The README's settings table."""
+    rows = ["| setting | default | type | what it does |", "|---|---|---|---|"]
+    for s in table:
+        default = "unset" if s.default is None else f"`{s.show(s.default)}`"
+        rows.append(f"| `{s.name}` | {default} | {s.type_label} | {s.help} |")
+    return "\n".join(rows) + "\n"

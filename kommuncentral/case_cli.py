@@ -21,12 +21,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(settings: Settings, args: argparse.Namespace) -> int:
     from admin_web.casework import run_purge
     from kc import cases
-    from kc.channels import ChannelSettings
 
     store = Store(settings.db_path)
     try:
         if args.command == "purge":
-            days = args.days or ChannelSettings.from_env().retention_days
+            days = args.days or settings.retention_days
             if days < 1:
                 raise SystemExit("kc purge: --days must be at least 1")
 

@@ -19,7 +19,10 @@ from kc.settings import PROJECT_ROOT
 DEMO_FILE = PROJECT_ROOT / "config" / "demo.yaml"
 
 
-def load_demo(db: sqlite_utils.Database, clock: Clock, source: Path = DEMO_FILE) -> None:
+def load_demo(db: sqlite_utils.Database, clock: Clock, source: Path = DEMO_FILE,
+              always_open: bool = False) -> None:
+    """The demo centre; `always_open` (setting KC_DEMO_ALWAYS_OPEN) opens every district
+    around the clock."""
     data = yaml.safe_load(source.read_text(encoding="utf-8"))
     now = iso(clock())
     with db.conn:
@@ -69,7 +72,7 @@ def load_demo(db: sqlite_utils.Database, clock: Clock, source: Path = DEMO_FILE)
         for config in demo_queue_configs([d["id"] for d in data["districts"]],
                                          [s["id"] for s in data["skills"]]):
             save_queue_config(db, config)
-        load_demo_schedules(db, now)   # opening hours: Bromma office hours, H-V 07-22 daily
+        load_demo_schedules(db, now, always_open)   # opening hours: Bromma office hours, H-V 07-22 daily
         load_demo_casework(db)         # case categories, departments, knowledge base
 
 
