@@ -11,6 +11,7 @@ instance only needs a different `KC_VAR` and ports.
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 import secrets
@@ -57,7 +58,7 @@ class Setting:
 
     def parse(self, raw: str | None) -> Any:
         """The typed value of `raw` (None or empty: the default); ConfigError if it is bad."""
-        if raw is None or raw == "":
+        if raw is None or raw.strip() == "":
             return self.default
         value = _PARSERS[self.type](raw)
         if value is None:
@@ -95,7 +96,7 @@ def _float(raw: str) -> float | None:
         value = float(raw.strip())
     except ValueError:
         return None
-    return value if value == value and value not in (float("inf"), float("-inf")) else None
+    return value if math.isfinite(value) else None
 
 
 def _yes_no(raw: str) -> bool | None:
@@ -114,7 +115,11 @@ _EXPECTED = {PORT: "port number", INTEGER: "whole number", SECONDS: "number of s
              YES_NO: "yes/no (1, yes, true, on / 0, no, false, off)", HOST_PORT: "host:port",
              TEXT: "text", PATH: "path"}
 
-_PORT = dict(type=PORT, low=1, high=65535)
+
+
+def _port(name: str, default: int, help: str, attr: str) -> Setting:
+    return Setting(name, default, PORT, help, attr, 1, 65535)
+
 
 SETTINGS: tuple[Setting, ...] = (
     # Where the service keeps its files and where it listens
@@ -124,13 +129,12 @@ SETTINGS: tuple[Setting, ...] = (
             "bind_host"),
     Setting("KC_SIP_HOST", "127.0.0.1", TEXT, "Address Asterisk takes SIP on (`0.0.0.0`: calls "
             "from other machines)", "sip_host"),
-    Setting("KC_SIP_PORT", 5060, help="SIP (UDP) port", attr="sip_port", **_PORT),
-    Setting("KC_AMI_PORT", 5038, help="Asterisk Manager Interface port", attr="ami_port", **_PORT),
-    Setting("KC_AGI_PORT", 4573, help="FastAGI port (the press-a-digit menus)", attr="agi_port",
-            **_PORT),
-    Setting("KC_WEB_PORT", 8080, help="Web site and JSON API port", attr="web_port", **_PORT),
-    Setting("KC_RTP_START", 10000, help="First RTP (media) port", attr="rtp_start", **_PORT),
-    Setting("KC_RTP_END", 10999, help="Last RTP (media) port", attr="rtp_end", **_PORT),
+    _port("KC_SIP_PORT", 5060, "SIP (UDP) port", "sip_port"),
+    _port("KC_AMI_PORT", 5038, "Asterisk Manager Interface port", "ami_port"),
+    _port("KC_AGI_PORT", 4573, "FastAGI port (the press-a-digit menus)", "agi_port"),
+    _port("KC_WEB_PORT", 8080, "Web site and JSON API port", "web_port"),
+    _port("KC_RTP_START", 10000, "First RTP (media) port", "rtp_start"),
+    _port("KC_RTP_END", 10999, "Last RTP (media) port", "rtp_end"),
     Setting("KC_TRUNK_MATCH", "127.0.0.1", TEXT, "Address whose calls to the district numbers are "
             "the residents' trunk (no authentication)", "trunk_match"),
     Setting("KC_SECURE_COOKIES", False, YES_NO, "Mark the session cookies `Secure` (behind HTTPS)",
@@ -155,7 +159,7 @@ SETTINGS: tuple[Setting, ...] = (
             "call-back", "callback_ring_seconds", 1, 600),
     # E-mail, the public form and retention
     Setting("KC_SMTP_HOST", "127.0.0.1", TEXT, "Address the SMTP intake listens on", "smtp_host"),
-    Setting("KC_SMTP_PORT", 2525, help="SMTP intake port", attr="smtp_port", **_PORT),
+    _port("KC_SMTP_PORT", 2525, "SMTP intake port", "smtp_port"),
     Setting("KC_SMTP_RELAY", "127.0.0.1:2526", HOST_PORT, "Relay that replies are sent through",
             "smtp_relay"),
     Setting("KC_SMTP_MAX_BYTES", 1024 * 1024, INTEGER, "Largest e-mail accepted, in bytes "
