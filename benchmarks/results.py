@@ -14,12 +14,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from kc.settings import Settings
 
 
 def results_path() -> Path:
-    var = Path(os.environ.get("KC_VAR") or ROOT / "var")
-    return var / "bench" / "results.json"
+    return Settings.from_env().var_dir / "bench" / "results.json"
 
 
 def merge_results(key: str, section: dict[str, Any], path: Path | None = None) -> Path:

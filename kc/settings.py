@@ -1,125 +1,225 @@
-"""Settings from the environment, with the demo contract's defaults.
+"""The one settings source: every `KC_*` environment variable the product reads, in one table.
+
+Each `Setting` has its name, default, type and a help line. `Settings.from_env` parses and
+checks them all at once (a bad value is a `ConfigError` naming the variable) and returns the
+typed `Settings` the composition root hands down; no other module reads the environment.
+`kc settings` lists the table with the current values, and the README's settings table is
+`markdown_table()` (a test keeps the two equal).
 
 Everything the service writes lives under one `var/` directory so a test run or a second
 instance only needs a different `KC_VAR` and ports.
 """
 from __future__ import annotations
 
+import math
 import os
+import re
 import secrets
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from .errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
+# Types a setting can have (the names are shown by `kc settings` and in the README).
+TEXT, PATH, PORT, INTEGER, SECONDS, YES_NO, HOST_PORT = (
+    "text", "path", "port", "integer", "seconds", "yes/no", "host:port")
+_YES = ("1", "yes", "true", "on")
+_NO = ("0", "no", "false", "off")
+_HOSTPORT = re.compile(r"^([A-Za-z0-9.-]{1,253}):([0-9]{1,5})$")
+
 
 @dataclass(frozen=True)
 class Setting:
-    """One setting: its environment variable, the `Settings` field it fills, its default, type
-    (and range) and a help line."""
-    name: str
-    field: str
-    default: Any
-    type: type
+    name: str                 # the environment variable
+    default: Any              # typed; None: unset (the help line says what happens then)
+    type: str                 # one of the types above
     help: str
-    low: int | None = None
-    high: int | None = None
+    attr: str                 # the attribute of `Settings` that holds the parsed value
+    low: float | None = None  # bounds of a number, inclusive
+    high: float | None = None
+    secret: bool = False      # masked by `kc settings`
 
-    def read(self, env: dict[str, str]) -> Any:
-        raw = env.get(self.name, "")
-        if raw == "":
+    @property
+    def bounds(self) -> str:
+        """`1..3650`, `1024..`, or empty when any value of the type will do."""
+        if self.low is None and self.high is None:
+            return ""
+        low = "" if self.low is None else _number_text(self.low)
+        high = "" if self.high is None else _number_text(self.high)
+        return f"{low}..{high}"
+
+    @property
+    def type_label(self) -> str:
+        return f"{self.type} {self.bounds}" if self.bounds and self.type != PORT else self.type
+
+    def parse(self, raw: str | None) -> Any:
+        """The typed value of `raw` (None or empty: the default); ConfigError if it is bad."""
+        if raw is None or raw.strip() == "":
             return self.default
-        if self.type is str:
-            return raw
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ConfigError(f"{self.name}={raw!r} is not a number") from None
+        value = _PARSERS[self.type](raw)
+        if value is None:
+            raise ConfigError(f"{self.name}={raw!r} is not a {_EXPECTED[self.type]}")
         if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
-            raise ConfigError(f"{self.name}={value} is outside {self.low}..{self.high}")
-        return self.type(value)
+            raise ConfigError(f"{self.name}={raw!r} is outside {self.bounds}")
+        return value
+
+    def show(self, value: Any) -> str:
+        """How `kc settings` and the README print a value of this setting."""
+        if value is None:
+            return "unset"
+        if self.secret:
+            return "********"
+        if self.type == YES_NO:
+            return "yes" if value else "no"
+        if isinstance(value, float):
+            return _number_text(value)
+        return str(value)
 
 
-def _host_port(name: str, value: str) -> str:
-    host, _, port = value.rpartition(":")
-    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise ConfigError(f"{name}={value!r}: give host:port")
-    return value
+def _number_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
 
 
-PORT_SETTINGS = (
-    Setting("KC_SIP_PORT", "sip_port", 5060, int, "SIP (UDP) port of Asterisk", 1, 65535),
-    Setting("KC_AMI_PORT", "ami_port", 5038, int, "Asterisk Manager Interface port", 1, 65535),
-    Setting("KC_AGI_PORT", "agi_port", 4573, int, "FastAGI port of the service", 1, 65535),
-    Setting("KC_WEB_PORT", "web_port", 8080, int, "port of the web site and API", 1, 65535),
-    Setting("KC_RTP_START", "rtp_start", 10000, int, "first RTP (media) port", 1, 65535),
-    Setting("KC_RTP_END", "rtp_end", 10999, int, "last RTP (media) port", 1, 65535),
-)
+def _int(raw: str) -> int | None:
+    try:
+        return int(raw.strip())
+    except ValueError:
+        return None
 
-# Case work: the e-mail channel, the agent desktop, the public contact form and retention.
-CASEWORK_SETTINGS = (
-    Setting("KC_SMTP_HOST", "smtp_host", "127.0.0.1", str, "address the e-mail intake (SMTP) listens on"),
-    Setting("KC_SMTP_PORT", "smtp_port", 2525, int, "port of the e-mail intake", 1, 65535),
-    Setting("KC_SMTP_RELAY", "smtp_relay", "127.0.0.1:2526", str, "mail relay (host:port) replies are handed to"),
-    Setting("KC_SMTP_MAX_BYTES", "smtp_max_bytes", 1024 * 1024, int,
-            "largest e-mail accepted, in bytes (larger: 552)", 1024, 10 ** 9),
-    Setting("KC_RETENTION_DAYS", "retention_days", 90, int,
-            "days before notes and messages are removed and numbers pseudonymised", 1, 3650),
-    Setting("KC_HISTORY_DAYS", "history_days", 30, int,
-            "days of a caller's earlier contacts shown on the agent desktop", 1, 3650),
-    Setting("KC_FORM_LIMIT", "form_limit", 5, int,
-            "contact-form posts allowed per client address per KC_FORM_WINDOW", 1, 10000),
-    Setting("KC_FORM_WINDOW", "form_window", 600.0, float,
-            "seconds of the contact form's rate window", 1, 86400),
+
+def _float(raw: str) -> float | None:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _yes_no(raw: str) -> bool | None:
+    word = raw.strip().lower()
+    return True if word in _YES else False if word in _NO else None
+
+
+def _host_port(raw: str) -> str | None:
+    match = _HOSTPORT.match(raw.strip())
+    return raw.strip() if match and 1 <= int(match.group(2)) <= 65535 else None
+
+
+_PARSERS = {TEXT: str.strip, PATH: lambda raw: Path(raw), PORT: _int, INTEGER: _int,
+            SECONDS: _float, YES_NO: _yes_no, HOST_PORT: _host_port}
+_EXPECTED = {PORT: "port number", INTEGER: "whole number", SECONDS: "number of seconds",
+             YES_NO: "yes/no (1, yes, true, on / 0, no, false, off)", HOST_PORT: "host:port",
+             TEXT: "text", PATH: "path"}
+
+
+
+def _port(name: str, default: int, help: str, attr: str) -> Setting:
+    return Setting(name, default, PORT, help, attr, 1, 65535)
+
+
+SETTINGS: tuple[Setting, ...] = (
+    # Where the service keeps its files and where it listens
+    Setting("KC_VAR", None, PATH, "Runtime directory: database, Asterisk tree, secrets, sounds, "
+            "logs (unset: `var/` in the project)", "var_dir"),
+    Setting("KC_BIND", "127.0.0.1", TEXT, "Address the web site, AMI and FastAGI listen on",
+            "bind_host"),
+    Setting("KC_SIP_HOST", "127.0.0.1", TEXT, "Address Asterisk takes SIP on (`0.0.0.0`: calls "
+            "from other machines)", "sip_host"),
+    _port("KC_SIP_PORT", 5060, "SIP (UDP) port", "sip_port"),
+    _port("KC_AMI_PORT", 5038, "Asterisk Manager Interface port", "ami_port"),
+    _port("KC_AGI_PORT", 4573, "FastAGI port (the press-a-digit menus)", "agi_port"),
+    _port("KC_WEB_PORT", 8080, "Web site and JSON API port", "web_port"),
+    _port("KC_RTP_START", 10000, "First RTP (media) port", "rtp_start"),
+    _port("KC_RTP_END", 10999, "Last RTP (media) port", "rtp_end"),
+    Setting("KC_TRUNK_MATCH", "127.0.0.1", TEXT, "Address whose calls to the district numbers are "
+            "the residents' trunk (no authentication)", "trunk_match"),
+    Setting("KC_SECURE_COOKIES", False, YES_NO, "Mark the session cookies `Secure` (behind HTTPS)",
+            "secure_cookies"),
+    # The PBX
+    Setting("KC_ASTERISK_BIN", None, PATH, "The `asterisk` binary (unset: found on `PATH`, "
+            "`/usr/sbin`, `/usr/local/sbin`)", "asterisk_bin"),
+    Setting("KC_ASTERISK_MODDIR", None, PATH, "Asterisk's module directory, holding "
+            "`chan_pjsip.so` (unset: the usual system places)", "asterisk_moddir"),
+    # The call distributor (ACD)
+    Setting("KC_RING_TIMEOUT", 15.0, SECONDS, "How long an agent's phone rings before "
+            "ring-no-answer", "ring_timeout", 1, 600),
+    Setting("KC_WRAP_UP_SECONDS", 10.0, SECONDS, "Wrap-up after a call when the queue sets none",
+            "wrap_up_seconds", 0, 3600),
+    Setting("KC_ANNOUNCE_SECONDS", 45, INTEGER, "How often waiting callers hear their place and "
+            "the estimated wait", "announce_seconds", 5, 3600),
+    Setting("KC_OVERFLOW_SECONDS", 30.0, SECONDS, "Overflow wake-up when no queue configuration "
+            "says otherwise (the routing core decides)", "overflow_seconds", 0, 86400),
+    Setting("KC_CALLBACK_TRUNK", "127.0.0.1:5070", HOST_PORT, "Where call-backs and transfers to "
+            "numbers are sent (the trunk towards the public network)", "callback_trunk"),
+    Setting("KC_CALLBACK_RING_SECONDS", 30, INTEGER, "How long the resident's phone rings on a "
+            "call-back", "callback_ring_seconds", 1, 600),
+    # E-mail, the public form and retention
+    Setting("KC_SMTP_HOST", "127.0.0.1", TEXT, "Address the SMTP intake listens on", "smtp_host"),
+    _port("KC_SMTP_PORT", 2525, "SMTP intake port", "smtp_port"),
+    Setting("KC_SMTP_RELAY", "127.0.0.1:2526", HOST_PORT, "Relay that replies are sent through",
+            "smtp_relay"),
+    Setting("KC_SMTP_MAX_BYTES", 1024 * 1024, INTEGER, "Largest e-mail accepted, in bytes "
+            "(larger: 552)", "smtp_max_bytes", 1024, 10 ** 9),
+    Setting("KC_RETENTION_DAYS", 90, INTEGER, "Days before notes are removed and numbers "
+            "pseudonymised (`kc purge` and the daily purge)", "retention_days", 1, 3650),
+    Setting("KC_HISTORY_DAYS", 30, INTEGER, "Days of a resident's earlier contacts shown on the "
+            "agent's desktop", "history_days", 1, 3650),
+    Setting("KC_FORM_LIMIT", 5, INTEGER, "Posts of the public form `/kontakt` per client address "
+            "per `KC_FORM_WINDOW`", "form_limit", 1, 10000),
+    Setting("KC_FORM_WINDOW", 600.0, SECONDS, "The window of `KC_FORM_LIMIT`", "form_window",
+            1, 86400),
+    # The demo
+    Setting("KC_DEMO_ALWAYS_OPEN", False, YES_NO, "`kc init --demo` makes every district always "
+            "open (tests do not depend on the hour)", "demo_always_open"),
 )
 
 
 @dataclass(frozen=True)
 class Settings:
+    """The parsed settings; one attribute per `Setting` (see `SETTINGS` for the meanings)."""
     var_dir: Path
-    bind_host: str = "127.0.0.1"       # web, FastAGI and AMI listen here
-    sip_host: str = "127.0.0.1"
-    sip_port: int = 5060
-    ami_port: int = 5038
-    agi_port: int = 4573
-    web_port: int = 8080
-    rtp_start: int = 10000
-    rtp_end: int = 10999
-    trunk_match: str = "127.0.0.1"
-    ring_timeout: float = 15.0          # seconds an agent's phone rings before ring-no-answer
-    secure_cookies: bool = False        # set KC_SECURE_COOKIES=1 behind HTTPS
-    smtp_host: str = "127.0.0.1"        # the CASEWORK_SETTINGS above
-    smtp_port: int = 2525
-    smtp_relay: str = "127.0.0.1:2526"
-    smtp_max_bytes: int = 1024 * 1024
-    retention_days: int = 90
-    history_days: int = 30
-    form_limit: int = 5
-    form_window: float = 600.0
-    python: str = field(default_factory=lambda: sys.executable)
+    bind_host: str
+    sip_host: str
+    sip_port: int
+    ami_port: int
+    agi_port: int
+    web_port: int
+    rtp_start: int
+    rtp_end: int
+    trunk_match: str
+    secure_cookies: bool
+    asterisk_bin: Path | None
+    asterisk_moddir: Path | None
+    ring_timeout: float
+    wrap_up_seconds: float
+    announce_seconds: int
+    overflow_seconds: float
+    callback_trunk: str
+    callback_ring_seconds: int
+    smtp_host: str
+    smtp_port: int
+    smtp_relay: str
+    smtp_max_bytes: int
+    retention_days: int
+    history_days: int
+    form_limit: int
+    form_window: float
+    demo_always_open: bool
+    python: str = field(default_factory=lambda: sys.executable)   # not a setting: ourselves
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, var_dir: Path | None = None) -> "Settings":
-        env = dict(os.environ if env is None else env)
-        var = Path(var_dir or env.get("KC_VAR") or PROJECT_ROOT / "var").resolve()
-        ports = {s.field: s.read(env) for s in PORT_SETTINGS}
-        if ports["rtp_start"] > ports["rtp_end"]:
+    def from_env(cls, env: Mapping[str, str] | None = None, var_dir: Path | None = None) -> "Settings":
+        """Parse every setting from `env` (default: this process's environment), once."""
+        env = os.environ if env is None else env
+        values = {s.attr: s.parse(env.get(s.name)) for s in SETTINGS}
+        values["var_dir"] = Path(var_dir or values["var_dir"] or PROJECT_ROOT / "var").resolve()
+        if values["rtp_start"] > values["rtp_end"]:
             raise ConfigError("KC_RTP_START must not exceed KC_RTP_END")
-        casework = {s.field: s.read(env) for s in CASEWORK_SETTINGS}
-        _host_port("KC_SMTP_RELAY", casework["smtp_relay"])
-        return cls(
-            var_dir=var,
-            bind_host=env.get("KC_BIND", "127.0.0.1"),
-            sip_host=env.get("KC_SIP_HOST", "127.0.0.1"),
-            trunk_match=env.get("KC_TRUNK_MATCH", "127.0.0.1"),
-            ring_timeout=float(env.get("KC_RING_TIMEOUT", "15")),
-            secure_cookies=env.get("KC_SECURE_COOKIES", "") in ("1", "yes", "true"),
-            **ports, **casework,
-        )
+        return cls(**values)
 
     # Paths under var/
     @property
@@ -152,13 +252,13 @@ class Settings:
         return self.asterisk_root / "spool" / "kc-fallback"
 
     @property
+    def web_url(self) -> str:
+        return f"http://{self.bind_host}:{self.web_port}"
+
+    @property
     def smtp_relay_address(self) -> tuple[str, int]:
         host, _, port = self.smtp_relay.rpartition(":")
         return host, int(port)
-
-    @property
-    def web_url(self) -> str:
-        return f"http://{self.bind_host}:{self.web_port}"
 
     def secret(self, name: str) -> str:
         """Read a generated secret, creating it (mode 0600) on first use."""
@@ -177,3 +277,31 @@ class Settings:
         with os.fdopen(fd, "w") as fh:
             fh.write(value + "\n")
         return value
+
+
+# ---------------------------------------------------------------------------- listing
+
+
+def describe(settings: Settings, env: Mapping[str, str] | None = None,
+             table: tuple[Setting, ...] = SETTINGS) -> str:
+    """`kc settings`: every setting with its current value (secrets masked), default, type
+    and help line; `(set)` marks those given in `env` (default: this process's environment)."""
+    env = os.environ if env is None else env
+    lines = []
+    for s in table:
+        value = getattr(settings, s.attr)
+        mark = "   (set)" if env.get(s.name) else ""
+        lines.append(f"{s.name} = {s.show(value)}{mark}")
+        lines.append(f"    {s.help}. Default {s.show(s.default)}; {s.type_label}.")
+    lines.append("Generated secrets (AMI password, session and pseudonym keys) live in "
+                 f"{settings.secrets_dir} and are not settings.")
+    return "\n".join(lines) + "\n"
+
+
+def markdown_table(table: tuple[Setting, ...] = SETTINGS) -> str:
+    """The README's settings table."""
+    rows = ["| setting | default | type | what it does |", "|---|---|---|---|"]
+    for s in table:
+        default = "unset" if s.default is None else f"`{s.show(s.default)}`"
+        rows.append(f"| `{s.name}` | {default} | {s.type_label} | {s.help} |")
+    return "\n".join(rows) + "\n"

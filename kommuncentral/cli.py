@@ -8,6 +8,7 @@
   kc menu export|import|versions|rollback DISTRICT   menus as code (see kc/menu_cli.py)
   kc purge [--days N] | kc export PERSON   retention and a person's data (kc/case_cli.py)
   kc simulate [--seed N] [--hours H] ...   service level with and without overflow (acd/simulate.py)
+  kc settings [--markdown]   every KC_* setting: current value, default, type, help (kc/settings.py)
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from kommuncentral import menu_cli
 from kommuncentral import case_cli
 from kommuncentral.demo import DEMO_FILE
 from kc.errors import KcError
-from kc.settings import Settings
+from kc.settings import Settings, describe, markdown_table
 from kc.store import Store
 
 log = logging.getLogger("kc")
@@ -38,7 +39,7 @@ def cmd_init(settings: Settings, demo: bool) -> int:
             return 0
         if demo:
             from kommuncentral.demo import load_demo
-            store.run_sync(load_demo, system_clock)
+            store.run_sync(load_demo, system_clock, always_open=settings.demo_always_open)
             print(f"created {settings.db_path} with the demo centre")
         else:
             print(f"created empty {settings.db_path}")
@@ -153,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         "simulate", help="simulate a shift: service level with and without cross-district overflow")
     simulate.add_arguments(sim)
     sim.set_defaults(demo_file=DEMO_FILE)
+    p_settings = sub.add_parser("settings", help="list every setting with its value, default, type and help")
+    p_settings.add_argument("--markdown", action="store_true", help="the README's table instead")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -176,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
             return case_cli.run(settings, args)
         if args.command == "simulate":
             return simulate.main(args, settings)
+        if args.command == "settings":
+            print(markdown_table() if args.markdown else describe(settings), end="")
+            return 0
     except KcError as exc:
         print(f"kc: {exc}", file=sys.stderr)
         return 2

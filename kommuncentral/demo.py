@@ -23,7 +23,10 @@ from schedules.schedule_store import load_demo_schedules
 DEMO_FILE = PROJECT_ROOT / "config" / "demo.yaml"
 
 
-def load_demo(db: sqlite_utils.Database, clock: Clock, source: Path = DEMO_FILE) -> None:
+def load_demo(db: sqlite_utils.Database, clock: Clock, source: Path = DEMO_FILE,
+              always_open: bool = False) -> None:
+    """The demo centre; `always_open` (setting KC_DEMO_ALWAYS_OPEN) opens every district
+    around the clock."""
     data = yaml.safe_load(source.read_text(encoding="utf-8"))
     now = iso(clock())
     with db.conn:
@@ -73,7 +76,7 @@ def load_demo(db: sqlite_utils.Database, clock: Clock, source: Path = DEMO_FILE)
         for config in demo_queue_configs([d["id"] for d in data["districts"]],
                                          [s["id"] for s in data["skills"]]):
             save_queue_config(db, config)
-        load_demo_schedules(db, now)   # opening hours: Bromma office hours, H-V 07-22 daily
+        load_demo_schedules(db, now, always_open)   # opening hours: Bromma office hours, H-V 07-22 daily
         load_demo_casework(db, data)   # case categories, departments, knowledge base
 
 

@@ -92,9 +92,20 @@ def asterisk_context(settings: Settings, store: Store, fallback_prompt: Path | N
         fallback_command=tuple(command),
         run_user=run_user,
         ami_write_system=False,   # least privilege: resync reads DEVICE_STATE() instead
-        announce_seconds=AcdOptions.from_env().announce_seconds,
-        callback_trunk=AcdOptions.from_env().callback_trunk,
+        announce_seconds=settings.announce_seconds,
+        callback_trunk=settings.callback_trunk,
+        asterisk_bin=None if settings.asterisk_bin is None else str(settings.asterisk_bin),
+        module_dir=None if settings.asterisk_moddir is None else str(settings.asterisk_moddir),
     )
+
+
+def acd_options(settings: Settings) -> AcdOptions:
+    """The ACD's run-time options, from the one settings source."""
+    return AcdOptions(wrap_up_seconds=settings.wrap_up_seconds,
+                      announce_seconds=settings.announce_seconds,
+                      callback_trunk=settings.callback_trunk,
+                      callback_ring_seconds=settings.callback_ring_seconds,
+                      overflow_seconds=settings.overflow_seconds)
 
 
 async def import_fallback_spool(settings: Settings, store: Store) -> int:
@@ -148,10 +159,10 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
             on_event=lambda event: holder["d"].on_event(event),
             on_ready=lambda: holder["d"].resync(),
         )
-        acd_options = AcdOptions.from_env()
+        options = acd_options(settings)
         distributor = Distributor(store, AmiTelephony(link), clock, QueueLog(settings.queue_log),
                                   ring_timeout=settings.ring_timeout,
-                                  wrap_up_seconds=acd_options.wrap_up_seconds, options=acd_options)
+                                  wrap_up_seconds=options.wrap_up_seconds, options=options)
         holder["d"] = distributor
         await distributor.load()
         app[AMI], app[DISTRIBUTOR] = link, distributor

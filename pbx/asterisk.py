@@ -118,6 +118,8 @@ class AsteriskContext:
     announce_seconds: int = 45  # waiting callers hear place + estimated wait this often
     callback_trunk: str = "127.0.0.1:5070"  # host:port for call-backs and transfers out
     ami_events: tuple[str, ...] | None = AMI_EVENTS  # the only events AMI sends; None: all
+    asterisk_bin: str | None = None  # the asterisk binary; None: found on PATH or in sbin
+    module_dir: str | None = None  # holding chan_pjsip.so; None: the usual system places
 
     @property
     def etc_dir(self) -> Path:
@@ -163,10 +165,9 @@ def default_run_user() -> str | None:
 # --------------------------------------------------------------------------- helpers
 
 
-def _asterisk_binary() -> str:
-    env = os.environ.get("KC_ASTERISK_BIN")
-    if env:
-        return env
+def _asterisk_binary(configured: str | None) -> str:
+    if configured:
+        return configured
     found = shutil.which("asterisk") or next(
         (p for p in ("/usr/sbin/asterisk", "/usr/local/sbin/asterisk") if os.access(p, os.X_OK)), None
     )
@@ -175,9 +176,8 @@ def _asterisk_binary() -> str:
     return found
 
 
-def _module_dir() -> str:
-    env = os.environ.get("KC_ASTERISK_MODDIR")
-    candidates = [env] if env else []
+def _module_dir(configured: str | None) -> str:
+    candidates = [configured] if configured else []
     candidates += [
         "/usr/lib/asterisk/modules",
         "/usr/lib/x86_64-linux-gnu/asterisk/modules",
@@ -411,8 +411,8 @@ def render_config(ctx: AsteriskContext) -> Path:
         root=str(root),
         etc_dir=str(root / "etc"),
         run_dir=str(run_dir),
-        mod_dir=_module_dir(),
-        sbin_dir=str(Path(_asterisk_binary()).resolve().parent),
+        mod_dir=_module_dir(ctx.module_dir),
+        sbin_dir=str(Path(_asterisk_binary(ctx.asterisk_bin)).resolve().parent),
         moh_dir=str(root / "moh"),
         error_sound=str(root / "sounds" / "kc-error"),
         agi=f"agi://{ctx.agi_host}:{ctx.agi_port}",
@@ -468,7 +468,7 @@ class AsteriskProcess:
         return None if self._proc is None else self._proc.pid
 
     def _base_cmd(self) -> list[str]:
-        return [_asterisk_binary(), "-C", str(self.config_path)]
+        return [_asterisk_binary(self.ctx.asterisk_bin), "-C", str(self.config_path)]
 
     def log_tail(self, lines: int = 40) -> str:
         out = []

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from datetime import datetime
 from typing import Any
 
@@ -233,10 +232,9 @@ DEMO_SCHEDULES: dict[str, dict[str, Any]] = {
 }
 
 
-def load_demo_schedules(db: sqlite_utils.Database, at: str) -> None:
-    """Demo schedules for `kc init --demo`. KC_DEMO_ALWAYS_OPEN=1 (set by the test instance)
-    makes every district always open, so tests do not depend on the time of day."""
-    always = os.environ.get("KC_DEMO_ALWAYS_OPEN", "") not in ("", "0", "no", "false")
+def load_demo_schedules(db: sqlite_utils.Database, at: str, always: bool = False) -> None:
+    """Demo schedules for `kc init --demo`. `always` (setting KC_DEMO_ALWAYS_OPEN, set by the
+    test instance) makes every district always open, so tests do not depend on the time of day."""
     known = {r["id"] for r in db["districts"].rows}
     for district, body in DEMO_SCHEDULES.items():
         if district not in known:
