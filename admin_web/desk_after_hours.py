@@ -30,7 +30,7 @@ from kc.errors import NotFound
 
 from .auth import agent_district
 from .desk import _agent_user
-from .keys import CLOCK, SETTINGS, STORE, USER
+from .keys import CALL_DATA, CLOCK, SETTINGS, STORE, USER
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -50,18 +50,6 @@ def _agent_districts(request: web.Request, user: dict[str, Any]) -> list[str]:
     return [district] if district else []
 
 
-def _open_now(db, districts: list[str], now) -> list[str]:
-    """Those of `districts` open now (no schedule, or an unreadable one: always open)."""
-    out = []
-    for district in districts:
-        status = schedule_store.is_open(schedule_store.get_body(db, district), now)
-        if status is None or status.open:
-            out.append(district)
-    return out
-
-
-def _due(db, districts: list[str], now) -> list[dict[str, Any]]:
-    return schedule_store.due_for_districts(db, _open_now(db, districts, now), iso(now))
 
 
 def _item(row: dict[str, Any]) -> dict[str, Any]:
@@ -78,7 +66,11 @@ def _item(row: dict[str, Any]) -> dict[str, Any]:
 async def due_requests(request: web.Request) -> web.Response:
     user = _agent_user(request)
     districts = _agent_districts(request, user)
-    rows = await request.app[STORE].run(_due, districts, request.app[CLOCK]())
+    now = request.app[CLOCK]()
+    # those open now (no schedule, or an unreadable one: always open), on the hours held in memory
+    hours = (await request.app[CALL_DATA].current()).hours
+    rows = await request.app[STORE].run(schedule_store.due_for_districts,
+                                        [d for d in districts if hours.is_open(d, now)], iso(now))
     return web.json_response({"districts": districts, "requests": [_item(r) for r in rows]},
                              dumps=_dumps)
 

@@ -25,6 +25,7 @@ from schedules import schedule_store
 from kc.web_store import user_districts
 from kc.clock import iso, parse_iso
 from kc.errors import InvalidInput
+from schedules.hours import AfterHoursPolicy, validate_policy
 from schedules.schedule import DAYS, Schedule, ScheduleError, week_to_json
 
 from .auth import agent_district, require_page_role, require_role
@@ -78,7 +79,7 @@ async def overview(request: web.Request) -> list[dict[str, Any]]:
         sched = Schedule.from_dict(body) if body is not None else None
         out.append({
             "district": district, "name": name, **_status_json(sched, at),
-            "route_to": schedule_store.after_hours_policy(body).get("route_to", []),
+            "route_to": list(AfterHoursPolicy.from_body(body).route_to),
             "queues": [{"skill": skill, **_status_json(sched, at, skill)} for skill in skills],
         })
     return out
@@ -135,7 +136,7 @@ async def replace_schedule(request: web.Request, district: str, incoming: Any,
         problems += exc.problems
     if "after_hours" in body:
         names = await store.run(schedule_store.district_names)
-        problems += schedule_store.validate_policy(body["after_hours"], set(names), district)
+        problems += validate_policy(body["after_hours"], set(names), district)
     if problems:
         return None, problems
     clock = request.app[CLOCK]

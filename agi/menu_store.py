@@ -57,6 +57,15 @@ def current_version(db: sqlite_utils.Database, district: str) -> dict[str, Any] 
     return _version_out(rows[0]) if rows else None
 
 
+def live_versions(db: sqlite_utils.Database) -> dict[str, tuple[int, dict[str, Any]]]:
+    """district -> (version, body) of its live menu, for every district that has one."""
+    rows = db.query(
+        "select v.district, v.version, v.body from menu_versions v join ("
+        "  select district, max(version) as version from menu_versions where published = 1"
+        "  group by district) live using (district, version)")
+    return {r["district"]: (r["version"], json.loads(r["body"])) for r in rows}
+
+
 def get_version(db: sqlite_utils.Database, district: str, version: int) -> dict[str, Any]:
     rows = list(db.query("select * from menu_versions where district = ? and version = ?",
                          [district, version]))
@@ -158,6 +167,10 @@ def _announcement_out(r: dict[str, Any]) -> dict[str, Any]:
 def get_announcement(db: sqlite_utils.Database, district: str) -> dict[str, Any] | None:
     rows = list(db["menu_announcements"].rows_where("district = ?", [district]))
     return _announcement_out(rows[0]) if rows else None
+
+
+def all_announcements(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    return [_announcement_out(r) for r in db["menu_announcements"].rows]
 
 
 def active_announcement(db: sqlite_utils.Database, district: str, now: str) -> dict[str, Any] | None:
