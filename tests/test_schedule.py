@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from agi.after_hours_phrases import opening_phrase
+from agi.after_hours_decision import opening_phrase
 from schedules.schedule import (DAYS, TZ, Schedule, ScheduleError, eve_name, holiday_name, instant,
                          public_holidays)
 from schedules.hours import validate_policy
