@@ -173,11 +173,6 @@ def all_announcements(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     return [_announcement_out(r) for r in db["menu_announcements"].rows]
 
 
-def active_announcement(db: sqlite_utils.Database, district: str, now: str) -> dict[str, Any] | None:
-    rows = list(db["menu_announcements"].rows_where("district = ? and ends_at > ?", [district, now]))
-    return _announcement_out(rows[0]) if rows else None
-
-
 def set_announcement(db: sqlite_utils.Database, district: str, texts: dict[str, str],
                      audio: dict[str, str], ends_at: str, by: str, at: str) -> None:
     _district_exists(db, district)
@@ -232,20 +227,6 @@ def district_skills(db: sqlite_utils.Database, district: str) -> set[str]:
     return {r[0] for r in db.execute(
         "select distinct s.skill from agent_skills s join agents a on a.id = s.agent "
         "where a.district = ?", [district])}
-
-
-def menu_for_call(db: sqlite_utils.Database, district: str) -> dict[str, Any] | None:
-    """What a call to `district` plays: the live version of its owner's menu (its own when it
-    shares nobody's), with the called district's name for the `{district}` placeholder."""
-    rows = list(db.query("select name from districts where id = ?", [district]))
-    if not rows:
-        return None
-    owner = menu_of(db, district) or district
-    live = current_version(db, owner)
-    if live is None:
-        return None
-    return {"district": district, "name": rows[0]["name"], "owner": owner,
-            "version": live["version"], "body": live["body"]}
 
 
 def share_problems(db: sqlite_utils.Database, district: str, owner: str | None) -> list[str]:
