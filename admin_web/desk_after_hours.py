@@ -29,7 +29,7 @@ from kc.errors import NotFound
 
 from .auth import agent_district
 from .desk import _agent_user, _dumps
-from .keys import CLOCK, SETTINGS, STORE, USER
+from .keys import CALL_DATA, CLOCK, SETTINGS, STORE, USER
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -43,6 +43,8 @@ def _agent_districts(request: web.Request, user: dict[str, Any]) -> list[str]:
     """The districts whose after-hours requests this agent takes: their (current) district."""
     district = agent_district(request, user)
     return [district] if district else []
+
+
 
 
 def _item(row: dict[str, Any]) -> dict[str, Any]:
@@ -59,8 +61,11 @@ def _item(row: dict[str, Any]) -> dict[str, Any]:
 async def due_requests(request: web.Request) -> web.Response:
     user = _agent_user(request)
     districts = _agent_districts(request, user)
-    rows = await request.app[STORE].run(schedule_store.due_where_open, districts,
-                                        request.app[CLOCK]())
+    now = request.app[CLOCK]()
+    # those open now (no schedule, or an unreadable one: always open), on the hours held in memory
+    hours = (await request.app[CALL_DATA].current()).hours
+    rows = await request.app[STORE].run(schedule_store.due_for_districts,
+                                        [d for d in districts if hours.is_open(d, now)], iso(now))
     return web.json_response({"districts": districts, "requests": [_item(r) for r in rows]},
                              dumps=_dumps)
 

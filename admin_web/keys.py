@@ -11,6 +11,7 @@ from acd.distributor import Distributor
 from acd.tasks import TaskRunner
 from cases.email import Mailboxes
 from cases.messages import Categoriser
+from agi.call_catalogue import LiveCatalogue
 from kc.clock import Clock
 from kc.settings import Settings
 from kc.store import Store
@@ -20,6 +21,8 @@ STORE = web.AppKey("store", Store)
 CLOCK = web.AppKey("clock", Clock)  # type: ignore[arg-type]
 DISTRIBUTOR = web.AppKey("distributor", Distributor)
 AMI = web.AppKey("ami", AmiLink)
+# What calls decide on, held in memory: opening hours, after-hours policies, published menus.
+CALL_DATA = web.AppKey("call_data", LiveCatalogue)
 # Renders pjsip.conf from the database and has Asterisk reload PJSIP; returns its answer.
 RELOAD_PJSIP = web.AppKey("reload_pjsip", Callable[[], Awaitable[str]])
 MAILBOXES = web.AppKey("mailboxes", Mailboxes)        # the e-mail channel's addresses

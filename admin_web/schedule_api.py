@@ -25,10 +25,11 @@ from schedules import schedule_store
 from kc.web_store import user_districts
 from kc.clock import iso, parse_iso
 from kc.errors import InvalidInput
+from schedules.hours import validate_policy
 from schedules.schedule import DAYS, Schedule, ScheduleError, week_to_json
 
 from .auth import agent_district, require_page_role, require_role
-from .keys import CLOCK, STORE
+from .keys import CALL_DATA, CLOCK, STORE
 
 routes = web.RouteTableDef()
 
@@ -66,20 +67,17 @@ def _status_json(sched: Schedule | None, at, queue: str | None = None) -> dict[s
 
 
 async def overview(request: web.Request) -> list[dict[str, Any]]:
-    """Open now? for every district and each of its queues (skills)."""
-    store = request.app[STORE]
+    """Open now? for every district and each of its queues (skills), on the hours the calls
+    decide on (held in memory)."""
     at = _at(request)
-    names = await store.run(schedule_store.district_names)
-    bodies = await store.run(schedule_store.all_bodies)
-    skills = [s.id for s in await store.run(queries.list_skills)]
+    hours = (await request.app[CALL_DATA].current()).hours
+    skills = [s.id for s in await request.app[STORE].run(queries.list_skills)]
     out = []
-    for district, name in names.items():
-        body = bodies.get(district)
-        sched = Schedule.from_dict(body) if body is not None else None
+    for district, held in hours.districts.items():
         out.append({
-            "district": district, "name": name, **_status_json(sched, at),
-            "route_to": schedule_store.after_hours_policy(body).get("route_to", []),
-            "queues": [{"skill": skill, **_status_json(sched, at, skill)} for skill in skills],
+            "district": district, "name": held.name, **_status_json(held.schedule, at),
+            "route_to": list(held.policy.route_to),
+            "queues": [{"skill": skill, **_status_json(held.schedule, at, skill)} for skill in skills],
         })
     return out
 
@@ -135,7 +133,7 @@ async def replace_schedule(request: web.Request, district: str, incoming: Any,
         problems += exc.problems
     if "after_hours" in body:
         names = await store.run(schedule_store.district_names)
-        problems += schedule_store.validate_policy(body["after_hours"], set(names), district)
+        problems += validate_policy(body["after_hours"], set(names), district)
     if problems:
         return None, problems
     clock = request.app[CLOCK]

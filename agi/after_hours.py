@@ -1,13 +1,14 @@
-"""After-hours handling of a resident's call: route to an open partner, or inform and take a
-voice message or a callback request. Never dead air: every branch says something.
+"""After-hours handling of a resident's call, carried out: route to an open partner, or inform
+and take a voice message or a callback request. Never dead air: every branch says something.
 
-Three entry points, all reading the schedules from the database on every call (a change over
-the API applies to the next call, no restart):
+What to do is decided by `agi.after_hours_decision.decide` (pure) over the opening hours held
+in memory (`agi.call_catalogue`: a change over the API or the pages applies to the next call,
+no restart); this module plays the decision on the AGI channel and records it. Three entry points:
 
-- `before_menu(chan, contact_id, district)` -- the hook at the start of `CallFlow.menu`:
-  returns the district whose menu the call continues in (the called one when open, else the
-  first open district of its `after_hours.route_to`), or None when the call was handled here
-  (`KC_NEXT=hangup` set).
+- `before_menu(chan, contact_id, district, catalogue)` -- the hook at the start of
+  `CallFlow.menu`: returns the district whose menu the call continues in (the called one when
+  open, else the first open district of its `after_hours.route_to`), or None when the call was
+  handled here (`KC_NEXT=hangup` set).
 - `queue_closed(chan)` -- FastAGI route `after-hours` (dialplan `kc-after-hours`): a caller
   whose queue closed while waiting, redirected out of `kc-wait` by `QueueCloser`; the same
   choices, or back to waiting in a partner's queue (`KC_NEXT=wait`).
@@ -25,20 +26,18 @@ import logging
 import os
 import pwd
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from kc import queries
 
 from schedules import schedule_store
-from schedules.schedule import Status
-from schedules.schedule_store import is_open
 from kc.clock import Clock, iso
 from kc.errors import CallerGone, KcError
 from kc.store import Store
 
-from .after_hours_phrases import LANGUAGES, opening_phrase, text
+from .after_hours_decision import LANGUAGES, Decision, Offer, Open, Routed, decide, text
+from .call_catalogue import Catalogue, LiveCatalogue
 from .fastagi import AgiChannel
 from .prompts import PromptCache
 
@@ -50,10 +49,8 @@ CHOICE_ROUNDS = 2
 AFTER_HOURS_CONTEXT = "kc-after-hours"
 
 
-def _load(db, district: str) -> dict[str, Any]:
-    return {"bodies": schedule_store.all_bodies(db), "names": schedule_store.district_names(db),
-            "menus": {d for d in schedule_store.district_names(db)
-                      if queries.published_menu(db, d) is not None}}
+def _caller(chan: AgiChannel) -> str:
+    return (chan.header("callerid") or "").strip()
 
 
 @dataclass
@@ -61,6 +58,7 @@ class AfterHours:
     store: Store
     prompts: PromptCache
     clock: Clock
+    catalogue: LiveCatalogue
     recordings_dir: Path
     run_user: str | None = None
     max_record_seconds: int = 120
@@ -81,18 +79,14 @@ class AfterHours:
         return {"after-hours": self.queue_closed}
 
     # ------------------------------------------------------------------ entry points
-    async def before_menu(self, chan: AgiChannel, contact_id: int, district: str) -> str | None:
+    async def before_menu(self, chan: AgiChannel, contact_id: int, district: str,
+                          catalogue: Catalogue) -> str | None:
+        decision = decide(catalogue.hours, catalogue.menus, district, self.clock(),
+                          caller=_caller(chan))
+        if isinstance(decision, Open):
+            return decision.district
         try:
-            data = await self.store.run(_load, district)
-        except KcError:
-            log.exception("schedules unreadable; call goes on as if open")
-            return district
-        now = self.clock()
-        status = is_open(data["bodies"].get(district), now)
-        if status is None or status.open:
-            return district
-        try:
-            return await self._closed(chan, contact_id, district, None, status, data, now)
+            return await self._carry_out(chan, contact_id, decision)
         except CallerGone:
             await self._abandoned(contact_id)
             raise
@@ -108,17 +102,17 @@ class AfterHours:
             await self._say(chan, text("goodbye", "sv"), "sv")
             return
         district, skill = contact["district"], contact["skill"]
-        data = await self.store.run(_load, district)
-        now = self.clock()
-        status = is_open(data["bodies"].get(district), now, skill)
-        if status is None or status.open:       # opened again meanwhile: back to waiting
+        catalogue = await self.catalogue.current()
+        decision = decide(catalogue.hours, catalogue.menus, district, self.clock(), skill,
+                          caller=_caller(chan))
+        if isinstance(decision, Open):       # opened again meanwhile: back to waiting
             await chan.set_variable("KC_NEXT", "wait")
             return
-        await self.store.run(queries.add_event, contact_id, iso(now), "queue_closed",
+        await self.store.run(queries.add_event, contact_id, iso(self.clock()), "queue_closed",
                              {"district": district, "skill": skill})
         try:
-            target = await self._closed(chan, contact_id, district, skill, status, data, now,
-                                        language=contact["language"])
+            target = await self._carry_out(chan, contact_id, decision, skill,
+                                           language=contact["language"])
         except CallerGone:
             await self._abandoned(contact_id)
             raise
@@ -126,93 +120,70 @@ class AfterHours:
             await chan.set_variable("KC_NEXT", "wait")
 
     # ------------------------------------------------------------------ the closed call
-    async def _closed(self, chan: AgiChannel, contact_id: int, district: str, skill: str | None,
-                      status: Status, data: dict[str, Any], now: datetime,
-                      language: str | None = None) -> str | None:
-        body = data["bodies"].get(district)
-        policy = schedule_store.after_hours_policy(body)
-        names = data["names"]
-        name = names.get(district, district)
-        caller = (chan.header("callerid") or "").strip()
+    async def _carry_out(self, chan: AgiChannel, contact_id: int, decision: Decision,
+                         skill: str | None = None, language: str | None = None) -> str | None:
+        """Play and record a closed district's decision; returns the partner that took the
+        call, or None when it ends here (`KC_NEXT=hangup`)."""
         if language not in LANGUAGES:
-            language = await self.store.run(schedule_store.last_language, caller or None)
+            language = await self.store.run(schedule_store.last_language, _caller(chan) or None)
         language = language if language in LANGUAGES else "sv"
-        at = iso(now)
-        for target in policy.get("route_to") or []:
-            if target not in names or (skill is None and target not in data["menus"]):
-                continue
-            tstatus = is_open(data["bodies"].get(target), now, skill)
-            if tstatus is not None and not tstatus.open:
-                continue
-            await self.store.run(queries.update_contact, contact_id, district=target)
-            await self.store.run(queries.add_event, contact_id, at, "after_hours",
-                                 {"kind": "routed", "from": district, "to": target,
-                                  "reason": status.reason, "skill": skill})
-            await self.store.run(schedule_store.add_request, contact_id=contact_id,
-                                 district=district, kind="routed", target=target,
-                                 language=language, created_at=at)
-            await self._say(chan, text("routed", language, name=name,
-                                       target=names.get(target, target)), language)
-            return target
-        await self._inform_and_offer(chan, contact_id, district, name, status, policy, caller,
-                                     language, now)
+        if isinstance(decision, Routed):
+            await self._routed(chan, contact_id, decision, skill, language)
+            return decision.target
+        assert isinstance(decision, Offer)
+        await self._inform_and_offer(chan, contact_id, decision, _caller(chan), language)
         await chan.set_variable("KC_NEXT", "hangup")
         return None
 
-    def _closed_texts(self, name: str, status: Status, policy: dict[str, Any], language: str,
-                      now: datetime) -> list[str]:
-        out = []
-        message = status.message.get(language) or (status.message.get("sv") if status.message else None)
-        if message:
-            out.append(message)
-        out.append(text("closed", language, name=name))
-        out.append(opening_phrase(status.next_open, now, language))
-        emergency = (policy.get("emergency") or {}).get(language)
-        if emergency:
-            out.append(emergency)
-        return out
+    async def _routed(self, chan: AgiChannel, contact_id: int, routed: Routed, skill: str | None,
+                      language: str) -> None:
+        at = iso(self.clock())
+        await self.store.run(queries.update_contact, contact_id, district=routed.target)
+        await self.store.run(queries.add_event, contact_id, at, "after_hours",
+                             {"kind": "routed", "from": routed.district, "to": routed.target,
+                              "reason": routed.reason, "skill": skill})
+        await self.store.run(schedule_store.add_request, contact_id=contact_id,
+                             district=routed.district, kind="routed", target=routed.target,
+                             language=language, created_at=at)
+        await self._say(chan, routed.sentence(language), language)
 
-    async def _inform_and_offer(self, chan: AgiChannel, contact_id: int, district: str, name: str,
-                                status: Status, policy: dict[str, Any], caller: str,
-                                language: str, now: datetime) -> None:
-        voice = bool(policy.get("voice_message", True))
-        callback = bool(policy.get("callback", True)) and bool(caller)
-        choices_key = [k for k, on in (("choices_voice", voice), ("choices_callback", callback)) if on]
+    async def _inform_and_offer(self, chan: AgiChannel, contact_id: int, offer: Offer,
+                                caller: str, language: str) -> None:
+        choices = offer.choices(language) is not None
         info_spoken, digit, rounds, switches = False, None, 0, 0
         while True:
-            sentences = [] if info_spoken else self._closed_texts(name, status, policy, language, now)
+            sentences = [] if info_spoken else offer.info(language)
             info_spoken = True
-            if choices_key:
-                sentences.append(" ".join([text(k, language) for k in choices_key]
-                                          + [text("other_language", language)]))
+            if choices:
+                sentences.append(offer.choices(language))
             digit = None
             for sentence in sentences:
-                digit = await self._say(chan, sentence, language, interruptible=bool(choices_key))
+                digit = await self._say(chan, sentence, language, interruptible=choices)
                 if digit:
                     break
-            if not choices_key:
+            if not choices:
                 break
             if digit is None:
                 digit = await chan.wait_for_digit(self.choice_timeout)
             if digit == LANGUAGE_KEY and switches < 4:
                 language, info_spoken, switches = ("en" if language == "sv" else "sv"), False, switches + 1
                 continue
-            if (digit == VOICE and voice) or (digit == CALLBACK and callback):
+            if (digit == VOICE and offer.voice) or (digit == CALLBACK and offer.callback):
                 break
             rounds += 1
             if rounds >= CHOICE_ROUNDS:
                 digit = None
                 break
-        due = iso(status.next_open) if status.next_open else None
-        base = dict(contact_id=contact_id, district=district, language=language,
+        due = iso(offer.due) if offer.due else None
+        base = dict(contact_id=contact_id, district=offer.district, language=language,
                     created_at=iso(self.clock()), due_at=due)
-        if digit == VOICE and voice:
+        if digit == VOICE and offer.voice:
             recording, seconds = await self._record(chan, contact_id, language)
             await self._register(contact_id, "voice_message",
                                  {**base, "recording": recording}, {"seconds": seconds})
             if not chan.hung_up:
                 await self._say(chan, text("recorded", language), language)
-        elif digit == CALLBACK and callback:
+        elif digit == CALLBACK and offer.callback:
             await self._register(contact_id, "callback", {**base, "callback_number": caller}, {})
             await self._say(chan, text("callback", language), language)
         else:
@@ -273,6 +244,7 @@ class QueueCloser:
 
     store: Store
     clock: Clock
+    catalogue: LiveCatalogue
     distributor: Any                 # acd.distributor.Distributor
     ami: Any                         # acd.ami.AmiLink
     interval: float = 5.0
@@ -280,14 +252,10 @@ class QueueCloser:
 
     async def closed_queues(self, pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:
         """Which of the (district, skill) queues are closed now: the function for the ACD."""
-        bodies = await self.store.run(schedule_store.all_bodies)
+        hours = (await self.catalogue.current()).hours
         now = self.clock()
-        closed = set()
-        for district, skill in pairs:
-            status = is_open(bodies.get(district), now, skill)
-            if status is not None and not status.open:
-                closed.add((district, skill))
-        return closed
+        return {(district, skill) for district, skill in pairs
+                if not hours.is_open(district, now, skill)}
 
     async def sweep(self) -> list[int]:
         dist = self.distributor
@@ -337,12 +305,13 @@ class QueueCloser:
                 pass
 
 
-def setup(settings: Any, store: Store, prompts: PromptCache, clock: Clock, distributor: Any,
-          ami: Any, run_user: Any) -> tuple[AfterHours, QueueCloser]:
+def setup(settings: Any, store: Store, prompts: PromptCache, clock: Clock,
+          catalogue: LiveCatalogue, distributor: Any, ami: Any,
+          run_user: Any) -> tuple[AfterHours, QueueCloser]:
     """Built by the composition root: the call-flow hook and the running queue closer
     (`run_user`: the user Asterisk runs as, who must read the voice messages)."""
-    hours = AfterHours(store, prompts, clock, settings.asterisk_root / "spool" / "kc-messages",
-                       run_user=run_user)
-    closer = QueueCloser(store, clock, distributor, ami)
+    hours = AfterHours(store, prompts, clock, catalogue,
+                       settings.asterisk_root / "spool" / "kc-messages", run_user=run_user)
+    closer = QueueCloser(store, clock, catalogue, distributor, ami)
     closer.start()
     return hours, closer

@@ -1,15 +1,20 @@
 """The FastAGI routes: a resident's call through the menu, and agents' feature codes.
 
-The menu itself is decided by `agi.menu.MenuSession` (pure); this module only plays what it
-says, reads digits, and records the contact. When the caller is to wait for an agent, the AGI
+A call is decided on the data held in memory (`agi.call_catalogue`), taken once at its start:
+opening hours (`agi.after_hours`), then the menu the district plays, with its temporary
+announcement before it. The menu itself is decided by `agi.menu.MenuSession` (pure); this
+module only plays what it says, reads digits, and records the contact (the menu path, the
+e-service referrals as contact events). When the caller is to wait for an agent, the AGI
 session ends with `KC_NEXT=wait`: the dialplan holds them with music and announces them to the
-ACD (UserEvent `KcWaiting`), so waiting callers never depend on this process staying up.
+ACD (UserEvent `KcWaiting`), so waiting callers never depend on this process staying up; a
+transfer to an outside number ends with `KC_NEXT=transfer`, dialled by the dialplan.
 """
 from __future__ import annotations
 
 import base64
 import binascii
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
@@ -18,15 +23,16 @@ from kc.clock import Clock, iso
 from kc.errors import CallerGone, InvalidInput, NotFound
 from kc.store import Store
 
-from . import menu_flow
+from .call_catalogue import Catalogue, CallMenu, LiveCatalogue
 from .fastagi import AgiChannel
-from .menu import Collect, Hangup, Menu, MenuSession, Queue, Speech, Transfer
+from .menu import Collect, EServiceAction, Hangup, MenuSession, Queue, Speech, Transfer
 from .prompts import PromptCache
 
 log = logging.getLogger(__name__)
 
 ALL_DIGITS = "0123456789*#"
 SWITCHBOARD = "switchboard"
+_NUMBER = re.compile(r"^\+?[0-9]{2,20}$")
 
 AGENT_PHRASES = {
     "ready": "Du är inloggad och redo.",
@@ -72,8 +78,9 @@ class CallFlow:
     store: Store
     prompts: PromptCache
     clock: Clock
+    catalogue: LiveCatalogue                          # what calls decide on, held in memory
     on_feature: Callable[[str, str], Awaitable[str]]   # (agent id, code) -> new state
-    after_hours: Any = None   # agi.after_hours.AfterHours: opening hours (set by kommuncentral.service)
+    after_hours: Any = None   # agi.after_hours.AfterHours: opening hours (set by the root)
     # told as a caller is sent to wait (contact id, skill, district, language, caller,
     # priority or None), so the ACD needs not read the contact back: see Distributor.expect
     on_queued: Callable[[int, str, str, str, str, int | None], None] | None = None
@@ -104,20 +111,24 @@ class CallFlow:
         if raw_caller:   # the dialplan refused a malformed caller ID: keep it, escaped, as data
             await self.store.run(queries.add_event, contact_id, now, "caller_id_refused",
                                  {"raw": decode_raw_caller(raw_caller)})
+        catalogue = await self.catalogue.current()   # this call keeps it to the end
         if self.after_hours is not None and district:   # closed: a partner's menu, or handled
-            district = await self.after_hours.before_menu(chan, contact_id, district)
+            district = await self.after_hours.before_menu(chan, contact_id, district, catalogue)
             if district is None:
                 return
-        published = await menu_flow.published_menu(self, contact_id, district)
-        if published is None:
+        call_menu = catalogue.menu_for(district)
+        if call_menu is None:
             log.error("no published menu for district %r", district)
             await self._finish(contact_id, "failed", {"reason": "no menu"})
             await chan.set_variable("KC_NEXT", "fallback")
             return
-        version, body = published
-        session = MenuSession(Menu.from_dict(body))
+        if call_menu.owner != district:
+            await self.store.run(queries.add_event, contact_id, iso(self.clock()), "shared_menu",
+                                 {"menu_of": call_menu.owner, "version": call_menu.version})
+        version = call_menu.version
+        session = MenuSession(call_menu.menu)
         try:
-            await menu_flow.play_announcement(self, chan, district, session.menu, contact_id)
+            await self._announcement(chan, catalogue, district, call_menu, contact_id)
             step = session.start()
             while True:
                 early = None   # a digit pressed during an announcement answers the next prompt
@@ -141,13 +152,14 @@ class CallFlow:
             await self.store.run(queries.update_contact, contact_id, skill=then.skill)
             await chan.set_variable("KC_CONTACT_ID", contact_id)
             await chan.set_variable("KC_SKILL", then.skill)
-            await menu_flow.queued(self, contact_id, then.priority)
+            if then.priority:   # the priority the menu option gave the call (0: default)
+                await self.store.run(queries.update_contact, contact_id, menu_priority=then.priority)
             if self.on_queued is not None:
                 self.on_queued(contact_id, then.skill, district, session.language, caller,
                                then.priority or None)
             await chan.set_variable("KC_NEXT", "wait")
         elif isinstance(then, Transfer):   # to an outside number: the dialplan dials it
-            await menu_flow.transfer_out(self, chan, contact_id, then.target)
+            await self._transfer_out(chan, contact_id, then.target)
         elif isinstance(then, Hangup):
             await self._finish(contact_id, "info", {"reason": then.reason})
             await chan.set_variable("KC_NEXT", "hangup")
@@ -157,7 +169,53 @@ class CallFlow:
                              language=session.language)
         await self.store.run(queries.add_event, contact_id, iso(self.clock()), "menu",
                              {"version": version, "events": [list(map(str, e)) for e in session.events]})
-        await menu_flow.record_referrals(self, contact_id, session)
+        await self._record_referrals(contact_id, session)
+
+    async def _announcement(self, chan: AgiChannel, catalogue: Catalogue, district: str,
+                            call_menu: CallMenu, contact_id: int) -> None:
+        """The district's temporary announcement, in each menu language it has (default first)."""
+        ann = catalogue.announcement(district, self.clock())
+        if ann is None:
+            return
+        played = []
+        for lang in call_menu.menu.languages:
+            text, audio = ann.texts.get(lang), ann.audio.get(lang)
+            if not (text or audio):
+                continue
+            path = await self.prompts.resolve(text or "", lang, audio)
+            await chan.stream(str(path), "")
+            played.append(lang)
+        await self.store.run(queries.add_event, contact_id, iso(self.clock()), "announcement",
+                             {"languages": played, "ends_at": ann.ends_at})
+
+    async def _record_referrals(self, contact_id: int, session: MenuSession) -> None:
+        """Each e-service the caller was pointed to becomes a contact event `eservice_referral`."""
+        services = {}
+        for node in session.menu.nodes.values():
+            for action in [o.action for o in node.options] + [node.on_fail]:
+                if isinstance(action, EServiceAction):
+                    services.setdefault(action.name, action)
+        for kind, name in session.events:
+            if kind != "eservice":
+                continue
+            action = services.get(name)
+            address = ""
+            if action is not None:
+                address = (action.address.get(session.language)
+                           or action.address.get(session.menu.default_language, ""))
+            await self.store.run(queries.add_event, contact_id, iso(self.clock()),
+                                 "eservice_referral",
+                                 {"name": name, "address": address, "language": session.language})
+
+    async def _transfer_out(self, chan: AgiChannel, contact_id: int, number: str) -> None:
+        """A transfer to an outside number: recorded `transferred`, dialled by the dialplan
+        (`kc-transfer`), which plays an apology if the number cannot be reached."""
+        if not _NUMBER.match(number):   # validated at publish; never hand anything else to Dial()
+            log.error("refusing transfer to %r", number)
+            number = ""
+        await self._finish(contact_id, "transferred", {"to": number})
+        await chan.set_variable("KC_TRANSFER", number)
+        await chan.set_variable("KC_NEXT", "transfer")
 
     async def _finish(self, contact_id: int, outcome: str, data: dict) -> None:
         at = iso(self.clock())

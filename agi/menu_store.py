@@ -57,6 +57,15 @@ def current_version(db: sqlite_utils.Database, district: str) -> dict[str, Any] 
     return _version_out(rows[0]) if rows else None
 
 
+def live_versions(db: sqlite_utils.Database) -> dict[str, tuple[int, dict[str, Any]]]:
+    """district -> (version, body) of its live menu, for every district that has one."""
+    rows = db.query(
+        "select v.district, v.version, v.body from menu_versions v join ("
+        "  select district, max(version) as version from menu_versions where published = 1"
+        "  group by district) live using (district, version)")
+    return {r["district"]: (r["version"], json.loads(r["body"])) for r in rows}
+
+
 def get_version(db: sqlite_utils.Database, district: str, version: int) -> dict[str, Any]:
     rows = list(db.query("select * from menu_versions where district = ? and version = ?",
                          [district, version]))
@@ -160,9 +169,8 @@ def get_announcement(db: sqlite_utils.Database, district: str) -> dict[str, Any]
     return _announcement_out(rows[0]) if rows else None
 
 
-def active_announcement(db: sqlite_utils.Database, district: str, now: str) -> dict[str, Any] | None:
-    rows = list(db["menu_announcements"].rows_where("district = ? and ends_at > ?", [district, now]))
-    return _announcement_out(rows[0]) if rows else None
+def all_announcements(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    return [_announcement_out(r) for r in db["menu_announcements"].rows]
 
 
 def set_announcement(db: sqlite_utils.Database, district: str, texts: dict[str, str],
@@ -219,20 +227,6 @@ def district_skills(db: sqlite_utils.Database, district: str) -> set[str]:
     return {r[0] for r in db.execute(
         "select distinct s.skill from agent_skills s join agents a on a.id = s.agent "
         "where a.district = ?", [district])}
-
-
-def menu_for_call(db: sqlite_utils.Database, district: str) -> dict[str, Any] | None:
-    """What a call to `district` plays: the live version of its owner's menu (its own when it
-    shares nobody's), with the called district's name for the `{district}` placeholder."""
-    rows = list(db.query("select name from districts where id = ?", [district]))
-    if not rows:
-        return None
-    owner = menu_of(db, district) or district
-    live = current_version(db, owner)
-    if live is None:
-        return None
-    return {"district": district, "name": rows[0]["name"], "owner": owner,
-            "version": live["version"], "body": live["body"]}
 
 
 def share_problems(db: sqlite_utils.Database, district: str, owner: str | None) -> list[str]:

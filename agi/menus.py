@@ -4,8 +4,9 @@ One place for the rules, used alike by the JSON API, the admin pages and `kc men
 a menu goes live only if it parses, `agi.menu.validate` finds nothing (with the skills the
 store's agents really have), every language has a voice and every recording reference is an
 upload; its prompts are synthesised before it is stored, so the very next call finds them.
-The FastAGI handler reads the live version at the start of each call, so publishing needs no
-Asterisk reload and a call already in the menu keeps the version it started with.
+Calls play the live version held in memory (`agi.call_catalogue`), reloaded on the next call
+after any publish, so publishing needs no Asterisk reload and a call already in the menu keeps
+the version it started with.
 Every change is written to the audit log.
 """
 from __future__ import annotations

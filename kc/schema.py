@@ -275,6 +275,24 @@ def message_attachments(db: sqlite_utils.Database) -> None:
                "on message_attachments(contact_id)")
 
 
+# What a call decides on, held in memory by the service (`agi.call_catalogue`): any write to
+# these tables, by any process (the service, `kc menu import`, a test), moves the stamp.
+CALL_DATA_TABLES = ("districts", "schedules", "menu_versions", "menu_shares", "menu_announcements")
+
+
+def call_data_stamp(db: sqlite_utils.Database) -> None:
+    """Migration ``0013_call_data_stamp``: one counter, moved by triggers in the writing
+    transaction itself, so the service notices a change made outside it on its next call."""
+    db.execute("create table if not exists call_data_stamp ("
+               "id integer primary key check (id = 1), changes integer not null)")
+    db.execute("insert or ignore into call_data_stamp (id, changes) values (1, 0)")
+    for table in CALL_DATA_TABLES:
+        for action in ("insert", "update", "delete"):
+            db.execute(f"create trigger if not exists call_data_{table}_{action} "
+                       f"after {action} on {table} begin "
+                       f"update call_data_stamp set changes = changes + 1 where id = 1; end")
+
+
 # (name, step) in the order they were written.
 STEPS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_initial", initial),
@@ -289,4 +307,5 @@ STEPS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0010_user_districts", user_districts),
     ("0011_shared_menus", menu_shares),
     ("0012_message_attachments", message_attachments),
+    ("0013_call_data_stamp", call_data_stamp),
 ]

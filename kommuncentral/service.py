@@ -26,13 +26,13 @@ from acd.tasks import TaskRunner
 from acd.telephony import AmiTelephony
 from admin_web import app as web_app
 from admin_web.desk import DeskHub
-from admin_web.keys import (AMI, CATEGORISER, CLOCK, DISTRIBUTOR, HUB, MAILBOXES, RELOAD_PJSIP,
-                            SETTINGS, STORE, TASKS)
+from admin_web.keys import (AMI, CALL_DATA, CATEGORISER, CLOCK, DISTRIBUTOR, HUB, MAILBOXES,
+                            RELOAD_PJSIP, SETTINGS, STORE, TASKS)
 from agi.after_hours import setup as after_hours_setup
 from agi.acd_routes import AcdRoutes
+from agi.call_catalogue import LiveCatalogue
 from agi.call_flow import CallFlow
 from agi.fastagi import FastAgiServer
-from agi.menu import Menu
 from agi.prompts import PromptCache
 from cases import retention
 from cases.smtp_intake import IntakeHandler, SmtpIntake
@@ -141,6 +141,8 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
         store = Store(settings.db_path)
         await store.run(queries.list_districts)   # opens and migrates
         app[STORE] = store
+        app[CALL_DATA] = LiveCatalogue(store)     # hours, policies, menus: parsed once here
+        await app[CALL_DATA].refresh()
         app[RELOAD_PJSIP] = functools.partial(reload_pjsip, settings, store)
         imported = await import_fallback_spool(settings, store)
         if imported:
@@ -173,7 +175,7 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
         await distributor.close()
 
     async def agi_ctx(app: web.Application) -> AsyncIterator[None]:
-        store, distributor = app[STORE], app[DISTRIBUTOR]
+        store, distributor, catalogue = app[STORE], app[DISTRIBUTOR], app[CALL_DATA]
         prompts = PromptCache(settings.sounds_dir, audio_root=settings.sounds_dir)
 
         async def on_feature(agent: str, code: str) -> str:
@@ -187,15 +189,15 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
                       priority: int | None) -> None:
             distributor.expect(contact_id, Queued(skill, district, language or "sv", caller, priority))
 
-        flow = CallFlow(store, prompts, clock, on_feature, on_queued=on_queued)
-        flow.after_hours, closer = after_hours_setup(settings, store, prompts, clock, distributor,
-                                                     app[AMI], default_run_user())
+        flow = CallFlow(store, prompts, clock, catalogue, on_feature, on_queued=on_queued)
+        flow.after_hours, closer = after_hours_setup(settings, store, prompts, clock, catalogue,
+                                                     distributor, app[AMI], default_run_user())
         server = FastAgiServer({"menu": flow.menu, "agent-feature": flow.agent_feature,
                                 **flow.after_hours.routes(),
                                 **AcdRoutes(distributor, prompts).routes()},
                                settings.bind_host, settings.agi_port)
         await server.start()
-        warm = asyncio.create_task(_warm_prompts(store, prompts))
+        warm = asyncio.create_task(_warm_prompts(catalogue, prompts))
         yield
         warm.cancel()
         await closer.stop()
@@ -270,13 +272,12 @@ async def _warm_reports(store: Store) -> None:
         log.exception("report cache warm-up failed; reports will catch up on first use")
 
 
-async def _warm_prompts(store: Store, prompts: PromptCache) -> None:
-    """Synthesise every published menu's prompts ahead of the first call."""
+async def _warm_prompts(catalogue: LiveCatalogue, prompts: PromptCache) -> None:
+    """Synthesise every menu's prompts, as each district's callers hear them, ahead of the
+    first call."""
     try:
-        for district in await store.run(queries.list_districts):
-            published = await store.run(queries.published_menu, district.id)
-            if published:
-                await prompts.ensure_menu(Menu.from_dict(published[1]))
+        for call_menu in (await catalogue.current()).menus.values():
+            await prompts.ensure_menu(call_menu.menu)
         for text in ("Du är inloggad och redo.", "Du är utloggad.", "Du har paus.",
                      "Det gick inte. Försök igen."):
             await prompts.ensure(text, "sv")

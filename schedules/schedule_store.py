@@ -1,45 +1,20 @@
 """Storage of opening hours and after-hours requests (plain functions for `Store.run`).
 
 `schedules`: one JSON body per district (see `schedules.schedule.Schedule.from_dict`; the
-`after_hours` key holds the routing policy). `after_hours_requests`: what callers left when
+`after_hours` key holds the routing policy, `schedules.hours.AfterHoursPolicy`). `after_hours_requests`: what callers left when
 nobody was open -- a voice message (recording path) or a callback request -- due at the next
 opening, plus the calls routed to another district, one row per contact.
 """
 from __future__ import annotations
 
 import json
-import logging
-from datetime import datetime
 from typing import Any
 
 import sqlite_utils
 
-from kc.clock import iso
 from kc.errors import NotFound
-from schedules.schedule import ALWAYS_OPEN_BODY, DAYS, Schedule, ScheduleError, Status
-
-log = logging.getLogger(__name__)
-
-AFTER_HOURS_DEFAULT: dict[str, Any] = {
-    "route_to": [],            # districts to try, in order, when this one is closed
-    "voice_message": True,
-    "callback": True,
-    "emergency": {},           # language -> text, e.g. "Vid akut fara, ring 112."
-}
-
-
-def is_open(body: dict[str, Any] | None, at: datetime, queue: str | None = None) -> Status | None:
-    """A stored schedule's status at `at` (without the closing time, which routing never
-    needs). None: no schedule stored, or one that no longer parses (logged); either way the
-    district counts as always open, and a call is never failed on it."""
-    if body is None:
-        return None
-    try:
-        sched = Schedule.from_dict(body)
-    except ScheduleError as exc:   # stored bodies were validated when saved
-        log.error("invalid stored schedule ignored: %s", exc)
-        return None
-    return sched.status(at, queue, closes=False)
+from schedules.hours import OpeningHours
+from schedules.schedule import ALWAYS_OPEN_BODY, DAYS, Schedule
 
 
 # ---------------------------------------------------------------- schedules
@@ -57,6 +32,11 @@ def district_names(db: sqlite_utils.Database) -> dict[str, str]:
     return {r["id"]: r["name"] for r in db["districts"].rows_where(order_by="id")}
 
 
+def load_hours(db: sqlite_utils.Database) -> OpeningHours:
+    """Every district's opening hours and after-hours policy, parsed (see `schedules.hours`)."""
+    return OpeningHours.from_stored(district_names(db), all_bodies(db))
+
+
 def require_district(db: sqlite_utils.Database, district: str) -> str:
     rows = list(db.query("select name from districts where id = ?", [district]))
     if not rows:
@@ -72,38 +52,6 @@ def put_body(db: sqlite_utils.Database, district: str, body: dict[str, Any], by:
     db["schedules"].upsert({"district": district, "body": json.dumps(body, ensure_ascii=False),
                             "updated_at": at, "updated_by": by}, pk="district")
     return before
-
-
-def after_hours_policy(body: dict[str, Any] | None) -> dict[str, Any]:
-    policy = dict(AFTER_HOURS_DEFAULT)
-    policy.update((body or {}).get("after_hours") or {})
-    return policy
-
-
-def validate_policy(policy: Any, districts: set[str], own: str) -> list[str]:
-    problems = []
-    if not isinstance(policy, dict):
-        return ["after_hours: must be an object"]
-    extra = set(policy) - set(AFTER_HOURS_DEFAULT)
-    if extra:
-        problems.append(f"after_hours: unknown key(s) {', '.join(sorted(extra))}")
-    route = policy.get("route_to", [])
-    if not isinstance(route, list) or not all(isinstance(d, str) for d in route):
-        problems.append("after_hours.route_to: must be a list of district ids")
-    else:
-        for d in route:
-            if d == own:
-                problems.append("after_hours.route_to: a district cannot route to itself")
-            elif d not in districts:
-                problems.append(f"after_hours.route_to: unknown district {d!r}")
-    for key in ("voice_message", "callback"):
-        if key in policy and not isinstance(policy[key], bool):
-            problems.append(f"after_hours.{key}: must be true or false")
-    emergency = policy.get("emergency", {})
-    if not isinstance(emergency, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in emergency.items()):
-        problems.append("after_hours.emergency: must map a language to a text")
-    return problems
 
 
 # ---------------------------------------------------------------- after-hours requests
@@ -144,17 +92,6 @@ def get_request(db: sqlite_utils.Database, request_id: int) -> dict[str, Any]:
     if not rows:
         raise NotFound(f"no after-hours request {request_id}")
     return dict(rows[0])
-
-
-def due_where_open(db: sqlite_utils.Database, districts: list[str], now: datetime) -> list[dict[str, Any]]:
-    """The due requests of those of `districts` that are open at `now` (no schedule, or an
-    unreadable one: always open): what the agent desktop lists."""
-    open_now = []
-    for district in districts:
-        status = is_open(get_body(db, district), now)
-        if status is None or status.open:
-            open_now.append(district)
-    return due_for_districts(db, open_now, iso(now))
 
 
 def due_for_districts(db: sqlite_utils.Database, districts: list[str], now: str,

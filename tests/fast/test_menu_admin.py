@@ -9,7 +9,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from agi.menu import Menu, demo_menu
+from agi import call_catalogue
+from agi.menu import Menu, demo_menu, with_district
 from agi.prompts import PromptCache
 from agi.recordings import MAX_BYTES, check_upload, sniff, store_upload
 from kc import queries
@@ -159,9 +160,10 @@ async def test_announcement_validated_active_until_end_and_audited(store, prompt
     await menus.set_announcement(store, clock, prompts, "bromma",
                                  {"sv": "Vi har driftstörningar.", "en": "We have a disruption."},
                                  {}, end, "admin")
-    ann = store.run_sync(menu_store.active_announcement, "bromma", "2026-11-27T13:00:00.000Z")
-    assert ann["texts"]["sv"] == "Vi har driftstörningar."
-    assert store.run_sync(menu_store.active_announcement, "bromma", "2026-11-27T14:00:01.000Z") is None
+    held = store.run_sync(call_catalogue.load)   # what the next call plays before the menu
+    ann = held.announcement("bromma", datetime(2026, 11, 27, 13, 0, tzinfo=timezone.utc))
+    assert ann.texts["sv"] == "Vi har driftstörningar."
+    assert held.announcement("bromma", datetime(2026, 11, 27, 14, 0, 1, tzinfo=timezone.utc)) is None
     await menus.clear_announcement(store, clock, "bromma", "admin")
     assert store.run_sync(menu_store.get_announcement, "bromma") is None
     assert [r["action"] for r in audit_rows(store)] == ["menu.announcement.set", "menu.announcement.clear"]
@@ -224,10 +226,10 @@ async def test_a_district_plays_the_owners_menu_with_its_own_name(store, prompts
     v = await menus.publish(store, clock, prompts, "bromma", body, "admin")
     assert await menus.share(store, clock, prompts, HV, "bromma", "admin") is None
 
-    found = await store.run(menu_store.menu_for_call, HV)
-    assert (found["owner"], found["version"], found["name"]) == ("bromma", v, "Hässelby-Vällingby")
-    assert found["body"] == live(store, "bromma")["body"]
-    assert (await store.run(menu_store.menu_for_call, "bromma"))["owner"] == "bromma"
+    found = (await store.run(call_catalogue.load)).menu_for(HV)   # what a call to HV plays
+    assert (found.owner, found.version) == ("bromma", v)
+    assert found.menu.to_dict() == with_district(live(store, "bromma")["body"], "Hässelby-Vällingby")
+    assert (await store.run(call_catalogue.load)).menu_for("bromma").owner == "bromma"
     # the sharer's prompt, with its name, was made before any call
     assert prompts.path_for("Välkommen till Hässelby-Vällingby. Tryck 1 för äldreomsorg.",
                             "sv").with_suffix(".wav").is_file()
@@ -249,8 +251,8 @@ async def test_a_district_plays_the_owners_menu_with_its_own_name(store, prompts
 
     # back to its own: its own history is intact and plays again
     assert await menus.share(store, clock, prompts, HV, None, "admin") == "bromma"
-    found = await store.run(menu_store.menu_for_call, HV)
-    assert (found["owner"], found["version"]) == (HV, own["version"])
+    found = (await store.run(call_catalogue.load)).menu_for(HV)
+    assert (found.owner, found.version) == (HV, own["version"])
     assert audit_rows(store)[-1]["action"] == "menu.unshare"
 
 

@@ -7,10 +7,11 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from agi.after_hours_phrases import opening_phrase
+from agi.after_hours_decision import opening_phrase
 from schedules.schedule import (DAYS, TZ, Schedule, ScheduleError, eve_name, holiday_name, instant,
                          public_holidays)
-from schedules.schedule_store import DEMO_SCHEDULES, validate_policy
+from schedules.hours import validate_policy
+from schedules.schedule_store import DEMO_SCHEDULES
 
 UTC = timezone.utc
 BROMMA = Schedule.from_dict(DEMO_SCHEDULES["bromma"])

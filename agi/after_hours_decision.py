@@ -1,13 +1,24 @@
-"""What a caller hears after hours, as text in their language (pure: no clock, no I/O).
+"""What a call to a closed district gets, and how it is said (pure: no clock, no I/O).
+
+`decide(hours, playable, district, now)` is the whole after-hours decision, over the opening
+hours held in memory (`schedules.hours.OpeningHours`) and the moment of the call:
+- `Open(district)`: open, or no schedule: the call goes on in its district;
+- `Routed(...)`: closed, and the first open partner of its `after_hours.route_to` takes it;
+- `Offer(...)`: closed and no partner open: say why and when we open, and offer a voice
+  message and/or a call-back, with every sentence in the caller's language.
+`agi.after_hours` carries the decision out on the channel and records it.
 
 `opening_phrase(next_open, now, "sv")` -> "Vi öppnar igen måndag klockan 8." Times are written
 the way espeak-ng reads them naturally ("klockan 8 och 30", "at 8:30 a.m.").
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Container, Mapping, Union
 
-from schedules.schedule import TZ
+from schedules.hours import OpeningHours
+from schedules.schedule import TZ, Status
 
 LANGUAGES = ("sv", "en")
 
@@ -98,3 +109,86 @@ def opening_phrase(next_open: datetime | None, now: datetime, language: str) -> 
         return f"Vi öppnar igen {when} {_sv_clock(local)}."
     phrase = f"We open again {when} {_en_clock(local)}"
     return phrase if phrase.endswith(".") else phrase + "."
+
+
+# ---------------------------------------------------------------------- the decision
+
+@dataclass(frozen=True)
+class Open:
+    """Open (or without a schedule): the call goes on in `district`."""
+
+    district: str
+
+
+@dataclass(frozen=True)
+class Routed:
+    """Closed; the partner `target`, open, takes the call."""
+
+    district: str          # the one called, closed
+    target: str
+    reason: str            # why `district` is closed (a `schedules.schedule` reason)
+    name: str
+    target_name: str
+
+    def sentence(self, language: str) -> str:
+        return text("routed", language, name=self.name, target=self.target_name)
+
+
+@dataclass(frozen=True)
+class Offer:
+    """Closed, and no partner open: inform, then offer what the district's policy allows."""
+
+    district: str
+    name: str
+    status: Status
+    now: datetime
+    voice: bool                          # a voice message may be left
+    callback: bool                       # a call-back may be asked for (the caller ID is known)
+    emergency: Mapping[str, str]         # language -> text
+
+    @property
+    def due(self) -> datetime | None:
+        """When a request left now is due: the next opening."""
+        return self.status.next_open
+
+    def info(self, language: str) -> list[str]:
+        """Why and until when it is closed: the day's message, closed, when we open, emergency."""
+        out = []
+        message = self.status.message
+        said = message.get(language) or (message.get("sv") if message else None)
+        if said:
+            out.append(said)
+        out.append(text("closed", language, name=self.name))
+        out.append(opening_phrase(self.status.next_open, self.now, language))
+        emergency = self.emergency.get(language)
+        if emergency:
+            out.append(emergency)
+        return out
+
+    def choices(self, language: str) -> str | None:
+        """The keys to press (and for the other language), or None when nothing is offered."""
+        keys = [k for k, on in (("choices_voice", self.voice), ("choices_callback", self.callback)) if on]
+        if not keys:
+            return None
+        return " ".join([text(k, language) for k in keys] + [text("other_language", language)])
+
+
+Decision = Union[Open, Routed, Offer]
+
+
+def decide(hours: OpeningHours, playable: Container[str], district: str, now: datetime,
+           skill: str | None = None, caller: str = "") -> Decision:
+    """The call to `district` at `now`: before the menu (`skill` None; a partner must have a
+    menu to play, `playable`) or waiting in the `skill` queue (the partner's queue must be
+    open). `caller` is the caller ID: a call-back needs one."""
+    status = hours.status(district, now, skill)
+    if status is None or status.open:
+        return Open(district)
+    policy = hours.policy(district)
+    for target in policy.route_to:
+        if target not in hours or (skill is None and target not in playable):
+            continue
+        if hours.is_open(target, now, skill):
+            return Routed(district, target, status.reason, hours.name(district), hours.name(target))
+    return Offer(district, hours.name(district), status, now, voice=policy.voice_message,
+                 callback=policy.callback and bool(caller), emergency=policy.emergency)
