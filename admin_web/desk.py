@@ -17,7 +17,7 @@ from urllib.parse import quote, urlsplit
 import aiohttp_jinja2
 from aiohttp import WSMsgType, web
 
-from acd.tasks import TaskRunner, end_wrap_up
+from acd.tasks import TaskRunner
 from kc import cases, schedule_store
 from kc.audit import audit
 from kc.channels import DISTRICT_ADDRESSES, ChannelSettings, build_reply, send_reply
@@ -305,7 +305,7 @@ async def desk_save_case(request: web.Request) -> web.Response:
     if task and task["state"] == "assigned" and task["assigned_to"] == user["agent"]:
         await request.app[TASKS].complete(user["agent"], contact_id)
     elif not after_hours:     # a call-back's case does not end another call's wrap-up
-        await end_wrap_up(dist, user["agent"])
+        await dist.release(user["agent"])   # wrap-up ends now
     return web.json_response(result)
 
 

@@ -16,6 +16,7 @@ from typing import AsyncIterator
 from aiohttp import web
 
 from acd.ami import AmiLink
+from acd.ami_events import AMI_EVENTS
 from acd.distributor import Distributor, Queued
 from acd.options import AcdOptions
 from acd.queue_log import QueueLog
@@ -81,8 +82,9 @@ def asterisk_context(settings: Settings, store: Store, fallback_prompt: Path | N
         fallback_command=tuple(command),
         run_user=run_user,
         ami_write_system=False,   # least privilege: resync reads DEVICE_STATE() instead
-        announce_seconds=AcdOptions.from_env().announce_seconds,
-        callback_trunk=AcdOptions.from_env().callback_trunk,
+        announce_seconds=settings.announce_seconds,
+        callback_trunk=settings.callback_trunk,
+        ami_events=AMI_EVENTS,    # the only events the service reads: manager.conf drops the rest
     )
 
 
@@ -135,14 +137,14 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
             on_event=lambda event: holder["d"].on_event(event),
             on_ready=lambda: holder["d"].resync(),
         )
-        acd_options = AcdOptions.from_env()
+        acd_options = AcdOptions.from_settings(settings)
         distributor = Distributor(store, AmiTelephony(link), clock, QueueLog(settings.queue_log),
                                   ring_timeout=settings.ring_timeout,
                                   wrap_up_seconds=acd_options.wrap_up_seconds, options=acd_options)
         holder["d"] = distributor
         await distributor.load()
         app[AMI], app[DISTRIBUTOR] = link, distributor
-        await web_app.restore_agent_moves(app)   # supervisors' moves of the day
+        await distributor.restore_moves()   # supervisors' moves of the day
         await link.start()
         yield
         await link.stop()

@@ -6,6 +6,7 @@ instance only needs a different `KC_VAR` and ports.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import sys
 from dataclasses import dataclass, field
@@ -23,6 +24,9 @@ _PORTS = {
     "rtp_start": ("KC_RTP_START", 10000),
     "rtp_end": ("KC_RTP_END", 10999),
 }
+
+
+_HOSTPORT = re.compile(r"^[A-Za-z0-9.-]{1,253}:[0-9]{1,5}$")
 
 
 def _port(env: dict[str, str], name: str, default: int) -> int:
@@ -52,6 +56,12 @@ class Settings:
     trunk_match: str = "127.0.0.1"
     ring_timeout: float = 15.0          # seconds an agent's phone rings before ring-no-answer
     secure_cookies: bool = False        # set KC_SECURE_COOKIES=1 behind HTTPS
+    # The call distributor (acd.options.AcdOptions is built from these at the root):
+    wrap_up_seconds: float = 10.0       # KC_WRAP_UP_SECONDS: after a call, for queues without one
+    announce_seconds: int = 45          # KC_ANNOUNCE_SECONDS: waiting callers hear place and wait
+    callback_trunk: str = "127.0.0.1:5070"   # KC_CALLBACK_TRUNK: host:port for call-backs, transfers out
+    callback_ring_seconds: int = 30     # KC_CALLBACK_RING_SECONDS: the resident's phone rings
+    overflow_seconds: float = 30.0      # KC_OVERFLOW_SECONDS: fallback overflow wake-up
     python: str = field(default_factory=lambda: sys.executable)
 
     @classmethod
@@ -61,6 +71,9 @@ class Settings:
         ports = {key: _port(env, name, default) for key, (name, default) in _PORTS.items()}
         if ports["rtp_start"] > ports["rtp_end"]:
             raise ConfigError("KC_RTP_START must not exceed KC_RTP_END")
+        trunk = env.get("KC_CALLBACK_TRUNK", cls.callback_trunk)
+        if not _HOSTPORT.match(trunk):
+            raise ConfigError(f"KC_CALLBACK_TRUNK={trunk!r} must be host:port")
         return cls(
             var_dir=var,
             bind_host=env.get("KC_BIND", "127.0.0.1"),
@@ -68,6 +81,11 @@ class Settings:
             trunk_match=env.get("KC_TRUNK_MATCH", "127.0.0.1"),
             ring_timeout=float(env.get("KC_RING_TIMEOUT", "15")),
             secure_cookies=env.get("KC_SECURE_COOKIES", "") in ("1", "yes", "true"),
+            wrap_up_seconds=float(env.get("KC_WRAP_UP_SECONDS", cls.wrap_up_seconds)),
+            announce_seconds=max(5, int(env.get("KC_ANNOUNCE_SECONDS", cls.announce_seconds))),
+            callback_trunk=trunk,
+            callback_ring_seconds=int(env.get("KC_CALLBACK_RING_SECONDS", cls.callback_ring_seconds)),
+            overflow_seconds=float(env.get("KC_OVERFLOW_SECONDS", cls.overflow_seconds)),
             **ports,
         )
 
