@@ -183,7 +183,6 @@ class Agents:
         rt.contact_id = None
         wrap_up = self.floor.wrap_up_seconds if wrap_up is None else wrap_up
         if rt.pending is None and wrap_up > 0:
-            rt.pending = None
             rt.wrap_ups += 1
             await self.set_state(rt, AgentState.WRAP_UP)
             self.floor.spawn(self._end_wrap_up(rt, wrap_up, rt.wrap_ups))

@@ -75,6 +75,18 @@ def test_settings_from_env(tmp_path):
     assert (tmp_path / "secrets" / "ami.secret").stat().st_mode & 0o777 == 0o600
 
 
+def test_acd_options_come_from_the_one_settings_source(tmp_path):
+    from acd.options import AcdOptions
+    s = Settings.from_env({"KC_VAR": str(tmp_path), "KC_WRAP_UP_SECONDS": "3",
+                           "KC_ANNOUNCE_SECONDS": "1", "KC_CALLBACK_TRUNK": "trunk.example:5070"})
+    options = AcdOptions.from_settings(s)
+    assert (options.wrap_up_seconds, options.announce_seconds, options.callback_trunk) == \
+        (3.0, 5, "trunk.example:5070")              # announcements no more often than 5 s
+    assert AcdOptions.from_settings(Settings.from_env({"KC_VAR": str(tmp_path)})) == AcdOptions()
+    with pytest.raises(ConfigError):
+        Settings.from_env({"KC_VAR": str(tmp_path), "KC_CALLBACK_TRUNK": "no port"})
+
+
 def test_kc_init_demo_never_overwrites(tmp_path):
     import os
     import subprocess
