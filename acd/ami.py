@@ -3,8 +3,9 @@
 panoramisk parses AMI and matches responses by ActionID; it does not notice a dead link
 (`ping` never times out), reconnects at a fixed pace and leaves futures of lost actions pending.
 `AmiLink` adds a heartbeat with a timeout, reconnection with backoff, an `on_ready` hook to
-resynchronise after every (re)connect, and timeouts on every action. Everything above sees plain
-dicts and `TelephonyDown`, never panoramisk.
+resynchronise after every (re)connect, and timeouts on every action. Everything above sees
+typed events (`acd.ami_events`), plain dicts as action replies and `TelephonyDown`, never
+panoramisk.
 """
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ import logging
 from typing import Any, Awaitable, Callable
 
 from panoramisk import Manager
+from panoramisk.message import Message
 
 from kc.errors import KcError, TelephonyDown
+
+from .ami_events import AmiEvent, parse_event
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +36,16 @@ def _clean(value: Any) -> str:
 
 def _plain(message: Any) -> Event:
     return {str(k): str(v) for k, v in message.items()}
+
+
+def read_frames(text: str) -> list[Event]:
+    """AMI wire text (as recorded from the PBX) as frames, parsed as the link parses them."""
+    frames = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        message = Message.from_line(block.strip("\n").replace("\n", "\r\n"))
+        if message is not None:
+            frames.append(_plain(message))
+    return frames
 
 
 class _Manager(Manager):
@@ -53,7 +67,7 @@ class _Manager(Manager):
 
 class AmiLink:
     def __init__(self, host: str, port: int, username: str, secret: str,
-                 on_event: Callable[[Event], None],
+                 on_event: Callable[[AmiEvent], None],
                  on_ready: Callable[[], Awaitable[None]] | None = None,
                  heartbeat: float = 5.0, action_timeout: float = 10.0,
                  backoff: tuple[float, float] = (0.2, 10.0)):
@@ -177,7 +191,9 @@ class AmiLink:
         if event.get("Event") == "Shutdown":
             self._lost.set()
         try:
-            self._on_event(event)
+            typed = parse_event(event)
+            if typed is not None:
+                self._on_event(typed)
         except Exception:  # a bug in a consumer must not kill the link
             log.exception("AMI event handler failed on %s", event.get("Event"))
 

@@ -1,16 +1,14 @@
 """Written matters (e-mail) as tasks in the ACD: offered to a ready agent with the skill when no
 call is waiting for that agent (calls first), oldest task first.
 
-`task_assignments` is the pure decision; `TaskRunner` applies it at run time. The runner does
-not change `acd/distributor.py`: it watches agent states through `Distributor.on_change` and
-the public `agents` / `waiting` dicts, and marks an agent busy with `begin_task(distributor, ...)`
-and free again with `end_task(distributor, ...)` below. Those two functions are the only places
-that touch the distributor's internals; the integrator may turn them into methods
-(`Distributor.begin_task` / `Distributor.end_task`) with a one-line delegation each.
+`task_assignments` is the pure decision; `TaskRunner` applies it at run time. It watches agent
+states through `Distributor.on_change` and reads `agents` / `waiting`; it changes them only
+through the distributor's public methods: `held` while the assignment is written, `occupy` to
+mark the agent busy with the task, `release` when the task is done or handed back.
 
 While an agent works on a task their state is `on_call` (busy, so the distributor offers them no
 call) and `AgentRuntime.contact_id` is the task's contact. A request to pause or log out during
-the task is kept as `pending` by the distributor, as for calls, and applied by `end_task`.
+the task is kept as `pending` by the distributor, as for calls, and applied on `release`.
 """
 from __future__ import annotations
 
@@ -75,23 +73,6 @@ def task_assignments(tasks: Iterable[Task], agents: Iterable[AgentSnapshot],
     return out
 
 
-# ------------------------------------------------------------------------ distributor seam
-
-async def begin_task(dist: "Distributor", agent_id: str, contact_id: int) -> bool:
-    """Mark a READY agent busy with a task. Returns False if the agent is no longer ready."""
-    return await dist.occupy(agent_id, contact_id)
-
-
-async def end_task(dist: "Distributor", agent_id: str, contact_id: int) -> None:
-    """The task is done (or handed back): the agent becomes ready, or what they asked for."""
-    await dist.release(agent_id, contact_id)
-
-
-async def end_wrap_up(dist: "Distributor", agent_id: str) -> bool:
-    """The case is saved: an agent in wrap-up becomes ready (or what they asked for) now."""
-    return await dist.release(agent_id)
-
-
 # ------------------------------------------------------------------------ runner
 
 class TaskRunner:
@@ -146,23 +127,22 @@ class TaskRunner:
             return []
         tasks = [Task(r["contact_id"], r["skill"], r["district"], bool(r["confidential"]),
                       r["created_at"]) for r in rows]
-        # From here to begin_task's state change there is no await: the snapshot stays true.
+        # From here to the agent's state change there is no await: the snapshot stays true.
         snaps = [rt.snapshot() for rt in self.dist.agents.values()]
         calls = [w.call for w in self.dist.waiting.values() if w.offered_to is None]
         done = []
-        policy, now = getattr(self.dist, "policy", None), self.clock().timestamp()
+        policy, now = self.dist.policy, self.clock().timestamp()
         for task, agent in task_assignments(tasks, snaps, calls, self.available, policy, now):
             rt = self.dist.agents[agent.id]
             if rt.state is not AgentState.READY:
                 continue
-            rt.state, rt.contact_id = AgentState.RINGING, task.contact_id   # hold while we write
-            ok = await self.store.run(task_store.assign_task, task.contact_id, agent.id,
-                                      rt.agent.district, iso(self.clock()))
-            rt.state, rt.contact_id = AgentState.READY, None
+            with self.dist.held(agent.id, task.contact_id):
+                ok = await self.store.run(task_store.assign_task, task.contact_id, agent.id,
+                                          rt.agent.district, iso(self.clock()))
             call_came = any(rt.snapshot().eligible_for(w.call, policy, now)
                             for w in self.dist.waiting.values()
                             if w.offered_to is None)
-            if call_came or not ok or not await begin_task(self.dist, agent.id, task.contact_id):
+            if call_came or not ok or not await self.dist.occupy(agent.id, task.contact_id):
                 if call_came:
                     self.dist.dispatch()
                 if ok:
@@ -176,10 +156,10 @@ class TaskRunner:
 
     async def complete(self, agent_id: str, contact_id: int) -> None:
         await self.store.run(task_store.finish_task, contact_id, iso(self.clock()))
-        await end_task(self.dist, agent_id, contact_id)
+        await self.dist.release(agent_id, contact_id)
         self.kick()
 
     async def hand_back(self, agent_id: str, contact_id: int) -> None:
         await self.store.run(task_store.requeue_task, contact_id)
-        await end_task(self.dist, agent_id, contact_id)
+        await self.dist.release(agent_id, contact_id)
         self.kick()

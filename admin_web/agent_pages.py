@@ -14,9 +14,7 @@ Every change is written to the audit log.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
-from dataclasses import replace
 from datetime import datetime, time as dtime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,13 +22,12 @@ from zoneinfo import ZoneInfo
 import aiohttp_jinja2
 from aiohttp import web
 
-from acd.distributor import AgentRuntime
 from kc import agent_admin, queries
 from agi import menus
 from kc.audit import audit
-from kc.clock import iso, parse_iso
+from kc.clock import iso
 from kc.domain import Agent
-from kc.errors import InvalidInput, NotFound
+from kc.errors import InvalidInput
 from reporting.reports import DEFAULT_TARGET_SECONDS, REPORT_TZ, queue_targets
 
 from .auth import require_page_role
@@ -44,48 +41,12 @@ RUNNERS = ("admin", "supervisor")
 # ----------------------------------------------------------------------------- applying changes
 
 
-def apply_to_acd(app: web.Application, agent: Agent, moved_to: str | None = None) -> None:
-    """The ACD routes with the new data from the next offer on."""
-    dist = app[DISTRIBUTOR]
-    effective = replace(agent, district=moved_to) if moved_to else agent
-    rt = dist.agents.get(agent.id)
-    if rt is None:
-        dist.add_agent(AgentRuntime(effective, idle_since=app[CLOCK]().timestamp()))
-    else:
-        rt.agent = effective
-    for callback in dist.on_change:
-        callback()
-    dist.dispatch()
 
 
 def _end_of_day(now: datetime) -> datetime:
     zone = ZoneInfo(REPORT_TZ)
     local = now.astimezone(zone).date() + timedelta(days=1)
     return datetime.combine(local, dtime(0), zone)
-
-
-async def restore_moves(app: web.Application) -> None:
-    """After the ACD loaded: moves of the day survive a restart of the service."""
-    now = app[CLOCK]()
-    moves = await app[STORE].run(agent_admin.active_moves, iso(now))
-    for agent_id, (district, until) in moves.items():
-        try:
-            agent = await app[STORE].run(agent_admin.get_agent, agent_id)
-        except NotFound:
-            continue
-        apply_to_acd(app, agent, district)
-        _schedule_return(app, agent_id, parse_iso(until))
-
-
-def _schedule_return(app: web.Application, agent_id: str, until: datetime) -> None:
-    delay = max(0.0, (until - app[CLOCK]()).total_seconds())
-
-    async def back_home() -> None:
-        moves = await app[STORE].run(agent_admin.active_moves, iso(app[CLOCK]()))
-        if agent_id not in moves:
-            apply_to_acd(app, await app[STORE].run(agent_admin.get_agent, agent_id))
-
-    asyncio.get_running_loop().call_later(delay, lambda: asyncio.ensure_future(back_home()))
 
 
 # ----------------------------------------------------------------------------- pages
@@ -161,9 +122,7 @@ async def agent_move(request: web.Request) -> web.Response:
     until = _end_of_day(now)
     before = request.app[DISTRIBUTOR].agent(agent_id).agent.district
     await store.run(agent_admin.set_move, agent_id, district, iso(until), user["username"], iso(now))
-    apply_to_acd(request.app, agent, district)
-    if district:
-        _schedule_return(request.app, agent_id, until)
+    request.app[DISTRIBUTOR].move_agent(agent, district, until)
     await audit(store, clock, user["username"], "agent.move", agent_id, {"district": before},
                 {"district": district or agent.district, "until": iso(until) if district else None})
     raise _redirect(f"{agent_id} takes {district or agent.district}'s queues"
@@ -220,7 +179,7 @@ async def agent_save(request: web.Request) -> web.Response:
     password = agent_admin.new_sip_password() if before is None else None
     await store.run(agent_admin.save_agent, agent, password, iso(clock()))
     moves = await store.run(agent_admin.active_moves, iso(clock()))
-    apply_to_acd(request.app, agent, moves.get(agent.id, (None,))[0])
+    request.app[DISTRIBUTOR].apply_agent(agent, moves.get(agent.id, (None,))[0])
     await audit(store, clock, user["username"], "agent.create" if before is None else "agent.update",
                 new_id, agent_admin.agent_dict(before) if before else None, agent_admin.agent_dict(agent))
     # a shared menu whose queue now has no agent in a district that plays it: say so

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from acd.distributor import AgentRuntime
+from acd.agents import AgentRuntime
 from cases.access import supervises
 from kc import queries
 from kc.clock import iso, parse_iso

@@ -17,9 +17,6 @@ TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 
 
-restore_agent_moves = agent_pages.restore_moves
-
-
 def setup(app: web.Application) -> None:
     app.middlewares.extend([translate_errors, authenticate])
     env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(str(TEMPLATES)),

@@ -17,7 +17,6 @@ from urllib.parse import quote, urlsplit
 import aiohttp_jinja2
 from aiohttp import WSMsgType, web
 
-from acd.tasks import end_wrap_up
 from cases import access, categories, knowledge, messages, records, tasks
 from cases.email import build_reply, send_reply
 from cases.retention import PSEUDONYM_PREFIX
@@ -300,7 +299,7 @@ async def desk_save_case(request: web.Request) -> web.Response:
     if task and task["state"] == "assigned" and task["assigned_to"] == user["agent"]:
         await request.app[TASKS].complete(user["agent"], contact_id)
     elif not after_hours:     # a call-back's case does not end another call's wrap-up
-        await end_wrap_up(dist, user["agent"])
+        await dist.release(user["agent"])   # wrap-up ends now
     return web.json_response(result)
 
 

@@ -142,3 +142,28 @@ def add_event(db: sqlite_utils.Database, contact_id: int, at: str, kind: str,
         "contact_id": contact_id, "at": at, "kind": kind,
         "data": json.dumps(data or {}, ensure_ascii=False),
     })
+
+
+def contact_events(db: sqlite_utils.Database, contact_id: int) -> list[dict[str, Any]]:
+    """A contact's events in order, their data decoded (what an auditor reads of one call)."""
+    return [
+        {**r, "data": json.loads(r["data"])}
+        for r in db["contact_events"].rows_where("contact_id = ?", [contact_id], order_by="id")
+    ]
+
+
+def open_queued_contacts(db: sqlite_utils.Database, before: str) -> list[dict[str, Any]]:
+    """Phone contacts that reached the queue before `before` and are not finished (the ACD's
+    recovery after a crash)."""
+    return [_contact_out(r) for r in db["contacts"].rows_where(
+        "channel = 'phone' and outcome is null and enqueued_at is not null and enqueued_at < ?",
+        [before], order_by="id")]
+
+
+def recent_handle_times(db: sqlite_utils.Database, skill: str, wrap_up: float,
+                        limit: int = 50) -> list[float]:
+    """Talk time plus wrap-up of the skill's last answered contacts (for the estimated wait)."""
+    rows = db.execute(
+        "select talk_seconds from contacts where skill = ? and outcome = 'answered' "
+        "and talk_seconds is not null order by id desc limit ?", [skill, limit]).fetchall()
+    return [float(r[0]) + wrap_up for r in rows]

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from acd import queue_log
 from acd.ami import AmiLink
+from acd.ami_events import AMI_EVENTS
 from acd.distributor import Distributor, Queued
 from acd.options import AcdOptions
 from acd.queue_log import QueueLog
@@ -96,16 +97,8 @@ def asterisk_context(settings: Settings, store: Store, fallback_prompt: Path | N
         callback_trunk=settings.callback_trunk,
         asterisk_bin=None if settings.asterisk_bin is None else str(settings.asterisk_bin),
         module_dir=None if settings.asterisk_moddir is None else str(settings.asterisk_moddir),
+        ami_events=AMI_EVENTS,    # the only events the service reads: manager.conf drops the rest
     )
-
-
-def acd_options(settings: Settings) -> AcdOptions:
-    """The ACD's run-time options, from the one settings source."""
-    return AcdOptions(wrap_up_seconds=settings.wrap_up_seconds,
-                      announce_seconds=settings.announce_seconds,
-                      callback_trunk=settings.callback_trunk,
-                      callback_ring_seconds=settings.callback_ring_seconds,
-                      overflow_seconds=settings.overflow_seconds)
 
 
 async def import_fallback_spool(settings: Settings, store: Store) -> int:
@@ -161,14 +154,14 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
             on_event=lambda event: holder["d"].on_event(event),
             on_ready=lambda: holder["d"].resync(),
         )
-        options = acd_options(settings)
+        options = AcdOptions.from_settings(settings)
         distributor = Distributor(store, AmiTelephony(link), clock, QueueLog(settings.queue_log),
                                   ring_timeout=settings.ring_timeout,
                                   wrap_up_seconds=options.wrap_up_seconds, options=options)
         holder["d"] = distributor
         await distributor.load()
         app[AMI], app[DISTRIBUTOR] = link, distributor
-        await web_app.restore_agent_moves(app)   # supervisors' moves of the day
+        await distributor.restore_moves()   # supervisors' moves of the day
         await link.start()
         yield
         await link.stop()

@@ -41,10 +41,6 @@ __all__ = [
     "TEMPLATE_DIR",
 ]
 
-# The AMI events the service reads (the ACD's, see acd.distributor, and what the link and
-# asynchronous Originate need); manager.conf lets no others through.
-AMI_EVENTS = ("UserEvent", "Hangup", "SoftHangupRequest", "BridgeLeave", "DialEnd", "Newchannel",
-              "DeviceStateChange", "ContactStatus", "OriginateResponse", "FullyBooted", "Shutdown")
 # The dialplan is the telephony contract (dialplan/); every other Asterisk file is rendered
 # from pbx/templates/.
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
@@ -117,7 +113,9 @@ class AsteriskContext:
     ami_permit: str | None = None  # AMI ACL; default: 127.0.0.1 when ami_host is loopback
     announce_seconds: int = 45  # waiting callers hear place + estimated wait this often
     callback_trunk: str = "127.0.0.1:5070"  # host:port for call-backs and transfers out
-    ami_events: tuple[str, ...] | None = AMI_EVENTS  # the only events AMI sends; None: all
+    # The only events AMI sends (the service's list, acd.ami_events.AMI_EVENTS, given by the
+    # composition root); None: all.
+    ami_events: tuple[str, ...] | None = None
     asterisk_bin: str | None = None  # the asterisk binary; None: found on PATH or in sbin
     module_dir: str | None = None  # holding chan_pjsip.so; None: the usual system places
 

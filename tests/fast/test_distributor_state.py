@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from acd.ami_events import parse_event
 from acd.distributor import Distributor, Queued
 from acd.queue_log import QueueLog
 from acd.telephony import PbxSnapshot
@@ -65,7 +66,7 @@ class Clock:
 
 def check(dist: Distributor, idle_check: bool = True) -> None:
     router = dist.router
-    now = dist._now()
+    now = dist.now()
     # the router's index is what the runtime says
     for agent_id, rt in dist.agents.items():
         assert router.agent(agent_id) == rt.snapshot(), agent_id
@@ -120,9 +121,9 @@ async def _run(tmp_path: Path, seed: int) -> None:
                                       started_at=clock.now.isoformat())
                 if rnd.random() < 0.7:      # the menu handed over; else the event reads the store
                     dist.expect(cid, Queued(skill, district, "sv", f"0701{next_uid:06d}", None))
-                dist.on_event({"Event": "UserEvent", "UserEvent": "KcWaiting",
-                               "ContactID": str(cid), "Uniqueid": f"u{cid}",
-                               "Channel": f"PJSIP/residents-{cid}"})
+                dist.on_event(parse_event({"Event": "UserEvent", "UserEvent": "KcWaiting",
+                                           "ContactID": str(cid), "Uniqueid": f"u{cid}",
+                                           "Channel": f"PJSIP/residents-{cid}"}))
             elif kind == "state":
                 try:
                     await dist.request_state(rnd.choice(agents),
@@ -141,7 +142,8 @@ async def _run(tmp_path: Path, seed: int) -> None:
                        [c.uniqueid for c in dist.connected.values()]
                 if live:
                     uid = rnd.choice(live)
-                    dist.on_event({"Event": "Hangup", "Uniqueid": uid, "Channel": f"PJSIP/{uid}"})
+                    dist.on_event(parse_event({"Event": "Hangup", "Uniqueid": uid,
+                                               "Channel": f"PJSIP/{uid}"}))
             elif kind == "tick":
                 clock.now += timedelta(seconds=rnd.choice([1, 5, 31]))
                 dist.dispatch()

@@ -14,7 +14,6 @@ from kc.settings import PROJECT_ROOT, SETTINGS, Setting, Settings, describe, mar
 from kc.store import Store
 from kommuncentral import cli
 from kommuncentral.demo import load_demo
-from kommuncentral.service import acd_options
 from pbx.asterisk import _asterisk_binary, _module_dir
 from schedules.schedule_store import all_bodies
 
@@ -75,17 +74,13 @@ def test_a_bad_value_is_an_error_naming_the_variable(env, message):
     assert str(err.value).startswith(message)
 
 
-def test_the_acd_and_email_parsers_agree_with_the_table():
-    """While acd/options.py still has its own `from_env` (its area is being reworked), the
-    root's values must be the same ones."""
+def test_the_acd_takes_its_options_from_the_table():
     env = {"KC_WRAP_UP_SECONDS": "0", "KC_ANNOUNCE_SECONDS": "6", "KC_OVERFLOW_SECONDS": "12.5",
-           "KC_CALLBACK_TRUNK": "127.0.0.1:6000", "KC_CALLBACK_RING_SECONDS": "20",
-           "KC_SMTP_PORT": "2600", "KC_SMTP_RELAY": "mx.example:2601", "KC_SMTP_MAX_BYTES": "65536",
-           "KC_RETENTION_DAYS": "30", "KC_HISTORY_DAYS": "7", "KC_FORM_LIMIT": "9",
-           "KC_FORM_WINDOW": "60"}
-    for sample in ({}, env):
-        settings = Settings.from_env(sample)
-        assert acd_options(settings) == AcdOptions.from_env(sample)
+           "KC_CALLBACK_TRUNK": "127.0.0.1:6000", "KC_CALLBACK_RING_SECONDS": "20"}
+    options = AcdOptions.from_settings(Settings.from_env(env))
+    assert options == AcdOptions(wrap_up_seconds=0.0, announce_seconds=6, overflow_seconds=12.5,
+                                 callback_trunk="127.0.0.1:6000", callback_ring_seconds=20)
+    assert AcdOptions.from_settings(Settings.from_env({})) == AcdOptions()
 
 
 def test_kc_settings_lists_every_setting(monkeypatch, capsys, tmp_path):
@@ -129,19 +124,13 @@ def _product_modules() -> list[Path]:
     return sorted(p for name in packages for p in (PROJECT_ROOT / name).rglob("*.py"))
 
 
-# Areas being reworked in other branches; they still parse their own settings (the table above
-# lists them and checks they agree). The one who merges wires them to `Settings` and empties this.
-NOT_YET_WIRED = {"acd/options.py"}
-
-
 def test_no_module_but_the_settings_reads_the_environment():
     readers = set()
     for path in _product_modules():
         text = path.read_text(encoding="utf-8")
         if re.search(r"\bos\.environ\b|\bgetenv\b|\bfrom os import\b[^\n]*\benviron\b", text):
             readers.add(path.relative_to(PROJECT_ROOT).as_posix())
-    assert readers - NOT_YET_WIRED == {"kc/settings.py"}
-    assert NOT_YET_WIRED <= readers, "wired at last: remove it from NOT_YET_WIRED"
+    assert readers == {"kc/settings.py"}
 
 
 def test_the_pbx_takes_its_binary_and_modules_from_the_settings(tmp_path):

@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sipp_driver as sd  # noqa: E402
+from acd.ami_events import AMI_EVENTS  # noqa: E402
 from pbx.asterisk import (  # noqa: E402
-    AMI_EVENTS,
     AgentEndpoint,
     AsteriskContext,
     AsteriskProcess,
@@ -538,8 +538,23 @@ def test_no_dialplan_events_leak(lab: Lab):
     assert {"Newchannel", "Hangup", "UserEvent", "BridgeEnter", "DeviceStateChange"} <= names, names
 
 
-def test_event_filter_lets_through_every_event_the_acd_reads():
-    from acd.distributor import Distributor
-    allowed = re.compile(f"Event: ({'|'.join(AMI_EVENTS)})")
-    assert all(allowed.search(f"Event: {name}\r\n") for name in Distributor.PBX_EVENTS)
-    assert not allowed.search("Event: Newstate\r\n")
+def test_event_filter_lets_through_exactly_the_events_the_service_reads():
+    # the filter manager.conf is rendered with, applied as Asterisk applies it: a regular
+    # expression searched in the event text (POSIX ERE; this one reads the same in Python)
+    from pbx.asterisk import _jinja_env
+    text = _jinja_env().get_template("manager.conf.j2").render(
+        ctx=AsteriskContext(root=Path("/nonexistent"), sip_host="127.0.0.1", sip_port=5060,
+                            rtp_start=10000, rtp_end=10100, ami_host="127.0.0.1", ami_port=5038,
+                            ami_user="kc", ami_secret="s", agi_host="127.0.0.1", agi_port=4573,
+                            trunk_match="127.0.0.1", districts=(), agents=(),
+                            fallback_command=("true",), ami_events=AMI_EVENTS),
+        ami_permit="127.0.0.1/255.255.255.255", ami_write_system=False, ami_events=AMI_EVENTS)
+    (line,) = [ln for ln in text.splitlines() if ln.startswith("eventfilter")]
+    allowed = re.compile(line.split("=", 1)[1].strip())
+    for name in AMI_EVENTS:
+        assert allowed.search(f"Event: {name}\r\nPrivilege: call,all\r\n"), name
+    for name in ("Newstate", "HangupHandlerRun", "HangupHandlerPush", "DialBegin",
+                 "ContactStatusDetail", "NewConnectedLine"):
+        assert not allowed.search(f"Event: {name}\r\nPrivilege: call,all\r\n"), name
+    # a header further down that merely looks like an event line lets nothing through
+    assert not allowed.search("Event: VarSet\r\nValue: x\r\nEvent: Hangup\r\n")

@@ -11,7 +11,6 @@ from email.message import EmailMessage
 import socket
 import sqlite3
 import threading
-import time
 import urllib.parse
 import urllib.request
 from datetime import datetime, timezone

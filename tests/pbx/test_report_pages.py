@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import http.cookiejar
 import io
-import json
 import re
 import sqlite3
 import time

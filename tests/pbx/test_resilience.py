@@ -1,8 +1,6 @@
 """Restarts and outages on a private instance: callers are never dropped and nothing is lost."""
 from __future__ import annotations
 
-import signal
-import subprocess
 import time
 from datetime import datetime, timezone
 

@@ -1,0 +1,84 @@
+"""Call-backs: a waiting caller asks to be called back (pressing 1) and hangs up, keeping
+their place; when their turn comes the agent is rung first and, once they answer, the dialplan
+(`kc-callback`) rings the resident.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Awaitable
+
+from kc.domain import AgentState
+from kc.errors import TelephonyDown
+from kc.queue_config import queue_name
+
+from .agents import AgentRuntime, Agents
+from .calls import Connected
+from .floor import Floor
+from .options import NUMBER_RE
+from .waiting import Waiting, WaitingRoom
+
+log = logging.getLogger(__name__)
+
+
+class Callbacks:
+    def __init__(self, floor: Floor, agents: Agents, room: WaitingRoom):
+        self.floor, self.agents, self.room = floor, agents, room
+        room.follow_callback = self._follow_offer
+
+    async def request(self, contact_id: int) -> bool:
+        """The waiting caller pressed 1: keep the place, call back the caller's number.
+        False when it cannot be done (not waiting, being offered right now, no usable number)."""
+        entry = self.floor.waiting.get(contact_id)
+        if entry is None or entry.offered_to is not None or entry.callback:
+            return False
+        number = entry.caller.strip()
+        if not NUMBER_RE.match(number):
+            return False
+        entry.callback = number
+        await self.floor.records.callback_requested(contact_id, number, self.room.position(contact_id))
+        self.floor.changed()
+        return True
+
+    async def _follow_offer(self, entry: Waiting, rt: AgentRuntime, answer: Awaitable[bool],
+                            started: float) -> None:
+        """The agent is rung first; once they answer, the dialplan rings the resident."""
+        floor, call = self.floor, entry.call
+        try:
+            answered = await answer
+        except TelephonyDown as exc:
+            log.warning("call-back of contact %s via %s failed: %s", call.contact_id, rt.agent.id, exc)
+            if floor.waiting.get(call.contact_id) is entry:
+                self.room.unoffer(entry)
+            rt.contact_id = None
+            await self.agents.set_state(rt, AgentState.READY)
+            floor.dispatch()
+            return
+        if floor.waiting.get(call.contact_id) is not entry:
+            if answered and entry.leg_id in floor.leg_channels:
+                await floor.telephony.hangup(floor.leg_channels[entry.leg_id])
+            await self.agents.after_call(rt)
+            return
+        if not answered:
+            await self.room.ring_no_answer(entry, rt, started)
+            return
+        now = floor.now()
+        wait = max(0.0, now - call.enqueued_at)
+        del floor.waiting[call.contact_id]
+        leg = entry.leg_id or ""
+        floor.connected[call.contact_id] = Connected(
+            call.contact_id, rt.agent.id, leg, leg, queue_name(call.skill, call.district), wait,
+            now, callback=True, skill=call.skill, district=call.district)
+        await self.agents.set_state(rt, AgentState.ON_CALL)
+        await floor.records.callback_agent_answered(call.contact_id, rt.agent, call.district, wait)
+
+    async def dial_ended(self, leg: str, status: str) -> None:
+        """The agent's leg dialled the resident: answered (the call-back is connected) or not."""
+        conn = next((c for c in self.floor.connected.values() if c.callback and c.leg_id == leg), None)
+        if conn is None:
+            return
+        if status == "ANSWER":
+            now = self.floor.now()
+            conn.resident_answered, conn.answered_at = True, now
+            await self.floor.records.callback_dial(now, conn, status)
+        else:
+            await self.floor.records.callback_dial(self.floor.now(), conn, status)

@@ -1,0 +1,77 @@
+"""What every part of the distributor shares: the clock, the router and its policy, the agents,
+callers and calls held in memory, the change listeners and the background tasks.
+
+The distributor's parts (agents, waiting room, calls, call-backs, transfers, recovery) each
+hold this one `Floor`; none keeps a copy of what is here. It runs on the event loop; all
+changes happen in one task at a time, so no locks are needed.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+from kc.clock import Clock
+from kc.domain import Skill
+from kc.store import Store
+
+from .options import AcdOptions
+from .records import Records
+from .routing import Router, RoutingPolicy
+from .telephony import Telephony
+
+if TYPE_CHECKING:
+    from .agents import AgentRuntime
+    from .calls import Connected
+    from .waiting import Waiting
+
+
+@dataclass
+class Floor:
+    store: Store
+    telephony: Telephony
+    clock: Clock
+    records: Records
+    ring_timeout: float = 15.0
+    wrap_up_seconds: float = 0.0      # for queues without a configuration
+    options: AcdOptions = field(default_factory=AcdOptions)
+    policy: RoutingPolicy = field(default_factory=RoutingPolicy)
+    router: Router = field(default_factory=Router)   # free agents and unoffered callers, indexed
+    agents: dict[str, "AgentRuntime"] = field(default_factory=dict)
+    skills: dict[str, Skill] = field(default_factory=dict)
+    waiting: dict[int, "Waiting"] = field(default_factory=dict)
+    connected: dict[int, "Connected"] = field(default_factory=dict)
+    leg_channels: dict[str, str] = field(default_factory=dict)   # agent leg uniqueid -> channel name
+    handle_times: dict[str, deque] = field(default_factory=dict)   # skill -> recent handle seconds
+    on_change: list[Callable[[], None]] = field(default_factory=list)
+    tasks: set[asyncio.Task] = field(default_factory=set)
+    # offer waiting callers to free agents: the waiting room sets it, every part may call it
+    dispatch: Callable[[], None] = lambda: None
+
+    def now(self) -> float:
+        return self.clock().timestamp()
+
+    def spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def changed(self) -> None:
+        for callback in self.on_change:
+            callback()
+
+    def wrap_up_for(self, skill: str, district: str) -> float:
+        """The queue's configured wrap-up; `wrap_up_seconds` for queues without one."""
+        for q in self.policy.queues:
+            if q.skill == skill and q.district == district:
+                return q.wrap_up_seconds
+        return self.wrap_up_seconds
+
+    def remember_handle_time(self, skill: str, seconds: float) -> None:
+        self.handle_times.setdefault(skill, deque(maxlen=50)).append(seconds)
+
+    async def close(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)

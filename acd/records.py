@@ -1,0 +1,200 @@
+"""What the distributor writes down: contacts and their events in the store, and Asterisk's
+`queue_log` lines (so existing queue-reporting tools can read our records).
+
+One method per step of a call; the parts of the distributor decide, this writes. Times are
+taken from the clock at each write, as the steps happen.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from kc import queries
+from kc.clock import Clock, iso
+from kc.domain import Agent, AgentState
+from kc.store import Store
+
+from .queue_log import QueueLog
+
+if TYPE_CHECKING:
+    from .calls import Connected
+
+
+class Records:
+    def __init__(self, store: Store, clock: Clock, queue_log: QueueLog):
+        self.store, self.clock, self.queue_log = store, clock, queue_log
+
+    def _at(self) -> str:
+        return iso(self.clock())
+
+    async def _event(self, contact_id: int, kind: str, data: dict[str, Any]) -> None:
+        await self.store.run(queries.add_event, contact_id, self._at(), kind, data)
+
+    async def _update(self, contact_id: int, **fields: Any) -> None:
+        await self.store.run(queries.update_contact, contact_id, **fields)
+
+    # ---------------------------------------------------------------------- reading back
+    async def contact(self, contact_id: int) -> dict[str, Any]:
+        return await self.store.run(queries.get_contact, contact_id)
+
+    async def read_contact(self, contact_id: int) -> dict[str, Any]:
+        """Read on a reader connection (hot path: a caller reached the waiting room)."""
+        return await self.store.read(queries.get_contact, contact_id)
+
+    async def open_queued_contacts(self, before: str) -> list[dict[str, Any]]:
+        return await self.store.run(queries.open_queued_contacts, before)
+
+    async def recent_handle_times(self, skill: str, wrap_up: float) -> list[float]:
+        return await self.store.run(queries.recent_handle_times, skill, wrap_up)
+
+    # ---------------------------------------------------------------------- agents
+    async def agent_state(self, now: float, agent_id: str, before: AgentState, state: AgentState,
+                          reason: str | None) -> None:
+        """An agent's state changed: membership and pause lines, and the stored state."""
+        if before is AgentState.LOGGED_OUT and state is not AgentState.LOGGED_OUT:
+            self.queue_log.write(now, "NONE", "", agent_id, "ADDMEMBER", "")
+        if state is AgentState.LOGGED_OUT and before is not AgentState.LOGGED_OUT:
+            self.queue_log.write(now, "NONE", "", agent_id, "REMOVEMEMBER", "")
+        if state is AgentState.PAUSED and before is not AgentState.PAUSED:
+            self.queue_log.write(now, "NONE", "", agent_id, "PAUSE", reason or "")
+        if before is AgentState.PAUSED and state is AgentState.READY:
+            self.queue_log.write(now, "NONE", "", agent_id, "UNPAUSE", "")
+        await self.stored_state(agent_id, state, reason)
+
+    async def stored_state(self, agent_id: str, state: AgentState, reason: str | None = None) -> None:
+        await self.store.run(queries.set_agent_state, agent_id, state, reason, self._at())
+
+    # ---------------------------------------------------------------------- waiting and offers
+    def entered_queue(self, now: float, uniqueid: str, queue: str, caller: str) -> None:
+        self.queue_log.write(now, uniqueid, queue, "NONE", "ENTERQUEUE", "", caller, 1)
+
+    async def enqueued(self, contact_id: int, queue: str, skill: str, confidential: bool,
+                       uniqueid: str, channel: str) -> None:
+        at = self._at()
+        await self._update(contact_id, enqueued_at=at, confidential=confidential,
+                           uniqueid=uniqueid, channel_name=channel)
+        await self.store.run(queries.add_event, contact_id, at, "enqueued",
+                             {"skill": skill, "queue": queue})
+
+    async def offered(self, contact_id: int, agent_id: str, leg_id: str | None,
+                      callback: bool) -> None:
+        at = self._at()
+        await self.store.run(queries.set_agent_state, agent_id, AgentState.RINGING, None, at)
+        await self.store.run(queries.add_event, contact_id, at, "offered",
+                             {"agent": agent_id, "leg": leg_id, **({"callback": True} if callback else {})})
+
+    async def ring_no_answer(self, now: float, uniqueid: str, queue: str, agent_id: str,
+                             ring_ms: int, contact_id: int) -> None:
+        self.queue_log.write(now, uniqueid, queue, agent_id, "RINGNOANSWER", ring_ms)
+        await self._event(contact_id, "ring_no_answer", {"agent": agent_id, "ms": ring_ms})
+
+    async def connected(self, now: float, contact_id: int, agent: Agent, district: str,
+                        uniqueid: str, queue: str, wait: float, leg_id: str) -> None:
+        await self._update(contact_id, agent=agent.id, agent_district=agent.district,
+                           overflowed=agent.district != district, answered_at=self._at(),
+                           wait_seconds=round(wait, 3))
+        await self._event(contact_id, "connected", {"agent": agent.id})
+        self.queue_log.write(now, uniqueid, queue, agent.id, "CONNECT", int(wait), leg_id, 0)
+
+    async def abandoned(self, now: float, uniqueid: str, queue: str, contact_id: int,
+                        wait: float) -> None:
+        self.queue_log.write(now, uniqueid, queue, "NONE", "ABANDON", 1, 1, int(wait))
+        await self._update(contact_id, outcome="abandoned", ended_at=self._at(),
+                           wait_seconds=round(wait, 3))
+        await self._event(contact_id, "abandoned", {"where": "queue", "wait": round(wait, 3)})
+
+    async def announced(self, contact_id: int, position: int, eta: float, staffed: int) -> None:
+        await self._event(contact_id, "announced",
+                          {"position": position, "estimate_seconds": round(eta), "staffed": staffed})
+
+    # ---------------------------------------------------------------------- calls
+    async def completed(self, now: float, conn: "Connected", talk: float) -> None:
+        event = "COMPLETEAGENT" if conn.agent_hung_up or conn.callback else "COMPLETECALLER"
+        self.queue_log.write(now, conn.uniqueid, conn.queue, conn.agent, event,
+                             int(conn.wait), int(talk), 1)
+        await self._update(conn.contact_id, outcome="answered", ended_at=self._at(),
+                           talk_seconds=round(talk, 3))
+        await self._event(conn.contact_id, "completed",
+                          {"by": "agent" if conn.agent_hung_up else "caller", "talk": round(talk, 3),
+                           **({"callback": True} if conn.callback else {})})
+
+    async def adopted_answer(self, contact_id: int, agent: Agent, contact: dict[str, Any],
+                             wait: float) -> None:
+        """A caller found talking to an agent after a restart: answered, if not yet written."""
+        if not contact["answered_at"]:
+            await self._update(contact_id, agent=agent.id, agent_district=agent.district,
+                               overflowed=agent.district != contact["district"],
+                               answered_at=self._at(), wait_seconds=round(wait, 3))
+
+    async def adopted(self, contact_id: int, agent_id: str) -> None:
+        await self._event(contact_id, "adopted", {"agent": agent_id, "after": "restart"})
+
+    async def closed_while_down(self, now: float, contact: dict[str, Any], queue: str) -> None:
+        """A contact left open by a crash whose caller is gone."""
+        cid, at = contact["id"], self._at()
+        if contact["answered_at"]:
+            await self._update(cid, outcome="answered", ended_at=at)
+            await self.store.run(queries.add_event, cid, at, "completed",
+                                 {"by": "unknown (service restarted)"})
+        else:
+            await self._update(cid, outcome="abandoned", ended_at=at)
+            await self.store.run(queries.add_event, cid, at, "abandoned",
+                                 {"where": "queue (while the service was down)"})
+            self.queue_log.write(now, contact["uniqueid"] or "NONE", queue, "NONE", "ABANDON", 1, 1, 0)
+
+    # ---------------------------------------------------------------------- call-backs
+    async def callback_requested(self, contact_id: int, number: str, position: int | None) -> None:
+        at = self._at()
+        await self._update(contact_id, callback_number=number)
+        await self.store.run(queries.add_event, contact_id, at, "callback_requested",
+                             {"number": number, "position": position})
+
+    async def callback_agent_answered(self, contact_id: int, agent: Agent, district: str,
+                                      wait: float) -> None:
+        await self._update(contact_id, agent=agent.id, agent_district=agent.district,
+                           overflowed=agent.district != district, wait_seconds=round(wait, 3))
+        await self._event(contact_id, "callback_agent_answered", {"agent": agent.id})
+
+    async def callback_dial(self, now: float, conn: "Connected", status: str) -> None:
+        at = self._at()
+        if status == "ANSWER":
+            await self._update(conn.contact_id, answered_at=at)
+            await self.store.run(queries.add_event, conn.contact_id, at, "callback_connected",
+                                 {"agent": conn.agent})
+            self.queue_log.write(now, conn.uniqueid, conn.queue, conn.agent, "CONNECT",
+                                 int(conn.wait), conn.leg_id, 0)
+        else:
+            await self.store.run(queries.add_event, conn.contact_id, at, "callback_dial",
+                                 {"status": status})
+
+    async def callback_failed(self, now: float, conn: "Connected") -> None:
+        """The agent called, the resident did not answer."""
+        self.queue_log.write(now, conn.uniqueid, conn.queue, conn.agent, "COMPLETEAGENT",
+                             int(conn.wait), 0, 1)
+        await self._update(conn.contact_id, outcome="failed", ended_at=self._at())
+        await self._event(conn.contact_id, "callback_unanswered", {"agent": conn.agent})
+
+    # ---------------------------------------------------------------------- transfers
+    async def transfer_contact(self, contact: dict[str, Any], skill: str, conn: "Connected") -> int:
+        """The new contact that waits in the target queue: same caller, same channel."""
+        return await self.store.run(
+            queries.create_contact, channel="phone", district=contact["district"],
+            dialed=contact["dialed"], caller=contact["caller"], caller_name=contact["caller_name"],
+            started_at=self._at(), menu_path=contact["menu_path"],
+            language=contact["language"], skill=skill, uniqueid=conn.uniqueid,
+            channel_name=conn.channel)
+
+    async def transfer_failed(self, new_id: int) -> None:
+        await self._update(new_id, outcome="failed", ended_at=self._at())
+
+    async def transferred(self, now: float, conn: "Connected", talk: float, to: str,
+                          extension: str, context: str, new_id: int | None) -> None:
+        at = self._at()
+        self.queue_log.write(now, conn.uniqueid, conn.queue, conn.agent, "TRANSFER", extension,
+                             context, int(conn.wait), int(talk), 1)
+        await self._update(conn.contact_id, outcome="transferred", ended_at=at,
+                           talk_seconds=round(talk, 3))
+        await self.store.run(queries.add_event, conn.contact_id, at, "transferred",
+                             {"to": to, "agent": conn.agent, "new_contact": new_id})
+        if new_id is not None:
+            await self.store.run(queries.add_event, new_id, at, "transferred_in",
+                                 {"from_contact": conn.contact_id, "agent": conn.agent})

@@ -1,0 +1,340 @@
+"""The waiting room and the offers: callers who reached the queue (music on hold), ringing a
+free agent for each (decided by `acd.routing.Router`), and what follows an offer (connected,
+ring-no-answer, the caller gone meanwhile). Also what a waiting caller hears: their place and
+the estimated wait.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+from kc.clock import parse_iso
+from kc.domain import AgentState
+from kc.errors import TelephonyDown
+from kc.queue_config import queue_name
+
+from . import estimate
+from .agents import AgentRuntime, Agents
+from .calls import Connected
+from .floor import Floor
+from .routing import WaitingCall
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Waiting:
+    call: WaitingCall
+    uniqueid: str
+    channel: str
+    caller: str
+    offered_to: str | None = None
+    leg_id: str | None = None
+    offers: int = 0
+    callback: str | None = None       # number to call back: the caller hung up, keeping the place
+
+
+@dataclass(frozen=True)
+class Queued:
+    """What the menu knows as it sends a caller to wait: with it, the caller's `KcWaiting`
+    event is handled at once, without reading the contact back (the agent's phone rings
+    sooner)."""
+    skill: str
+    district: str
+    language: str
+    caller: str
+    priority: int | None = None       # the menu option's; None: the queue's
+
+
+# How a call-back offer is followed up (`acd.callbacks`): (entry, agent, answered?, rung at)
+CallbackFollowUp = Callable[[Waiting, AgentRuntime, Awaitable[bool], float], Awaitable[None]]
+
+
+async def _failed(exc: Exception) -> bool:
+    raise exc
+
+
+class WaitingRoom:
+    EXPECT_SECONDS = 120.0
+
+    def __init__(self, floor: Floor, agents: Agents):
+        self.floor, self.agents = floor, agents
+        self.waiting = floor.waiting
+        self.expected: dict[int, tuple[float, Queued]] = {}   # see `expect`
+        self.follow_callback: CallbackFollowUp | None = None
+        self._wake: asyncio.TimerHandle | None = None
+        floor.dispatch = self.dispatch
+
+    def close(self) -> None:
+        if self._wake is not None:
+            self._wake.cancel()
+
+    # ------------------------------------------------------------------ arrivals
+    def expect(self, contact_id: int, queued: Queued) -> None:
+        """The menu is sending this caller to wait: remember what it knows (kept for
+        `EXPECT_SECONDS`; a caller who hangs up before reaching the waiting room is forgotten)."""
+        now = self.floor.now()
+        for cid, (at, _) in list(self.expected.items()):
+            if now - at > self.EXPECT_SECONDS:
+                del self.expected[cid]
+        self.expected[contact_id] = (now, queued)
+
+    def arrived(self, contact_id: int, uniqueid: str, channel: str) -> None:
+        """The caller's `KcWaiting` event: admitted at once if the menu said what it knows,
+        else after reading the contact."""
+        known = self.expected.pop(contact_id, None)
+        if known is not None:
+            self._admit(contact_id, uniqueid, channel, known[1], None)
+        else:
+            self.floor.spawn(self.enqueue(contact_id, uniqueid, channel))
+
+    def _here(self, contact_id: int) -> bool:
+        return contact_id in self.waiting or contact_id in self.floor.connected
+
+    async def enqueue(self, contact_id: int, uniqueid: str, channel: str) -> None:
+        """A caller has reached the waiting room (music on hold) after the menu, or is found
+        there again after a restart: read the contact, then `_admit`."""
+        if self._here(contact_id):
+            return
+        contact = await self.floor.records.read_contact(contact_id)
+        if self._here(contact_id):
+            return        # the event and a resync raced: already here
+        if contact["outcome"] is not None or not contact["skill"]:
+            log.warning("contact %s is not waiting for an agent; ignored", contact_id)
+            return
+        at = contact["enqueued_at"]
+        queued = Queued(contact["skill"], contact["district"], contact["language"] or "sv",
+                        contact["caller"] or "", contact.get("menu_priority"))
+        # picked up again after a restart: the original enqueue time counts
+        self._admit(contact_id, uniqueid, channel, queued,
+                    parse_iso(at).timestamp() if at else None,
+                    callback=contact.get("callback_number") if not channel else None)
+
+    def _admit(self, contact_id: int, uniqueid: str, channel: str, queued: Queued,
+               enqueued: float | None, callback: str | None = None) -> None:
+        """Synchronous on purpose: from the PBX's event to the agent's Originate there is no
+        await. `enqueued` is None for a new arrival (now; its records follow)."""
+        if self._here(contact_id):
+            return
+        floor = self.floor
+        skill = floor.skills.get(queued.skill)
+        confidential = bool(skill and skill.confidential)
+        now = floor.now()
+        first = enqueued is None
+        queue = queue_name(queued.skill, queued.district)
+        priority = queued.priority
+        if priority is None:
+            priority = floor.policy.priority(queued.skill, queued.district)
+        call = WaitingCall(contact_id, queued.skill, queued.district, queued.language,
+                           int(priority), confidential, now if first else enqueued)
+        self.waiting[contact_id] = Waiting(call, uniqueid, channel, queued.caller, callback=callback)
+        floor.router.add_call(call)
+        if first:   # spawned before any offer's records: tasks run in order of creation
+            floor.spawn(floor.records.enqueued(contact_id, queue, queued.skill, confidential,
+                                               uniqueid, channel))
+        self.dispatch()
+        if first:
+            floor.records.entered_queue(now, uniqueid, queue, queued.caller)
+        floor.changed()
+
+    # ------------------------------------------------------------------ taken out, put back
+    def take(self, contact_id: int) -> Waiting | None:
+        """Remove a caller nobody is being offered yet (e.g. their queue closed); None if not."""
+        entry = self.waiting.get(contact_id)
+        if entry is None or entry.offered_to is not None:
+            return None
+        del self.waiting[contact_id]
+        self.floor.router.remove_call(contact_id)
+        self.floor.changed()
+        return entry
+
+    def put_back(self, entry: Waiting) -> None:
+        """Undo `take`: the caller keeps their place."""
+        if self.waiting.setdefault(entry.call.contact_id, entry) is entry and entry.offered_to is None:
+            self.floor.router.add_call(entry.call)
+        self.floor.changed()
+        self.dispatch()
+
+    async def hung_up(self, uniqueid: str, now: float) -> bool:
+        """The caller on this channel hung up: abandoned, unless they keep their place for a
+        call-back. False if nobody waits on this channel."""
+        for entry in list(self.waiting.values()):
+            if entry.uniqueid == uniqueid:
+                if entry.callback:
+                    entry.channel = ""      # hung up after asking for a call-back: keeps the place
+                else:
+                    await self.abandon(entry, now)
+                return True
+        return False
+
+    async def abandon(self, entry: Waiting, now: float) -> None:
+        call = entry.call
+        del self.waiting[call.contact_id]
+        self.floor.router.remove_call(call.contact_id)
+        wait = max(0.0, now - call.enqueued_at)
+        queue = queue_name(call.skill, call.district)
+        await self.floor.records.abandoned(now, entry.uniqueid, queue, call.contact_id, wait)
+        if entry.offered_to and entry.leg_id:
+            leg = self.floor.leg_channels.get(entry.leg_id)
+            if leg:
+                try:
+                    await self.floor.telephony.hangup(leg)
+                except TelephonyDown:
+                    pass
+        self.floor.changed()
+
+    # ------------------------------------------------------------------ offers
+    def dispatch(self) -> None:
+        """Offer waiting callers to free agents (no agent gets two offers); then sleep until
+        the next overflow step could change the answer. The router holds only what changed
+        since the last dispatch, so this costs little however many agents and callers wait."""
+        if self._wake is not None:
+            self._wake.cancel()
+            self._wake = None
+        floor = self.floor
+        now = floor.now()
+        offered = False
+        for call, agent in floor.router.dispatch(now):
+            entry = self.waiting.get(call.contact_id)
+            rt = floor.agents.get(agent.id)
+            if entry is None or entry.offered_to is not None or rt is None or not rt.snapshot().free:
+                # cannot happen while every change reaches the router; never offer blindly
+                log.error("router and distributor disagree on contact %s / agent %s",
+                          call.contact_id, agent.id)
+                if entry is not None and entry.offered_to is None:
+                    floor.router.add_call(entry.call)
+                if rt is not None:
+                    floor.router.upsert_agent(rt.snapshot())
+                continue
+            entry.offered_to = agent.id
+            entry.offers += 1
+            entry.leg_id = f"kc-{call.contact_id}-{entry.offers}-{int(now)}"
+            rt.state, rt.contact_id = AgentState.RINGING, call.contact_id
+            offered = True
+            self._start_offer(entry, rt)
+        if offered:
+            floor.changed()
+        due = floor.router.next_wakeup(now)
+        if due is not None:
+            self._wake = asyncio.get_running_loop().call_later(max(0.02, due - now + 0.01),
+                                                               self._on_wake)
+
+    def _on_wake(self) -> None:
+        self._wake = None
+        self.dispatch()
+
+    def _start_offer(self, entry: Waiting, rt: AgentRuntime) -> None:
+        """Ring the agent now (the Originate leaves before this returns); a task follows it up."""
+        floor, call = self.floor, entry.call
+        kind = floor.skills[call.skill].name if call.skill in floor.skills else call.skill
+        answer: Awaitable[bool]
+        try:
+            if entry.callback:
+                answer = floor.telephony.call_back(
+                    agent=rt.agent.id, contact_id=call.contact_id, leg_id=entry.leg_id or "",
+                    number=entry.callback, caller_id=f"Återuppringning <{entry.callback}>",
+                    timeout=floor.ring_timeout, ring_resident=floor.options.callback_ring_seconds)
+            else:
+                answer = floor.telephony.ring_agent(
+                    agent=rt.agent.id, caller_channel=entry.channel, contact_id=call.contact_id,
+                    leg_id=entry.leg_id or "", caller_id=f"{kind} <{entry.caller}>",
+                    timeout=floor.ring_timeout)
+        except TelephonyDown as exc:
+            answer = _failed(exc)
+        floor.spawn(floor.records.offered(call.contact_id, rt.agent.id, entry.leg_id,
+                                          bool(entry.callback)))
+        started = floor.now()
+        if entry.callback and self.follow_callback is not None:
+            floor.spawn(self.follow_callback(entry, rt, answer, started))
+        else:
+            floor.spawn(self._offer(entry, rt, answer, started))
+
+    async def _offer(self, entry: Waiting, rt: AgentRuntime, answer: Awaitable[bool],
+                     started: float) -> None:
+        call = entry.call
+        try:
+            answered = await answer
+        except TelephonyDown as exc:
+            log.warning("offering contact %s to %s failed: %s", call.contact_id, rt.agent.id, exc)
+            answered = False
+            if call.contact_id in self.waiting:
+                self.unoffer(entry)
+                await self.agents.set_state(rt, AgentState.READY)
+                rt.contact_id = None
+                return
+        still_waiting = self.waiting.get(call.contact_id) is entry
+        if answered and still_waiting:
+            await self._connect(entry, rt)
+            return
+        if answered and not still_waiting:
+            # The caller left while the phone rang; the agent leg finds no one to bridge.
+            await self.agents.after_call(rt)
+            return
+        if still_waiting:
+            await self.ring_no_answer(entry, rt, started)
+        else:
+            await self.agents.after_call(rt)
+
+    def unoffer(self, entry: Waiting) -> None:
+        """The offer came to nothing: the caller waits again, with their original place."""
+        entry.offered_to, entry.leg_id = None, None
+        self.floor.router.add_call(entry.call)
+
+    async def ring_no_answer(self, entry: Waiting, rt: AgentRuntime, started: float) -> None:
+        """The caller goes back to the head of the queue (original enqueue time); the agent
+        is paused with reason `rona`."""
+        call = entry.call
+        ring_ms = int((self.floor.now() - started) * 1000)
+        self.unoffer(entry)               # at the head again: its original enqueue time
+        await self.floor.records.ring_no_answer(self.floor.now(), entry.uniqueid,
+                                                queue_name(call.skill, call.district),
+                                                rt.agent.id, ring_ms, call.contact_id)
+        await self.agents.ring_no_answer(rt)
+
+    async def _connect(self, entry: Waiting, rt: AgentRuntime) -> None:
+        call = entry.call
+        now = self.floor.now()
+        wait = max(0.0, now - call.enqueued_at)
+        queue = queue_name(call.skill, call.district)
+        del self.waiting[call.contact_id]
+        self.floor.connected[call.contact_id] = Connected(
+            call.contact_id, rt.agent.id, entry.uniqueid, entry.leg_id or "", queue, wait, now,
+            channel=entry.channel, skill=call.skill, district=call.district)
+        await self.agents.set_state(rt, AgentState.ON_CALL)
+        await self.floor.records.connected(now, call.contact_id, rt.agent, call.district,
+                                           entry.uniqueid, queue, wait, entry.leg_id or "")
+
+    # ------------------------------------------------------------------ the waiting caller's view
+    def position(self, contact_id: int) -> int | None:
+        """1 = next in this caller's queue (same skill and called district, priority then FIFO)."""
+        entry = self.waiting.get(contact_id)
+        if entry is None:
+            return None
+        me = entry.call
+        key = (-me.priority, me.enqueued_at, me.contact_id)
+        ahead = sum(1 for w in self.waiting.values()
+                    if w.call.skill == me.skill and w.call.district == me.district
+                    and (-w.call.priority, w.call.enqueued_at, w.call.contact_id) < key)
+        return ahead + 1
+
+    async def waiting_info(self, contact_id: int) -> tuple[int, float, str] | None:
+        """(place in the queue, estimated wait in seconds, language) for an announcement."""
+        pos = self.position(contact_id)
+        if pos is None:
+            return None
+        floor = self.floor
+        call = self.waiting[contact_id].call
+        staffed = sum(1 for rt in floor.agents.values()
+                      if rt.state is not AgentState.LOGGED_OUT and rt.registered
+                      and rt.agent.may_take(call.skill, call.district, call.confidential))
+        recent = floor.handle_times.get(call.skill)
+        if not recent:
+            recent = deque(await floor.records.recent_handle_times(
+                call.skill, floor.wrap_up_for(call.skill, call.district)), maxlen=50)
+            floor.handle_times[call.skill] = recent
+        eta = estimate.estimated_wait(pos, estimate.average_handle(recent), staffed)
+        await floor.records.announced(contact_id, pos, eta, staffed)
+        return pos, eta, call.language
