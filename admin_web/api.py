@@ -8,6 +8,7 @@ from aiohttp import web
 
 from acd.distributor import AgentRuntime
 from kc import cases, queries
+from kc.asterisk_runtime import parse_version
 from kc.clock import iso, parse_iso
 from kc.errors import InvalidInput
 
@@ -27,6 +28,7 @@ async def health(request: web.Request) -> web.Response:
         "status": "ok",
         "asterisk": "up" if link.reachable or link.up else "down",
         "ami": "up" if link.up else "down",
+        "asterisk_version": parse_version(link.pbx_version or ""),
     })
 
 

@@ -25,6 +25,7 @@ from admin_web.casework import casework_ctx
 from admin_web.keys import AMI, CLOCK, DISTRIBUTOR, SETTINGS, STORE
 from agi.after_hours import setup as after_hours_setup
 from agi.acd_routes import AcdRoutes
+from agi import fallback_stage
 from agi.call_flow import CallFlow
 from agi.fastagi import FastAgiServer
 from agi.menu import Menu
@@ -32,6 +33,7 @@ from agi.prompts import PromptCache
 
 from . import queries, reports
 from .asterisk import AgentEndpoint, AsteriskContext, DistrictNumber, default_run_user
+from .asterisk_runtime import AsteriskRuntime, runtime_for
 from .clock import Clock, system_clock
 from .errors import InvalidInput
 from .settings import PROJECT_ROOT, Settings
@@ -45,26 +47,27 @@ FALLBACK_TEXT = "Vi har tekniska problem just nu. Ring gärna igen om en stund."
 FEATURES = {"21": "ready", "22": "logged_out"}
 
 
-def fallback_interpreter(settings: Settings, run_user: str | None) -> list[str]:
-    """How Asterisk's user starts the process-AGI fallback.
+def fallback_interpreter(settings: Settings, runtime: AsteriskRuntime, run_user: str | None) -> list[str]:
+    """How Asterisk starts the process-AGI fallback (staged by agi/fallback_stage.py).
 
-    Asterisk runs unprivileged, so it may not reach our interpreter (e.g. one under /root);
-    the system's python3 then runs the script, with pyst2's install directory on its path.
-    """
-    if run_user is None or not Path(SYSTEM_PYTHON).exists():
+    Asterisk running as ourselves from the system: our own interpreter. Running as its own
+    user, or inside a private root: the python3 it can see there (the root has one)."""
+    if run_user is None and runtime.sysroot is None:
         return [settings.python]
-    import asterisk.agi  # pyst2
-
-    site = Path(asterisk.agi.__file__).resolve().parent.parent
-    return ["/usr/bin/env", f"PYTHONPATH={site}", SYSTEM_PYTHON]
+    if not runtime.host_path(SYSTEM_PYTHON).exists():
+        log.warning("no %s for Asterisk (%s): the fallback AGI cannot run", SYSTEM_PYTHON,
+                    runtime.describe())
+    return [SYSTEM_PYTHON]
 
 
 def asterisk_context(settings: Settings, store: Store, fallback_prompt: Path | None) -> AsteriskContext:
     districts = store.run_sync(queries.list_districts)
     creds = store.run_sync(queries.agent_sip_credentials)
     settings.fallback_spool.mkdir(parents=True, exist_ok=True)
-    run_user = default_run_user()
-    command = [*fallback_interpreter(settings, run_user), str(PROJECT_ROOT / "agi" / "fallback.py"),
+    runtime = runtime_for(settings)
+    run_user = default_run_user(runtime)
+    script = fallback_stage.stage(settings.asterisk_root / "agi-bin" / "kc-fallback.d")
+    command = [*fallback_interpreter(settings, runtime, run_user), str(script),
                "--spool", str(settings.fallback_spool)]
     if fallback_prompt is not None:
         command += ["--prompt", str(fallback_prompt)]
@@ -83,6 +86,8 @@ def asterisk_context(settings: Settings, store: Store, fallback_prompt: Path | N
         ami_write_system=False,   # least privilege: resync reads DEVICE_STATE() instead
         announce_seconds=AcdOptions.from_env().announce_seconds,
         callback_trunk=AcdOptions.from_env().callback_trunk,
+        runtime=runtime,
+        shared_dirs=(settings.var_dir,),   # prompts, recordings, the fallback's spool
     )
 
 

@@ -14,6 +14,9 @@ from pathlib import Path
 from .errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The install script's default too (asterisk-docker/install-asterisk.sh; a test keeps them equal).
+DEFAULT_ASTERISK_SYSROOT = Path("/var/cache/kommuncentral/asterisk-22")
+ASTERISK_CHOICES = ("22", "16")
 
 _PORTS = {
     "sip_port": ("KC_SIP_PORT", 5060),
@@ -53,6 +56,16 @@ class Settings:
     ring_timeout: float = 15.0          # seconds an agent's phone rings before ring-no-answer
     secure_cookies: bool = False        # set KC_SECURE_COOKIES=1 behind HTTPS
     python: str = field(default_factory=lambda: sys.executable)
+    # Which Asterisk runs the PBX: "22" (default: the system's own when the release ships 20+,
+    # else Debian unstable's in a private root) or "16" (the system's, from Debian 11's
+    # security suite). KC_ASTERISK; see kc/asterisk_runtime.py.
+    asterisk: str = "22"
+    # KC_ASTERISK_SYSROOT: where asterisk-docker/install-asterisk.sh made the private root
+    # (debootstrap of Debian unstable); shared by every checkout on the machine.
+    asterisk_sysroot: Path = DEFAULT_ASTERISK_SYSROOT
+    # KC_ASTERISK_BIN / KC_ASTERISK_MODDIR: a system Asterisk somewhere else (wins over both).
+    asterisk_bin: str | None = None
+    asterisk_moddir: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, var_dir: Path | None = None) -> "Settings":
@@ -61,6 +74,9 @@ class Settings:
         ports = {key: _port(env, name, default) for key, (name, default) in _PORTS.items()}
         if ports["rtp_start"] > ports["rtp_end"]:
             raise ConfigError("KC_RTP_START must not exceed KC_RTP_END")
+        asterisk = env.get("KC_ASTERISK") or "22"
+        if asterisk not in ASTERISK_CHOICES:
+            raise ConfigError(f"KC_ASTERISK={asterisk!r}: choose one of {', '.join(ASTERISK_CHOICES)}")
         return cls(
             var_dir=var,
             bind_host=env.get("KC_BIND", "127.0.0.1"),
@@ -68,6 +84,10 @@ class Settings:
             trunk_match=env.get("KC_TRUNK_MATCH", "127.0.0.1"),
             ring_timeout=float(env.get("KC_RING_TIMEOUT", "15")),
             secure_cookies=env.get("KC_SECURE_COOKIES", "") in ("1", "yes", "true"),
+            asterisk=asterisk,
+            asterisk_sysroot=Path(env.get("KC_ASTERISK_SYSROOT") or DEFAULT_ASTERISK_SYSROOT),
+            asterisk_bin=env.get("KC_ASTERISK_BIN") or None,
+            asterisk_moddir=env.get("KC_ASTERISK_MODDIR") or None,
             **ports,
         )
 

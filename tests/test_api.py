@@ -1,10 +1,18 @@
 """The JSON API against a running instance: tokens, roles, validation."""
 from datetime import datetime, timezone
 
+from kc.asterisk_runtime import runtime_for
+from kc.settings import Settings
 
-def test_health_needs_no_token(kc):
+
+def test_health_needs_no_token_and_names_the_asterisk_in_use(kc):
+    settings = Settings.from_env(kc.env)
+    expected = runtime_for(settings).installed_version()   # `asterisk -V` of the chosen one
+    assert expected is not None
+    major = int(expected.split(".")[0])
+    assert major == 16 if settings.asterisk == "16" else major >= 20
     assert kc.request("GET", "/api/health", token=None) == (
-        200, {"status": "ok", "asterisk": "up", "ami": "up"})
+        200, {"status": "ok", "asterisk": "up", "ami": "up", "asterisk_version": expected})
 
 
 def test_missing_or_wrong_token_is_401_json(kc):

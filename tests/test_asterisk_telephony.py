@@ -37,10 +37,20 @@ from kc.asterisk import (  # noqa: E402
     render_config,
 )
 
-pytestmark = pytest.mark.skipif(
-    not (shutil.which("asterisk") or os.path.exists("/usr/sbin/asterisk")) or not shutil.which("sipp"),
-    reason="asterisk and sipp are required",
-)
+from kc.asterisk_runtime import RuntimeMissing, runtime_for  # noqa: E402
+from kc.settings import Settings  # noqa: E402
+
+
+def _runtime():
+    try:
+        return runtime_for(Settings.from_env())   # KC_ASTERISK: 22 by default, or 16
+    except RuntimeMissing:
+        return None
+
+
+RUNTIME = _runtime()
+pytestmark = pytest.mark.skipif(RUNTIME is None or not shutil.which("sipp"),
+                                reason="the chosen Asterisk (make system) and sipp are required")
 
 REALM = "kommuncentral"
 AGENTS = {"bromma-101": "pw-101-secret", "bromma-102": "pw-102-secret"}
@@ -116,7 +126,8 @@ class Lab:
             agents=tuple(AgentEndpoint(a, "bromma", ha1(a, REALM, pw)) for a, pw in AGENTS.items()),
             fallback_command=("/bin/sh", "-c", "echo 'VERBOSE \"kc fallback ran\" 1'; read r", "kc fallback"),
             realm=REALM,
-            run_user=default_run_user(),
+            run_user=default_run_user(RUNTIME),
+            runtime=RUNTIME,
             ami_events=AMI_EVENTS + ("BridgeEnter",),   # the service's events, and bridges seen
         )
         self.asterisk = AsteriskProcess(self.ctx)
@@ -255,8 +266,7 @@ def test_boot_runs_unprivileged_and_fully_booted(lab: Lab):
     pid = lab.asterisk.pid
     uid = os.stat(f"/proc/{pid}").st_uid
     if os.geteuid() == 0 and lab.ctx.run_user:
-        import pwd
-        assert uid == pwd.getpwnam(lab.ctx.run_user).pw_uid
+        assert uid == RUNTIME.user_ids(lab.ctx.run_user)[0]
     assert (lab.ctx.root / "log" / "messages").exists()
     assert oct(os.stat(lab.ctx.root / "etc" / "manager.conf").st_mode & 0o777) == "0o600"
     assert oct(os.stat(lab.ctx.root / "etc" / "pjsip.conf").st_mode & 0o777) == "0o600"
