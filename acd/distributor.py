@@ -613,6 +613,23 @@ class Distributor:
     # What `on_event` reads; the PBX is told to send no others (kc.asterisk.AMI_EVENTS).
     PBX_EVENTS = frozenset({"UserEvent", "HangupRequest", "SoftHangupRequest", "BridgeLeave",
                             "Hangup", "DialEnd", "Newchannel", "DeviceStateChange", "ContactStatus"})
+    # The fields `on_event` reads from each, and only these: what differs between Asterisk 16
+    # and 22 (22 drops HangupRequest's Cause, adds Hangup's TechCause, numbers some causes
+    # differently) is never read. tests/test_asterisk_telephony.py checks these fields and the
+    # values compared below against the real Asterisk of each run. ContactStatus names its
+    # endpoint in EndpointName, or only in AOR (one AOR per agent here).
+    PBX_EVENT_FIELDS = {
+        "UserEvent": ("UserEvent", "Uniqueid", "Channel"),   # + ContactID for KcWaiting
+        "HangupRequest": ("Uniqueid",), "SoftHangupRequest": ("Uniqueid",), "BridgeLeave": ("Uniqueid",),
+        "Hangup": ("Uniqueid", "Channel"),
+        "DialEnd": ("Uniqueid", "DialStatus"),
+        "Newchannel": ("Uniqueid", "Channel"),
+        "DeviceStateChange": ("Device", "State"),
+        "ContactStatus": ("ContactStatus", "AOR"),
+    }
+    UNREGISTERED_STATES = ("UNAVAILABLE", "INVALID", "UNKNOWN")
+    CONTACT_UP = ("Created", "Reachable", "NonQualified")
+    CONTACT_DOWN = ("Removed", "Unreachable")
 
     def on_event(self, event: dict[str, str]) -> None:
         """Called for every AMI event; must not block (slow readers get disconnected)."""
@@ -643,13 +660,13 @@ class Distributor:
         elif name == "DeviceStateChange":
             device = event.get("Device", "")
             if device.startswith("PJSIP/"):
-                self.set_registered(device[6:], event.get("State") not in ("UNAVAILABLE", "INVALID", "UNKNOWN"))
+                self.set_registered(device[6:], event.get("State") not in self.UNREGISTERED_STATES)
         elif name == "ContactStatus":
             status = event.get("ContactStatus", "")
             agent = event.get("EndpointName") or event.get("AOR", "")
-            if status in ("Created", "Reachable", "NonQualified"):
+            if status in self.CONTACT_UP:
                 self.set_registered(agent, True)
-            elif status in ("Removed", "Unreachable"):
+            elif status in self.CONTACT_DOWN:
                 # a phone registering from a new address replaces its old contact: "Removed"
                 # may come after the new one's "Created", so ask the PBX what holds now
                 self._spawn(self._recheck_registration(agent))

@@ -62,7 +62,7 @@ async def apply_sip_to_asterisk(app: web.Application) -> str:
 
     The AMI user is deliberately not allowed `system` actions (module reloads), so the reload
     goes through Asterisk's control socket, as `kc asterisk` itself uses it."""
-    from kc.asterisk import AsteriskProcess, render_config
+    from kc.asterisk import AsteriskProcess, reload_succeeded, render_config
     from kc.service import asterisk_context, fallback_prompt
 
     settings, store = app[SETTINGS], app[STORE]
@@ -70,7 +70,7 @@ async def apply_sip_to_asterisk(app: web.Application) -> str:
     ctx = await asyncio.to_thread(asterisk_context, settings, store, prompt)
     await asyncio.to_thread(render_config, ctx)
     rc, out = await AsteriskProcess(ctx)._rx("module reload res_pjsip.so", timeout=15)
-    if rc != 0 or "error" in out.lower():
+    if rc != 0 or not reload_succeeded(out):
         raise InvalidInput(f"Asterisk did not reload PJSIP: {out.strip()[:200]}")
     return out.strip()
 

@@ -436,6 +436,16 @@ def render_config(ctx: AsteriskContext) -> Path:
     return root / "etc" / "asterisk.conf"
 
 
+def reload_succeeded(cli_output: str) -> bool:
+    """Did `module reload X` work? Asterisk 16 and 22 both exit 0 and say so only in words:
+    "Module 'X' reloaded successfully." (or, while another reload runs, that it is queued);
+    a wrong name gives "No such module 'X'", a failed one "... failed to reload" or an error."""
+    text = cli_output.lower()
+    if "no such module" in text or "not found" in text or "error" in text or "fail" in text:
+        return False
+    return "reloaded successfully" in text or "queued" in text
+
+
 # --------------------------------------------------------------------------- process
 
 
@@ -574,7 +584,7 @@ class AsteriskProcess:
 
     async def reload_pjsip(self) -> None:
         out = await self.cli("module reload res_pjsip.so")
-        if "not found" in out.lower() or "error" in out.lower():
+        if not reload_succeeded(out):
             raise AsteriskError(f"pjsip reload failed: {out.strip()}")
 
     async def stop(self, timeout: float = 10) -> None:

@@ -226,9 +226,13 @@ def select_runtime(choice: str, sysroot: Path, binary: str | None = None,
     KC_ASTERISK_MODDIR) point at a system Asterisk elsewhere and win over both."""
     if binary:
         return system_runtime(binary, module_dir)
-    if choice == "16":
-        return system_runtime(None, module_dir)
     sys_major = _system_major()
+    if choice == "16":
+        if sys_major != 16:
+            raise RuntimeMissing(
+                "Asterisk 16 is not installed" + (f" (the system has Asterisk {sys_major})" if sys_major else "")
+                + ": `KC_ASTERISK=16 make system` installs it from Debian 11's security suite (Debian 12 only)")
+        return system_runtime(None, module_dir)
     if sys_major is not None and sys_major >= 20:
         return system_runtime(None, module_dir)
     root = Path(sysroot)

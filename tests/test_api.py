@@ -1,10 +1,14 @@
 """The JSON API against a running instance: tokens, roles, validation."""
+import urllib.request
 from datetime import datetime, timezone
+
+import pytest
 
 from kc.asterisk_runtime import runtime_for
 from kc.settings import Settings
 
 
+@pytest.mark.smoke16
 def test_health_needs_no_token_and_names_the_asterisk_in_use(kc):
     settings = Settings.from_env(kc.env)
     expected = runtime_for(settings).installed_version()   # `asterisk -V` of the chosen one
@@ -13,6 +17,8 @@ def test_health_needs_no_token_and_names_the_asterisk_in_use(kc):
     assert major == 16 if settings.asterisk == "16" else major >= 20
     assert kc.request("GET", "/api/health", token=None) == (
         200, {"status": "ok", "asterisk": "up", "ami": "up", "asterisk_version": expected})
+    with urllib.request.urlopen(kc.url + "/", timeout=10) as resp:   # the home page says it too
+        assert f'<span id="asterisk-version">{expected}</span>' in resp.read().decode()
 
 
 def test_missing_or_wrong_token_is_401_json(kc):

@@ -28,6 +28,7 @@ def own_kc():
         remove_instance(inst)
 
 
+@pytest.mark.smoke16
 def test_service_restart_keeps_waiting_caller_and_fallback_registers_calls(own_kc, tmp_path):
     kc = own_kc
     since = now_iso()
@@ -67,6 +68,7 @@ def test_service_restart_keeps_waiting_caller_and_fallback_registers_calls(own_k
     assert failed["dialed"] == "0850820000"
 
 
+@pytest.mark.smoke16
 def test_ami_link_reconnects_after_asterisk_restart(own_kc):
     kc = own_kc
     kc._stop("asterisk")
