@@ -337,12 +337,17 @@ def setup(settings: Any, store: Store, prompts: PromptCache, clock: Clock, distr
           ami: Any) -> tuple[AfterHours, QueueCloser]:
     """Built by the composition root: the call-flow hook and the running queue closer."""
     from kc.asterisk import default_run_user
-    from kc.asterisk_runtime import runtime_for
+    from kc.asterisk_runtime import RuntimeMissing, runtime_for
 
-    runtime = runtime_for(settings)
-    run_user = default_run_user(runtime)
+    try:
+        runtime = runtime_for(settings)
+        run_user = default_run_user(runtime)
+        run_ids = runtime.user_ids(run_user) if run_user else None
+    except RuntimeMissing as exc:   # the service can run against an Asterisk started elsewhere
+        log.warning("%s; recordings directory left to us", exc)
+        run_ids = None
     hours = AfterHours(store, prompts, clock, settings.asterisk_root / "spool" / "kc-messages",
-                       run_ids=runtime.user_ids(run_user) if run_user else None)
+                       run_ids=run_ids)
     closer = QueueCloser(store, clock, distributor, ami)
     closer.start()
     return hours, closer

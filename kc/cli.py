@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kc: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
-        if type(exc).__name__ == "AsteriskError":
+        if type(exc).__name__ in ("AsteriskError", "RuntimeMissing"):
             print(f"kc: Asterisk failed: {exc}", file=sys.stderr)
             return 3
         raise
