@@ -622,7 +622,8 @@ class Distributor:
         "UserEvent": ("UserEvent", "Uniqueid", "Channel"),   # + ContactID for KcWaiting
         "HangupRequest": ("Uniqueid",), "SoftHangupRequest": ("Uniqueid",), "BridgeLeave": ("Uniqueid",),
         "Hangup": ("Uniqueid", "Channel"),
-        "DialEnd": ("Uniqueid", "DialStatus"),
+        "DialEnd": ("DestUniqueid", "DialStatus"),   # + Uniqueid when a channel dialled
+                                                     # (an Originate's own dial has none)
         "Newchannel": ("Uniqueid", "Channel"),
         "DeviceStateChange": ("Device", "State"),
         "ContactStatus": ("ContactStatus", "AOR"),

@@ -537,6 +537,8 @@ def test_events_carry_what_the_acd_reads_on_this_asterisk(lab: Lab):
         name = e.get("Event")
         if name in D.PBX_EVENT_FIELDS:
             missing = [f for f in D.PBX_EVENT_FIELDS[name] if not e.get(f)]
+            if name == "DialEnd" and e.get("Channel") and not e.get("Uniqueid"):
+                missing.append("Uniqueid")
             assert not missing, (name, missing, e)
             seen[name] = seen.get(name, 0) + 1
     assert {"UserEvent", "Hangup", "HangupRequest", "SoftHangupRequest", "BridgeLeave", "DialEnd",
