@@ -36,7 +36,7 @@ from .asterisk import AgentEndpoint, AsteriskContext, DistrictNumber, default_ru
 from .asterisk_runtime import AsteriskRuntime, runtime_for
 from .clock import Clock, system_clock
 from .errors import InvalidInput
-from .settings import PROJECT_ROOT, Settings
+from .settings import Settings
 from .store import Store
 
 log = logging.getLogger(__name__)

@@ -60,3 +60,15 @@ def test_contacts_since_is_validated(kc):
     status, body = kc.request("GET", f"/api/contacts?since={now.replace('+', '%2B')}",
                               token="demo-manager-token")
     assert status == 200 and body == {"contacts": []}
+
+
+@pytest.mark.smoke16
+def test_kc_cli_runs_a_command_on_the_running_asterisk(kc):
+    import subprocess
+    import sys
+
+    settings = Settings.from_env(kc.env)
+    out = subprocess.run([sys.executable, "-m", "kc.cli", "cli", "core", "show", "version"],
+                         env=kc.env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"Asterisk {runtime_for(settings).installed_version()}")
