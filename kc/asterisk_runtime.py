@@ -41,10 +41,12 @@ MODULE_DIRS = (
 DATA_DIRS = ("/usr/share/asterisk", "/var/lib/asterisk", "/usr/local/share/asterisk")
 _VERSION_RE = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
 
-# The wrapper run by `unshare --mount`: bind the host paths given before "--" into the root
-# at the same place (creating the mount points), plus /dev and /proc, then chroot and exec.
+# The wrapper run by `unshare --mount`: a private /tmp (so mount points made there for
+# temporary trees leave nothing behind in the root), the host paths given before "--" bound
+# into the root at the same place (creating the mount points), /dev and /proc; then chroot.
 _ENTER = r'''set -e
 root=$1; shift
+mount -t tmpfs -o mode=1777,size=64m kc-tmp "$root/tmp"
 while [ "$1" != "--" ]; do
   mkdir -p "$root$1"
   mount --bind "$1" "$root$1"

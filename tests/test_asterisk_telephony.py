@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sipp_driver as sd  # noqa: E402
+from kc_instance import free_port  # noqa: E402
 from kc.asterisk import (  # noqa: E402
     AMI_EVENTS,
     AgentEndpoint,
@@ -120,8 +121,8 @@ class Lab:
             root=tmp / "var" / "asterisk",
             sip_host="127.0.0.1", sip_port=port(),
             rtp_start=rtp, rtp_end=rtp + 400,  # a collision with another process is unlikely, not impossible
-            ami_host="127.0.0.1", ami_port=port(), ami_user="kc", ami_secret=uuid.uuid4().hex,
-            agi_host="127.0.0.1", agi_port=port(),
+            ami_host="127.0.0.1", ami_port=free_port(), ami_user="kc", ami_secret=uuid.uuid4().hex,
+            agi_host="127.0.0.1", agi_port=free_port(),   # TCP ports free now (not UDP ones)
             trunk_match="127.0.0.1",
             districts=(DistrictNumber("bromma", BROMMA), DistrictNumber("kista", "0850820000")),
             agents=tuple(AgentEndpoint(a, "bromma", ha1(a, REALM, pw)) for a, pw in AGENTS.items()),
