@@ -269,7 +269,10 @@ def test_boot_runs_unprivileged_and_fully_booted(lab: Lab):
     uid = os.stat(f"/proc/{pid}").st_uid
     if os.geteuid() == 0 and lab.ctx.run_user:
         assert uid == RUNTIME.user_ids(lab.ctx.run_user)[0]
-    assert (lab.ctx.root / "log" / "messages").exists()
+    # One set of templates for 16 and 22: not a warning at boot on either (a PJSIP option or
+    # module name one of them did not know would show here).
+    boot = (lab.ctx.root / "log" / "messages").read_text(errors="replace").splitlines()
+    assert not [line for line in boot if re.search(r"\] (WARNING|ERROR)\[", line)], boot
     assert oct(os.stat(lab.ctx.root / "etc" / "manager.conf").st_mode & 0o777) == "0o600"
     assert oct(os.stat(lab.ctx.root / "etc" / "pjsip.conf").st_mode & 0o777) == "0o600"
     # FullyBooted is sent to every new session of a user with read=system.
