@@ -83,6 +83,7 @@ class AmiLink:
         self.up = False
         self.reachable = False        # TCP connect to AMI worked: Asterisk is running
         self.connects = 0
+        self.pbx_version: str | None = None   # CoreSettings' AsteriskVersion, as Asterisk says it
 
     # lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -150,6 +151,7 @@ class AmiLink:
                 self.connects += 1
                 delay = self._backoff[0]
                 log.info("AMI connected (%d)", self.connects)
+                asyncio.create_task(self._learn_version())
                 if self._on_ready is not None:
                     asyncio.create_task(self._run_ready())
                 await self._watch()
@@ -163,6 +165,15 @@ class AmiLink:
             self.reachable = self.reachable and self.up
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._backoff[1])
+
+    async def _learn_version(self) -> None:
+        """Which Asterisk answers (after every connect: it may have been upgraded)."""
+        try:
+            reply = await self.action("CoreSettings")
+        except KcError as exc:
+            log.warning("AMI CoreSettings: %s", exc)
+            return
+        self.pbx_version = reply.get("AsteriskVersion") or None
 
     async def _run_ready(self) -> None:
         try:

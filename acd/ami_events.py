@@ -94,6 +94,26 @@ _PARSERS: dict[str, Callable[[Frame], AmiEvent | None]] = {
     "ContactStatus": lambda f: ContactStatusChanged(f.get("EndpointName") or f.get("AOR", ""),
                                                     f.get("ContactStatus", "")),
 }
+# The fields the parsers above read from each event, and only these: what differs between
+# Asterisk 16 and 22 (22 drops HangupRequest's Cause, adds Hangup's TechCause, numbers some
+# causes differently) is never read. tests/pbx/test_asterisk_telephony.py checks these fields
+# and the values below against the real Asterisk of each run. ContactStatus names its endpoint
+# in EndpointName, or only in AOR (one AOR per agent here).
+EVENT_FIELDS: dict[str, tuple[str, ...]] = {
+    "UserEvent": ("UserEvent", "Uniqueid", "Channel"),   # + ContactID for KcWaiting
+    "HangupRequest": ("Uniqueid",), "SoftHangupRequest": ("Uniqueid",), "BridgeLeave": ("Uniqueid",),
+    "Hangup": ("Uniqueid", "Channel"),
+    "DialEnd": ("DestUniqueid", "DialStatus"),   # + Uniqueid when a channel dialled
+                                                 # (an Originate's own dial has none)
+    "Newchannel": ("Uniqueid", "Channel"),
+    "DeviceStateChange": ("Device", "State"),
+    "ContactStatus": ("ContactStatus", "AOR"),
+}
+# Device states of a phone that is not registered; contact statuses up and down.
+UNREGISTERED_STATES = ("UNAVAILABLE", "INVALID", "UNKNOWN")
+CONTACT_UP = ("Created", "Reachable", "NonQualified")
+CONTACT_DOWN = ("Removed", "Unreachable")
+
 # What the link itself reads: the final answer of an asynchronous Originate, and boot/shutdown.
 LINK_EVENTS = ("OriginateResponse", "FullyBooted", "Shutdown")
 

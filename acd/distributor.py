@@ -30,7 +30,7 @@ from kc.queue_config import list_queue_configs, queue_name
 from kc.store import Store
 
 from .agents import AgentRuntime, Agents
-from .ami_events import (AmiEvent, CallerWaiting, ChannelCreated, ChannelHungUp,
+from .ami_events import (CONTACT_DOWN, CONTACT_UP, UNREGISTERED_STATES, AmiEvent, CallerWaiting, ChannelCreated, ChannelHungUp,
                          ContactStatusChanged, DeviceStateChanged, DialEnded, HangupRequested)
 from .callbacks import Callbacks
 from .calls import Calls, Connected
@@ -48,7 +48,6 @@ __all__ = ["Distributor", "AgentRuntime", "Connected", "Queued", "Waiting"]
 
 log = logging.getLogger(__name__)
 
-_UNREGISTERED = ("UNAVAILABLE", "INVALID", "UNKNOWN")
 
 
 class Distributor:
@@ -220,11 +219,11 @@ class Distributor:
                 self.floor.leg_channels[event.uniqueid] = event.channel
         elif isinstance(event, DeviceStateChanged):
             if event.device.startswith("PJSIP/"):
-                self.set_registered(event.device[6:], event.state not in _UNREGISTERED)
+                self.set_registered(event.device[6:], event.state not in UNREGISTERED_STATES)
         elif isinstance(event, ContactStatusChanged):
-            if event.status in ("Created", "Reachable", "NonQualified"):
+            if event.status in CONTACT_UP:
                 self.set_registered(event.endpoint, True)
-            elif event.status in ("Removed", "Unreachable"):
+            elif event.status in CONTACT_DOWN:
                 # a phone registering from a new address replaces its old contact: "Removed"
                 # may come after the new one's "Created", so ask the PBX what holds now
                 spawn(self._recheck_registration(event.endpoint))

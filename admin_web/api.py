@@ -9,6 +9,7 @@ from aiohttp import web
 from acd.agents import AgentRuntime
 from cases.access import supervises
 from kc import queries
+from pbx.runtime import parse_version
 from kc.clock import iso, parse_iso
 from kc.errors import InvalidInput
 
@@ -28,6 +29,7 @@ async def health(request: web.Request) -> web.Response:
         "status": "ok",
         "asterisk": "up" if link.reachable or link.up else "down",
         "ami": "up" if link.up else "down",
+        "asterisk_version": parse_version(link.pbx_version or ""),
     })
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import pwd
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,7 +59,7 @@ class AfterHours:
     clock: Clock
     catalogue: LiveCatalogue
     recordings_dir: Path
-    run_user: str | None = None
+    run_ids: tuple[int, int] | None = None   # Asterisk's (uid, gid) when it runs as its own user
     max_record_seconds: int = 120
     choice_timeout: float = 6.0
 
@@ -68,11 +67,10 @@ class AfterHours:
         self.recordings_dir = Path(self.recordings_dir).absolute()
         try:   # Asterisk (its own user) writes the recordings; we read them
             self.recordings_dir.mkdir(parents=True, exist_ok=True)
-            if self.run_user:
-                pw = pwd.getpwnam(self.run_user)
-                os.chown(self.recordings_dir, pw.pw_uid, pw.pw_gid)
-            os.chmod(self.recordings_dir, 0o770 if self.run_user else 0o755)
-        except (OSError, KeyError) as exc:
+            if self.run_ids:
+                os.chown(self.recordings_dir, *self.run_ids)
+            os.chmod(self.recordings_dir, 0o770 if self.run_ids else 0o755)
+        except OSError as exc:
             log.warning("recordings directory %s: %s", self.recordings_dir, exc)
 
     def routes(self) -> dict[str, Any]:
@@ -307,11 +305,11 @@ class QueueCloser:
 
 def setup(settings: Any, store: Store, prompts: PromptCache, clock: Clock,
           catalogue: LiveCatalogue, distributor: Any, ami: Any,
-          run_user: Any) -> tuple[AfterHours, QueueCloser]:
+          run_ids: tuple[int, int] | None) -> tuple[AfterHours, QueueCloser]:
     """Built by the composition root: the call-flow hook and the running queue closer
-    (`run_user`: the user Asterisk runs as, who must read the voice messages)."""
+    (`run_ids`: the (uid, gid) Asterisk runs as, who must read the voice messages; None: ours)."""
     hours = AfterHours(store, prompts, clock, catalogue,
-                       settings.asterisk_root / "spool" / "kc-messages", run_user=run_user)
+                       settings.asterisk_root / "spool" / "kc-messages", run_ids=run_ids)
     closer = QueueCloser(store, clock, catalogue, distributor, ami)
     closer.start()
     return hours, closer

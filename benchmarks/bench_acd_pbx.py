@@ -1,6 +1,6 @@
 """Benchmark: the ACD on a real Asterisk with SIPp, side by side with a plain `Queue()` baseline.
 
-    .venv/bin/python benchmarks/bench_acd_pbx.py [--calls N --agents N --talk S --rate CPS]
+    .venv/bin/python benchmarks/bench_acd_pbx.py [--asterisk 22,16] [--calls N --agents N --talk S --rate CPS]
 
 Without arguments (as `make bench` runs it) two scenarios, each on its own instance:
 `agents_free` (110 calls, 120 agents, 10 calls/s: every caller finds a free agent, so the time
@@ -20,6 +20,10 @@ CurrentCall), and the time from *enqueue* to the agent's INVITE: enqueue = Aster
 UAS's receive time in its message trace (same host clock). The service's peak memory is its
 VmHWM. Results: section `acd_pbx` of `var/bench/results.json`, one key per scenario. Targets,
 in every scenario: zero failed calls, at least 100 concurrent, ACD p95 <= 1.5x the baseline's.
+
+Every scenario runs on each Asterisk of `--asterisk` (default: 22, then 16 where it is
+installed), one after the other in the same run, so the figures compare; results are keyed
+`asterisk_22` / `asterisk_16`, each with the version that answered.
 """
 from __future__ import annotations
 
@@ -41,7 +45,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from benchmarks.results import merge_results  # noqa: E402
+from pbx.asterisk import default_run_user  # noqa: E402
+from pbx.runtime import RuntimeMissing, runtime_for  # noqa: E402
 from kc.passwords import sip_ha1  # noqa: E402
+from kc.settings import Settings  # noqa: E402
 from kc_instance import KC, free_rtp_range, make_instance, remove_instance  # noqa: E402
 from sipp_driver import SCENARIO_DIR, SipPhone, _digits, _env, _sipp_binary, free_media_port, free_udp_port  # noqa: E402
 
@@ -69,7 +76,7 @@ def add_agents(db_path: Path, n: int) -> list[str]:
     return ids
 
 
-def write_baseline(etc: Path, agents: list[str]) -> None:
+def write_baseline(etc: Path, agents: list[str], ids: tuple[int, int] | None) -> None:
     members = "\n".join(f"member => PJSIP/{a}" for a in agents)
     (etc / "queues.conf").write_text(
         "[general]\npersistentmembers = no\nshared_lastcall = no\nautofill = yes\n\n"
@@ -84,13 +91,8 @@ def write_baseline(etc: Path, agents: list[str]) -> None:
         " same => n,Hangup()\n")
     for p in (etc / "queues.conf", etc / "kc-local-modules.conf", etc / "kc-local-extensions.conf"):
         os.chmod(p, 0o644)
-        try:
-            import pwd
-            pw = pwd.getpwnam("asterisk")
-            if os.geteuid() == 0:
-                os.chown(p, pw.pw_uid, pw.pw_gid)
-        except KeyError:
-            pass
+        if ids:
+            os.chown(p, *ids)
 
 
 def residents(workdir: Path, sip_port: int, number: str, calls: int, rate: int, first: int,
@@ -217,6 +219,8 @@ def main() -> int:
     ap.add_argument("--agents", type=int)
     ap.add_argument("--talk", type=float, default=10.0)
     ap.add_argument("--rate", type=int)
+    ap.add_argument("--asterisk", default="22,16",
+                    help="which Asterisks (KC_ASTERISK values), comma-separated; missing ones are skipped")
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # run `finally` on SIGTERM
     if args.calls is None and args.agents is None and args.rate is None:
@@ -224,23 +228,34 @@ def main() -> int:
     else:
         scenarios = {"custom": argparse.Namespace(calls=args.calls or 120, agents=args.agents or 50,
                                                   talk=args.talk, rate=args.rate or 30)}
-    results, ok = {}, True
-    for name, scenario in scenarios.items():
-        print(f"-- scenario {name}", flush=True)
-        results[name] = run_scenario(scenario)
-        print(json.dumps(results[name], indent=2), flush=True)
-        merge_results("acd_pbx", dict(results))
-        ok = ok and bool(results[name].get("target_zero_failed")
-                         and results[name].get("target_100_concurrent")
-                         and results[name].get("target_ratio_1_5"))
-    return 0 if ok else 1
+    results: dict[str, dict] = {}
+    ok = True
+    for choice in [c.strip() for c in args.asterisk.split(",") if c.strip()]:
+        try:
+            runtime = runtime_for(Settings.from_env({"KC_ASTERISK": choice}))
+        except RuntimeMissing as exc:
+            print(f"-- Asterisk {choice}: skipped ({exc})", flush=True)
+            continue
+        key = f"asterisk_{choice}"
+        results[key] = {"version": runtime.installed_version(), "runtime": runtime.describe()}
+        for name, scenario in scenarios.items():
+            print(f"-- Asterisk {choice} ({results[key]['version']}), scenario {name}", flush=True)
+            results[key][name] = run_scenario(scenario, choice)
+            print(json.dumps(results[key][name], indent=2), flush=True)
+            merge_results("acd_pbx", dict(results))
+            ok = ok and bool(results[key][name].get("target_zero_failed")
+                             and results[key][name].get("target_100_concurrent")
+                             and results[key][name].get("target_ratio_1_5"))
+    return 0 if ok and results else 1
 
 
-def run_scenario(args: argparse.Namespace) -> dict:
+def run_scenario(args: argparse.Namespace, asterisk: str = "22") -> dict:
     inst = make_instance()
     rtp_start, rtp_end = free_rtp_range(4 * (2 * args.calls + args.agents) + 200)
     inst.env.update(KC_ANNOUNCE_SECONDS="600", KC_WRAP_UP_SECONDS="0",
-                    KC_RTP_START=str(rtp_start), KC_RTP_END=str(rtp_end))
+                    KC_RTP_START=str(rtp_start), KC_RTP_END=str(rtp_end), KC_ASTERISK=asterisk)
+    runtime = runtime_for(Settings.from_env(inst.env))
+    run_user = default_run_user(runtime)
     workdir = inst.var / "bench"
     workdir.mkdir()
     result: dict = {"calls": args.calls, "agents": args.agents, "talk_seconds": args.talk,
@@ -253,7 +268,8 @@ def run_scenario(args: argparse.Namespace) -> dict:
             db.execute("update queues set wrap_up_seconds = 0")
         # render once to create etc/, then add the baseline (kept: not one of our rendered files)
         subprocess.run([*KC, "render"], cwd=ROOT, env=inst.env, check=True, capture_output=True)
-        write_baseline(inst.var / "asterisk" / "etc", agents)
+        write_baseline(inst.var / "asterisk" / "etc", agents,
+                       runtime.user_ids(run_user) if run_user else None)
         inst.start()
         uas_port = free_udp_port()
         for a in agents:

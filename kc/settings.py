@@ -23,6 +23,9 @@ from typing import Any, Mapping
 from .errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The install script's default too (asterisk-docker/install-asterisk.sh; a test keeps them equal).
+DEFAULT_ASTERISK_SYSROOT = Path("/var/cache/kommuncentral/asterisk-22")
+ASTERISK_CHOICES = ("22", "16")
 
 # Types a setting can have (the names are shown by `kc settings` and in the README).
 TEXT, PATH, PORT, INTEGER, SECONDS, YES_NO, HOST_PORT = (
@@ -140,6 +143,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("KC_SECURE_COOKIES", False, YES_NO, "Mark the session cookies `Secure` (behind HTTPS)",
             "secure_cookies"),
     # The PBX
+    Setting("KC_ASTERISK", "22", TEXT, "Which Asterisk runs the PBX: `22` (the system's own on a "
+            "release that ships 20+, else Debian unstable's in a private root) or `16` (the "
+            "system's, from Debian 11's security suite)", "asterisk"),
+    Setting("KC_ASTERISK_SYSROOT", DEFAULT_ASTERISK_SYSROOT, PATH, "Where the install script made "
+            "the private root of Asterisk 22 (shared by every checkout on the machine)",
+            "asterisk_sysroot"),
     Setting("KC_ASTERISK_BIN", None, PATH, "The `asterisk` binary (unset: found on `PATH`, "
             "`/usr/sbin`, `/usr/local/sbin`)", "asterisk_bin"),
     Setting("KC_ASTERISK_MODDIR", None, PATH, "Asterisk's module directory, holding "
@@ -192,6 +201,8 @@ class Settings:
     rtp_end: int
     trunk_match: str
     secure_cookies: bool
+    asterisk: str
+    asterisk_sysroot: Path
     asterisk_bin: Path | None
     asterisk_moddir: Path | None
     ring_timeout: float
@@ -219,6 +230,9 @@ class Settings:
         values["var_dir"] = Path(var_dir or values["var_dir"] or PROJECT_ROOT / "var").resolve()
         if values["rtp_start"] > values["rtp_end"]:
             raise ConfigError("KC_RTP_START must not exceed KC_RTP_END")
+        if values["asterisk"] not in ASTERISK_CHOICES:
+            raise ConfigError(f"KC_ASTERISK={values['asterisk']!r}: choose one of "
+                              f"{', '.join(ASTERISK_CHOICES)}")
         return cls(**values)
 
     # Paths under var/

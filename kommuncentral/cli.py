@@ -5,6 +5,7 @@
   kc serve           run the service (FastAGI, AMI/ACD, web) against a running Asterisk
   kc asterisk        render and run only Asterisk (foreground) until stopped
   kc up              render, start Asterisk from var/asterisk/, run the service; Ctrl-C stops both
+  kc cli COMMAND...  one Asterisk CLI command on the running instance (whichever Asterisk it is)
   kc menu export|import|versions|rollback DISTRICT   menus as code (see kc/menu_cli.py)
   kc purge [--days N] | kc export PERSON   retention and a person's data (kc/case_cli.py)
   kc simulate [--seed N] [--hours H] ...   service level with and without overflow (acd/simulate.py)
@@ -136,6 +137,27 @@ Kommuncentral is up.
     return 0
 
 
+async def cmd_cli(settings: Settings, command: str) -> int:
+    """`asterisk -rx` through the same runtime that started it (in its root, for 22)."""
+    from .asterisk import AsteriskProcess
+
+    _require_db(settings)
+    rc, out = await AsteriskProcess(await _render_context(settings))._rx(command, timeout=30)
+    print(out, end="")
+    return 0 if rc == 0 else 3
+
+
+async def _render_context(settings: Settings):
+    """The context `kc asterisk` uses (nothing rendered)."""
+    from .service import asterisk_context
+
+    store = Store(settings.db_path)
+    try:
+        return asterisk_context(settings, store, None)
+    finally:
+        store.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kc", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -147,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("serve", help="run the service")
     sub.add_parser("asterisk", help="run only Asterisk")
     sub.add_parser("up", help="run Asterisk and the service together")
+    p_cli = sub.add_parser("cli", help="run one Asterisk CLI command, e.g. kc cli pjsip show contacts")
+    p_cli.add_argument("words", nargs="+")
     menu_cli.add_parser(sub)
     case_cli.add_parser(sub)
     from acd import simulate
@@ -173,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(cmd_asterisk(settings))
         if args.command == "up":
             return asyncio.run(cmd_up(settings))
+        if args.command == "cli":
+            return asyncio.run(cmd_cli(settings, " ".join(args.words)))
         if args.command == "menu":
             return menu_cli.run(settings, args)
         if args.command in ("purge", "export"):
@@ -186,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kc: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
-        if type(exc).__name__ == "AsteriskError":
+        if type(exc).__name__ in ("AsteriskError", "RuntimeMissing"):
             print(f"kc: Asterisk failed: {exc}", file=sys.stderr)
             return 3
         raise

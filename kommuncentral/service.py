@@ -31,6 +31,7 @@ from admin_web.keys import (AMI, CALL_DATA, CATEGORISER, CLOCK, DISTRIBUTOR, HUB
                             RELOAD_PJSIP, SETTINGS, STORE, TASKS)
 from agi.after_hours import setup as after_hours_setup
 from agi.acd_routes import AcdRoutes
+from agi import fallback_stage
 from agi.call_catalogue import LiveCatalogue
 from agi.call_flow import CallFlow
 from agi.fastagi import FastAgiServer
@@ -41,12 +42,13 @@ from cases.smtp_intake import IntakeHandler, SmtpIntake
 from kc import queries, web_store
 from kc.clock import Clock, iso, parse_iso, system_clock
 from kc.errors import InvalidInput
-from kc.settings import PROJECT_ROOT, Settings
+from kc.settings import Settings
 from kc.store import Store
 from kommuncentral.demo import demo_mail
 from pbx.asterisk import (AgentEndpoint, AsteriskContext, AsteriskProcess, DistrictNumber,
-                         default_run_user, render_config)
+                         default_run_user, reload_succeeded, render_config)
 from reporting import reports
+from pbx.runtime import AsteriskRuntime, RuntimeMissing, runtime_for
 
 log = logging.getLogger(__name__)
 
@@ -57,26 +59,27 @@ FEATURES = {"21": "ready", "22": "logged_out"}
 PURGE_EVERY = 24 * 3600.0
 
 
-def fallback_interpreter(settings: Settings, run_user: str | None) -> list[str]:
-    """How Asterisk's user starts the process-AGI fallback.
+def fallback_interpreter(settings: Settings, runtime: AsteriskRuntime, run_user: str | None) -> list[str]:
+    """How Asterisk starts the process-AGI fallback (staged by agi/fallback_stage.py).
 
-    Asterisk runs unprivileged, so it may not reach our interpreter (e.g. one under /root);
-    the system's python3 then runs the script, with pyst2's install directory on its path.
-    """
-    if run_user is None or not Path(SYSTEM_PYTHON).exists():
+    Asterisk running as ourselves from the system: our own interpreter. Running as its own
+    user, or inside a private root: the python3 it can see there (the root has one)."""
+    if run_user is None and runtime.sysroot is None:
         return [settings.python]
-    import asterisk.agi  # pyst2
-
-    site = Path(asterisk.agi.__file__).resolve().parent.parent
-    return ["/usr/bin/env", f"PYTHONPATH={site}", SYSTEM_PYTHON]
+    if not runtime.host_path(SYSTEM_PYTHON).exists():
+        log.warning("no %s for Asterisk (%s): the fallback AGI cannot run", SYSTEM_PYTHON,
+                    runtime.describe())
+    return [SYSTEM_PYTHON]
 
 
 def asterisk_context(settings: Settings, store: Store, fallback_prompt: Path | None) -> AsteriskContext:
     districts = store.run_sync(queries.list_districts)
     creds = store.run_sync(queries.agent_sip_credentials)
     settings.fallback_spool.mkdir(parents=True, exist_ok=True)
-    run_user = default_run_user()
-    command = [*fallback_interpreter(settings, run_user), str(PROJECT_ROOT / "agi" / "fallback.py"),
+    runtime = runtime_for(settings)
+    run_user = default_run_user(runtime)
+    script = fallback_stage.stage(settings.asterisk_root / "agi-bin" / "kc-fallback.d")
+    command = [*fallback_interpreter(settings, runtime, run_user), str(script),
                "--spool", str(settings.fallback_spool)]
     if fallback_prompt is not None:
         command += ["--prompt", str(fallback_prompt)]
@@ -95,9 +98,9 @@ def asterisk_context(settings: Settings, store: Store, fallback_prompt: Path | N
         ami_write_system=False,   # least privilege: resync reads DEVICE_STATE() instead
         announce_seconds=settings.announce_seconds,
         callback_trunk=settings.callback_trunk,
-        asterisk_bin=None if settings.asterisk_bin is None else str(settings.asterisk_bin),
-        module_dir=None if settings.asterisk_moddir is None else str(settings.asterisk_moddir),
         ami_events=AMI_EVENTS,    # the only events the service reads: manager.conf drops the rest
+        runtime=runtime,
+        shared_dirs=(settings.var_dir,),   # prompts, recordings, the fallback's spool
     )
 
 
@@ -184,7 +187,7 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
 
         flow = CallFlow(store, prompts, clock, catalogue, on_feature, on_queued=on_queued)
         flow.after_hours, closer = after_hours_setup(settings, store, prompts, clock, catalogue,
-                                                     distributor, app[AMI], default_run_user())
+                                                     distributor, app[AMI], asterisk_user_ids(settings))
         server = FastAgiServer({"menu": flow.menu, "agent-feature": flow.agent_feature,
                                 **flow.after_hours.routes(),
                                 **AcdRoutes(distributor, prompts).routes()},
@@ -280,6 +283,18 @@ async def _warm_prompts(catalogue: LiveCatalogue, prompts: PromptCache) -> None:
         log.exception("prompt warm-up failed; prompts will be made on first use")
 
 
+def asterisk_user_ids(settings: Settings) -> tuple[int, int] | None:
+    """The (uid, gid) Asterisk runs as, when it runs as its own user; None otherwise (and when
+    the service runs against an Asterisk started elsewhere)."""
+    try:
+        runtime = runtime_for(settings)
+        run_user = default_run_user(runtime)
+        return runtime.user_ids(run_user) if run_user else None
+    except RuntimeMissing as exc:
+        log.warning("%s; recordings directory left to us", exc)
+        return None
+
+
 async def reload_pjsip(settings: Settings, store: Store) -> str:
     """Render pjsip.conf from the database and have Asterisk reload PJSIP (no restart).
 
@@ -289,7 +304,7 @@ async def reload_pjsip(settings: Settings, store: Store) -> str:
     ctx = await asyncio.to_thread(asterisk_context, settings, store, prompt)
     await asyncio.to_thread(render_config, ctx)
     rc, out = await AsteriskProcess(ctx)._rx("module reload res_pjsip.so", timeout=15)
-    if rc != 0 or "error" in out.lower():
+    if rc != 0 or not reload_succeeded(out):
         raise InvalidInput(f"Asterisk did not reload PJSIP: {out.strip()[:200]}")
     return out.strip()
 

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import jinja2
 
+from .runtime import AsteriskRuntime, RuntimeMissing, system_runtime
+
 __all__ = [
     "AgentEndpoint",
     "DistrictNumber",
@@ -38,6 +40,7 @@ __all__ = [
     "render_config",
     "ha1",
     "default_run_user",
+    "AsteriskRuntime",
     "TEMPLATE_DIR",
 ]
 
@@ -116,8 +119,11 @@ class AsteriskContext:
     # The only events AMI sends (the service's list, acd.ami_events.AMI_EVENTS, given by the
     # composition root); None: all.
     ami_events: tuple[str, ...] | None = None
-    asterisk_bin: str | None = None  # the asterisk binary; None: found on PATH or in sbin
-    module_dir: str | None = None  # holding chan_pjsip.so; None: the usual system places
+    # Which Asterisk runs it (pbx/runtime.py); None: the system's /usr/sbin/asterisk.
+    runtime: AsteriskRuntime | None = None
+    # Host directories outside `root` whose files Asterisk reads or writes (prompts, recordings):
+    # a runtime in a private root mounts them at the same path.
+    shared_dirs: tuple[Path, ...] = ()
 
     @property
     def etc_dir(self) -> Path:
@@ -149,51 +155,32 @@ def ha1(username: str, realm: str, password: str) -> str:
     return hashlib.md5(f"{username}:{realm}:{password}".encode()).hexdigest()
 
 
-def default_run_user() -> str | None:
-    """'asterisk' when we are root and that user exists, else None (run as ourselves)."""
+def default_run_user(runtime: AsteriskRuntime | None = None) -> str | None:
+    """'asterisk' when we are root and that user exists (for a private root: in its own
+    passwd), else None (run as ourselves)."""
     if os.geteuid() != 0:
         return None
-    try:
-        pwd.getpwnam("asterisk")
-    except KeyError:
+    if (runtime or AsteriskRuntime()).user_ids("asterisk") is None:
         return None
     return "asterisk"
 
 
+def _runtime(ctx: AsteriskContext) -> AsteriskRuntime:
+    if ctx.runtime is not None:
+        return ctx.runtime
+    try:
+        return system_runtime()
+    except RuntimeMissing as exc:
+        raise AsteriskError(str(exc)) from None
+
+
+def _binds(ctx: AsteriskContext) -> tuple[Path, ...]:
+    """What Asterisk in a private root must see: its tree, the control socket's directory
+    (which may be outside it) and the shared directories."""
+    return (Path(ctx.root).resolve(), _run_dir(ctx), *ctx.shared_dirs)
+
+
 # --------------------------------------------------------------------------- helpers
-
-
-def _asterisk_binary(configured: str | None) -> str:
-    if configured:
-        return configured
-    found = shutil.which("asterisk") or next(
-        (p for p in ("/usr/sbin/asterisk", "/usr/local/sbin/asterisk") if os.access(p, os.X_OK)), None
-    )
-    if not found:
-        raise AsteriskError("asterisk binary not found (set KC_ASTERISK_BIN)")
-    return found
-
-
-def _module_dir(configured: str | None) -> str:
-    candidates = [configured] if configured else []
-    candidates += [
-        "/usr/lib/asterisk/modules",
-        "/usr/lib/x86_64-linux-gnu/asterisk/modules",
-        "/usr/lib/aarch64-linux-gnu/asterisk/modules",
-        "/usr/lib64/asterisk/modules",
-        "/usr/local/lib/asterisk/modules",
-    ]
-    for c in candidates:
-        if c and os.path.isfile(os.path.join(c, "chan_pjsip.so")):
-            return c
-    raise AsteriskError(f"Asterisk module directory with chan_pjsip.so not found in {candidates}")
-
-
-def _system_data_dir() -> Path | None:
-    for c in ("/usr/share/asterisk", "/var/lib/asterisk", "/usr/local/share/asterisk"):
-        if os.path.isdir(os.path.join(c, "sounds")):
-            return Path(c)
-    return None
 
 
 def _validate(ctx: AsteriskContext) -> None:
@@ -251,11 +238,13 @@ def _run_dir(ctx: AsteriskContext) -> Path:
     return short
 
 
-def _ids(run_user: str | None) -> tuple[int, int] | None:
-    if not run_user:
+def _ids(ctx: AsteriskContext) -> tuple[int, int] | None:
+    if not ctx.run_user:
         return None
-    pw = pwd.getpwnam(run_user)
-    return pw.pw_uid, pw.pw_gid
+    ids = _runtime(ctx).user_ids(ctx.run_user)
+    if ids is None:
+        raise AsteriskError(f"user {ctx.run_user!r} not found for {_runtime(ctx).describe()}")
+    return ids
 
 
 def _write(path: Path, text: str, mode: int, ids: tuple[int, int] | None) -> None:
@@ -375,21 +364,31 @@ def render_config(ctx: AsteriskContext) -> Path:
     music-on-hold file. Idempotent. Returns the path of asterisk.conf."""
     _validate(ctx)
     root = Path(ctx.root).resolve()
-    ids = _ids(ctx.run_user)
+    runtime = _runtime(ctx)
+    try:
+        mod_dir = runtime.module_dir()
+    except RuntimeMissing as exc:
+        raise AsteriskError(str(exc)) from None
+    ids = _ids(ctx)
     if ctx.run_user:
         root.mkdir(parents=True, exist_ok=True)
-        _check_traversable(root, ctx.run_user)
+        if runtime.sysroot is None:   # in a private root, the mount point's parents are its own
+            _check_traversable(root, ctx.run_user)
     run_dir = _run_dir(ctx)
     for sub in ("etc", "lib", "keys", "data", "agi-bin", "spool", "log", "cache", "moh", "sounds"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     run_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
 
     # astdatadir: our own, with the system's sounds/documentation linked in.
-    sysdata = _system_data_dir()
+    sysdata = runtime.data_dir()
     if sysdata:
         for name in ("sounds", "documentation", "static-http", "phoneprov", "firmware", "images"):
             src, dst = sysdata / name, root / "data" / name
-            if src.exists() and not dst.exists() and not dst.is_symlink():
+            if not runtime.host_path(src).exists():
+                continue
+            if dst.is_symlink() and os.readlink(dst) != str(src):
+                dst.unlink()   # another Asterisk's layout
+            if not dst.exists() and not dst.is_symlink():
                 dst.symlink_to(src)
 
     _ensure_sound(ctx.moh_dir / "kc-tune.wav", _MOH_TUNE, _NOTE_HZ)
@@ -409,8 +408,8 @@ def render_config(ctx: AsteriskContext) -> Path:
         root=str(root),
         etc_dir=str(root / "etc"),
         run_dir=str(run_dir),
-        mod_dir=_module_dir(ctx.module_dir),
-        sbin_dir=str(Path(_asterisk_binary(ctx.asterisk_bin)).resolve().parent),
+        mod_dir=mod_dir,
+        sbin_dir=runtime.sbin_dir(),
         moh_dir=str(root / "moh"),
         error_sound=str(root / "sounds" / "kc-error"),
         agi=f"agi://{ctx.agi_host}:{ctx.agi_port}",
@@ -436,6 +435,16 @@ def render_config(ctx: AsteriskContext) -> Path:
             except FileNotFoundError:
                 pass
     return root / "etc" / "asterisk.conf"
+
+
+def reload_succeeded(cli_output: str) -> bool:
+    """Did `module reload X` work? Asterisk 16 and 22 both exit 0 and say so only in words:
+    "Module 'X' reloaded successfully." (or, while another reload runs, that it is queued);
+    a wrong name gives "No such module 'X'", a failed one "... failed to reload" or an error."""
+    text = cli_output.lower()
+    if "no such module" in text or "not found" in text or "error" in text or "fail" in text:
+        return False
+    return "reloaded successfully" in text or "queued" in text
 
 
 # --------------------------------------------------------------------------- process
@@ -466,7 +475,7 @@ class AsteriskProcess:
         return None if self._proc is None else self._proc.pid
 
     def _base_cmd(self) -> list[str]:
-        return [_asterisk_binary(self.ctx.asterisk_bin), "-C", str(self.config_path)]
+        return _runtime(self.ctx).command(["-C", str(self.config_path)], _binds(self.ctx))
 
     def log_tail(self, lines: int = 40) -> str:
         out = []
@@ -485,9 +494,10 @@ class AsteriskProcess:
         if not self.config_path.exists():
             render_config(self.ctx)
         cmd = self._base_cmd() + ["-f", "-n", "-q"]
-        if self.ctx.run_user:
-            pw = pwd.getpwnam(self.ctx.run_user)
-            cmd += ["-U", self.ctx.run_user, "-G", grp.getgrgid(pw.pw_gid).gr_name]
+        ids = _ids(self.ctx)
+        if ids:
+            group = _runtime(self.ctx).group_name(ids[1]) or self.ctx.run_user
+            cmd += ["-U", self.ctx.run_user, "-G", group]
         log_dir = Path(self.ctx.root) / "log"
         log_dir.mkdir(parents=True, exist_ok=True)
         messages = log_dir / "messages"
@@ -575,7 +585,7 @@ class AsteriskProcess:
 
     async def reload_pjsip(self) -> None:
         out = await self.cli("module reload res_pjsip.so")
-        if "not found" in out.lower() or "error" in out.lower():
+        if not reload_succeeded(out):
             raise AsteriskError(f"pjsip reload failed: {out.strip()}")
 
     async def stop(self, timeout: float = 10) -> None:

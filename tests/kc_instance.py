@@ -73,8 +73,13 @@ class KcInstance:
 
     def start_service(self, timeout: float = 60) -> None:
         self._start("service", "serve")
-        self.wait_for(lambda: self.health() == {"status": "ok", "asterisk": "up", "ami": "up"},
-                      timeout, "service and Asterisk up")
+        self.wait_for(self.pbx_up, timeout, "service and Asterisk up")
+
+    def pbx_up(self) -> bool:
+        """Health says Asterisk and AMI are up and which Asterisk answers."""
+        h = self.health() or {}
+        return (h.get("status"), h.get("asterisk"), h.get("ami")) == ("ok", "up", "up") \
+            and bool(h.get("asterisk_version"))
 
     def stop_service(self) -> None:
         self._stop("service")

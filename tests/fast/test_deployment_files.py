@@ -34,3 +34,15 @@ def test_compose_builds_that_dockerfile_with_loopback_defaults():
     assert (DOCKER / Path(service["build"]["context"]) / service["build"]["dockerfile"]).resolve() \
         == (DOCKER / "Dockerfile").resolve()
     assert service["environment"]["KC_BIND"] == "127.0.0.1"
+
+
+def test_asterisk_22_comes_from_the_release_in_the_image_and_from_a_root_elsewhere():
+    script = (DOCKER / "install-asterisk.sh").read_text()
+    # Debian 12: a debootstrap of unstable from the configured mirror (a variable, never a host)
+    assert re.search(r'debootstrap --variant=minbase --include="\$root_include" sid "\$tmp" "\$mirror"',
+                     script)
+    assert "python3" in re.search(r'root_include="([^"]+)"', script).group(1)   # the fallback AGI
+    # the image is built on a release that ships Asterisk 20+: the script installs the package
+    text = (DOCKER / "Dockerfile").read_text()
+    assert re.search(r"^FROM debian:(unstable|sid)", text, re.M)
+    assert "KC_ASTERISK=16" not in text

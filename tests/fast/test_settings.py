@@ -14,7 +14,7 @@ from kc.settings import PROJECT_ROOT, SETTINGS, Setting, Settings, describe, mar
 from kc.store import Store
 from kommuncentral import cli
 from kommuncentral.demo import load_demo
-from pbx.asterisk import _asterisk_binary, _module_dir
+from pbx.runtime import system_runtime
 from schedules.schedule_store import all_bodies
 
 BY_NAME = {s.name: s for s in SETTINGS}
@@ -134,9 +134,9 @@ def test_no_module_but_the_settings_reads_the_environment():
 
 
 def test_the_pbx_takes_its_binary_and_modules_from_the_settings(tmp_path):
-    assert _asterisk_binary("/opt/ast/sbin/asterisk") == "/opt/ast/sbin/asterisk"
+    assert system_runtime("/opt/ast/sbin/asterisk").binary == "/opt/ast/sbin/asterisk"
     (tmp_path / "chan_pjsip.so").write_bytes(b"")
-    assert _module_dir(str(tmp_path)) == str(tmp_path)
+    assert system_runtime("/opt/ast/sbin/asterisk", str(tmp_path)).module_dir() == str(tmp_path)
 
 
 @pytest.mark.parametrize("always", [False, True])

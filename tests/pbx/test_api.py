@@ -1,10 +1,24 @@
 """The JSON API against a running instance: tokens, roles, validation."""
+import urllib.request
 from datetime import datetime, timezone
 
+import pytest
 
-def test_health_needs_no_token(kc):
+from pbx.runtime import runtime_for
+from kc.settings import Settings
+
+
+@pytest.mark.smoke16
+def test_health_needs_no_token_and_names_the_asterisk_in_use(kc):
+    settings = Settings.from_env(kc.env)
+    expected = runtime_for(settings).installed_version()   # `asterisk -V` of the chosen one
+    assert expected is not None
+    major = int(expected.split(".")[0])
+    assert major == 16 if settings.asterisk == "16" else major >= 20
     assert kc.request("GET", "/api/health", token=None) == (
-        200, {"status": "ok", "asterisk": "up", "ami": "up"})
+        200, {"status": "ok", "asterisk": "up", "ami": "up", "asterisk_version": expected})
+    with urllib.request.urlopen(kc.url + "/", timeout=10) as resp:   # the home page says it too
+        assert f'<span id="asterisk-version">{expected}</span>' in resp.read().decode()
 
 
 def test_missing_or_wrong_token_is_401_json(kc):
@@ -46,3 +60,15 @@ def test_contacts_since_is_validated(kc):
     status, body = kc.request("GET", f"/api/contacts?since={now.replace('+', '%2B')}",
                               token="demo-manager-token")
     assert status == 200 and body == {"contacts": []}
+
+
+@pytest.mark.smoke16
+def test_kc_cli_runs_a_command_on_the_running_asterisk(kc):
+    import subprocess
+    import sys
+
+    settings = Settings.from_env(kc.env)
+    out = subprocess.run([sys.executable, "-m", "kommuncentral.cli", "cli", "core", "show", "version"],
+                         env=kc.env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"Asterisk {runtime_for(settings).installed_version()}")

@@ -44,6 +44,7 @@ def wait_contact(kc, since, predicate, what, timeout=30):
     return kc.wait_for(find, timeout, what)
 
 
+@pytest.mark.smoke16
 def test_call_pressing_1_is_answered_by_logged_in_bromma_101(kc, workdir):
     since = now_iso()
     agent = logged_in_phone(kc, workdir, "bromma-101")
