@@ -139,7 +139,7 @@ Kommuncentral is up.
 
 async def cmd_cli(settings: Settings, command: str) -> int:
     """`asterisk -rx` through the same runtime that started it (in its root, for 22)."""
-    from .asterisk import AsteriskProcess
+    from pbx.asterisk import AsteriskProcess
 
     _require_db(settings)
     rc, out = await AsteriskProcess(await _render_context(settings))._rx(command, timeout=30)
@@ -149,7 +149,7 @@ async def cmd_cli(settings: Settings, command: str) -> int:
 
 async def _render_context(settings: Settings):
     """The context `kc asterisk` uses (nothing rendered)."""
-    from .service import asterisk_context
+    from kommuncentral.service import asterisk_context
 
     store = Store(settings.db_path)
     try:
