@@ -2,7 +2,8 @@
 `queue_log` lines (so existing queue-reporting tools can read our records).
 
 One method per step of a call; the parts of the distributor decide, this writes. Times are
-taken from the clock at each write, as the steps happen.
+taken from the clock at each write, as the steps happen. Every write is a record
+(`Store.record`): a database fault delays it, never loses it nor stops the call.
 """
 from __future__ import annotations
 
@@ -27,10 +28,10 @@ class Records:
         return iso(self.clock())
 
     async def _event(self, contact_id: int, kind: str, data: dict[str, Any]) -> None:
-        await self.store.run(queries.add_event, contact_id, self._at(), kind, data)
+        await self.store.record(queries.add_event, contact_id, self._at(), kind, data)
 
     async def _update(self, contact_id: int, **fields: Any) -> None:
-        await self.store.run(queries.update_contact, contact_id, **fields)
+        await self.store.record(queries.update_contact, contact_id, **fields)
 
     # ---------------------------------------------------------------------- reading back
     async def contact(self, contact_id: int) -> dict[str, Any]:
@@ -61,7 +62,7 @@ class Records:
         await self.stored_state(agent_id, state, reason)
 
     async def stored_state(self, agent_id: str, state: AgentState, reason: str | None = None) -> None:
-        await self.store.run(queries.set_agent_state, agent_id, state, reason, self._at())
+        await self.store.record(queries.set_agent_state, agent_id, state, reason, self._at())
 
     # ---------------------------------------------------------------------- waiting and offers
     def entered_queue(self, now: float, uniqueid: str, queue: str, caller: str) -> None:
@@ -72,14 +73,14 @@ class Records:
         at = self._at()
         await self._update(contact_id, enqueued_at=at, confidential=confidential,
                            uniqueid=uniqueid, channel_name=channel)
-        await self.store.run(queries.add_event, contact_id, at, "enqueued",
+        await self.store.record(queries.add_event, contact_id, at, "enqueued",
                              {"skill": skill, "queue": queue})
 
     async def offered(self, contact_id: int, agent_id: str, leg_id: str | None,
                       callback: bool) -> None:
         at = self._at()
-        await self.store.run(queries.set_agent_state, agent_id, AgentState.RINGING, None, at)
-        await self.store.run(queries.add_event, contact_id, at, "offered",
+        await self.store.record(queries.set_agent_state, agent_id, AgentState.RINGING, None, at)
+        await self.store.record(queries.add_event, contact_id, at, "offered",
                              {"agent": agent_id, "leg": leg_id, **({"callback": True} if callback else {})})
 
     async def ring_no_answer(self, now: float, uniqueid: str, queue: str, agent_id: str,
@@ -133,11 +134,11 @@ class Records:
         cid, at = contact["id"], self._at()
         if contact["answered_at"]:
             await self._update(cid, outcome="answered", ended_at=at)
-            await self.store.run(queries.add_event, cid, at, "completed",
+            await self.store.record(queries.add_event, cid, at, "completed",
                                  {"by": "unknown (service restarted)"})
         else:
             await self._update(cid, outcome="abandoned", ended_at=at)
-            await self.store.run(queries.add_event, cid, at, "abandoned",
+            await self.store.record(queries.add_event, cid, at, "abandoned",
                                  {"where": "queue (while the service was down)"})
             self.queue_log.write(now, contact["uniqueid"] or "NONE", queue, "NONE", "ABANDON", 1, 1, 0)
 
@@ -145,7 +146,7 @@ class Records:
     async def callback_requested(self, contact_id: int, number: str, position: int | None) -> None:
         at = self._at()
         await self._update(contact_id, callback_number=number)
-        await self.store.run(queries.add_event, contact_id, at, "callback_requested",
+        await self.store.record(queries.add_event, contact_id, at, "callback_requested",
                              {"number": number, "position": position})
 
     async def callback_agent_answered(self, contact_id: int, agent: Agent, district: str,
@@ -158,12 +159,12 @@ class Records:
         at = self._at()
         if status == "ANSWER":
             await self._update(conn.contact_id, answered_at=at)
-            await self.store.run(queries.add_event, conn.contact_id, at, "callback_connected",
+            await self.store.record(queries.add_event, conn.contact_id, at, "callback_connected",
                                  {"agent": conn.agent})
             self.queue_log.write(now, conn.uniqueid, conn.queue, conn.agent, "CONNECT",
                                  int(conn.wait), conn.leg_id, 0)
         else:
-            await self.store.run(queries.add_event, conn.contact_id, at, "callback_dial",
+            await self.store.record(queries.add_event, conn.contact_id, at, "callback_dial",
                                  {"status": status})
 
     async def callback_failed(self, now: float, conn: "Connected") -> None:
@@ -176,8 +177,8 @@ class Records:
     # ---------------------------------------------------------------------- transfers
     async def transfer_contact(self, contact: dict[str, Any], skill: str, conn: "Connected") -> int:
         """The new contact that waits in the target queue: same caller, same channel."""
-        return await self.store.run(
-            queries.create_contact, channel="phone", district=contact["district"],
+        return await self.store.insert_record(
+            queries.create_contact, "contacts", channel="phone", district=contact["district"],
             dialed=contact["dialed"], caller=contact["caller"], caller_name=contact["caller_name"],
             started_at=self._at(), menu_path=contact["menu_path"],
             language=contact["language"], skill=skill, uniqueid=conn.uniqueid,
@@ -193,8 +194,8 @@ class Records:
                              context, int(conn.wait), int(talk), 1)
         await self._update(conn.contact_id, outcome="transferred", ended_at=at,
                            talk_seconds=round(talk, 3))
-        await self.store.run(queries.add_event, conn.contact_id, at, "transferred",
+        await self.store.record(queries.add_event, conn.contact_id, at, "transferred",
                              {"to": to, "agent": conn.agent, "new_contact": new_id})
         if new_id is not None:
-            await self.store.run(queries.add_event, new_id, at, "transferred_in",
+            await self.store.record(queries.add_event, new_id, at, "transferred_in",
                                  {"from_contact": conn.contact_id, "agent": conn.agent})

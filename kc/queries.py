@@ -53,7 +53,7 @@ def agent_states(db: sqlite_utils.Database) -> dict[str, tuple[AgentState, str |
 def set_agent_state(db: sqlite_utils.Database, agent: str, state: AgentState,
                     reason: str | None, since: str) -> None:
     db["agent_status"].upsert(
-        {"agent": agent, "state": state.value, "reason": reason, "since": since}, pk="agent"
+        {"agent": agent, "state": AgentState(state).value, "reason": reason, "since": since}, pk="agent"
     )
 
 
