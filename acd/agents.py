@@ -151,9 +151,14 @@ class Agents:
         except ValueError:
             raise InvalidInput(f"unknown state {target!r}") from None
         now_state, pending = agent_states.request(rt.state, wanted)
+        before = (rt.state, rt.reason, rt.pending, rt.pending_reason, rt.idle_since)
         rt.pending = pending
         rt.pending_reason = reason if pending is AgentState.PAUSED else None
-        await self.set_state(rt, now_state, reason if now_state is AgentState.PAUSED else None)
+        try:
+            await self.set_state(rt, now_state, reason if now_state is AgentState.PAUSED else None)
+        except Exception:   # answered with an error: nothing changed (a store fault only delays)
+            rt.state, rt.reason, rt.pending, rt.pending_reason, rt.idle_since = before
+            raise
         self.floor.dispatch()
         return rt
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any, Awaitable, Callable
 
 from panoramisk import Manager
@@ -54,11 +55,19 @@ class _Manager(Manager):
     def __init__(self, on_lost: Callable[[], None], **config: Any):
         super().__init__(**config)
         self._on_lost = on_lost
+        self.login_future: asyncio.Future | None = None
+        self.made = asyncio.Event()
 
     def connection_made(self, f: Any) -> None:
-        if f.cancelled() or f.exception() is not None:
-            return  # the supervisor sees the failure and retries with backoff
-        super().connection_made(f)
+        try:
+            if f.cancelled() or f.exception() is not None:
+                return  # the supervisor sees the failure and retries with backoff
+            super().connection_made(f)
+            # panoramisk sets `authenticated_future` back to None as soon as the reply is in
+            # (which may be before we look): keep the future itself
+            self.login_future = self.authenticated_future
+        finally:
+            self.made.set()
 
     def connection_lost(self, exc: Any) -> None:  # called by the protocol
         self._connected = False
@@ -70,7 +79,8 @@ class AmiLink:
                  on_event: Callable[[AmiEvent], None],
                  on_ready: Callable[[], Awaitable[None]] | None = None,
                  heartbeat: float = 5.0, action_timeout: float = 10.0,
-                 backoff: tuple[float, float] = (0.2, 10.0)):
+                 backoff: tuple[float, float] = (0.1, 0.5),
+                 on_gone: Callable[[float], None] | None = None):
         self._config = dict(host=host, port=port, username=username, secret=secret)
         self._on_event = on_event
         self._on_ready = on_ready
@@ -80,10 +90,17 @@ class AmiLink:
         self._manager: _Manager | None = None
         self._lost = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._on_gone = on_gone
         self.up = False
         self.reachable = False        # TCP connect to AMI worked: Asterisk is running
         self.connects = 0
         self.pbx_version: str | None = None   # CoreSettings' AsteriskVersion, as Asterisk says it
+        # when the link was lost: the peer closed it, or the last frame before a heartbeat
+        # failed (the truest end time for calls the PBX no longer has); None while up
+        self.lost_at: float | None = None
+        self._closed_at: float | None = None
+        self._last_frame = 0.0
+        self._gone_told = False
 
     # lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -122,34 +139,60 @@ class AmiLink:
     async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
         self._lost = asyncio.Event()
-        manager = _Manager(self._lost.set, loop=loop, ping_delay=10**9, events="on",
-                           **self._config)
+        self._closed_at = None
+        lost = self._lost
+
+        def on_lost() -> None:
+            self._closed_at = time.time()
+            lost.set()
+        manager = _Manager(on_lost, loop=loop, ping_delay=10**9, events="on", **self._config)
         manager.register_event("*", self._dispatch)
         try:
             transport_task = manager.connect()
             await asyncio.wait_for(asyncio.shield(transport_task), self._timeout)
+        except ConnectionRefusedError as exc:
+            self._pbx_gone()
+            raise TelephonyDown(f"cannot reach AMI: {exc}") from exc
         except (OSError, asyncio.TimeoutError) as exc:
             raise TelephonyDown(f"cannot reach AMI: {exc}") from exc
-        await asyncio.sleep(0)  # let panoramisk's done-callback send Login
         self._manager = manager
-        if manager.protocol is None or manager.authenticated_future is None:
+        try:   # panoramisk's done-callback sends Login
+            await asyncio.wait_for(manager.made.wait(), self._timeout)
+        except asyncio.TimeoutError:
+            raise TelephonyDown("AMI connection failed") from None
+        if manager.protocol is None or manager.login_future is None:
             raise TelephonyDown("AMI connection failed")
         self.reachable = True
         try:
-            ok = await asyncio.wait_for(manager.authenticated_future, self._timeout)
+            ok = await asyncio.wait_for(manager.login_future, self._timeout)
         except asyncio.TimeoutError:
             raise TelephonyDown("AMI login timed out") from None
         if not ok or not getattr(ok, "success", False):
             raise TelephonyDown(f"AMI login refused: {dict(ok) if ok else ok}")
 
+    def _pbx_gone(self) -> None:
+        """AMI refuses connections after the link was lost: Asterisk is not running, so every
+        call it held ended when the link was lost. Told once per loss."""
+        if self.lost_at is None or self._gone_told or self._on_gone is None:
+            return
+        self._gone_told = True
+        try:
+            self._on_gone(self.lost_at)
+        except Exception:
+            log.exception("AMI: handling the PBX's loss failed")
+
     async def _supervise(self) -> None:
         delay = self._backoff[0]
+        quiet_until = 0.0
         while True:
+            was_up = False
             try:
                 await self._connect()
-                self.up = True
+                self.up = was_up = True
                 self.connects += 1
+                self._last_frame = time.time()
                 delay = self._backoff[0]
+                quiet_until = 0.0
                 log.info("AMI connected (%d)", self.connects)
                 asyncio.create_task(self._learn_version())
                 if self._on_ready is not None:
@@ -158,9 +201,16 @@ class AmiLink:
             except asyncio.CancelledError:
                 raise
             except TelephonyDown as exc:
-                log.warning("AMI: %s; retrying in %.1f s", exc, delay)
+                if time.monotonic() >= quiet_until:   # retried often: said every 30 s
+                    log.warning("AMI: %s; retrying every %.1f s", exc, self._backoff[1])
+                    quiet_until = time.monotonic() + 30.0
             except Exception:
                 log.exception("AMI supervisor error")
+            if was_up:
+                self.lost_at = self._closed_at or self._last_frame
+                self._gone_told = False
+                log.warning("AMI link lost (last alive %s)",
+                            time.strftime("%H:%M:%S", time.localtime(self.lost_at)))
             self._drop()
             self.reachable = self.reachable and self.up
             await asyncio.sleep(delay)
@@ -178,6 +228,7 @@ class AmiLink:
     async def _run_ready(self) -> None:
         try:
             await self._on_ready()  # type: ignore[misc]
+            self.lost_at = None
         except TelephonyDown as exc:
             log.warning("AMI resync interrupted: %s", exc)
         except Exception:
@@ -193,11 +244,13 @@ class AmiLink:
                 pass
             try:
                 await self.action("Ping")
+                self._last_frame = time.time()
             except TelephonyDown:
                 self.reachable = False
                 raise
 
     def _dispatch(self, _manager: Any, message: Any) -> None:
+        self._last_frame = time.time()
         event = _plain(message)
         if event.get("Event") == "Shutdown":
             self._lost.set()

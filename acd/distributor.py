@@ -195,9 +195,14 @@ class Distributor:
         """Blind transfer of a connected caller to `queue:<skill>` (or a skill id) or a number."""
         return await self.transfers.transfer(contact_id, target, by, redirect)
 
-    async def resync(self) -> None:
-        """After an AMI (re)connect, and after a crash: read the PBX's state again."""
-        await self.recovery.resync()
+    async def resync(self, lost_at: float | None = None) -> None:
+        """After an AMI (re)connect, and after a crash: read the PBX's state again; calls it
+        no longer has ended at `lost_at` (when the link was lost), if known."""
+        await self.recovery.resync(lost_at)
+
+    def pbx_gone(self, at: float) -> None:
+        """The PBX stopped (the link was lost at `at` and it refuses connections)."""
+        self.floor.spawn(self.recovery.pbx_gone(at))
 
     # ------------------------------------------------------------------ PBX events
     def on_event(self, event: AmiEvent) -> None:
@@ -230,9 +235,24 @@ class Distributor:
 
     async def _on_hangup(self, uniqueid: str) -> None:
         now = self.floor.now()
-        if await self.room.hung_up(uniqueid, now) or await self.calls.hung_up(uniqueid, now):
+        contact_id = self._contact_of(uniqueid)
+        try:
+            if await self.room.hung_up(uniqueid, now) or await self.calls.hung_up(uniqueid, now):
+                return
+        except Exception:
+            log.exception("hang-up of %s (contact %s) failed", uniqueid, contact_id)
+            self.floor.changed()
             return
         self.floor.leg_channels.pop(uniqueid, None)
+
+    def _contact_of(self, uniqueid: str) -> int | None:
+        for entry in self.floor.waiting.values():
+            if uniqueid in (entry.uniqueid, entry.leg_id):
+                return entry.call.contact_id
+        for conn in self.floor.connected.values():
+            if uniqueid in (conn.uniqueid, conn.leg_id):
+                return conn.contact_id
+        return None
 
     async def _recheck_registration(self, agent: str) -> None:
         await asyncio.sleep(0.2)

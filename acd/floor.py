@@ -8,6 +8,7 @@ changes happen in one task at a time, so no locks are needed.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
@@ -20,6 +21,8 @@ from .options import AcdOptions
 from .records import Records
 from .routing import Router, RoutingPolicy
 from .telephony import Telephony
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from .agents import AgentRuntime
@@ -53,9 +56,20 @@ class Floor:
         return self.clock().timestamp()
 
     def spawn(self, coro: Any) -> None:
+        """Run `coro` as a task of the floor; its failure is logged with what it was about
+        (the contact, the channel) and the floor's listeners are told, never left unread."""
+        about = _about(coro)
         task = asyncio.create_task(coro)
         self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+
+        def done(task: asyncio.Task) -> None:
+            self.tasks.discard(task)
+            if task.cancelled() or task.exception() is None:
+                return
+            exc = task.exception()
+            log.error("%s failed: %s: %s", about, type(exc).__name__, exc, exc_info=exc)
+            self.changed()
+        task.add_done_callback(done)
 
     def changed(self) -> None:
         for callback in self.on_change:
@@ -75,3 +89,18 @@ class Floor:
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+def _about(coro: Any) -> str:
+    """What a task is about, for its log line: its name and the contact or channel it got."""
+    name = getattr(coro, "__qualname__", repr(coro))
+    frame = getattr(coro, "cr_frame", None)
+    args = frame.f_locals if frame is not None else {}
+    found = [f"{key} {args[key]}" for key in ("contact_id", "uniqueid", "agent_id", "new_id")
+             if args.get(key) not in (None, "")]
+    conn = args.get("conn") or args.get("entry")
+    if not found and conn is not None:
+        cid = getattr(conn, "contact_id", None) or getattr(getattr(conn, "call", None), "contact_id", None)
+        if cid is not None:
+            found.append(f"contact_id {cid}")
+    return f"task {name}" + (f" ({', '.join(found)})" if found else "")

@@ -2,14 +2,17 @@
 `queue_log` lines (so existing queue-reporting tools can read our records).
 
 One method per step of a call; the parts of the distributor decide, this writes. Times are
-taken from the clock at each write, as the steps happen.
+taken from the clock at each write, as the steps happen. Every write is a record
+(`Store.record`): a database fault delays it, never loses it nor stops the call.
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from kc import queries
-from kc.clock import Clock, iso
+from datetime import datetime, timezone
+
+from kc.clock import Clock, iso, parse_iso
 from kc.domain import Agent, AgentState
 from kc.store import Store
 
@@ -23,14 +26,18 @@ class Records:
     def __init__(self, store: Store, clock: Clock, queue_log: QueueLog):
         self.store, self.clock, self.queue_log = store, clock, queue_log
 
-    def _at(self) -> str:
-        return iso(self.clock())
+    def _at(self, when: float | None = None) -> str:
+        """Now, or `when` (a step that ended earlier than we learnt it: the PBX was lost)."""
+        if when is None:
+            return iso(self.clock())
+        return iso(datetime.fromtimestamp(when, timezone.utc))
 
-    async def _event(self, contact_id: int, kind: str, data: dict[str, Any]) -> None:
-        await self.store.run(queries.add_event, contact_id, self._at(), kind, data)
+    async def _event(self, contact_id: int, kind: str, data: dict[str, Any],
+                     when: float | None = None) -> None:
+        await self.store.record(queries.add_event, contact_id, self._at(when), kind, data)
 
     async def _update(self, contact_id: int, **fields: Any) -> None:
-        await self.store.run(queries.update_contact, contact_id, **fields)
+        await self.store.record(queries.update_contact, contact_id, **fields)
 
     # ---------------------------------------------------------------------- reading back
     async def contact(self, contact_id: int) -> dict[str, Any]:
@@ -42,6 +49,9 @@ class Records:
 
     async def open_queued_contacts(self, before: str) -> list[dict[str, Any]]:
         return await self.store.run(queries.open_queued_contacts, before)
+
+    async def open_calls(self, before: str) -> list[dict[str, Any]]:
+        return await self.store.run(queries.open_calls, before)
 
     async def recent_handle_times(self, skill: str, wrap_up: float) -> list[float]:
         return await self.store.run(queries.recent_handle_times, skill, wrap_up)
@@ -61,7 +71,7 @@ class Records:
         await self.stored_state(agent_id, state, reason)
 
     async def stored_state(self, agent_id: str, state: AgentState, reason: str | None = None) -> None:
-        await self.store.run(queries.set_agent_state, agent_id, state, reason, self._at())
+        await self.store.record(queries.set_agent_state, agent_id, state, reason, self._at())
 
     # ---------------------------------------------------------------------- waiting and offers
     def entered_queue(self, now: float, uniqueid: str, queue: str, caller: str) -> None:
@@ -72,14 +82,14 @@ class Records:
         at = self._at()
         await self._update(contact_id, enqueued_at=at, confidential=confidential,
                            uniqueid=uniqueid, channel_name=channel)
-        await self.store.run(queries.add_event, contact_id, at, "enqueued",
+        await self.store.record(queries.add_event, contact_id, at, "enqueued",
                              {"skill": skill, "queue": queue})
 
     async def offered(self, contact_id: int, agent_id: str, leg_id: str | None,
                       callback: bool) -> None:
         at = self._at()
-        await self.store.run(queries.set_agent_state, agent_id, AgentState.RINGING, None, at)
-        await self.store.run(queries.add_event, contact_id, at, "offered",
+        await self.store.record(queries.set_agent_state, agent_id, AgentState.RINGING, None, at)
+        await self.store.record(queries.add_event, contact_id, at, "offered",
                              {"agent": agent_id, "leg": leg_id, **({"callback": True} if callback else {})})
 
     async def ring_no_answer(self, now: float, uniqueid: str, queue: str, agent_id: str,
@@ -96,11 +106,14 @@ class Records:
         self.queue_log.write(now, uniqueid, queue, agent.id, "CONNECT", int(wait), leg_id, 0)
 
     async def abandoned(self, now: float, uniqueid: str, queue: str, contact_id: int,
-                        wait: float) -> None:
+                        wait: float, reason: str | None = None) -> None:
+        """The caller left the queue at `now` (or the PBX lost them then: `reason`)."""
         self.queue_log.write(now, uniqueid, queue, "NONE", "ABANDON", 1, 1, int(wait))
-        await self._update(contact_id, outcome="abandoned", ended_at=self._at(),
+        await self._update(contact_id, outcome="abandoned", ended_at=self._at(now),
                            wait_seconds=round(wait, 3))
-        await self._event(contact_id, "abandoned", {"where": "queue", "wait": round(wait, 3)})
+        await self._event(contact_id, "abandoned", {"where": "queue", "wait": round(wait, 3),
+                                                    **({"reason": reason} if reason else {})},
+                          when=now)
 
     async def announced(self, contact_id: int, position: int, eta: float, staffed: int) -> None:
         await self._event(contact_id, "announced",
@@ -111,11 +124,12 @@ class Records:
         event = "COMPLETEAGENT" if conn.agent_hung_up or conn.callback else "COMPLETECALLER"
         self.queue_log.write(now, conn.uniqueid, conn.queue, conn.agent, event,
                              int(conn.wait), int(talk), 1)
-        await self._update(conn.contact_id, outcome="answered", ended_at=self._at(),
+        await self._update(conn.contact_id, outcome="answered", ended_at=self._at(now),
                            talk_seconds=round(talk, 3))
+        by = conn.ended_by if conn.ended_by == "pbx" else "agent" if conn.agent_hung_up else "caller"
         await self._event(conn.contact_id, "completed",
-                          {"by": "agent" if conn.agent_hung_up else "caller", "talk": round(talk, 3),
-                           **({"callback": True} if conn.callback else {})})
+                          {"by": by, "talk": round(talk, 3),
+                           **({"callback": True} if conn.callback else {})}, when=now)
 
     async def adopted_answer(self, contact_id: int, agent: Agent, contact: dict[str, Any],
                              wait: float) -> None:
@@ -128,24 +142,36 @@ class Records:
     async def adopted(self, contact_id: int, agent_id: str) -> None:
         await self._event(contact_id, "adopted", {"agent": agent_id, "after": "restart"})
 
-    async def closed_while_down(self, now: float, contact: dict[str, Any], queue: str) -> None:
-        """A contact left open by a crash whose caller is gone."""
-        cid, at = contact["id"], self._at()
+    async def closed_unseen(self, end: float, contact: dict[str, Any], queue: str,
+                            reason: str) -> None:
+        """A contact left open (a crash, a lost PBX link) whose call the PBX no longer has:
+        closed at `end`, the last moment it was seen, never the time we noticed."""
+        cid, at = contact["id"], self._at(end)
+        uniqueid = contact["uniqueid"] or "NONE"
+        where = ("talking" if contact["answered_at"] else "waiting" if contact["enqueued_at"]
+                 else "menu")
+        data = {"reason": reason, "where": where, "end": "last seen"}
         if contact["answered_at"]:
-            await self._update(cid, outcome="answered", ended_at=at)
-            await self.store.run(queries.add_event, cid, at, "completed",
-                                 {"by": "unknown (service restarted)"})
+            talk = max(0.0, end - parse_iso(contact["answered_at"]).timestamp())
+            await self._update(cid, outcome="answered", ended_at=at, talk_seconds=round(talk, 3))
+            await self.store.record(queries.add_event, cid, at, "completed",
+                                    {"by": "unknown", "talk": round(talk, 3), **data})
+            self.queue_log.write(end, uniqueid, queue, contact["agent"] or "NONE",
+                                 "COMPLETECALLER", int(contact["wait_seconds"] or 0), int(talk), 1)
         else:
-            await self._update(cid, outcome="abandoned", ended_at=at)
-            await self.store.run(queries.add_event, cid, at, "abandoned",
-                                 {"where": "queue (while the service was down)"})
-            self.queue_log.write(now, contact["uniqueid"] or "NONE", queue, "NONE", "ABANDON", 1, 1, 0)
+            wait = (max(0.0, end - parse_iso(contact["enqueued_at"]).timestamp())
+                    if contact["enqueued_at"] else None)
+            await self._update(cid, outcome="abandoned", ended_at=at,
+                               **({"wait_seconds": round(wait, 3)} if wait is not None else {}))
+            await self.store.record(queries.add_event, cid, at, "abandoned", data)
+            if wait is not None:
+                self.queue_log.write(end, uniqueid, queue, "NONE", "ABANDON", 1, 1, int(wait))
 
     # ---------------------------------------------------------------------- call-backs
     async def callback_requested(self, contact_id: int, number: str, position: int | None) -> None:
         at = self._at()
         await self._update(contact_id, callback_number=number)
-        await self.store.run(queries.add_event, contact_id, at, "callback_requested",
+        await self.store.record(queries.add_event, contact_id, at, "callback_requested",
                              {"number": number, "position": position})
 
     async def callback_agent_answered(self, contact_id: int, agent: Agent, district: str,
@@ -158,26 +184,26 @@ class Records:
         at = self._at()
         if status == "ANSWER":
             await self._update(conn.contact_id, answered_at=at)
-            await self.store.run(queries.add_event, conn.contact_id, at, "callback_connected",
+            await self.store.record(queries.add_event, conn.contact_id, at, "callback_connected",
                                  {"agent": conn.agent})
             self.queue_log.write(now, conn.uniqueid, conn.queue, conn.agent, "CONNECT",
                                  int(conn.wait), conn.leg_id, 0)
         else:
-            await self.store.run(queries.add_event, conn.contact_id, at, "callback_dial",
+            await self.store.record(queries.add_event, conn.contact_id, at, "callback_dial",
                                  {"status": status})
 
     async def callback_failed(self, now: float, conn: "Connected") -> None:
         """The agent called, the resident did not answer."""
         self.queue_log.write(now, conn.uniqueid, conn.queue, conn.agent, "COMPLETEAGENT",
                              int(conn.wait), 0, 1)
-        await self._update(conn.contact_id, outcome="failed", ended_at=self._at())
-        await self._event(conn.contact_id, "callback_unanswered", {"agent": conn.agent})
+        await self._update(conn.contact_id, outcome="failed", ended_at=self._at(now))
+        await self._event(conn.contact_id, "callback_unanswered", {"agent": conn.agent}, when=now)
 
     # ---------------------------------------------------------------------- transfers
     async def transfer_contact(self, contact: dict[str, Any], skill: str, conn: "Connected") -> int:
         """The new contact that waits in the target queue: same caller, same channel."""
-        return await self.store.run(
-            queries.create_contact, channel="phone", district=contact["district"],
+        return await self.store.insert_record(
+            queries.create_contact, "contacts", channel="phone", district=contact["district"],
             dialed=contact["dialed"], caller=contact["caller"], caller_name=contact["caller_name"],
             started_at=self._at(), menu_path=contact["menu_path"],
             language=contact["language"], skill=skill, uniqueid=conn.uniqueid,
@@ -193,8 +219,8 @@ class Records:
                              context, int(conn.wait), int(talk), 1)
         await self._update(conn.contact_id, outcome="transferred", ended_at=at,
                            talk_seconds=round(talk, 3))
-        await self.store.run(queries.add_event, conn.contact_id, at, "transferred",
+        await self.store.record(queries.add_event, conn.contact_id, at, "transferred",
                              {"to": to, "agent": conn.agent, "new_contact": new_id})
         if new_id is not None:
-            await self.store.run(queries.add_event, new_id, at, "transferred_in",
+            await self.store.record(queries.add_event, new_id, at, "transferred_in",
                                  {"from_contact": conn.contact_id, "agent": conn.agent})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from kc.clock import iso
+from kc.clock import iso, parse_iso
 from kc.errors import TelephonyDown
 from kc.queue_config import queue_name
 
@@ -21,25 +21,42 @@ class Recovery:
         self.floor, self.agents, self.room, self.calls = floor, agents, room, calls
         self._reconciled = False
 
-    async def resync(self) -> None:
+    async def pbx_gone(self, at: float) -> None:
+        """The PBX stopped (its AMI refuses connections after the link was lost at `at`): every
+        call it held ended then. Closed at once, with that time, so none is shown as live."""
+        floor = self.floor
+        log.warning("the PBX is gone: closing %d waiting and %d talking calls as of the link's "
+                    "loss", len(floor.waiting), len(floor.connected))
+        await self._lost(frozenset(), at, "the PBX stopped")
+        floor.changed()
+
+    async def _lost(self, live: frozenset[str], at: float, reason: str) -> None:
+        """Waiting and talking calls whose channel is not in `live` ended at `at`."""
+        floor = self.floor
+        for entry in list(floor.waiting.values()):
+            if entry.callback and entry.offered_to is None:
+                continue          # the resident hung up already; the call-back is still owed
+            if entry.uniqueid not in live and not entry.callback:
+                await self.room.abandon(entry, at, reason)
+        for conn in list(floor.connected.values()):
+            if conn.uniqueid not in live:
+                conn.ended_by = "pbx"
+                await self.calls.complete(conn, max(at, conn.answered_at))
+
+    async def resync(self, lost_at: float | None = None) -> None:
         """Read the PBX's state again. Callers still waiting in `kc-wait` come back with their
         original enqueue time, callers already bridged to an agent are adopted as connected (not
         offered twice), agent legs still ringing for an offer we no longer know are hung up,
-        pending call-backs are reloaded, and open contacts whose channel is gone are closed."""
+        pending call-backs are reloaded, and open contacts whose channel is gone are closed:
+        as of `lost_at` (when the link was lost) or the last time they were seen."""
         floor = self.floor
         started = iso(floor.clock())
         snap = await floor.telephony.snapshot(list(floor.agents))
         for agent_id in list(floor.agents):
             self.agents.set_registered(agent_id, agent_id in snap.registered)
         now = floor.now()
-        for entry in list(floor.waiting.values()):
-            if entry.callback and entry.offered_to is None:
-                continue
-            if entry.uniqueid not in snap.channels and not entry.callback:
-                await self.room.abandon(entry, now)
-        for conn in list(floor.connected.values()):
-            if conn.uniqueid not in snap.channels:
-                await self.calls.complete(conn, now)
+        await self._lost(snap.channels, now if lost_at is None else min(lost_at, now),
+                         "ended while the PBX link was down")
         known_legs = {e.leg_id for e in floor.waiting.values() if e.leg_id}
         known_legs |= {c.leg_id for c in floor.connected.values()}
         for b in snap.bridged:
@@ -55,15 +72,18 @@ class Recovery:
                     pass
         for uniqueid, channel, contact_id in snap.waiting:
             await self.room.enqueue(contact_id, uniqueid, channel)
-        if not self._reconciled:
-            self._reconciled = True
-            await self._reconcile_open_contacts(started, snap.channels)
+        reason = ("ended while the PBX link was down" if self._reconciled
+                  else "ended while the service was down")
+        self._reconciled = True
+        await self._reconcile_open_contacts(started, snap.channels, reason)
         floor.dispatch()
 
-    async def _reconcile_open_contacts(self, before: str, live: frozenset[str]) -> None:
-        """Contacts left open by a crash whose caller is no longer in the PBX."""
+    async def _reconcile_open_contacts(self, before: str, live: frozenset[str], reason: str) -> None:
+        """Open phone contacts (in the menu, waiting, ringing, talking) the PBX no longer has a
+        channel for, and no part of the distributor holds: closed as of the last time anything
+        was seen of them."""
         floor = self.floor
-        for c in await floor.records.open_queued_contacts(before):
+        for c in await floor.records.open_calls(before):
             cid = c["id"]
             if cid in floor.waiting or cid in floor.connected:
                 continue
@@ -72,5 +92,7 @@ class Recovery:
                 continue
             if c["uniqueid"] in live:
                 continue
-            await floor.records.closed_while_down(floor.now(), c,
-                                                  queue_name(c["skill"], c["district"]))
+            end = parse_iso(c["last_seen"]).timestamp()
+            log.info("contact %s closed: its call ended (%s)", cid, reason)
+            await floor.records.closed_unseen(end, c, queue_name(c["skill"], c["district"]),
+                                              reason)

@@ -170,13 +170,17 @@ class WaitingRoom:
                 return True
         return False
 
-    async def abandon(self, entry: Waiting, now: float) -> None:
+    async def abandon(self, entry: Waiting, now: float, reason: str | None = None) -> None:
+        """The caller left at `now` (`reason`: the PBX lost them then)."""
         call = entry.call
+        if self.waiting.get(call.contact_id) is not entry:
+            return
         del self.waiting[call.contact_id]
         self.floor.router.remove_call(call.contact_id)
         wait = max(0.0, now - call.enqueued_at)
         queue = queue_name(call.skill, call.district)
-        await self.floor.records.abandoned(now, entry.uniqueid, queue, call.contact_id, wait)
+        await self.floor.records.abandoned(now, entry.uniqueid, queue, call.contact_id, wait,
+                                           reason)
         if entry.offered_to and entry.leg_id:
             leg = self.floor.leg_channels.get(entry.leg_id)
             if leg:

@@ -25,12 +25,16 @@ READERS = ("admin", "supervisor", "manager")
 @routes.get("/api/health")
 async def health(request: web.Request) -> web.Response:
     link = request.app[AMI]
-    return web.json_response({
+    out = {
         "status": "ok",
         "asterisk": "up" if link.reachable or link.up else "down",
         "ami": "up" if link.up else "down",
         "asterisk_version": parse_version(link.pbx_version or ""),
-    })
+    }
+    delayed = request.app[STORE].delayed
+    if delayed:   # the database refuses writes: records wait in the journal, calls go on
+        out.update(records="delayed", records_waiting=delayed)
+    return web.json_response(out)
 
 
 def _cleared(user: dict[str, Any], contact: dict[str, Any], agents: dict[str, AgentRuntime]) -> bool:

@@ -106,7 +106,7 @@ class AfterHours:
         if isinstance(decision, Open):       # opened again meanwhile: back to waiting
             await chan.set_variable("KC_NEXT", "wait")
             return
-        await self.store.run(queries.add_event, contact_id, iso(self.clock()), "queue_closed",
+        await self.store.record(queries.add_event, contact_id, iso(self.clock()), "queue_closed",
                              {"district": district, "skill": skill})
         try:
             target = await self._carry_out(chan, contact_id, decision, skill,
@@ -136,8 +136,8 @@ class AfterHours:
     async def _routed(self, chan: AgiChannel, contact_id: int, routed: Routed, skill: str | None,
                       language: str) -> None:
         at = iso(self.clock())
-        await self.store.run(queries.update_contact, contact_id, district=routed.target)
-        await self.store.run(queries.add_event, contact_id, at, "after_hours",
+        await self.store.record(queries.update_contact, contact_id, district=routed.target)
+        await self.store.record(queries.add_event, contact_id, at, "after_hours",
                              {"kind": "routed", "from": routed.district, "to": routed.target,
                               "reason": routed.reason, "skill": skill})
         await self.store.run(schedule_store.add_request, contact_id=contact_id,
@@ -192,19 +192,19 @@ class AfterHours:
         contact = await self.store.run(queries.get_contact, contact_id)
         if contact["outcome"] is None:
             at = iso(self.clock())
-            await self.store.run(queries.update_contact, contact_id, outcome="abandoned", ended_at=at)
-            await self.store.run(queries.add_event, contact_id, at, "abandoned", {"where": "after_hours"})
+            await self.store.record(queries.update_contact, contact_id, outcome="abandoned", ended_at=at)
+            await self.store.record(queries.add_event, contact_id, at, "abandoned", {"where": "after_hours"})
 
     async def _register(self, contact_id: int, kind: str, request: dict[str, Any] | None,
                         extra: dict[str, Any]) -> None:
         at = iso(self.clock())
-        await self.store.run(queries.update_contact, contact_id, outcome="after_hours", ended_at=at)
+        await self.store.record(queries.update_contact, contact_id, outcome="after_hours", ended_at=at)
         data = {"kind": kind, **extra}
         if request:
             data.update({k: request.get(k) for k in ("recording", "callback_number", "due_at")
                          if request.get(k)})
             await self.store.run(schedule_store.add_request, kind=kind, **request)
-        await self.store.run(queries.add_event, contact_id, at, "after_hours", data)
+        await self.store.record(queries.add_event, contact_id, at, "after_hours", data)
 
     async def _record(self, chan: AgiChannel, contact_id: int, language: str) -> tuple[str, float]:
         await self._say(chan, text("record", language), language)
@@ -276,7 +276,7 @@ class QueueCloser:
                 log.warning("could not move contact %s out of its closed queue: %s", cid, exc)
                 dist.return_waiting(entry)
                 continue
-            await self.store.run(queries.add_event, cid, iso(self.clock()), "queue_closing",
+            await self.store.record(queries.add_event, cid, iso(self.clock()), "queue_closing",
                                  {"queue": dist.queue_name(entry.call.skill, entry.call.district)})
             moved.append(cid)
         return moved

@@ -101,15 +101,15 @@ class CallFlow:
         district, raw_caller = (chan.args + ["", ""])[:2]
         now = iso(self.clock())
         caller = clean_caller(chan.header("callerid"), 64)
-        contact_id = await self.store.run(
-            queries.create_contact, channel="phone", district=district or None,
+        contact_id = await self.store.insert_record(   # a database fault delays it only
+            queries.create_contact, "contacts", channel="phone", district=district or None,
             dialed=clean_caller(chan.header("dnid") or chan.header("extension"), 64),
             caller=caller or None,
             caller_name=clean_caller(chan.header("calleridname")) or None,
             started_at=now, uniqueid=chan.header("uniqueid"), channel_name=chan.header("channel"),
         )
         if raw_caller:   # the dialplan refused a malformed caller ID: keep it, escaped, as data
-            await self.store.run(queries.add_event, contact_id, now, "caller_id_refused",
+            await self.store.record(queries.add_event, contact_id, now, "caller_id_refused",
                                  {"raw": decode_raw_caller(raw_caller)})
         catalogue = await self.catalogue.current()   # this call keeps it to the end
         if self.after_hours is not None and district:   # closed: a partner's menu, or handled
@@ -123,7 +123,7 @@ class CallFlow:
             await chan.set_variable("KC_NEXT", "fallback")
             return
         if call_menu.owner != district:
-            await self.store.run(queries.add_event, contact_id, iso(self.clock()), "shared_menu",
+            await self.store.record(queries.add_event, contact_id, iso(self.clock()), "shared_menu",
                                  {"menu_of": call_menu.owner, "version": call_menu.version})
         version = call_menu.version
         session = MenuSession(call_menu.menu)
@@ -149,11 +149,11 @@ class CallFlow:
         if isinstance(then, Transfer) and then.target == SWITCHBOARD:
             then = Queue(SWITCHBOARD, 0)
         if isinstance(then, Queue):
-            await self.store.run(queries.update_contact, contact_id, skill=then.skill)
+            await self.store.record(queries.update_contact, contact_id, skill=then.skill)
             await chan.set_variable("KC_CONTACT_ID", contact_id)
             await chan.set_variable("KC_SKILL", then.skill)
             if then.priority:   # the priority the menu option gave the call (0: default)
-                await self.store.run(queries.update_contact, contact_id, menu_priority=then.priority)
+                await self.store.record(queries.update_contact, contact_id, menu_priority=then.priority)
             if self.on_queued is not None:
                 self.on_queued(contact_id, then.skill, district, session.language, caller,
                                then.priority or None)
@@ -165,9 +165,9 @@ class CallFlow:
             await chan.set_variable("KC_NEXT", "hangup")
 
     async def _record_menu(self, contact_id: int, session: MenuSession, version: int) -> None:
-        await self.store.run(queries.update_contact, contact_id, menu_path=list(session.path),
+        await self.store.record(queries.update_contact, contact_id, menu_path=list(session.path),
                              language=session.language)
-        await self.store.run(queries.add_event, contact_id, iso(self.clock()), "menu",
+        await self.store.record(queries.add_event, contact_id, iso(self.clock()), "menu",
                              {"version": version, "events": [list(map(str, e)) for e in session.events]})
         await self._record_referrals(contact_id, session)
 
@@ -185,7 +185,7 @@ class CallFlow:
             path = await self.prompts.resolve(text or "", lang, audio)
             await chan.stream(str(path), "")
             played.append(lang)
-        await self.store.run(queries.add_event, contact_id, iso(self.clock()), "announcement",
+        await self.store.record(queries.add_event, contact_id, iso(self.clock()), "announcement",
                              {"languages": played, "ends_at": ann.ends_at})
 
     async def _record_referrals(self, contact_id: int, session: MenuSession) -> None:
@@ -203,7 +203,7 @@ class CallFlow:
             if action is not None:
                 address = (action.address.get(session.language)
                            or action.address.get(session.menu.default_language, ""))
-            await self.store.run(queries.add_event, contact_id, iso(self.clock()),
+            await self.store.record(queries.add_event, contact_id, iso(self.clock()),
                                  "eservice_referral",
                                  {"name": name, "address": address, "language": session.language})
 
@@ -219,8 +219,8 @@ class CallFlow:
 
     async def _finish(self, contact_id: int, outcome: str, data: dict) -> None:
         at = iso(self.clock())
-        await self.store.run(queries.update_contact, contact_id, outcome=outcome, ended_at=at)
-        await self.store.run(queries.add_event, contact_id, at, outcome, data)
+        await self.store.record(queries.update_contact, contact_id, outcome=outcome, ended_at=at)
+        await self.store.record(queries.add_event, contact_id, at, outcome, data)
 
     # ------------------------------------------------------------------ agents' phones
     async def agent_feature(self, chan: AgiChannel) -> None:

@@ -9,6 +9,7 @@ argument. Handlers see an `AgiChannel`, never the socket.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import logging
 import re
 from dataclasses import dataclass
@@ -209,6 +210,14 @@ class HeaderCheck:
         return self.headers
 
 
+def decode_line(raw: bytes) -> str:
+    """A header line as text. Asterisk cuts long values (a caller name over 79 bytes) without
+    regard to UTF-8: a character cut at the end is dropped, not stored as U+FFFD; other invalid
+    bytes are replaced."""
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    return decoder.decode(raw.rstrip(b"\r\n"), final=False)
+
+
 async def read_headers(reader: asyncio.StreamReader, timeout: float = HEADER_TIMEOUT) -> dict[str, str]:
     """The `agi_*` header block, refused whole when it is not exactly what Asterisk writes."""
     check = HeaderCheck()
@@ -220,7 +229,7 @@ async def read_headers(reader: asyncio.StreamReader, timeout: float = HEADER_TIM
                 raise AgiLinkError("peer closed before the end of the AGI headers")
             if len(raw) > MAX_LINE:
                 raise AgiLinkError("AGI header line too long")
-            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            line = decode_line(raw)
             if line == "":
                 return check.done()
             check.add(line)

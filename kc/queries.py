@@ -53,7 +53,7 @@ def agent_states(db: sqlite_utils.Database) -> dict[str, tuple[AgentState, str |
 def set_agent_state(db: sqlite_utils.Database, agent: str, state: AgentState,
                     reason: str | None, since: str) -> None:
     db["agent_status"].upsert(
-        {"agent": agent, "state": state.value, "reason": reason, "since": since}, pk="agent"
+        {"agent": agent, "state": AgentState(state).value, "reason": reason, "since": since}, pk="agent"
     )
 
 
@@ -158,6 +158,42 @@ def open_queued_contacts(db: sqlite_utils.Database, before: str) -> list[dict[st
     return [_contact_out(r) for r in db["contacts"].rows_where(
         "channel = 'phone' and outcome is null and enqueued_at is not null and enqueued_at < ?",
         [before], order_by="id")]
+
+
+def open_calls(db: sqlite_utils.Database, before: str) -> list[dict[str, Any]]:
+    """Phone contacts started before `before` and not finished, in the menu, waiting or
+    talking, each with `last_seen`: the latest time anything was recorded of it."""
+    rows = db.query(
+        "select c.*, max(c.started_at, coalesce(c.enqueued_at, ''), coalesce(c.answered_at, ''), "
+        "coalesce((select max(e.at) from contact_events e where e.contact_id = c.id), '')) "
+        "as last_seen from contacts c "
+        "where c.channel = 'phone' and c.outcome is null and c.started_at < ? order by c.id",
+        [before])
+    return [{**_contact_out(r), "last_seen": r["last_seen"]} for r in rows]
+
+
+def register_fallback_call(db: sqlite_utils.Database, record: dict[str, Any]) -> int | None:
+    """A call that met Asterisk's fallback (the service unreachable), once: the contact the
+    menu had already created for its channel is closed `failed`, else one is created. None
+    if it was registered already."""
+    at, uniqueid = record.get("at") or "", record.get("uniqueid") or None
+    existing = list(db.query("select id, outcome from contacts where channel = 'phone' and "
+                             "uniqueid = ? order by id desc limit 1", [uniqueid])) if uniqueid else []
+    if existing:
+        cid = existing[0]["id"]
+        done = db.execute("select 1 from contact_events where contact_id = ? and kind = 'failed' "
+                          "and data like '%fallback%'", [cid]).fetchone()
+        if done:
+            return None
+        if existing[0]["outcome"] is None:
+            update_contact(db, cid, outcome="failed", ended_at=at)
+    else:
+        cid = create_contact(db, channel="phone", district=record.get("district") or None,
+                             dialed=record.get("dialed"), caller=record.get("caller") or None,
+                             caller_name=record.get("caller_name") or None, started_at=at,
+                             ended_at=at, outcome="failed", uniqueid=uniqueid)
+    add_event(db, cid, at, "failed", {"reason": "service unreachable (fallback)"})
+    return cid
 
 
 def recent_handle_times(db: sqlite_utils.Database, skill: str, wrap_up: float,

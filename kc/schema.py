@@ -293,6 +293,14 @@ def call_data_stamp(db: sqlite_utils.Database) -> None:
                        f"update call_data_stamp set changes = changes + 1 where id = 1; end")
 
 
+def record_journal(db: sqlite_utils.Database) -> None:
+    """Migration ``0014_record_journal``: the last record write applied from the journal of
+    delayed writes (`kc.record_journal`), moved in the same transaction as the write."""
+    db.execute("create table if not exists record_journal ("
+               "id integer primary key check (id = 1), applied_seq integer not null)")
+    db.execute("insert or ignore into record_journal (id, applied_seq) values (1, 0)")
+
+
 # (name, step) in the order they were written.
 STEPS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_initial", initial),
@@ -308,4 +316,5 @@ STEPS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0011_shared_menus", menu_shares),
     ("0012_message_attachments", message_attachments),
     ("0013_call_data_stamp", call_data_stamp),
+    ("0014_record_journal", record_journal),
 ]

@@ -3,10 +3,18 @@
 The event loop never blocks on disk: every query runs in that thread via `await store.run(fn)`,
 where `fn(db)` is a plain function over a `sqlite_utils.Database` (see `kc.queries`). Having
 one thread also serialises writes, so there is exactly one writer.
+
+Records that must never be lost (a call's contact, its events, an agent's state) are written
+with `await store.record(fn, ...)` instead: if the database refuses the write (disk full, file
+made read-only, I/O error) it is kept, in order, in memory and in an append-only journal beside
+the database (`kc.record_journal`), and retried until it succeeds; the caller goes on at once.
+`store.delayed` says how many wait. Ids for new rows come from `insert_record`, so a contact
+exists (for the calls and the distributor) before the database has it.
 """
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -17,8 +25,10 @@ import sqlite_utils
 
 from .errors import KcError
 from .migrations import migrate
+from .record_journal import RecordJournal, Write
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class StoreError(KcError):
@@ -55,15 +65,19 @@ class Store:
         self._reader = ThreadPoolExecutor(max_workers=self.READERS, thread_name_prefix="kc-db-read")
         self._local = threading.local()
         self._readers: list[sqlite_utils.Database] = []
+        self._journal = RecordJournal(path.with_name(path.name + ".pending"))
 
     def _ensure(self) -> sqlite_utils.Database:
         if self._db is None:
             self._db = connect(self.path)
+            self._journal.load(self._db)    # what a previous run could not write, first
         return self._db
 
     def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         with self._lock:
             db = self._ensure()
+            if self._journal.pending:       # delayed records go before any later write
+                self._journal.flush(db)
             try:
                 return fn(db, *args, **kwargs)
             except sqlite3.Error as exc:
@@ -96,15 +110,81 @@ class Store:
         """For the CLI and tests outside an event loop."""
         return self._executor.submit(lambda: self._call(fn, *args, **kwargs)).result()
 
+    # ------------------------------------------------------------------ records that must land
+    @property
+    def delayed(self) -> int:
+        """How many record writes wait for the database (0: none)."""
+        return self._journal.pending
+
+    @property
+    def delayed_since(self) -> float | None:
+        return self._journal.since
+
+    def _record_call(self, write: Write) -> None:
+        with self._lock:
+            db = self._ensure()
+            self._journal.submit(db, write)
+
+    async def record(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Write a record that must not be lost: `fn` is a module-level function whose
+        arguments are plain JSON values. Never raises for a database fault: the write is kept
+        and retried in order (`retry_records`)."""
+        write = Write.of(fn, args, kwargs)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._record_call, write)
+
+    async def insert_record(self, fn: Callable[..., Any], table: str, **fields: Any) -> int:
+        """`record` of a new row of `table` (an integer `id` primary key): the id is given
+        here, so the row can be referred to before the database has it."""
+        loop = asyncio.get_running_loop()
+
+        def _allocate() -> int:
+            with self._lock:
+                return self._journal.allocate(self._ensure(), table)
+        row_id = await loop.run_in_executor(self._executor, _allocate)
+        await self.record(fn, id=row_id, **fields)
+        return row_id
+
+    async def retry_records(self) -> bool:
+        """Try the waiting record writes again, in order; True when none is left."""
+        loop = asyncio.get_running_loop()
+
+        def _retry() -> bool:
+            with self._lock:
+                return self._journal.flush(self._ensure())
+        return await loop.run_in_executor(self._executor, _retry)
+
+    async def keep_retrying(self, every: float = 1.0) -> None:
+        """Run for the service's lifetime: delayed records are written as soon as they can."""
+        while True:
+            await asyncio.sleep(every)
+            if self.delayed:
+                try:
+                    await self.retry_records()
+                except Exception:   # a bug must not end the retries
+                    log.exception("retrying delayed records failed")
+
+    # ------------------------------------------------------------------ closing
     def close(self) -> None:
-        def _close() -> None:
-            if self._db is not None:
-                self._db.conn.close()
-                self._db = None
-        self._executor.submit(_close).result()
-        self._executor.shutdown(wait=True)
+        """Close the readers first, then write what waits and checkpoint, so no write-ahead
+        log is left beside the database after a clean stop."""
         self._reader.shutdown(wait=True)
         with self._lock:
             for db in self._readers:
                 db.conn.close()
             self._readers.clear()
+
+        def _close() -> None:
+            with self._lock:
+                if self._db is None:
+                    return
+                try:
+                    if self._journal.pending:
+                        self._journal.flush(self._db)
+                    self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                except sqlite3.Error as exc:
+                    log.warning("closing the database: %s (the journal keeps what was not written)", exc)
+                self._db.conn.close()
+                self._db = None
+        self._executor.submit(_close).result()
+        self._executor.shutdown(wait=True)

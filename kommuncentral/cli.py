@@ -106,15 +106,22 @@ async def cmd_asterisk(settings: Settings) -> int:
 
 
 async def cmd_up(settings: Settings) -> int:
+    """Asterisk and the service, supervised: Asterisk restarted when it dies (a limited number
+    of times, see `kommuncentral.supervisor`), everything stopped cleanly when it cannot be
+    kept up or the service fails; exit status 1 then, for a service manager to see."""
     from pbx.asterisk import AsteriskProcess
     from kommuncentral.demo import demo_logins
     from kommuncentral.service import run_service
+    from kommuncentral.supervisor import PbxSupervisor, single_instance
 
     _require_db(settings)
+    lock = single_instance(settings.var_dir / "kc-up.lock")
     stop = _stop_event()
     ctx = await _render(settings)
     pbx = AsteriskProcess(ctx)
     await pbx.start()
+    supervisor = PbxSupervisor(pbx)
+    watch = asyncio.create_task(supervisor.run(stop))
     try:
         service = asyncio.create_task(run_service(settings, stop))
         await asyncio.sleep(0.5)
@@ -132,8 +139,14 @@ Kommuncentral is up.
         print("  Ctrl-C stops Asterisk and the service.", flush=True)
         await service
     finally:
+        stop.set()
+        await asyncio.gather(watch, return_exceptions=True)
         await pbx.stop()
+        lock.close()
         print("stopped", flush=True)
+    if supervisor.gave_up:
+        print(f"kc: {supervisor.gave_up}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -104,26 +104,46 @@ def asterisk_context(settings: Settings, store: Store, fallback_prompt: Path | N
     )
 
 
+SPOOL_EVERY = 2.0
+
+
 async def import_fallback_spool(settings: Settings, store: Store) -> int:
-    """Calls that met the fallback while we were down become contacts (outcome `failed`)."""
+    """Calls that met the fallback (the service unreachable) become contacts (outcome
+    `failed`), exactly once per call: a contact the menu already had for the channel is closed
+    instead of a second one made. A record, so a database fault delays it only."""
     spool = settings.fallback_spool
     count = 0
     for path in sorted(spool.glob("*.json")) if spool.is_dir() else []:
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(record, dict):
+                raise ValueError("not an object")
         except (OSError, ValueError):
-            log.warning("unreadable fallback record %s kept for inspection", path)
+            bad = path.with_suffix(".unreadable")
+            log.warning("unreadable fallback record %s kept for inspection as %s", path, bad.name)
+            path.rename(bad)
             continue
-        contact_id = await store.run(
-            queries.create_contact, channel="phone", district=record.get("district") or None,
-            dialed=record.get("dialed"), caller=record.get("caller") or None,
-            caller_name=record.get("caller_name") or None, started_at=record.get("at"),
-            ended_at=record.get("at"), outcome="failed", uniqueid=record.get("uniqueid"))
-        await store.run(queries.add_event, contact_id, record.get("at") or "", "failed",
-                        {"reason": "service unreachable"})
+        clean = {key: str(record.get(key) or "")[:300] for key in
+                 ("at", "district", "dialed", "caller", "caller_name", "uniqueid")}
+        await store.record(queries.register_fallback_call, clean)
         path.unlink()
         count += 1
     return count
+
+
+async def _import_spool_continuously(settings: Settings, store: Store) -> None:
+    """Calls meet the fallback while the service runs too (a stall, a restart of the menus):
+    registered within seconds, not at the next start."""
+    while True:
+        await asyncio.sleep(SPOOL_EVERY)
+        try:
+            imported = await import_fallback_spool(settings, store)
+            if imported:
+                log.info("registered %d calls that met the fallback", imported)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("importing the fallback spool failed; retried in %.0f s", SPOOL_EVERY)
 
 
 def build_app(settings: Settings, clock: Clock = system_clock) -> web.Application:
@@ -144,9 +164,12 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
         if imported:
             log.info("registered %d calls that met the fallback", imported)
         warm = asyncio.create_task(_warm_reports(store))
+        loops = [asyncio.create_task(store.keep_retrying()),
+                 asyncio.create_task(_import_spool_continuously(settings, store))]
         yield
-        warm.cancel()
-        await asyncio.gather(warm, return_exceptions=True)
+        for task in (warm, *loops):
+            task.cancel()
+        await asyncio.gather(warm, *loops, return_exceptions=True)
         store.close()
 
     async def acd_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -155,7 +178,8 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
         link = AmiLink(
             settings.bind_host, settings.ami_port, AMI_USER, settings.secret("ami.secret"),
             on_event=lambda event: holder["d"].on_event(event),
-            on_ready=lambda: holder["d"].resync(),
+            on_ready=lambda: holder["d"].resync(link.lost_at),
+            on_gone=lambda at: holder["d"].pbx_gone(at),
         )
         options = AcdOptions.from_settings(settings)
         distributor = Distributor(store, AmiTelephony(link), clock, QueueLog(settings.queue_log),

@@ -68,8 +68,13 @@
     es.addEventListener("snapshot", (ev) => {
       snap = JSON.parse(ev.data);
       offset = snap.sent - Date.now() / 1000;
-      status.textContent = "live " + new Date().toLocaleTimeString();
-      status.className = "wb-status live";
+      if (snap.records_delayed) {
+        status.textContent = "records delayed (" + snap.records_delayed + ") " + new Date().toLocaleTimeString();
+        status.className = "wb-status delayed";
+      } else {
+        status.textContent = "live " + new Date().toLocaleTimeString();
+        status.className = "wb-status live";
+      }
       render();
     });
     es.onerror = () => { status.textContent = "reconnecting…"; status.className = "wb-status"; };
