@@ -16,7 +16,7 @@ import pytest
 
 from acd.ami_events import parse_event
 from acd.distributor import Distributor, Queued
-from acd.queue_log import QueueLog
+from acd.queue_log import EXITS, QueueLog, check_line
 from acd.telephony import PbxSnapshot
 from kc import queries
 from kommuncentral.demo import load_demo
@@ -156,6 +156,41 @@ async def _run(tmp_path: Path, seed: int) -> None:
                     await asyncio.sleep(0)
                 await store.run(lambda db: None)
             check(dist, idle_check=not pbx.down)
+        # every caller still here hangs up: then each queue call has entered once, left once
+        for fut in pbx.rings.values():
+            if not fut.done():
+                fut.set_result(False)
+        for uid in [w.uniqueid for w in dist.waiting.values() if w.channel] + \
+                [c.uniqueid for c in dist.connected.values()]:
+            dist.on_event(parse_event({"Event": "Hangup", "Uniqueid": uid, "Channel": f"PJSIP/{uid}"}))
+        for _ in range(6):
+            for _ in range(20):
+                await asyncio.sleep(0)
+            await store.run(lambda db: None)
+        check_queue_log((tmp_path / "queue_log").read_text().splitlines(),
+                        {w.log_callid for w in dist.waiting.values()})
     finally:
         await dist.close()
         store.close()
+
+
+def check_queue_log(lines: list[str], still_waiting: set[str]) -> None:
+    """Every line in app_queue's format; every call id enters once and leaves exactly once
+    (but the call-backs still owed), and nothing happens to it before it enters."""
+    entered: dict[str, int] = {}
+    exits: dict[str, int] = {}
+    for line in lines:
+        assert check_line(line) == [], line
+        _, callid, queue, agent, event, *data = line.split("|")
+        if event == "ENTERQUEUE":
+            assert callid not in entered, f"{callid} entered twice"
+            entered[callid] = int(data[2])
+        elif event in EXITS:
+            assert callid in entered, f"{event} before ENTERQUEUE: {line}"
+            exits[callid] = exits.get(callid, 0) + 1
+            orig = data[-2] if event in ("ABANDON", "EXITWITHKEY", "EXITWITHTIMEOUT") else data[-1]
+            assert orig == str(entered[callid]), f"original position differs from ENTERQUEUE's: {line}"
+        elif event in ("CONNECT", "RINGNOANSWER", "RINGCANCELED"):
+            assert callid in entered and callid not in exits, line
+    assert {c for c, n in exits.items() if n != 1} == set(), "a call left twice"
+    assert set(entered) - set(exits) == still_waiting
