@@ -101,8 +101,12 @@ async def csv_export(request: web.Request) -> web.Response:
     else:
         raise NotFound(f"no table {name!r}")
     stamp = f"{period.as_json()['from_local'][:10]}_{period.as_json()['to_local'][:10]}"
+    notes = [f"Kommuncentral {name}, {period.as_json()['from_local']} to {period.as_json()['to_local']}"]
+    if name == "staffing":
+        notes.append("agents: Erlang C, the agents needed per hour of day for the service-level "
+                     "goal, on the measured arrivals and the full average handle time (aht)")
     return web.Response(
-        text=to_csv(rows, columns), content_type="text/csv", charset="utf-8",
+        text=to_csv(rows, columns, notes), content_type="text/csv", charset="utf-8",
         headers={"Content-Disposition": f'attachment; filename="kommuncentral-{name}-{stamp}.csv"'})
 
 

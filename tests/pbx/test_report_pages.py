@@ -212,7 +212,9 @@ def test_report_page_shows_the_seeded_figures_and_csv_downloads(browser, kc, see
         page.locator("a[href^='/api/reports/queue.csv']").click()
     download = info.value
     text = open(download.path(), encoding="utf-8").read()
-    rows = {r["queue"]: r for r in csv.DictReader(io.StringIO(text))}
+    assert "# aht: Average handle time" in text          # definitions in the header comment
+    body = "\n".join(ln for ln in text.splitlines() if not ln.startswith("#"))
+    rows = {r["queue"]: r for r in csv.DictReader(io.StringIO(body))}
     assert rows["school@bromma"]["offered"] == str(seeded["offered"])
     assert rows["school@bromma"]["service_level"] == str(seeded["service_level"])
     assert download.suggested_filename.startswith("kommuncentral-queue-")
