@@ -208,8 +208,16 @@ class Agents:
             await self.floor.records.wrapped_up(contact_id, 0.0)
         await self._take_pending(rt)
 
+    CATEGORY_CHECK_SECONDS = 2.0
+
     async def _end_wrap_up(self, rt: AgentRuntime, seconds: float, number: int) -> None:
+        """At the end of the wrap-up time: ready again; when the options ask for a category,
+        only once the contact's case is registered (saving it also ends the wrap-up early)."""
         await asyncio.sleep(seconds)
+        if self.floor.options.wrap_up_needs_category and rt.wrap_contact is not None:
+            while rt.state is AgentState.WRAP_UP and rt.wrap_ups == number \
+                    and not await self.floor.records.has_case(rt.wrap_contact):
+                await asyncio.sleep(self.CATEGORY_CHECK_SECONDS)
         if rt.state is AgentState.WRAP_UP and rt.wrap_ups == number:
             await self._take_pending(rt)
 

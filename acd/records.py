@@ -71,6 +71,12 @@ class Records:
                 log.write(now, "NONE", q, agent_id, "UNPAUSE", "")
         await self.stored_state(agent_id, state, reason)
 
+    async def has_case(self, contact_id: int) -> bool:
+        """Is the contact's matter registered (a case, so a category)?"""
+        def read(db: Any) -> bool:
+            return db.execute("select 1 from cases where contact_id = ?", [contact_id]).fetchone() is not None
+        return await self.store.read(read)
+
     async def wrapped_up(self, contact_id: int, seconds: float) -> None:
         """The agent's wrap-up after this contact ended (0: none)."""
         await self._update(contact_id, wrap_up_seconds=round(max(0.0, seconds), 3))

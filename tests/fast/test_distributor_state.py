@@ -194,3 +194,53 @@ def check_queue_log(lines: list[str], still_waiting: set[str]) -> None:
             assert callid in entered and callid not in exits, line
     assert {c for c, n in exits.items() if n != 1} == set(), "a call left twice"
     assert set(entered) - set(exits) == still_waiting
+
+
+@pytest.mark.parametrize("needs_category", [False, True])
+def test_wrap_up_is_recorded_per_contact_and_may_wait_for_the_category(tmp_path: Path, needs_category):
+    asyncio.run(_wrap_up(tmp_path, needs_category))
+
+
+async def _wrap_up(tmp_path: Path, needs_category: bool) -> None:
+    from acd.options import AcdOptions
+    clock = Clock()
+    store = Store(tmp_path / "kc.db")
+    await store.run(load_demo, clock)
+    await store.run(lambda db: db.execute("update queues set wrap_up_seconds = 0.2"))
+    pbx = ScriptedPbx()
+    dist = Distributor(store, pbx, clock, QueueLog(tmp_path / "queue_log"), ring_timeout=15,
+                       options=AcdOptions(wrap_up_needs_category=needs_category))
+    dist.room.agents.CATEGORY_CHECK_SECONDS = 0.05
+    try:
+        await dist.load()
+        dist.set_registered("bromma-101", True)
+        await dist.request_state("bromma-101", "ready")
+        cid = await store.run(queries.create_contact, channel="phone", district="bromma",
+                              caller="0701000001", skill="elderly-care", language="sv",
+                              started_at=clock.now.isoformat())
+        dist.expect(cid, Queued("elderly-care", "bromma", "sv", "0701000001", None))
+        dist.on_event(parse_event({"Event": "UserEvent", "UserEvent": "KcWaiting", "ContactID": str(cid),
+                                   "Uniqueid": "u1", "Channel": "PJSIP/residents-1"}))
+        for _ in range(50):
+            await asyncio.sleep(0.01)
+            if pbx.rings:
+                break
+        next(iter(pbx.rings.values())).set_result(True)
+        await asyncio.sleep(0.05)
+        clock.now += timedelta(seconds=40)
+        dist.on_event(parse_event({"Event": "Hangup", "Uniqueid": "u1", "Channel": "PJSIP/residents-1"}))
+        await asyncio.sleep(0.6)              # the wrap-up time (0.2 s) has passed
+        rt = dist.agents["bromma-101"]
+        contact = await store.run(queries.get_contact, cid)
+        if not needs_category:
+            assert rt.state is AgentState.READY and contact["wrap_up_seconds"] is not None
+            return
+        assert rt.state is AgentState.WRAP_UP and contact["wrap_up_seconds"] is None
+        await store.run(lambda db: db["cases"].insert({"contact_id": cid, "outcome": "resolved_first_contact",
+                                                        "created_at": clock.now.isoformat()}))
+        await asyncio.sleep(0.3)
+        contact = await store.run(queries.get_contact, cid)
+        assert rt.state is AgentState.READY and contact["wrap_up_seconds"] is not None
+    finally:
+        await dist.close()
+        store.close()
