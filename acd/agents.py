@@ -41,6 +41,9 @@ class AgentRuntime:
     idle_since: float = 0.0
     contact_id: int | None = None
     wrap_ups: int = 0                 # which wrap-up a timer belongs to (an early end starts anew)
+    logged_in_at: float | None = None  # for AGENTLOGOFF's log-in time (None: not known)
+    wrap_contact: int | None = None   # the contact whose wrap-up runs, and since when
+    wrap_started: float = 0.0
     watch: Callable[["AgentRuntime"], None] | None = field(default=None, repr=False, compare=False)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -71,7 +74,8 @@ class Agents:
             state, reason, _ = states.get(agent.id, (AgentState.LOGGED_OUT, None, None))
             if state in agent_states.BUSY:
                 state, reason = AgentState.READY, None    # a call cannot survive our restart
-            self.add(AgentRuntime(agent, state, reason, idle_since=now))
+            self.add(AgentRuntime(agent, state, reason, idle_since=now,
+                                  logged_in_at=None if state is AgentState.LOGGED_OUT else now))
 
     def add(self, rt: AgentRuntime) -> None:
         """A new agent (or one replaced): routed from now on."""
@@ -140,7 +144,17 @@ class Agents:
         now = self.floor.now()
         if state is AgentState.READY:
             rt.idle_since = now
-        await self.floor.records.agent_state(now, rt.agent.id, before, state, reason)
+        logged_in_at = rt.logged_in_at
+        if before is AgentState.LOGGED_OUT and state is not AgentState.LOGGED_OUT:
+            rt.logged_in_at = now
+        elif state is AgentState.LOGGED_OUT:
+            rt.logged_in_at = None
+        await self.floor.records.agent_state(now, rt.agent.id, before, state, reason,
+                                             self.floor.served_queues(rt.agent), logged_in_at)
+        if before is AgentState.WRAP_UP and state is not AgentState.WRAP_UP \
+                and rt.wrap_contact is not None:
+            contact, rt.wrap_contact = rt.wrap_contact, None
+            await self.floor.records.wrapped_up(contact, now - rt.wrap_started)
         self.floor.changed()
 
     async def request_state(self, agent_id: str, target: str, reason: str | None = None) -> AgentRuntime:
@@ -183,19 +197,32 @@ class Agents:
                              rt.pending_reason if target is AgentState.PAUSED else None)
         self.floor.dispatch()
 
-    async def after_call(self, rt: AgentRuntime, wrap_up: float | None = None) -> None:
-        """The agent's call ended: wrap-up (if any and nothing else was asked for), then ready."""
+    async def after_call(self, rt: AgentRuntime, wrap_up: float | None = None,
+                         contact_id: int | None = None) -> None:
+        """The agent's call ended: wrap-up (if any and nothing else was asked for), then ready.
+        The wrap-up's length is recorded on `contact_id` (the call that ended) when it ends."""
         rt.contact_id = None
         wrap_up = self.floor.wrap_up_seconds if wrap_up is None else wrap_up
         if rt.pending is None and wrap_up > 0:
             rt.wrap_ups += 1
+            rt.wrap_contact, rt.wrap_started = contact_id, self.floor.now()
             await self.set_state(rt, AgentState.WRAP_UP)
             self.floor.spawn(self._end_wrap_up(rt, wrap_up, rt.wrap_ups))
             return
+        if contact_id is not None:
+            await self.floor.records.wrapped_up(contact_id, 0.0)
         await self._take_pending(rt)
 
+    CATEGORY_CHECK_SECONDS = 2.0
+
     async def _end_wrap_up(self, rt: AgentRuntime, seconds: float, number: int) -> None:
+        """At the end of the wrap-up time: ready again; when the options ask for a category,
+        only once the contact's case is registered (saving it also ends the wrap-up early)."""
         await asyncio.sleep(seconds)
+        if self.floor.options.wrap_up_needs_category and rt.wrap_contact is not None:
+            while rt.state is AgentState.WRAP_UP and rt.wrap_ups == number \
+                    and not await self.floor.records.has_case(rt.wrap_contact):
+                await asyncio.sleep(self.CATEGORY_CHECK_SECONDS)
         if rt.state is AgentState.WRAP_UP and rt.wrap_ups == number:
             await self._take_pending(rt)
 

@@ -35,7 +35,17 @@ class Callbacks:
         if not NUMBER_RE.match(number):
             return False
         entry.callback = number
-        await self.floor.records.callback_requested(contact_id, number, self.room.position(contact_id))
+        place = self.room.position(contact_id) or 1
+        # queue_log: the caller leaves by key 1; the call-back is a call of its own that keeps
+        # the caller's place (as a call-back re-entering app_queue's queue would be written)
+        now, call = self.floor.now(), entry.call
+        queue = queue_name(call.skill, call.district)
+        records = self.floor.records
+        records.left_queue(now, entry.log_callid, queue, entry.log_wait(now), place,
+                           entry.position, key="1")
+        entry.callid, entry.logged_at = f"{entry.uniqueid}-cb", now
+        records.entered_queue(now, entry.callid, queue, number, place)
+        await records.callback_requested(contact_id, number, place)
         self.floor.changed()
         return True
 
@@ -66,8 +76,9 @@ class Callbacks:
         del floor.waiting[call.contact_id]
         leg = entry.leg_id or ""
         floor.connected[call.contact_id] = Connected(
-            call.contact_id, rt.agent.id, leg, leg, queue_name(call.skill, call.district), wait,
-            now, callback=True, skill=call.skill, district=call.district)
+            call.contact_id, rt.agent.id, leg, leg, queue_name(call.skill, call.district),
+            entry.log_wait(now), now, callback=True, skill=call.skill, district=call.district,
+            position=entry.position, ring=max(0.0, now - started), callid=entry.log_callid)
         await self.agents.set_state(rt, AgentState.ON_CALL)
         await floor.records.callback_agent_answered(call.contact_id, rt.agent, call.district, wait)
 

@@ -32,6 +32,13 @@ class Connected:
     district: str = ""
     callback: bool = False            # uniqueid is the agent leg, which dials the resident
     resident_answered: bool = False
+    position: int = 1                 # the place it entered the queue at (queue_log)
+    ring: float = 0.0                 # seconds the agent's phone rang before answering
+    callid: str = ""                  # queue_log's call id when not `uniqueid` (a call-back)
+
+    @property
+    def log_callid(self) -> str:
+        return self.callid or self.uniqueid
 
 
 class Calls:
@@ -85,7 +92,7 @@ class Calls:
         """The call left the agent (ended or transferred): on to wrap-up."""
         rt = self.floor.agents.get(conn.agent)
         if rt is not None and rt.contact_id == conn.contact_id:
-            await self.agents.after_call(rt, wrap_up)
+            await self.agents.after_call(rt, wrap_up, conn.contact_id)
 
     async def adopt(self, contact_id: int, uniqueid: str, channel: str, agent_id: str,
                     leg_id: str, now: float) -> None:
@@ -102,7 +109,8 @@ class Calls:
         queue = queue_name(contact["skill"], contact["district"])
         self.connected[contact_id] = Connected(contact_id, agent_id, uniqueid, leg_id, queue,
                                                max(0.0, ans - enq), ans, channel=channel,
-                                               skill=contact["skill"], district=contact["district"])
+                                               skill=contact["skill"], district=contact["district"],
+                                               position=contact.get("queue_position") or 1)
         rt.contact_id = contact_id
         await floor.records.adopted_answer(contact_id, rt.agent, contact, ans - enq)
         await self.agents.set_state(rt, AgentState.ON_CALL)

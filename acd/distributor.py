@@ -175,6 +175,11 @@ class Distributor:
         """Remove a caller nobody is being offered yet (e.g. their queue closed); None if not."""
         return self.room.take(contact_id)
 
+    def closed_out(self, entry: Waiting) -> None:
+        """A caller `take_waiting` took out has left for the after-hours choices (the queue
+        closed): its exit from the queue is written."""
+        self.room.closed_out(entry)
+
     def return_waiting(self, entry: Waiting) -> None:
         """Undo `take_waiting`: the caller keeps their place."""
         self.room.put_back(entry)

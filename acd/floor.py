@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from kc.clock import Clock
 from kc.domain import Skill
+from kc.queue_config import queue_name
 from kc.store import Store
 
 from .options import AcdOptions
@@ -81,6 +82,14 @@ class Floor:
             if q.skill == skill and q.district == district:
                 return q.wrap_up_seconds
         return self.wrap_up_seconds
+
+    def served_queues(self, agent: Any) -> list[str]:
+        """The queues an agent is a member of, for queue_log (app_queue writes member lines
+        per queue): each configured queue of the agent's district for a skill they have; a
+        skill without a configured queue there counts as its queue `skill@district`."""
+        configured = {(q.skill, q.district) for q in self.policy.queues}
+        return sorted(queue_name(skill, agent.district) for skill in agent.skills
+                      if (skill, agent.district) in configured or not configured)
 
     def remember_handle_time(self, skill: str, seconds: float) -> None:
         self.handle_times.setdefault(skill, deque(maxlen=50)).append(seconds)

@@ -7,6 +7,8 @@
 - `callback_trunk`        host:port where call-backs and transfers to numbers are sent
                           (the residents' trunk towards the public network; a SIPp UAS in tests)
 - `callback_ring_seconds` how long the resident's phone rings on a call-back (30 s)
+- `wrap_up_needs_category` wrap-up does not end until the contact's case (its category) is
+                          registered (`KC_WRAP_UP_NEEDS_CATEGORY`; saving the case ends it)
 - `overflow_seconds`      fallback overflow wake-up threshold when no queue configuration says
                           otherwise (the routing core decides; this only re-evaluates in time)
 """
@@ -29,6 +31,7 @@ class AcdOptions:
     callback_trunk: str = "127.0.0.1:5070"
     callback_ring_seconds: int = 30
     overflow_seconds: float = 30.0
+    wrap_up_needs_category: bool = False
 
     @classmethod
     def from_settings(cls, settings: Any) -> "AcdOptions":
@@ -37,4 +40,5 @@ class AcdOptions:
                    announce_seconds=settings.announce_seconds,
                    callback_trunk=settings.callback_trunk,
                    callback_ring_seconds=settings.callback_ring_seconds,
-                   overflow_seconds=settings.overflow_seconds)
+                   overflow_seconds=settings.overflow_seconds,
+                   wrap_up_needs_category=settings.wrap_up_needs_category)

@@ -7,7 +7,7 @@ taken from the clock at each write, as the steps happen. Every write is a record
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from kc import queries
 from datetime import datetime, timezone
@@ -58,32 +58,54 @@ class Records:
 
     # ---------------------------------------------------------------------- agents
     async def agent_state(self, now: float, agent_id: str, before: AgentState, state: AgentState,
-                          reason: str | None) -> None:
-        """An agent's state changed: membership and pause lines, and the stored state."""
+                          reason: str | None, queues: Sequence[str] = (),
+                          logged_in_at: float | None = None) -> None:
+        """An agent's state changed: log-in/out, membership and pause lines (one per queue the
+        agent serves, as app_queue writes them), and the stored state."""
+        log, channel = self.queue_log, f"PJSIP/{agent_id}"
         if before is AgentState.LOGGED_OUT and state is not AgentState.LOGGED_OUT:
-            self.queue_log.write(now, "NONE", "", agent_id, "ADDMEMBER", "")
-        if state is AgentState.LOGGED_OUT and before is not AgentState.LOGGED_OUT:
-            self.queue_log.write(now, "NONE", "", agent_id, "REMOVEMEMBER", "")
-        if state is AgentState.PAUSED and before is not AgentState.PAUSED:
-            self.queue_log.write(now, "NONE", "", agent_id, "PAUSE", reason or "")
-        if before is AgentState.PAUSED and state is AgentState.READY:
-            self.queue_log.write(now, "NONE", "", agent_id, "UNPAUSE", "")
+            log.write(now, "NONE", "NONE", agent_id, "AGENTLOGIN", channel)
+            paused = "PAUSED" if state is AgentState.PAUSED else ""
+            for q in queues:
+                log.write(now, "NONE", q, agent_id, "ADDMEMBER", paused)
+        elif state is AgentState.LOGGED_OUT and before is not AgentState.LOGGED_OUT:
+            for q in queues:
+                log.write(now, "NONE", q, agent_id, "REMOVEMEMBER", "")
+            since = now if logged_in_at is None else logged_in_at
+            log.write(now, "NONE", "NONE", agent_id, "AGENTLOGOFF", channel, int(max(0.0, now - since)))
+        elif state is AgentState.PAUSED and before is not AgentState.PAUSED:
+            for q in queues:
+                log.write(now, "NONE", q, agent_id, "PAUSE", reason or "")
+        elif before is AgentState.PAUSED and state is not AgentState.PAUSED:
+            for q in queues:
+                log.write(now, "NONE", q, agent_id, "UNPAUSE", "")
         await self.stored_state(agent_id, state, reason)
+
+    async def has_case(self, contact_id: int) -> bool:
+        """Is the contact's matter registered (a case, so a category)?"""
+        def read(db: Any) -> bool:
+            return db.execute("select 1 from cases where contact_id = ?", [contact_id]).fetchone() is not None
+        return await self.store.read(read)
+
+    async def wrapped_up(self, contact_id: int, seconds: float) -> None:
+        """The agent's wrap-up after this contact ended (0: none)."""
+        await self._update(contact_id, wrap_up_seconds=round(max(0.0, seconds), 3))
 
     async def stored_state(self, agent_id: str, state: AgentState, reason: str | None = None) -> None:
         await self.store.record(queries.set_agent_state, agent_id, state, reason, self._at())
 
     # ---------------------------------------------------------------------- waiting and offers
-    def entered_queue(self, now: float, uniqueid: str, queue: str, caller: str) -> None:
-        self.queue_log.write(now, uniqueid, queue, "NONE", "ENTERQUEUE", "", caller, 1)
+    def entered_queue(self, now: float, uniqueid: str, queue: str, caller: str,
+                      position: int) -> None:
+        self.queue_log.write(now, uniqueid, queue, "NONE", "ENTERQUEUE", "", caller, position)
 
     async def enqueued(self, contact_id: int, queue: str, skill: str, confidential: bool,
-                       uniqueid: str, channel: str) -> None:
+                       uniqueid: str, channel: str, position: int) -> None:
         at = self._at()
         await self._update(contact_id, enqueued_at=at, confidential=confidential,
-                           uniqueid=uniqueid, channel_name=channel)
+                           uniqueid=uniqueid, channel_name=channel, queue_position=position)
         await self.store.record(queries.add_event, contact_id, at, "enqueued",
-                             {"skill": skill, "queue": queue})
+                                {"skill": skill, "queue": queue, "position": position})
 
     async def offered(self, contact_id: int, agent_id: str, leg_id: str | None,
                       callback: bool) -> None:
@@ -98,22 +120,44 @@ class Records:
         await self._event(contact_id, "ring_no_answer", {"agent": agent_id, "ms": ring_ms})
 
     async def connected(self, now: float, contact_id: int, agent: Agent, district: str,
-                        uniqueid: str, queue: str, wait: float, leg_id: str) -> None:
+                        uniqueid: str, queue: str, wait: float, leg_id: str, ring: float,
+                        log_wait: float) -> None:
+        """`wait`: the contact's, since it first reached a queue; `log_wait`: since this
+        queue_log call entered its queue (differs after the caller's queue closed)."""
         await self._update(contact_id, agent=agent.id, agent_district=agent.district,
                            overflowed=agent.district != district, answered_at=self._at(),
                            wait_seconds=round(wait, 3))
         await self._event(contact_id, "connected", {"agent": agent.id})
-        self.queue_log.write(now, uniqueid, queue, agent.id, "CONNECT", int(wait), leg_id, 0)
+        self.queue_log.write(now, uniqueid, queue, agent.id, "CONNECT", int(log_wait), leg_id,
+                             int(ring))
+
+    def ring_canceled(self, now: float, uniqueid: str, queue: str, agent_id: str,
+                      ring_ms: int) -> None:
+        """The caller left while this agent's phone rang."""
+        self.queue_log.write(now, uniqueid, queue, agent_id, "RINGCANCELED", max(0, ring_ms))
 
     async def abandoned(self, now: float, uniqueid: str, queue: str, contact_id: int,
-                        wait: float, reason: str | None = None) -> None:
+                        wait: float, position: int, orig_position: int, log_wait: float,
+                        reason: str | None = None) -> None:
         """The caller left the queue at `now` (or the PBX lost them then: `reason`)."""
-        self.queue_log.write(now, uniqueid, queue, "NONE", "ABANDON", 1, 1, int(wait))
+        self.queue_log.write(now, uniqueid, queue, "NONE", "ABANDON", position, orig_position,
+                             int(log_wait))
         await self._update(contact_id, outcome="abandoned", ended_at=self._at(now),
                            wait_seconds=round(wait, 3))
         await self._event(contact_id, "abandoned", {"where": "queue", "wait": round(wait, 3),
                                                     **({"reason": reason} if reason else {})},
                           when=now)
+
+    def left_queue(self, now: float, uniqueid: str, queue: str, wait: float, position: int,
+                   orig_position: int, key: str | None = None) -> None:
+        """The caller left the queue without an agent: by a key (EXITWITHKEY: 1 asks for a
+        call-back), or because the queue closed (EXITWITHTIMEOUT: its opening hours ran out)."""
+        if key is not None:
+            self.queue_log.write(now, uniqueid, queue, "NONE", "EXITWITHKEY", key, position,
+                                 orig_position, int(wait))
+        else:
+            self.queue_log.write(now, uniqueid, queue, "NONE", "EXITWITHTIMEOUT", position,
+                                 orig_position, int(wait))
 
     async def announced(self, contact_id: int, position: int, eta: float, staffed: int) -> None:
         await self._event(contact_id, "announced",
@@ -122,8 +166,8 @@ class Records:
     # ---------------------------------------------------------------------- calls
     async def completed(self, now: float, conn: "Connected", talk: float) -> None:
         event = "COMPLETEAGENT" if conn.agent_hung_up or conn.callback else "COMPLETECALLER"
-        self.queue_log.write(now, conn.uniqueid, conn.queue, conn.agent, event,
-                             int(conn.wait), int(talk), 1)
+        self.queue_log.write(now, conn.log_callid, conn.queue, conn.agent, event,
+                             int(conn.wait), int(talk), conn.position)
         await self._update(conn.contact_id, outcome="answered", ended_at=self._at(now),
                            talk_seconds=round(talk, 3))
         by = conn.ended_by if conn.ended_by == "pbx" else "agent" if conn.agent_hung_up else "caller"
@@ -157,7 +201,8 @@ class Records:
             await self.store.record(queries.add_event, cid, at, "completed",
                                     {"by": "unknown", "talk": round(talk, 3), **data})
             self.queue_log.write(end, uniqueid, queue, contact["agent"] or "NONE",
-                                 "COMPLETECALLER", int(contact["wait_seconds"] or 0), int(talk), 1)
+                                 "COMPLETECALLER", int(contact["wait_seconds"] or 0), int(talk),
+                                 contact.get("queue_position") or 1)
         else:
             wait = (max(0.0, end - parse_iso(contact["enqueued_at"]).timestamp())
                     if contact["enqueued_at"] else None)
@@ -165,7 +210,9 @@ class Records:
                                **({"wait_seconds": round(wait, 3)} if wait is not None else {}))
             await self.store.record(queries.add_event, cid, at, "abandoned", data)
             if wait is not None:
-                self.queue_log.write(end, uniqueid, queue, "NONE", "ABANDON", 1, 1, int(wait))
+                place = contact.get("queue_position") or 1   # from before positions were kept
+                self.queue_log.write(end, uniqueid, queue, "NONE", "ABANDON", place, place,
+                                     int(wait))
 
     # ---------------------------------------------------------------------- call-backs
     async def callback_requested(self, contact_id: int, number: str, position: int | None) -> None:
@@ -186,16 +233,17 @@ class Records:
             await self._update(conn.contact_id, answered_at=at)
             await self.store.record(queries.add_event, conn.contact_id, at, "callback_connected",
                                  {"agent": conn.agent})
-            self.queue_log.write(now, conn.uniqueid, conn.queue, conn.agent, "CONNECT",
-                                 int(conn.wait), conn.leg_id, 0)
+            self.queue_log.write(now, conn.log_callid, conn.queue, conn.agent, "CONNECT",
+                                 int(conn.wait), conn.leg_id, int(conn.ring))
         else:
             await self.store.record(queries.add_event, conn.contact_id, at, "callback_dial",
                                  {"status": status})
 
     async def callback_failed(self, now: float, conn: "Connected") -> None:
-        """The agent called, the resident did not answer."""
-        self.queue_log.write(now, conn.uniqueid, conn.queue, conn.agent, "COMPLETEAGENT",
-                             int(conn.wait), 0, 1)
+        """The agent called, the resident did not answer: the call-back's queue call was
+        abandoned (the resident, its caller, was not there)."""
+        self.queue_log.write(now, conn.log_callid, conn.queue, "NONE", "ABANDON",
+                             conn.position, conn.position, int(conn.wait))
         await self._update(conn.contact_id, outcome="failed", ended_at=self._at(now))
         await self._event(conn.contact_id, "callback_unanswered", {"agent": conn.agent}, when=now)
 
@@ -215,8 +263,8 @@ class Records:
     async def transferred(self, now: float, conn: "Connected", talk: float, to: str,
                           extension: str, context: str, new_id: int | None) -> None:
         at = self._at()
-        self.queue_log.write(now, conn.uniqueid, conn.queue, conn.agent, "TRANSFER", extension,
-                             context, int(conn.wait), int(talk), 1)
+        self.queue_log.write(now, conn.log_callid, conn.queue, conn.agent, "TRANSFER", extension,
+                             context, int(conn.wait), int(talk), conn.position)
         await self._update(conn.contact_id, outcome="transferred", ended_at=at,
                            talk_seconds=round(talk, 3))
         await self.store.record(queries.add_event, conn.contact_id, at, "transferred",

@@ -35,6 +35,18 @@ class Waiting:
     leg_id: str | None = None
     offers: int = 0
     callback: str | None = None       # number to call back: the caller hung up, keeping the place
+    position: int = 1                 # the place it entered the queue at (queue_log)
+    offered_at: float = 0.0           # when the current offer started ringing the agent
+    callid: str = ""                  # queue_log's call id when not `uniqueid` (a call-back)
+    logged_at: float | None = None    # when that call id entered the queue (None: enqueued_at)
+    left_at_position: int = 1         # its place when taken out (`WaitingRoom.take`)
+
+    @property
+    def log_callid(self) -> str:
+        return self.callid or self.uniqueid
+
+    def log_wait(self, now: float) -> float:
+        return max(0.0, now - (self.call.enqueued_at if self.logged_at is None else self.logged_at))
 
 
 @dataclass(frozen=True)
@@ -65,6 +77,7 @@ class WaitingRoom:
         self.waiting = floor.waiting
         self.expected: dict[int, tuple[float, Queued]] = {}   # see `expect`
         self.follow_callback: CallbackFollowUp | None = None
+        self.closed_out_ids: set[int] = set()   # left a closed queue; may wait in a partner's
         self._wake: asyncio.TimerHandle | None = None
         floor.dispatch = self.dispatch
 
@@ -111,10 +124,12 @@ class WaitingRoom:
         # picked up again after a restart: the original enqueue time counts
         self._admit(contact_id, uniqueid, channel, queued,
                     parse_iso(at).timestamp() if at else None,
-                    callback=contact.get("callback_number") if not channel else None)
+                    callback=contact.get("callback_number") if not channel else None,
+                    position=contact.get("queue_position"))
 
     def _admit(self, contact_id: int, uniqueid: str, channel: str, queued: Queued,
-               enqueued: float | None, callback: str | None = None) -> None:
+               enqueued: float | None, callback: str | None = None,
+               position: int | None = None) -> None:
         """Synchronous on purpose: from the PBX's event to the agent's Originate there is no
         await. `enqueued` is None for a new arrival (now; its records follow)."""
         if self._here(contact_id):
@@ -130,14 +145,21 @@ class WaitingRoom:
             priority = floor.policy.priority(queued.skill, queued.district)
         call = WaitingCall(contact_id, queued.skill, queued.district, queued.language,
                            int(priority), confidential, now if first else enqueued)
-        self.waiting[contact_id] = Waiting(call, uniqueid, channel, queued.caller, callback=callback)
+        entry = Waiting(call, uniqueid, channel, queued.caller, callback=callback)
+        if callback:    # a call-back still owed after a restart: its own queue_log call
+            entry.callid = f"{uniqueid}-cb"
+        self.waiting[contact_id] = entry
+        entry.position = (self.position(contact_id) or 1) if first else (position or 1)
         floor.router.add_call(call)
         if first:   # spawned before any offer's records: tasks run in order of creation
             floor.spawn(floor.records.enqueued(contact_id, queue, queued.skill, confidential,
-                                               uniqueid, channel))
+                                               uniqueid, channel, entry.position))
+            floor.records.entered_queue(now, uniqueid, queue, queued.caller, entry.position)
+        elif contact_id in self.closed_out_ids:   # its queue closed: now in a partner's queue
+            self.closed_out_ids.discard(contact_id)
+            entry.position, entry.logged_at = self.position(contact_id) or 1, now
+            floor.records.entered_queue(now, uniqueid, queue, queued.caller, entry.position)
         self.dispatch()
-        if first:
-            floor.records.entered_queue(now, uniqueid, queue, queued.caller)
         floor.changed()
 
     # ------------------------------------------------------------------ taken out, put back
@@ -146,10 +168,18 @@ class WaitingRoom:
         entry = self.waiting.get(contact_id)
         if entry is None or entry.offered_to is not None:
             return None
+        entry.left_at_position = self.position(contact_id) or 1
         del self.waiting[contact_id]
         self.floor.router.remove_call(contact_id)
         self.floor.changed()
         return entry
+
+    def closed_out(self, entry: Waiting) -> None:
+        """A caller `take`n out because their queue closed has left it (EXITWITHTIMEOUT)."""
+        call, now = entry.call, self.floor.now()
+        self.closed_out_ids.add(call.contact_id)
+        self.floor.records.left_queue(now, entry.log_callid, queue_name(call.skill, call.district),
+                                      entry.log_wait(now), entry.left_at_position, entry.position)
 
     def put_back(self, entry: Waiting) -> None:
         """Undo `take`: the caller keeps their place."""
@@ -175,12 +205,17 @@ class WaitingRoom:
         call = entry.call
         if self.waiting.get(call.contact_id) is not entry:
             return
+        place = self.position(call.contact_id) or 1
         del self.waiting[call.contact_id]
         self.floor.router.remove_call(call.contact_id)
         wait = max(0.0, now - call.enqueued_at)
         queue = queue_name(call.skill, call.district)
-        await self.floor.records.abandoned(now, entry.uniqueid, queue, call.contact_id, wait,
-                                           reason)
+        records = self.floor.records
+        if entry.offered_to:
+            records.ring_canceled(now, entry.log_callid, queue, entry.offered_to,
+                                  int((now - entry.offered_at) * 1000))
+        await records.abandoned(now, entry.log_callid, queue, call.contact_id, wait, place,
+                                entry.position, entry.log_wait(now), reason)
         if entry.offered_to and entry.leg_id:
             leg = self.floor.leg_channels.get(entry.leg_id)
             if leg:
@@ -250,7 +285,7 @@ class WaitingRoom:
             answer = _failed(exc)
         floor.spawn(floor.records.offered(call.contact_id, rt.agent.id, entry.leg_id,
                                           bool(entry.callback)))
-        started = floor.now()
+        started = entry.offered_at = floor.now()
         if entry.callback and self.follow_callback is not None:
             floor.spawn(self.follow_callback(entry, rt, answer, started))
         else:
@@ -293,7 +328,7 @@ class WaitingRoom:
         call = entry.call
         ring_ms = int((self.floor.now() - started) * 1000)
         self.unoffer(entry)               # at the head again: its original enqueue time
-        await self.floor.records.ring_no_answer(self.floor.now(), entry.uniqueid,
+        await self.floor.records.ring_no_answer(self.floor.now(), entry.log_callid,
                                                 queue_name(call.skill, call.district),
                                                 rt.agent.id, ring_ms, call.contact_id)
         await self.agents.ring_no_answer(rt)
@@ -304,12 +339,16 @@ class WaitingRoom:
         wait = max(0.0, now - call.enqueued_at)
         queue = queue_name(call.skill, call.district)
         del self.waiting[call.contact_id]
+        ring = max(0.0, now - entry.offered_at)
         self.floor.connected[call.contact_id] = Connected(
-            call.contact_id, rt.agent.id, entry.uniqueid, entry.leg_id or "", queue, wait, now,
-            channel=entry.channel, skill=call.skill, district=call.district)
+            call.contact_id, rt.agent.id, entry.uniqueid, entry.leg_id or "", queue,
+            entry.log_wait(now), now,
+            channel=entry.channel, skill=call.skill, district=call.district,
+            position=entry.position, ring=ring, callid=entry.callid)
         await self.agents.set_state(rt, AgentState.ON_CALL)
         await self.floor.records.connected(now, call.contact_id, rt.agent, call.district,
-                                           entry.uniqueid, queue, wait, entry.leg_id or "")
+                                           entry.log_callid, queue, wait, entry.leg_id or "", ring,
+                                           entry.log_wait(now))
 
     # ------------------------------------------------------------------ the waiting caller's view
     def position(self, contact_id: int) -> int | None:

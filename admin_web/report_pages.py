@@ -18,12 +18,13 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from reporting import reports
+from cases.access import agent_clearance, may_read, supervises
+from reporting import reports, rundgang
 from kc.errors import InvalidInput, NotFound
 from reporting.report_output import CHARTS, chart, to_csv
 
 from .auth import require_page_role, require_role
-from .keys import CLOCK, STORE
+from .keys import CLOCK, SETTINGS, STORE
 
 routes = web.RouteTableDef()
 READERS = ("admin", "supervisor", "manager")
@@ -49,7 +50,8 @@ async def _figures(request: web.Request, period: reports.Period, scope: reports.
                    by: str | None = None) -> Any:
     store = request.app[STORE]
     await reports.catch_up(store)      # a backlog in bounded steps, other writes in between
-    return await store.run(reports.figures, period, scope, by)
+    return await store.run(reports.figures, period, scope, by, None, True,
+                           request.app[SETTINGS].rundgang_days)
 
 
 @routes.get("/api/reports/summary")
@@ -72,6 +74,35 @@ async def table(request: web.Request) -> web.Response:
     rows = await _figures(request, period, scope, by)
     return web.json_response({"period": period.as_json(), "scope": scope.as_json(), "by": by,
                               "rows": rows}, dumps=_dumps)
+
+
+@routes.get("/api/reports/rundgang")
+async def rundgang_report(request: web.Request) -> web.Response:
+    """Rundgång per district, category and channel, and first-contact resolution checked
+    against it, with the contacts behind each number: a confidential contact is listed only
+    for those who may read its district's confidential matters (`cases.access`), and the
+    resident (number or address) only for admins and the district's supervisors."""
+    user = require_role(request, *READERS)
+    period, scope = _params(request)
+    store = request.app[STORE]
+    found = await store.run(rundgang.analyse, period, scope, request.app[SETTINGS].rundgang_days)
+    clearance = await store.run(agent_clearance, user.get("agent"))
+
+    def shown(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        out = []
+        for item in items:
+            if item["confidential"] and user["role"] != "admin" \
+                    and not may_read(user, item["district"], clearance):
+                continue
+            personal = user["role"] == "admin" or supervises(user, item["district"])
+            out.append({**item, "resident": item["resident"] if personal else None})
+        return out
+    found["rundgang"]["contacts"] = shown(found["rundgang"]["contacts"])
+    found["first_contact_resolution"]["contacts"] = shown(found["first_contact_resolution"]["contacts"])
+    return web.json_response({"period": period.as_json(), "scope": scope.as_json(), **found,
+                              "definitions": [d for d in reports.definitions_json()
+                                              if d["key"] in ("rundgang", "first_contact_resolution")]},
+                             dumps=_dumps)
 
 
 @routes.get("/api/reports/staffing")
@@ -101,8 +132,12 @@ async def csv_export(request: web.Request) -> web.Response:
     else:
         raise NotFound(f"no table {name!r}")
     stamp = f"{period.as_json()['from_local'][:10]}_{period.as_json()['to_local'][:10]}"
+    notes = [f"Kommuncentral {name}, {period.as_json()['from_local']} to {period.as_json()['to_local']}"]
+    if name == "staffing":
+        notes.append("agents: Erlang C, the agents needed per hour of day for the service-level "
+                     "goal, on the measured arrivals and the full average handle time (aht)")
     return web.Response(
-        text=to_csv(rows, columns), content_type="text/csv", charset="utf-8",
+        text=to_csv(rows, columns, notes), content_type="text/csv", charset="utf-8",
         headers={"Content-Disposition": f'attachment; filename="kommuncentral-{name}-{stamp}.csv"'})
 
 

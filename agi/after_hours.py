@@ -276,6 +276,7 @@ class QueueCloser:
                 log.warning("could not move contact %s out of its closed queue: %s", cid, exc)
                 dist.return_waiting(entry)
                 continue
+            dist.closed_out(entry)
             await self.store.record(queries.add_event, cid, iso(self.clock()), "queue_closing",
                                  {"queue": dist.queue_name(entry.call.skill, entry.call.district)})
             moved.append(cid)

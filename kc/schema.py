@@ -301,6 +301,35 @@ def record_journal(db: sqlite_utils.Database) -> None:
     db.execute("insert or ignore into record_journal (id, applied_seq) values (1, 0)")
 
 
+def contact_figures(db: sqlite_utils.Database) -> None:
+    """Migration ``0015_contact_figures``: per contact the place it entered its queue at
+    (queue_log's original position) and the agent's wrap-up after it; the hourly report cache
+    gains the handle-time and uncategorised sums, and a case written, changed or removed marks
+    its contact's hour (a contact without a case is uncategorised). Every cached hour is
+    recomputed."""
+    cols = db["contacts"].columns_dict
+    if "queue_position" not in cols:
+        db["contacts"].add_column("queue_position", int)
+    if "wrap_up_seconds" not in cols:
+        db["contacts"].add_column("wrap_up_seconds", float)
+    have = {c.name for c in db["report_buckets"].columns}
+    for name, kind in (("wrap_sum", "real"), ("handle_sum", "real"), ("handle_count", "integer"),
+                       ("uncategorised", "integer")):
+        if name not in have:
+            db.execute(f"alter table report_buckets add column {name} {kind}")
+    mark = ("insert or ignore into report_dirty (hour) select substr(coalesce(started_at, ''), 1, 13) "
+            "from contacts where id = {row}.contact_id;")
+    db.execute(f"create trigger if not exists report_cases_insert after insert on cases begin "
+               f"{mark.format(row='new')} end")
+    db.execute(f"create trigger if not exists report_cases_update after update on cases begin "
+               f"{mark.format(row='old')} {mark.format(row='new')} end")
+    db.execute(f"create trigger if not exists report_cases_delete after delete on cases begin "
+               f"{mark.format(row='old')} end")
+    db.execute("create index if not exists idx_contact_events_contact_kind "
+               "on contact_events(contact_id, kind)")
+    db.execute("insert or ignore into report_dirty (hour) select distinct hour from report_buckets")
+
+
 # (name, step) in the order they were written.
 STEPS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_initial", initial),
@@ -317,4 +346,5 @@ STEPS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0012_message_attachments", message_attachments),
     ("0013_call_data_stamp", call_data_stamp),
     ("0014_record_journal", record_journal),
+    ("0015_contact_figures", contact_figures),
 ]

@@ -166,6 +166,14 @@ SETTINGS: tuple[Setting, ...] = (
             "numbers are sent (the trunk towards the public network)", "callback_trunk"),
     Setting("KC_CALLBACK_RING_SECONDS", 30, INTEGER, "How long the resident's phone rings on a "
             "call-back", "callback_ring_seconds", 1, 600),
+    # Reports
+    Setting("KC_RUNDGANG_DAYS", 14, INTEGER, "Rundgång: a resident contacting again about the "
+            "same category within this many days (whatever the earlier outcome) is counted, and "
+            "a matter resolved at first contact that comes back within them is not resolved",
+            "rundgang_days", 1, 365),
+    Setting("KC_WRAP_UP_NEEDS_CATEGORY", False, YES_NO, "Wrap-up after a call does not end "
+            "until the agent has registered the contact's case (its category)",
+            "wrap_up_needs_category"),
     # E-mail, the public form and retention
     Setting("KC_SMTP_HOST", "127.0.0.1", TEXT, "Address the SMTP intake listens on", "smtp_host"),
     _port("KC_SMTP_PORT", 2525, "SMTP intake port", "smtp_port"),
@@ -211,6 +219,8 @@ class Settings:
     overflow_seconds: float
     callback_trunk: str
     callback_ring_seconds: int
+    rundgang_days: int
+    wrap_up_needs_category: bool
     smtp_host: str
     smtp_port: int
     smtp_relay: str

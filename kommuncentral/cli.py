@@ -8,6 +8,7 @@
   kc cli COMMAND...  one Asterisk CLI command on the running instance (whichever Asterisk it is)
   kc menu export|import|versions|rollback DISTRICT   menus as code (see kc/menu_cli.py)
   kc purge [--days N] | kc export PERSON   retention and a person's data (kc/case_cli.py)
+  kc report verify [--from --to]          every report figure recomputed from the contacts (kommuncentral/report_cli.py)
   kc simulate [--seed N] [--hours H] ...   service level with and without overflow (acd/simulate.py)
   kc settings [--markdown]   every KC_* setting: current value, default, type, help (kc/settings.py)
 """
@@ -22,6 +23,7 @@ import sys
 from kc.clock import system_clock
 from kommuncentral import menu_cli
 from kommuncentral import case_cli
+from kommuncentral import report_cli
 from kommuncentral.demo import DEMO_FILE
 from kc.errors import KcError
 from kc.settings import Settings, describe, markdown_table
@@ -186,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     p_cli.add_argument("words", nargs="+")
     menu_cli.add_parser(sub)
     case_cli.add_parser(sub)
+    report_cli.add_parser(sub)
     from acd import simulate
     sim = sub.add_parser(
         "simulate", help="simulate a shift: service level with and without cross-district overflow")
@@ -216,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
             return menu_cli.run(settings, args)
         if args.command in ("purge", "export"):
             return case_cli.run(settings, args)
+        if args.command == "report":
+            return report_cli.run(settings, args)
         if args.command == "simulate":
             return simulate.main(args, settings)
         if args.command == "settings":

@@ -13,6 +13,7 @@ from kc.errors import InvalidInput
 from kc.schema import REPEAT_WINDOW_HOURS
 
 SHORT_ABANDON_SECONDS = 5.0
+RUNDGANG_DAYS = 14                # the default of the setting KC_RUNDGANG_DAYS
 DEFAULT_TARGET_SECONDS = 30.0
 SERVICE_LEVEL_GOAL = 0.8          # for the Erlang C staffing suggestion
 REPORT_TZ = "Europe/Stockholm"    # hour of day and day are local time
@@ -49,14 +50,24 @@ DEFINITIONS: tuple[Definition, ...] = (
     Definition("service_level", "Service level", "percent",
                "Answered within target ÷ (offered − abandoned < "
                f"{SHORT_ABANDON_SECONDS:g} s), as a percentage."),
-    Definition("availability", "Availability", "percent",
-               "Answered ÷ offered, as a percentage."),
+    Definition("abandon_rate", "Abandon rate", "percent",
+               f"Abandoned ÷ (offered − abandoned < {SHORT_ABANDON_SECONDS:g} s), as a percentage: "
+               "the callers who gave up waiting, of those who waited long enough to count."),
+    Definition("availability", "Answered ÷ offered", "percent",
+               "Answered ÷ offered, as a percentage (every offered contact counts, short "
+               "abandons included; called \"availability\" in the API and the CSV)."),
     Definition("asa", "Average speed of answer", "seconds",
                "Mean wait in the queue of the answered contacts, from entering the queue to the "
                "agent answering."),
+    Definition("average_talk", "Average talk time", "seconds",
+               "Mean time connected to the agent of the answered and finished contacts (agent "
+               "answered to hang-up or transfer; time the agent held the caller is inside it)."),
+    Definition("average_wrap_up", "Average wrap-up", "seconds",
+               "Mean wrap-up after the answered contacts whose wrap-up has ended (the agent's "
+               "after-call work, 0 when none; recorded per contact)."),
     Definition("aht", "Average handle time", "seconds",
-               "Mean talk time of the answered and finished contacts (agent answered to hang-up); "
-               "wrap-up time is not yet recorded and not included."),
+               "Mean of talk (hold included) + wrap-up of the answered contacts whose call and "
+               "wrap-up have ended. Erlang C staffing is computed on it."),
     Definition("longest_wait", "Longest wait", "seconds",
                "The longest queue wait of any offered contact, answered or abandoned."),
     Definition("overflowed_out", "Overflowed out", "count",
@@ -73,10 +84,20 @@ DEFINITIONS: tuple[Definition, ...] = (
     Definition("repeat_callers", "Repeat callers", "count",
                f"Contacts from a number whose previous contact, less than {REPEAT_WINDOW_HOURS} h "
                "earlier, was not answered by an agent (hidden numbers are never repeats)."),
+    Definition("uncategorised", "Uncategorised", "count",
+               "Answered contacts with no registered case (so no category): the matter was "
+               "never written down."),
+    Definition("rundgang", "Rundgång", "count",
+               "Contacts where the same resident (number or e-mail address) had contacted us about "
+               "the same category within the last N days (the setting KC_RUNDGANG_DAYS), whatever "
+               "that contact's outcome, or that an agent passed on to another unit (transferred). "
+               "The category is the registered case's, else the one of the queue's skill. Counted "
+               "per district, category and channel, with the list behind each number."),
     Definition("first_contact_resolution", "First-contact resolution", "percent",
-               "Registered cases (one per contact) of the period's contacts whose outcome is "
-               "\"resolved at first contact\", ÷ all registered cases of those contacts. Empty "
-               "while no case is registered."),
+               "Answered contacts of the period whose case says \"resolved at first contact\" "
+               "and whose resident did not contact us again about the same category within N "
+               "days (KC_RUNDGANG_DAYS), ÷ all answered contacts of the period (a contact without "
+               "a case is not resolved). Empty when none was answered. Only in the summary."),
 )
 DEFINITION_BY_KEY = {d.key: d for d in DEFINITIONS}
 FIGURES = tuple(d.key for d in DEFINITIONS)
@@ -84,7 +105,8 @@ FIGURES = tuple(d.key for d in DEFINITIONS)
 # Columns of a bucket row, all sums except `longest_wait` (max).
 _SUMS = ("contacts", "offered", "answered", "abandoned", "abandoned_short", "menu_abandoned",
          "answered_in_target", "wait_answered", "talk_sum", "talk_count", "overflowed_out",
-         "after_hours", "callbacks", "repeat_callers")
+         "after_hours", "callbacks", "repeat_callers", "wrap_sum", "handle_sum", "handle_count",
+         "uncategorised")
 
 
 # ------------------------------------------------------------------------------ periods

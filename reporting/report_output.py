@@ -27,14 +27,25 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def to_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
-    """CSV with a header of the figures' keys; empty cells for figures without a value."""
+def to_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str], comments: Sequence[str] = ()) -> str:
+    """CSV with a header of the figures' keys; empty cells for figures without a value. Before
+    the header, `#` comment lines: `comments`, then each figure's definition."""
     out = io.StringIO()
+    for text in comments:
+        out.write(f"# {_one_line(text)}\r\n")
+    for key in columns:
+        d = DEFINITION_BY_KEY.get(key)
+        if d is not None:
+            out.write(f"# {d.key}: {_one_line(d.label)} ({d.unit}). {_one_line(d.text)}\r\n")
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(columns)
     for row in rows:
         writer.writerow([_cell(row.get(c)) for c in columns])
     return out.getvalue()
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _label(key: str) -> str:

@@ -30,17 +30,17 @@ from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
-from reporting import erlang
+from reporting import erlang, rundgang
 from kc.errors import InvalidInput
 from kc.schema import REPEAT_WINDOW_HOURS
 from reporting.definitions import (  # what a figure means; callers may take it from here too
     _SUMS, BREAKDOWNS, DEFAULT_TARGET_SECONDS, DEFINITION_BY_KEY, DEFINITIONS, FIGURES, REPORT_TZ,
-    SERVICE_LEVEL_GOAL, SHORT_ABANDON_SECONDS, Definition, Period, Scope, _iso, period_from, today)
+    RUNDGANG_DAYS, SERVICE_LEVEL_GOAL, SHORT_ABANDON_SECONDS, Definition, Period, Scope, _iso, period_from, today)
 
 __all__ = ["SHORT_ABANDON_SECONDS", "DEFAULT_TARGET_SECONDS", "SERVICE_LEVEL_GOAL", "REPORT_TZ",
            "BREAKDOWNS", "Definition", "DEFINITIONS", "DEFINITION_BY_KEY", "FIGURES", "Period",
            "period_from", "today", "Scope", "REFRESH_CHUNK_HOURS", "queue_targets",
-           "first_contact_resolution", "refresh_cache", "refresh_step", "catch_up", "figures",
+           "refresh_cache", "refresh_step", "catch_up", "figures",
            "staffing", "definitions_json", "columns"]
 
 if TYPE_CHECKING:
@@ -55,21 +55,6 @@ def queue_targets(db: sqlite_utils.Database) -> dict[str, float]:
         return {q.name: float(q.service_level_seconds) for q in list_queue_configs(db)}
     except Exception:   # table not there yet (older database) or module changed
         return {}
-
-
-def first_contact_resolution(db: sqlite_utils.Database, period: Period, scope: Scope) -> float | None:
-    """Percentage of cases resolved at their first contact: registered cases (table `cases`) whose
-    contact started in the period and scope with outcome `resolved_first_contact`, ÷ all such
-    cases. None while no case is registered (or before the `cases` table exists)."""
-    if not db["cases"].exists():
-        return None
-    where, args = scope.where("c.district", "c.skill")
-    row = db.execute(
-        # CROSS JOIN keeps cases as the outer loop: far fewer cases than contacts
-        "select count(*), total(k.outcome = 'resolved_first_contact') from cases k "
-        "cross join contacts c on c.id = k.contact_id where c.started_at >= ? and c.started_at < ? "
-        f"and {where}", [period.start_iso, period.end_iso, *args]).fetchone()
-    return round(100.0 * row[1] / row[0], 1) if row and row[0] else None
 
 
 # ------------------------------------------------------------------------------ the aggregation
@@ -134,6 +119,14 @@ def _bucket_rows(db: sqlite_utils.Database, start: str, end: str, targets: dict[
       total(case when c.answered_at is not null and c.talk_seconds is not null
                  then c.talk_seconds end) as talk_sum,
       count(case when c.answered_at is not null and c.talk_seconds is not null then 1 end) as talk_count,
+      total(case when c.answered_at is not null and c.talk_seconds is not null
+                 and c.wrap_up_seconds is not null then c.wrap_up_seconds end) as wrap_sum,
+      total(case when c.answered_at is not null and c.talk_seconds is not null
+                 and c.wrap_up_seconds is not null then c.talk_seconds + c.wrap_up_seconds end) as handle_sum,
+      count(case when c.answered_at is not null and c.talk_seconds is not null
+                 and c.wrap_up_seconds is not null then 1 end) as handle_count,
+      sum(c.answered_at is not null
+          and not exists (select 1 from cases k where k.contact_id = c.id)) as uncategorised,
       max(case when c.enqueued_at is not null then c.wait_seconds end) as longest_wait,
       sum(c.answered_at is not null and c.overflowed = 1) as overflowed_out,
       sum(c.outcome = 'after_hours') as after_hours,
@@ -283,12 +276,17 @@ def _finish(sums: dict[str, Any]) -> dict[str, Any]:
     avg = lambda num, den: round(num / den, 1) if den else None  # noqa: E731
     out = {k: int(sums[k]) for k in ("contacts", "offered", "answered", "abandoned", "abandoned_short",
                                      "menu_abandoned", "answered_in_target", "overflowed_out",
-                                     "overflowed_in", "after_hours", "callbacks", "repeat_callers")}
+                                     "overflowed_in", "after_hours", "callbacks", "repeat_callers",
+                                     "uncategorised")}
     out["service_level"] = pct(sums["answered_in_target"], sums["offered"] - sums["abandoned_short"])
+    out["abandon_rate"] = pct(sums["abandoned"], sums["offered"] - sums["abandoned_short"])
     out["availability"] = pct(sums["answered"], sums["offered"])
     out["asa"] = avg(sums["wait_answered"], sums["answered"])
-    out["aht"] = avg(sums["talk_sum"], sums["talk_count"])
+    out["average_talk"] = avg(sums["talk_sum"], sums["talk_count"])
+    out["average_wrap_up"] = avg(sums["wrap_sum"], sums["handle_count"])
+    out["aht"] = avg(sums["handle_sum"], sums["handle_count"])
     out["longest_wait"] = None if sums["longest_wait"] is None else round(sums["longest_wait"], 1)
+    out["rundgang"] = None
     out["first_contact_resolution"] = None
     return out
 
@@ -340,9 +338,11 @@ def _aggregate(db: sqlite_utils.Database, period: Period, scope: Scope, by: str 
 
 
 def figures(db: sqlite_utils.Database, period: Period, scope: Scope = Scope(), by: str | None = None,
-            targets: dict[str, float] | None = None, use_cache: bool = True) -> Any:
+            targets: dict[str, float] | None = None, use_cache: bool = True,
+            rundgang_days: int = RUNDGANG_DAYS) -> Any:
     """The figures of `DEFINITIONS` for the period and scope: one dict (by=None) or a list of
-    rows, one per district / queue / category / local hour of day / local day."""
+    rows, one per district / queue / category / local hour of day / local day. Rundgång and
+    first-contact resolution (`reporting.rundgang`) are in the summary only."""
     if by not in (None, *BREAKDOWNS):
         raise InvalidInput(f"unknown breakdown {by!r}; one of {', '.join(BREAKDOWNS)}")
     if targets is None:
@@ -352,7 +352,9 @@ def figures(db: sqlite_utils.Database, period: Period, scope: Scope = Scope(), b
     acc = _aggregate(db, period, scope, by, targets, use_cache)
     if by is None:
         out = _finish(acc.get("", _empty()))
-        out["first_contact_resolution"] = first_contact_resolution(db, period, scope)
+        found = rundgang.analyse(db, period, scope, rundgang_days)
+        out["rundgang"] = found["rundgang"]["total"]
+        out["first_contact_resolution"] = found["first_contact_resolution"]["rate"]
         return out
     rows = []
     for key in sorted(acc, key=lambda k: (k is None, k)):

@@ -19,7 +19,7 @@ from pathlib import Path
 from acd.ami import read_frames
 from acd.ami_events import AMI_EVENTS, CallerWaiting, parse_event
 from acd.distributor import Distributor
-from acd.queue_log import QueueLog
+from acd.queue_log import QueueLog, check_line
 from acd.telephony import PbxSnapshot
 from kc import queries
 from kommuncentral.demo import load_demo
@@ -116,7 +116,9 @@ async def _replay(name: str, tmp_path: Path) -> tuple[Store, Distributor, Replay
             await _settle(store)
     finally:
         await dist.close()
-    lines = [ln.split("|") for ln in (tmp_path / "queue_log").read_text().splitlines()]
+    text = (tmp_path / "queue_log").read_text()
+    assert [(ln, check_line(ln)) for ln in text.splitlines() if check_line(ln)] == []
+    lines = [ln.split("|") for ln in text.splitlines()]
     return store, dist, pbx, lines
 
 
@@ -167,12 +169,17 @@ def test_answered_call(tmp_path):
     completed = store.run_sync(queries.contact_events, 1)[-1]["data"]
     assert completed["by"] == "agent"          # the agent's leg asked to hang up first
     assert log_events(lines) == [
-        ("", "bromma-101", "ADDMEMBER"),
+        ("NONE", "bromma-101", "AGENTLOGIN"),
+        ("elderly-care@bromma", "bromma-101", "ADDMEMBER"),
+        ("switchboard@bromma", "bromma-101", "ADDMEMBER"),
         ("elderly-care@bromma", "NONE", "ENTERQUEUE"),
         ("elderly-care@bromma", "bromma-101", "CONNECT"),
         ("elderly-care@bromma", "bromma-101", "COMPLETEAGENT"),
     ]
-    assert lines[1][6] == "0711000001"        # the caller's number in ENTERQUEUE
+    assert lines[3][5:] == ["", "0711000001", "1"]   # url, the caller's number, first in line
+    hold, member, ring = lines[4][5:]
+    assert member.startswith("kc-1-") and int(ring) > 0 and int(hold) >= int(ring)
+    assert lines[5][5:] == [hold, lines[5][6], "1"]   # holdtime, calltime, original position
     assert pbx.rung == [("call", "bromma-101")]
     assert dist.agents["bromma-101"].state is AgentState.READY and not dist.connected
 
@@ -187,6 +194,7 @@ def test_abandoned_while_waiting(tmp_path):
         ("school@bromma", "NONE", "ENTERQUEUE"),
         ("school@bromma", "NONE", "ABANDON"),
     ]
+    assert lines[1][5:7] == ["1", "1"] and int(lines[1][7]) == int(contact["wait_seconds"])
     assert pbx.rung == [] and not dist.waiting
 
 
@@ -198,13 +206,16 @@ def test_ring_no_answer_then_the_caller_gives_up(tmp_path):
     rt = dist.agents["bromma-102"]
     assert rt.state is AgentState.PAUSED and rt.reason == "rona"
     assert log_events(lines) == [
-        ("", "bromma-102", "ADDMEMBER"),
+        ("NONE", "bromma-102", "AGENTLOGIN"),
+        ("elderly-care@bromma", "bromma-102", "ADDMEMBER"),
+        ("switchboard@bromma", "bromma-102", "ADDMEMBER"),
         ("elderly-care@bromma", "NONE", "ENTERQUEUE"),
         ("elderly-care@bromma", "bromma-102", "RINGNOANSWER"),
-        ("", "bromma-102", "PAUSE"),
+        ("elderly-care@bromma", "bromma-102", "PAUSE"),
+        ("switchboard@bromma", "bromma-102", "PAUSE"),
         ("elderly-care@bromma", "NONE", "ABANDON"),
     ]
-    assert lines[3][5] == "rona"
+    assert lines[5][5] == "rona" and lines[6][5] == "rona"
 
 
 def test_callback_keeps_the_place_then_rings_agent_and_resident(tmp_path):
@@ -215,12 +226,20 @@ def test_callback_keeps_the_place_then_rings_agent_and_resident(tmp_path):
     assert kinds(store, 1) == ["enqueued", "callback_requested", "offered",
                                "callback_agent_answered", "callback_connected", "completed"]
     assert pbx.rung == [("callback", "bromma-101")]
+    # the caller leaves by key 1; the call-back is a queue call of its own, in the same place
     assert log_events(lines) == [
         ("elderly-care@bromma", "NONE", "ENTERQUEUE"),
-        ("", "bromma-101", "ADDMEMBER"),
+        ("elderly-care@bromma", "NONE", "EXITWITHKEY"),
+        ("elderly-care@bromma", "NONE", "ENTERQUEUE"),
+        ("NONE", "bromma-101", "AGENTLOGIN"),
+        ("elderly-care@bromma", "bromma-101", "ADDMEMBER"),
+        ("switchboard@bromma", "bromma-101", "ADDMEMBER"),
         ("elderly-care@bromma", "bromma-101", "CONNECT"),
         ("elderly-care@bromma", "bromma-101", "COMPLETEAGENT"),
     ]
+    assert lines[1][1] == lines[0][1] and lines[1][5:8] == ["1", "1", "1"]
+    assert lines[2][1] == lines[0][1] + "-cb" and lines[2][6:] == ["0711000004", "1"]
+    assert {ln[1] for ln in lines[-2:]} == {lines[2][1]}
     assert not dist.waiting and not dist.connected
 
 
@@ -234,13 +253,17 @@ def test_transfer_to_another_skill_queue(tmp_path):
     assert kinds(store, 2) == ["transferred_in", "enqueued", "offered", "connected", "completed"]
     assert pbx.redirects and pbx.redirects[0][1:] == ("kc-transfer-queue", "2")
     assert log_events(lines) == [
-        ("", "bromma-102", "ADDMEMBER"),
+        ("NONE", "bromma-102", "AGENTLOGIN"),
+        ("elderly-care@bromma", "bromma-102", "ADDMEMBER"),
+        ("switchboard@bromma", "bromma-102", "ADDMEMBER"),
         ("elderly-care@bromma", "NONE", "ENTERQUEUE"),
         ("elderly-care@bromma", "bromma-102", "CONNECT"),
-        ("", "bromma-103", "ADDMEMBER"),
+        ("NONE", "bromma-103", "AGENTLOGIN"),
+        ("school@bromma", "bromma-103", "ADDMEMBER"),
+        ("switchboard@bromma", "bromma-103", "ADDMEMBER"),
         ("elderly-care@bromma", "bromma-102", "TRANSFER"),
         ("school@bromma", "NONE", "ENTERQUEUE"),
         ("school@bromma", "bromma-103", "CONNECT"),
         ("school@bromma", "bromma-103", "COMPLETEAGENT"),
     ]
-    assert lines[4][5] == "school@bromma"
+    assert lines[8][5] == "school@bromma"

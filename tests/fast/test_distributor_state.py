@@ -16,7 +16,7 @@ import pytest
 
 from acd.ami_events import parse_event
 from acd.distributor import Distributor, Queued
-from acd.queue_log import QueueLog
+from acd.queue_log import EXITS, QueueLog, check_line
 from acd.telephony import PbxSnapshot
 from kc import queries
 from kommuncentral.demo import load_demo
@@ -156,6 +156,91 @@ async def _run(tmp_path: Path, seed: int) -> None:
                     await asyncio.sleep(0)
                 await store.run(lambda db: None)
             check(dist, idle_check=not pbx.down)
+        # every caller still here hangs up: then each queue call has entered once, left once
+        for fut in pbx.rings.values():
+            if not fut.done():
+                fut.set_result(False)
+        for uid in [w.uniqueid for w in dist.waiting.values() if w.channel] + \
+                [c.uniqueid for c in dist.connected.values()]:
+            dist.on_event(parse_event({"Event": "Hangup", "Uniqueid": uid, "Channel": f"PJSIP/{uid}"}))
+        for _ in range(6):
+            for _ in range(20):
+                await asyncio.sleep(0)
+            await store.run(lambda db: None)
+        check_queue_log((tmp_path / "queue_log").read_text().splitlines(),
+                        {w.log_callid for w in dist.waiting.values()})
+    finally:
+        await dist.close()
+        store.close()
+
+
+def check_queue_log(lines: list[str], still_waiting: set[str]) -> None:
+    """Every line in app_queue's format; every call id enters once and leaves exactly once
+    (but the call-backs still owed), and nothing happens to it before it enters."""
+    entered: dict[str, int] = {}
+    exits: dict[str, int] = {}
+    for line in lines:
+        assert check_line(line) == [], line
+        _, callid, queue, agent, event, *data = line.split("|")
+        if event == "ENTERQUEUE":
+            assert callid not in entered, f"{callid} entered twice"
+            entered[callid] = int(data[2])
+        elif event in EXITS:
+            assert callid in entered, f"{event} before ENTERQUEUE: {line}"
+            exits[callid] = exits.get(callid, 0) + 1
+            orig = data[-2] if event in ("ABANDON", "EXITWITHKEY", "EXITWITHTIMEOUT") else data[-1]
+            assert orig == str(entered[callid]), f"original position differs from ENTERQUEUE's: {line}"
+        elif event in ("CONNECT", "RINGNOANSWER", "RINGCANCELED"):
+            assert callid in entered and callid not in exits, line
+    assert {c for c, n in exits.items() if n != 1} == set(), "a call left twice"
+    assert set(entered) - set(exits) == still_waiting
+
+
+@pytest.mark.parametrize("needs_category", [False, True])
+def test_wrap_up_is_recorded_per_contact_and_may_wait_for_the_category(tmp_path: Path, needs_category):
+    asyncio.run(_wrap_up(tmp_path, needs_category))
+
+
+async def _wrap_up(tmp_path: Path, needs_category: bool) -> None:
+    from acd.options import AcdOptions
+    clock = Clock()
+    store = Store(tmp_path / "kc.db")
+    await store.run(load_demo, clock)
+    await store.run(lambda db: db.execute("update queues set wrap_up_seconds = 0.2"))
+    pbx = ScriptedPbx()
+    dist = Distributor(store, pbx, clock, QueueLog(tmp_path / "queue_log"), ring_timeout=15,
+                       options=AcdOptions(wrap_up_needs_category=needs_category))
+    dist.room.agents.CATEGORY_CHECK_SECONDS = 0.05
+    try:
+        await dist.load()
+        dist.set_registered("bromma-101", True)
+        await dist.request_state("bromma-101", "ready")
+        cid = await store.run(queries.create_contact, channel="phone", district="bromma",
+                              caller="0701000001", skill="elderly-care", language="sv",
+                              started_at=clock.now.isoformat())
+        dist.expect(cid, Queued("elderly-care", "bromma", "sv", "0701000001", None))
+        dist.on_event(parse_event({"Event": "UserEvent", "UserEvent": "KcWaiting", "ContactID": str(cid),
+                                   "Uniqueid": "u1", "Channel": "PJSIP/residents-1"}))
+        for _ in range(50):
+            await asyncio.sleep(0.01)
+            if pbx.rings:
+                break
+        next(iter(pbx.rings.values())).set_result(True)
+        await asyncio.sleep(0.05)
+        clock.now += timedelta(seconds=40)
+        dist.on_event(parse_event({"Event": "Hangup", "Uniqueid": "u1", "Channel": "PJSIP/residents-1"}))
+        await asyncio.sleep(0.6)              # the wrap-up time (0.2 s) has passed
+        rt = dist.agents["bromma-101"]
+        contact = await store.run(queries.get_contact, cid)
+        if not needs_category:
+            assert rt.state is AgentState.READY and contact["wrap_up_seconds"] is not None
+            return
+        assert rt.state is AgentState.WRAP_UP and contact["wrap_up_seconds"] is None
+        await store.run(lambda db: db["cases"].insert({"contact_id": cid, "outcome": "resolved_first_contact",
+                                                        "created_at": clock.now.isoformat()}))
+        await asyncio.sleep(0.3)
+        contact = await store.run(queries.get_contact, cid)
+        assert rt.state is AgentState.READY and contact["wrap_up_seconds"] is not None
     finally:
         await dist.close()
         store.close()

@@ -36,7 +36,8 @@ def make_contacts(n: int, seed: int = 7) -> list[dict]:
         kind = rnd.random()
         c = dict(id=i, channel="phone", district=district, caller=caller, started_at=iso(start),
                  skill=None, outcome=None, agent=None, agent_district=None, overflowed=0,
-                 wait_seconds=None, talk_seconds=None, enqueued_at=None, answered_at=None)
+                 wait_seconds=None, talk_seconds=None, enqueued_at=None, answered_at=None,
+                 wrap_up_seconds=None)
         if kind < 0.1:
             c.update(outcome="after_hours", skill=skill)
         elif kind < 0.2:
@@ -52,6 +53,7 @@ def make_contacts(n: int, seed: int = 7) -> list[dict]:
                 c.update(answered_at=iso(start + timedelta(seconds=10 + wait)), agent="x",
                          agent_district=agent_district, overflowed=int(other),
                          talk_seconds=rnd.choice([None, 30, 90, 200]),
+                         wrap_up_seconds=rnd.choice([None, 0.0, 10.0, 25.5]),
                          outcome="answered" if rnd.random() < 0.9 else None)   # some still on the line
             elif rnd.random() < 0.9:
                 c.update(outcome="abandoned")
@@ -60,6 +62,7 @@ def make_contacts(n: int, seed: int = 7) -> list[dict]:
 
 
 CALLBACK_IDS = {3, 10, 11, 40}
+CASE_IDS = set(range(1, 400, 3))      # contacts with a registered case (the rest: uncategorised)
 AFTER_HOURS_CALLBACK_IDS = {5}
 
 
@@ -73,6 +76,10 @@ def seed(db, contacts: list[dict]) -> None:
         db["contact_events"].insert({"contact_id": cid, "at": "x", "kind": "after_hours",
                                      "data": '{"kind": "callback"}'})
     db["contact_events"].insert({"contact_id": 6, "at": "x", "kind": "after_hours", "data": '{"kind": "informed"}'})
+    for c in contacts:
+        if c["id"] in CASE_IDS:
+            db["cases"].insert({"contact_id": c["id"], "channel": c["channel"], "district": c["district"],
+                                "outcome": "resolved_first_contact", "created_at": c["started_at"]})
 
 
 # ----------------------------------------------------------------------------- the oracle
@@ -93,6 +100,8 @@ def expected(contacts, start, end, district=None, skill=None, targets=None):
     in_target = [c for c in answered
                  if c["wait_seconds"] <= targets.get(f"{c['skill']}@{c['district']}", 30)]
     talks = [c["talk_seconds"] for c in answered if c["talk_seconds"] is not None]
+    handled = [c for c in answered if c["talk_seconds"] is not None and c["wrap_up_seconds"] is not None]
+    avg = lambda xs: round(sum(xs) / len(xs), 1) if xs else None  # noqa: E731
     ov_in = [c for c in period if c["answered_at"] and c["overflowed"]
              and (district is None or c["agent_district"] == district)
              and (skill is None or c["skill"] == skill)]
@@ -121,15 +130,39 @@ def expected(contacts, start, end, district=None, skill=None, targets=None):
         "service_level": pct(len(in_target), len(offered) - len(short)),
         "availability": pct(len(answered), len(offered)),
         "asa": round(sum(c["wait_seconds"] for c in answered) / len(answered), 1) if answered else None,
-        "aht": round(sum(talks) / len(talks), 1) if talks else None,
+        "abandon_rate": pct(len(abandoned) - len(short), len(offered) - len(short)),
+        "average_talk": avg(talks),
+        "average_wrap_up": avg([c["wrap_up_seconds"] for c in handled]),
+        "aht": avg([c["talk_seconds"] + c["wrap_up_seconds"] for c in handled]),
+        "uncategorised": len([c for c in answered if c["id"] not in CASE_IDS]),
         "longest_wait": round(max(c["wait_seconds"] for c in offered), 1) if offered else None,
         "overflowed_out": len([c for c in answered if c["overflowed"]]),
         "overflowed_in": len(ov_in),
         "after_hours": len([c for c in mine if c["outcome"] == "after_hours"]),
         "callbacks": len([c for c in mine if c["id"] in callbacks]),
         "repeat_callers": repeats,
-        "first_contact_resolution": None,
+        "rundgang": len([c for c in mine if c["outcome"] == "transferred" or _earlier(contacts, c)]),
+        "first_contact_resolution": pct(
+            len([c for c in mine if c["answered_at"] and c["id"] in CASE_IDS
+                 and not _earlier(contacts, c, later=True)]),
+            len([c for c in mine if c["answered_at"]])),
     }
+
+
+def _earlier(contacts, c, later=False, days=14):
+    """A contact of the same resident about the same matter (skill) within `days` before
+    (after, with `later`) this one."""
+    if not c["caller"] or not c["skill"]:
+        return False
+    me = (c["started_at"], c["id"])
+    for p in contacts:
+        if p["caller"] != c["caller"] or p["skill"] != c["skill"] or p["id"] == c["id"]:
+            continue
+        them = (p["started_at"], p["id"])
+        a, b = (me, them) if later else (them, me)
+        if a < b and datetime.fromisoformat(b[0][:-1]) - datetime.fromisoformat(a[0][:-1]) <= timedelta(days=days):
+            return True
+    return False
 
 
 # ----------------------------------------------------------------------------- fixtures
@@ -179,12 +212,16 @@ def test_breakdowns_sum_up_and_match_per_key(seeded):
             continue
         skill, district = name.split("@")
         exp = expected(contacts, START, END, district, skill)
-        assert {k: row[k] for k in exp} == exp, name
+        assert {k: row[k] for k in exp if k not in SUMMARY_ONLY} == \
+            {k: v for k, v in exp.items() if k not in SUMMARY_ONLY}, name
     districts = {r["district"]: r for r in reports.figures(db, period, by="district")}
     for name in DISTRICTS:
         exp = expected(contacts, START, END, name)
-        assert {k: districts[name][k] for k in exp if k != "first_contact_resolution"} == \
-            {k: v for k, v in exp.items() if k != "first_contact_resolution"}
+        assert {k: districts[name][k] for k in exp if k not in SUMMARY_ONLY} == \
+            {k: v for k, v in exp.items() if k not in SUMMARY_ONLY}
+
+
+SUMMARY_ONLY = ("first_contact_resolution", "rundgang")
 
 
 def test_hour_of_day_and_day_are_local_time(seeded):
@@ -255,15 +292,51 @@ def test_per_queue_service_level_targets(seeded):
     assert got["answered_in_target"] != reports.figures(db, period, targets={})["answered_in_target"]
 
 
-def test_first_contact_resolution_from_cases(seeded):
-    db, contacts = seeded
-    period = reports.Period(START, END)
-    assert reports.figures(db, period)["first_contact_resolution"] is None
-    inside = [c for c in contacts if iso(START) <= c["started_at"] < iso(END)][:4]
-    for c, outcome in zip(inside, ["resolved_first_contact", "resolved_first_contact", "forwarded",
-                                   "resolved_first_contact"]):
-        db["cases"].insert({"contact_id": c["id"], "outcome": outcome, "created_at": c["started_at"]})
-    assert reports.figures(db, period)["first_contact_resolution"] == 75.0
+def test_rundgang_and_first_contact_resolution_checked_against_it(db):
+    """An answered, resolved matter that comes back within N days is rundgång and not resolved;
+    the same resident by e-mail counts too; another category, a hidden number or a contact
+    after N days do not; a contact passed on to another unit is rundgång whatever its caller."""
+    from reporting import rundgang
+    db["case_categories"].insert_all([{"id": 1, "name": "Äldreomsorg", "skill": "elderly-care"},
+                                      {"id": 2, "name": "Skola", "skill": "school"},
+                                      {"id": 3, "name": "Hemtjänst", "parent_id": 1}])
+    day = timedelta(days=1)
+
+    def contact(i, when, caller, skill, outcome="answered", channel="phone", case=None, category=None):
+        db["contacts"].insert(dict(id=i, channel=channel, district="bromma", caller=caller, skill=skill,
+                                   started_at=iso(T0 + when), enqueued_at=iso(T0 + when),
+                                   answered_at=iso(T0 + when) if outcome in ("answered", "transferred") else None,
+                                   outcome=outcome, confidential=0))
+        if case:
+            db["cases"].insert({"contact_id": i, "outcome": case, "category_id": category,
+                                "created_at": iso(T0 + when)})
+
+    contact(1, 0 * day, "0701", "elderly-care", case="resolved_first_contact", category=3)
+    contact(2, 3 * day, "0701", "elderly-care")                       # back: same category (3 -> 1)
+    contact(3, 4 * day, "0701", "school", case="resolved_first_contact", category=2)
+    contact(4, 5 * day, "Anna@Example.se ", "school", channel="email")  # another resident
+    contact(5, 6 * day, "anna@example.se", "school", channel="email")   # her again: rundgång
+    contact(6, 7 * day, "", "school")
+    contact(7, 7 * day, "", "school")                                 # hidden numbers: never
+    contact(8, 8 * day, "0702", "elderly-care", outcome="transferred")  # passed to another unit
+    contact(9, 30 * day, "0701", "elderly-care")                      # 27 days after contact 2
+    period = reports.Period(T0, T0 + 40 * day)
+    found = rundgang.analyse(db, period, reports.Scope(), 14)
+    r = found["rundgang"]
+    assert [(c["contact"], c["why"], c["earlier_contact"]) for c in r["contacts"]] == \
+        [(2, "again", 1), (5, "again", 4), (8, "passed", None)]
+    assert (r["total"], r["again"], r["passed"]) == (3, 2, 1)
+    assert r["by_category"] == {"Skola": 1, "Äldreomsorg": 2}
+    assert r["by_channel"] == {"email": 1, "phone": 2} and r["by_district"] == {"bromma": 3}
+    fcr = found["first_contact_resolution"]
+    answered = 9              # every contact here was answered (8 before it was transferred)
+    assert fcr["answered"] == answered and fcr["resolved"] == 1      # only contact 3 held
+    assert [(c["contact"], c["came_back_contact"]) for c in fcr["contacts"]] == [(1, 2)]
+    summary = reports.figures(db, period, rundgang_days=14)
+    assert summary["rundgang"] == 3
+    assert summary["first_contact_resolution"] == round(100 / answered, 1)
+    # with a window of 30 days, contact 9 comes back about contact 2's matter too
+    assert rundgang.analyse(db, period, reports.Scope(), 30)["rundgang"]["again"] == 3
 
 
 def test_period_parsing():
@@ -303,8 +376,15 @@ def test_csv_export_has_header_every_row_and_no_formulas(seeded):
     db, _ = seeded
     rows = reports.figures(db, reports.Period(START, END), by="queue")
     rows.append({"queue": "=HYPERLINK(\"x\")@bromma", "offered": 1})
-    text = to_csv(rows, reports.columns("queue"))
-    parsed = list(csv.DictReader(io.StringIO(text)))
+    text = to_csv(rows, reports.columns("queue"), ["a note"])
+    lines = text.splitlines()
+    comments = [ln for ln in lines if ln.startswith("#")]
+    assert lines[:len(comments)] == comments and comments[0] == "# a note"
+    for key in reports.FIGURES:          # each figure's definition in the header comment
+        d = reports.DEFINITION_BY_KEY[key]
+        assert any(c.startswith(f"# {key}: {d.label}") and " ".join(d.text.split()) in c
+                   for c in comments), key
+    parsed = list(csv.DictReader(io.StringIO("\n".join(lines[len(comments):]))))
     assert list(parsed[0]) == reports.columns("queue")
     assert len(parsed) == len(rows)
     assert parsed[0]["offered"] == str(rows[0]["offered"])
@@ -329,3 +409,40 @@ def test_definitions_cover_every_figure():
     summary_keys = set(expected([], T0, END))
     assert summary_keys == set(keys)
     assert all(len(d.text) > 20 for d in reports.DEFINITIONS)
+
+
+def test_report_verify_finds_a_cache_that_missed_a_change(seeded, tmp_path, monkeypatch, capsys):
+    """`kc report verify`: 0 when the cache agrees with the contacts; a change that did not mark
+    its hour (written with the triggers off) is found, and the command exits 1."""
+    from reporting.verify import verify
+    db, contacts = seeded
+    period = reports.Period(START, END)
+    compared, problems = verify(db, period, 14)
+    assert compared > 500 and problems == []
+    answered = next(c for c in contacts if c["answered_at"] and iso(START) < c["started_at"] < iso(END)
+                    and c["started_at"][:13] != iso(START)[:13] and c["started_at"][:13] != iso(END)[:13])
+    db.execute("drop trigger report_contacts_update")
+    with db.conn:
+        db.execute("update contacts set answered_at = null, outcome = 'abandoned' where id = ?",
+                   [answered["id"]])
+    compared, problems = verify(db, period, 14)
+    assert any(p.startswith("summary: answered is ") for p in problems), problems
+
+
+def test_kc_report_verify_exit_codes(tmp_path, monkeypatch, capsys):
+    from kommuncentral import cli
+    from kc.migrations import migrate
+    monkeypatch.setenv("KC_VAR", str(tmp_path))
+    database = connect(tmp_path / "kc.db")
+    migrate(database)
+    seed(database, make_contacts(60))
+    database.conn.close()
+    assert cli.main(["report", "verify", "--from", "2025-03-01", "--to", "2025-04-30"]) == 0
+    assert "figures agree" in capsys.readouterr().out
+    database = connect(tmp_path / "kc.db")
+    database.execute("drop trigger report_contacts_update")
+    with database.conn:
+        database.execute("update contacts set skill = 'school', district = 'bromma'")
+    database.conn.close()
+    assert cli.main(["report", "verify", "--from", "2025-03-01", "--to", "2025-04-30"]) == 1
+    assert "figures differ" in capsys.readouterr().out

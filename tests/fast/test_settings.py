@@ -80,6 +80,8 @@ def test_the_acd_takes_its_options_from_the_table():
     options = AcdOptions.from_settings(Settings.from_env(env))
     assert options == AcdOptions(wrap_up_seconds=0.0, announce_seconds=6, overflow_seconds=12.5,
                                  callback_trunk="127.0.0.1:6000", callback_ring_seconds=20)
+    assert AcdOptions.from_settings(Settings.from_env({"KC_WRAP_UP_NEEDS_CATEGORY": "yes"})) \
+        == AcdOptions(wrap_up_needs_category=True)
     assert AcdOptions.from_settings(Settings.from_env({})) == AcdOptions()
 
 

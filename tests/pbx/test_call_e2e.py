@@ -78,8 +78,11 @@ def test_call_pressing_1_is_answered_by_logged_in_bromma_101(kc, workdir):
 
     log_lines = (kc.var / "log" / "queue_log").read_text().splitlines()
     events = [line.split("|")[4] for line in log_lines if "|bromma-101|" in line]
-    for expected in ("ADDMEMBER", "CONNECT", "COMPLETEAGENT", "PAUSE", "REMOVEMEMBER"):
+    for expected in ("AGENTLOGIN", "ADDMEMBER", "CONNECT", "COMPLETEAGENT", "PAUSE",
+                     "REMOVEMEMBER", "AGENTLOGOFF"):
         assert expected in events, (expected, log_lines)
+    from acd.queue_log import check_line     # every line in app_queue's format, on the real PBX
+    assert [(line, check_line(line)) for line in log_lines if check_line(line)] == []
 
 
 def test_caller_hanging_up_in_the_menu_is_recorded_abandoned(kc, workdir):

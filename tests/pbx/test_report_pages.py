@@ -45,9 +45,12 @@ def expected_bromma_school():
         "service_level": round(100 * len(in_target) / (offered - len(short)), 1),
         "availability": round(100 * len(answered) / offered, 1),
         "asa": round(sum(r[2] for r in answered) / len(answered), 1),
-        "aht": round(sum(r[4] for r in answered) / len(answered), 1),
+        "aht": round(sum(r[4] + SEED_WRAP_UP for r in answered) / len(answered), 1),
         "longest_wait": max(r[2] for r in rows),
     }
+
+
+SEED_WRAP_UP = 10.0   # each answered contact's recorded wrap-up: AHT = talk + wrap-up
 
 
 @pytest.fixture(scope="module")
@@ -60,12 +63,13 @@ def seeded(kc):
             queued = outcome in ("answered", "abandoned")
             db.execute(
                 "insert into contacts (channel, district, caller, started_at, skill, outcome, "
-                "enqueued_at, answered_at, wait_seconds, talk_seconds, overflowed, agent_district) "
-                "values ('phone', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "enqueued_at, answered_at, wait_seconds, talk_seconds, overflowed, agent_district, "
+                "wrap_up_seconds) values ('phone', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [district, f"0719{i:06d}", at, skill,
                  "abandoned" if outcome == "menu" else outcome, at if queued else None,
                  at if outcome == "answered" else None, wait, talk, overflowed,
-                 ("hasselby-vallingby" if overflowed else district) if outcome == "answered" else None])
+                 ("hasselby-vallingby" if overflowed else district) if outcome == "answered" else None,
+                 SEED_WRAP_UP if outcome == "answered" else None])
     db.close()
     return expected_bromma_school()
 
@@ -212,7 +216,9 @@ def test_report_page_shows_the_seeded_figures_and_csv_downloads(browser, kc, see
         page.locator("a[href^='/api/reports/queue.csv']").click()
     download = info.value
     text = open(download.path(), encoding="utf-8").read()
-    rows = {r["queue"]: r for r in csv.DictReader(io.StringIO(text))}
+    assert "# aht: Average handle time" in text          # definitions in the header comment
+    body = "\n".join(ln for ln in text.splitlines() if not ln.startswith("#"))
+    rows = {r["queue"]: r for r in csv.DictReader(io.StringIO(body))}
     assert rows["school@bromma"]["offered"] == str(seeded["offered"])
     assert rows["school@bromma"]["service_level"] == str(seeded["service_level"])
     assert download.suggested_filename.startswith("kommuncentral-queue-")
