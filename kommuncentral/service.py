@@ -32,7 +32,7 @@ from agi.after_hours import setup as after_hours_setup
 from agi.acd_routes import AcdRoutes
 from agi.call_catalogue import LiveCatalogue
 from agi.call_flow import CallFlow
-from agi.fastagi import FastAgiServer
+from agi.fastagi import FastAgiServer, parse_allow
 from agi.prompts import PromptCache
 from cases import retention
 from cases.smtp_intake import IntakeHandler, SmtpIntake
@@ -86,6 +86,7 @@ def asterisk_context(settings: Settings, store: Store, fallback_prompt: Path | N
         ami_host=settings.bind_host, ami_port=settings.ami_port,
         ami_user=AMI_USER, ami_secret=settings.secret("ami.secret"),
         agi_host=settings.bind_host, agi_port=settings.agi_port,
+        agi_secret=settings.secret("agi.secret"),
         trunk_match=settings.trunk_match,
         districts=tuple(DistrictNumber(d.id, d.number) for d in districts),
         agents=tuple(AgentEndpoint(a, d, h) for a, d, h in creds),
@@ -195,7 +196,9 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
         server = FastAgiServer({"menu": flow.menu, "agent-feature": flow.agent_feature,
                                 **flow.after_hours.routes(),
                                 **AcdRoutes(distributor, prompts).routes()},
-                               settings.bind_host, settings.agi_port)
+                               settings.bind_host, settings.agi_port,
+                               secret=settings.secret("agi.secret"),
+                               allow=parse_allow(settings.agi_allow))
         await server.start()
         warm = asyncio.create_task(_warm_prompts(catalogue, prompts))
         yield
