@@ -9,9 +9,10 @@ from aiohttp import web
 
 from . import (access_pages, acd_api, agent_pages, api, case_pages, desk, desk_after_hours,
                menu_api, menu_pages, nav, pages, queue_pages, report_pages, schedule_api, wallboard)
-from .auth import authenticate, template_context
+from .auth import Streams, authenticate, template_context
 from .errors import translate_errors
-from .keys import SETTINGS
+from .keys import DEVICE_KEY, SETTINGS, STREAMS, THROTTLE
+from .login_throttle import LoginThrottle
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -37,6 +38,9 @@ def setup(app: web.Application) -> None:
     app.add_routes(case_pages.routes)         # cases, categories, KB, contact form, FCR
     settings = app[SETTINGS]
     app[case_pages.LIMITER] = case_pages.RateLimiter(settings.form_limit, settings.form_window)
+    app[THROTTLE] = LoginThrottle()
+    app[STREAMS] = Streams()
+    app[DEVICE_KEY] = settings.secret("session.key")
     app.add_routes(report_pages.routes)
     app.add_routes(wallboard.routes)
     app.add_routes(agent_pages.routes)

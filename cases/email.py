@@ -115,6 +115,15 @@ def _attachments(msg: Any) -> tuple[Attachment, ...]:
     return tuple(out)
 
 
+# One mailbox, nothing else: no list, no display name, no whitespace or control characters
+# (a comma would send the reply to several people, CR/LF would break the header).
+MAILBOX = re.compile(r"[^@\s<>\"(),;:\\\[\]\x00-\x1f\x7f]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,24}")
+
+
+def is_mailbox(value: str) -> bool:
+    return bool(MAILBOX.fullmatch(value))
+
+
 def parse_message(raw: bytes) -> Incoming:
     """A message from the wire → its parts, or InvalidInput when it is not a usable e-mail."""
     try:
@@ -126,7 +135,7 @@ def parse_message(raw: bytes) -> Incoming:
         raise InvalidInput(f"unreadable headers ({type(exc).__name__})") from None
     if not msg.keys():
         raise InvalidInput("no headers")
-    if not sender or not re.fullmatch(r"[^@\s<>\"]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,24}", sender):
+    if not sender or not is_mailbox(sender):
         raise InvalidInput("no valid From address")
     attachments = _attachments(msg) if msg.is_multipart() else ()
     try:
@@ -153,6 +162,8 @@ def parse_message(raw: bytes) -> Incoming:
 
 def build_reply(domain: str, from_addr: str, to_addr: str, subject: str, body: str,
                 in_reply_to: str | None) -> EmailMessage:
+    if not is_mailbox(to_addr):
+        raise InvalidInput("the contact's reply address is not one valid e-mail address")
     msg = EmailMessage()
     msg["From"] = Address("Kommuncentral", addr_spec=from_addr)
     msg["To"] = to_addr
