@@ -51,9 +51,11 @@ async def contacts(request: web.Request) -> web.Response:
         except ValueError:
             raise InvalidInput(f"since={since_raw!r} is not an ISO 8601 time") from None
     try:
-        limit = min(int(request.query.get("limit", "1000")), 10000)
+        limit = int(request.query.get("limit", "1000"))
     except ValueError:
-        raise InvalidInput("limit must be a number") from None
+        raise InvalidInput("limit must be a whole number from 1 to 10000") from None
+    if not 1 <= limit <= 10000:
+        raise InvalidInput("limit must be a whole number from 1 to 10000")
     rows = await request.app[STORE].run(queries.list_contacts, since, limit)
     agents = request.app[DISTRIBUTOR].agents
     out = []

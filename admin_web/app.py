@@ -8,7 +8,8 @@ import jinja2
 from aiohttp import web
 
 from . import (access_pages, acd_api, agent_pages, api, case_pages, desk, desk_after_hours,
-               menu_api, menu_pages, nav, pages, queue_pages, report_pages, schedule_api, wallboard)
+               menu_api, menu_pages, nav, openapi, pages, queue_pages, report_pages, schedule_api,
+               wallboard)
 from .auth import Streams, authenticate, template_context
 from .errors import translate_errors
 from .keys import DEVICE_KEY, SETTINGS, STREAMS, THROTTLE
@@ -27,6 +28,7 @@ def setup(app: web.Application) -> None:
                                autoescape=True, context_processors=[template_context])
     env.globals["nav_links"] = nav.links_for
     app.add_routes(api.routes)
+    app.add_routes(openapi.routes)            # GET /api/openapi.json
     app.add_routes(acd_api.routes)
     app.add_routes(pages.routes)
     app.add_routes(access_pages.routes)

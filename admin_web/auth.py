@@ -22,7 +22,7 @@ from kc.passwords import token_hash
 from .errors import json_error
 from .keys import CLOCK, DISTRIBUTOR, SETTINGS, STORE, STREAMS, USER
 
-PUBLIC_API = {"/api/health"}
+PUBLIC_API = {"/api/health", "/api/openapi.json"}
 SESSION_COOKIE = "kc_session"
 PRELOGIN_COOKIE = "kc_prelogin"
 SESSION_HOURS = 12

@@ -31,6 +31,7 @@ from schedules.hours import validate_policy
 from schedules.schedule import DAYS, Schedule, ScheduleError, week_to_json
 
 from .auth import agent_district, require_page_role, require_role
+from .errors import read_json
 from .keys import CALL_DATA, CLOCK, DISTRIBUTOR, STORE
 
 routes = web.RouteTableDef()
@@ -153,9 +154,9 @@ async def put_schedule(request: web.Request) -> web.Response:
     user = require_role(request, "admin")
     district = request.match_info["district"]
     try:
-        incoming = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return _json({"error": "body must be JSON", "problems": ["body must be JSON"]}, 422)
+        incoming = await read_json(request)
+    except InvalidInput as exc:
+        return _json({"error": str(exc), "problems": [str(exc)]}, 422)
     body, problems = await replace_schedule(request, district, incoming, user["username"])
     if problems:
         return _json({"error": "invalid schedule", "problems": problems}, 422)
