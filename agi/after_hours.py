@@ -71,7 +71,7 @@ class AfterHours:
             if self.run_user:
                 pw = pwd.getpwnam(self.run_user)
                 os.chown(self.recordings_dir, pw.pw_uid, pw.pw_gid)
-            os.chmod(self.recordings_dir, 0o770 if self.run_user else 0o755)
+            os.chmod(self.recordings_dir, 0o770 if self.run_user else 0o700)
         except (OSError, KeyError) as exc:
             log.warning("recordings directory %s: %s", self.recordings_dir, exc)
 

@@ -41,7 +41,7 @@ from kc import queries, web_store
 from kc.clock import Clock, iso, parse_iso, system_clock
 from kc.errors import InvalidInput
 from kc.settings import PROJECT_ROOT, Settings
-from kc.store import Store
+from kc.store import Store, private_file
 from kommuncentral.demo import demo_mail
 from pbx.asterisk import (AgentEndpoint, AsteriskContext, AsteriskProcess, DistrictNumber,
                          default_run_user, render_config)
@@ -163,7 +163,8 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
             on_ready=lambda: holder["d"].resync(),
         )
         options = acd_options(settings)
-        distributor = Distributor(store, AmiTelephony(link), clock, QueueLog(settings.queue_log),
+        distributor = Distributor(store, AmiTelephony(link), clock,
+                                  QueueLog(private_file(settings.queue_log)),   # callers' numbers
                                   ring_timeout=settings.ring_timeout,
                                   wrap_up_seconds=options.wrap_up_seconds, options=options)
         holder["d"] = distributor
