@@ -239,7 +239,8 @@ async def run_purge(settings: Settings, store: Store, clock: Clock, days: int) -
     """`kc purge` and the daily run: personal data older than `days` removed/pseudonymised."""
     cutoff = retention.cutoff_for(clock(), days)
     key = settings.secret("pseudonym.key")
-    counts = await store.run(retention.purge, cutoff, key)
+    counts = await store.run(retention.purge, cutoff, key,
+                             settings.asterisk_root / "spool" / "kc-messages")   # voice messages
     # The queue_log carries callers' numbers too (ENTERQUEUE): same pseudonyms there.
     counts["queue_log"] = await asyncio.get_running_loop().run_in_executor(
         None, queue_log.pseudonymise, settings.queue_log, parse_iso(cutoff).timestamp(),
