@@ -27,7 +27,7 @@ from kc.audit import audit
 from kc.clock import iso
 from kc.errors import NotFound
 
-from .auth import agent_district
+from .auth import agent_district, require_page_role
 from .desk import _agent_user, _dumps
 from .keys import CALL_DATA, CLOCK, DISTRIBUTOR, SETTINGS, STORE, USER
 
@@ -93,9 +93,7 @@ def _may_take(request: web.Request, user: dict[str, Any], row: dict[str, Any]) -
 
 @routes.get(r"/desk/after-hours/{request_id:\d+}/recording")
 async def recording(request: web.Request) -> web.StreamResponse:
-    user = request.get(USER)
-    if user is None:
-        raise web.HTTPUnauthorized(text="log in first")
+    user = require_page_role(request, "agent", "supervisor")   # before any lookup
     row = await _request_row(request)
     if not _may_take(request, user, row):
         raise web.HTTPForbidden(text="Forbidden: not an agent or supervisor of this district "
