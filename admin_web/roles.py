@@ -47,8 +47,10 @@ AREAS: tuple[Area, ...] = (
          ("/admin/agents/new", "/admin/agents/{agent_id}/edit")),
     Area("`/admin/menus`, `/admin/schedule` menus and opening hours (below)", "admin",
          frozenset({"admin"}),
-         ("/admin/menus", "/admin/menus/{district}", "/admin/menus/sound/{name}.wav",
-          "/admin/schedule", "/admin/schedule/{district}")),
+         ("/admin/menus", "/admin/menus/{district}", "/admin/schedule",
+          "/admin/schedule/{district}")),
+    Area("a menu's prompt or recording as audio (`/admin/menus/sound/<hash>.wav`)",
+         "admin, supervisor", frozenset({"admin", "supervisor"}), ("/admin/menus/sound/{name}.wav",)),
     Area("`/admin/users` users, roles, passwords, unlock, API tokens per user; `/admin/audit` "
          "the audit log (who, what, when, before/after) of every change", "admin",
          frozenset({"admin"}), ("/admin/users", "/admin/audit")),

@@ -329,3 +329,40 @@ def test_definitions_cover_every_figure():
     summary_keys = set(expected([], T0, END))
     assert summary_keys == set(keys)
     assert all(len(d.text) > 20 for d in reports.DEFINITIONS)
+
+
+def test_report_verify_finds_a_cache_that_missed_a_change(seeded, tmp_path, monkeypatch, capsys):
+    """`kc report verify`: 0 when the cache agrees with the contacts; a change that did not mark
+    its hour (written with the triggers off) is found, and the command exits 1."""
+    from reporting.verify import verify
+    db, contacts = seeded
+    period = reports.Period(START, END)
+    compared, problems = verify(db, period, 14)
+    assert compared > 500 and problems == []
+    answered = next(c for c in contacts if c["answered_at"] and iso(START) < c["started_at"] < iso(END)
+                    and c["started_at"][:13] != iso(START)[:13] and c["started_at"][:13] != iso(END)[:13])
+    db.execute("drop trigger report_contacts_update")
+    with db.conn:
+        db.execute("update contacts set answered_at = null, outcome = 'abandoned' where id = ?",
+                   [answered["id"]])
+    compared, problems = verify(db, period, 14)
+    assert any(p.startswith("summary: answered is ") for p in problems), problems
+
+
+def test_kc_report_verify_exit_codes(tmp_path, monkeypatch, capsys):
+    from kommuncentral import cli
+    from kc.migrations import migrate
+    monkeypatch.setenv("KC_VAR", str(tmp_path))
+    database = connect(tmp_path / "kc.db")
+    migrate(database)
+    seed(database, make_contacts(60))
+    database.conn.close()
+    assert cli.main(["report", "verify", "--from", "2025-03-01", "--to", "2025-04-30"]) == 0
+    assert "figures agree" in capsys.readouterr().out
+    database = connect(tmp_path / "kc.db")
+    database.execute("drop trigger report_contacts_update")
+    with database.conn:
+        database.execute("update contacts set skill = 'school', district = 'bromma'")
+    database.conn.close()
+    assert cli.main(["report", "verify", "--from", "2025-03-01", "--to", "2025-04-30"]) == 1
+    assert "figures differ" in capsys.readouterr().out
