@@ -7,7 +7,6 @@
   kc up              render, start Asterisk from var/asterisk/, run the service; Ctrl-C stops both
   kc menu export|import|versions|rollback DISTRICT   menus as code (see kc/menu_cli.py)
   kc purge [--days N] | kc export PERSON   retention and a person's data (kc/case_cli.py)
-  kc report verify [--from --to]          every report figure recomputed from the contacts (kommuncentral/report_cli.py)
   kc simulate [--seed N] [--hours H] ...   service level with and without overflow (acd/simulate.py)
   kc settings [--markdown]   every KC_* setting: current value, default, type, help (kc/settings.py)
 """
@@ -22,7 +21,6 @@ import sys
 from kc.clock import system_clock
 from kommuncentral import menu_cli
 from kommuncentral import case_cli
-from kommuncentral import report_cli
 from kommuncentral.demo import DEMO_FILE
 from kc.errors import KcError
 from kc.settings import Settings, describe, markdown_table
@@ -151,7 +149,6 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("up", help="run Asterisk and the service together")
     menu_cli.add_parser(sub)
     case_cli.add_parser(sub)
-    report_cli.add_parser(sub)
     from acd import simulate
     sim = sub.add_parser(
         "simulate", help="simulate a shift: service level with and without cross-district overflow")
@@ -180,8 +177,6 @@ def main(argv: list[str] | None = None) -> int:
             return menu_cli.run(settings, args)
         if args.command in ("purge", "export"):
             return case_cli.run(settings, args)
-        if args.command == "report":
-            return report_cli.run(settings, args)
         if args.command == "simulate":
             return simulate.main(args, settings)
         if args.command == "settings":
