@@ -350,3 +350,16 @@ def test_files_under_var_are_private(kc):
     assert stat.S_IMODE(os.stat(kc.var / "secrets").st_mode) == 0o700
     recordings = kc.var / "asterisk" / "spool" / "kc-messages"
     assert stat.S_IMODE(os.stat(recordings).st_mode) & 0o007 == 0   # no access for others
+
+
+# 10 (the SMTP intake) --------------------------------------------------------------------
+def test_mime_nested_a_thousand_deep_is_refused_with_554(kc):
+    raw = b"From: a@example.org\r\nTo: bromma@kontakt.example\r\nSubject: nest\r\n"
+    for i in range(1000):
+        raw += b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (i, i)
+    raw += b"Content-Type: text/plain\r\n\r\nhej\r\n"
+    with smtplib.SMTP("127.0.0.1", int(kc.env["KC_SMTP_PORT"]), timeout=20) as smtp:
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            smtp.sendmail("a@example.org", ["bromma@kontakt.example"], raw)
+    assert refused.value.smtp_code == 554, refused.value
+    assert "nested too deep" in refused.value.smtp_error.decode()
