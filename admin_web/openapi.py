@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 description of the JSON API (`GET /api/openapi.json`, no token needed).
 
-Written by hand next to the handlers; `tests/pbx/test_api_contract.py` checks that it names
+Written by hand next to the handlers; `tests/fast/test_api_contract.py` checks that it names
 exactly the `/api/` routes the application has (none missing, none invented), and the fuzzing
 test drives every operation in it. Bodies are described as the handlers accept them; anything
 else gets a 4xx with `{"error": "..."}`.

@@ -363,3 +363,9 @@ def test_mime_nested_a_thousand_deep_is_refused_with_554(kc):
             smtp.sendmail("a@example.org", ["bromma@kontakt.example"], raw)
     assert refused.value.smtp_code == 554, refused.value
     assert "nested too deep" in refused.value.smtp_error.decode()
+
+
+def test_the_api_description_is_served_without_a_token(kc):
+    from admin_web.openapi import SPEC
+    status, body = kc.request("GET", "/api/openapi.json", token=None)
+    assert status == 200 and body == SPEC
