@@ -27,7 +27,7 @@ from kc.audit import audit
 from kc.clock import iso
 from kc.errors import NotFound
 
-from .auth import agent_district, require_page_role
+from .auth import agent_district
 from .desk import _agent_user, _dumps
 from .keys import CALL_DATA, CLOCK, DISTRIBUTOR, SETTINGS, STORE, USER
 
@@ -93,7 +93,11 @@ def _may_take(request: web.Request, user: dict[str, Any], row: dict[str, Any]) -
 
 @routes.get(r"/desk/after-hours/{request_id:\d+}/recording")
 async def recording(request: web.Request) -> web.StreamResponse:
-    user = require_page_role(request, "agent", "supervisor")   # before any lookup
+    user = request.get(USER)             # a media file: 401/403, never a log-in redirect
+    if user is None:
+        raise web.HTTPUnauthorized(text="log in first")
+    if user["role"] not in ("agent", "supervisor"):       # before any lookup
+        raise web.HTTPForbidden(text="Forbidden: for agents and supervisors of the district.")
     row = await _request_row(request)
     if not _may_take(request, user, row):
         raise web.HTTPForbidden(text="Forbidden: not an agent or supervisor of this district "
