@@ -4,6 +4,7 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
+import time
 from datetime import timedelta
 
 import aiohttp_jinja2
@@ -11,18 +12,18 @@ from aiohttp import web
 
 from kc import queries, web_store
 from kc.audit import audit
-from kc.clock import iso, parse_iso
+from kc.clock import iso
 from kc.domain import Role
 from kc.errors import InvalidInput
 from kc.passwords import hash_password, token_hash, verify_password
 
-from .auth import (PRELOGIN_COOKIE, end_session, require_page_role, safe_next, start_session)
-from .keys import CLOCK, DISTRIBUTOR, STORE, USER
+from .auth import (PRELOGIN_COOKIE, end_session, end_user_sessions, require_page_role, safe_next, start_session)
+from .keys import CLOCK, DEVICE_KEY, DISTRIBUTOR, SETTINGS, STORE, THROTTLE, USER
+from .login_throttle import PER_ACCOUNT, device_cookie, trusted_device
 
 routes = web.RouteTableDef()
 
-LOCK_AFTER = 5
-LOCK_MINUTES = 15
+LOCK_AFTER = PER_ACCOUNT
 _DUMMY_HASH = hash_password(secrets.token_hex(8))
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,31}$")
 
@@ -44,6 +45,10 @@ async def login_form(request: web.Request) -> web.Response:
     return _render_login(request)
 
 
+DEVICE_COOKIE = "kc_device"
+WRONG = "Wrong user name or password."
+
+
 @routes.post("/login")
 async def login(request: web.Request) -> web.Response:
     form = await request.post()
@@ -52,27 +57,36 @@ async def login(request: web.Request) -> web.Response:
         return _render_login(request, "The form expired. Please try again.", 403)
     username = str(form.get("username", "")).strip().lower()[:64]
     password = str(form.get("password", ""))[:256]
-    store, clock = request.app[STORE], request.app[CLOCK]
+    store, clock, throttle = request.app[STORE], request.app[CLOCK], request.app[THROTTLE]
+    client, now = request.remote or "?", time.monotonic()
+    # A browser this user logged in from before passes the throttle: guessing by someone else
+    # does not lock the real user out. Every answer below is the same for unknown user names.
+    trusted = trusted_device(request.app[DEVICE_KEY], request.cookies.get(DEVICE_COOKIE), username)
+    if not trusted:
+        wait = throttle.client_wait(client, now)
+        if wait:
+            resp = _render_login(request, "Too many failed log-ins from your address. "
+                                 f"Try again in {int(wait) // 60 + 1} minutes.", 429, username)
+            resp.headers["Retry-After"] = str(int(wait) + 1)
+            return resp
+        if throttle.account_paused(username, now):
+            await audit(store, clock, username or "-", "login.throttled", username, None,
+                        {"client": client})
+            return _render_login(request, WRONG, 401, username)
     user = await store.run(web_store.get_user, username) if username else None
-    now = clock()
-    if user and user["locked_until"] and parse_iso(user["locked_until"]) > now:
-        await audit(store, clock, username, "login.locked", username)
-        return _render_login(request, "This account is locked after repeated failed log-ins. "
-                             f"Try again in {LOCK_MINUTES} minutes or ask an administrator.",
-                             429, username)
     ok = verify_password(password, user["password_hash"] if user else _DUMMY_HASH) and user is not None
     if not ok:
-        if user:
-            failures = await store.run(web_store.record_login_failure, username, LOCK_AFTER,
-                                       iso(now + timedelta(minutes=LOCK_MINUTES)))
-            if failures >= LOCK_AFTER:
-                await audit(store, clock, username, "login.lockout", username,
-                            None, {"failures": failures})
-        return _render_login(request, "Wrong user name or password.", 401, username)
-    await store.run(web_store.reset_login_failures, username)
+        failures = throttle.failed(client, username, now)
+        if failures == LOCK_AFTER:
+            await audit(store, clock, username or "-", "login.throttle", username, None,
+                        {"failures": failures, "client": client})
+        return _render_login(request, WRONG, 401, username)
     resp = web.HTTPFound(safe_next(str(form.get("next", "")) or request.query.get("next")))
     await start_session(request, resp, username)
     resp.del_cookie(PRELOGIN_COOKIE, path="/login")
+    resp.set_cookie(DEVICE_COOKIE, device_cookie(request.app[DEVICE_KEY], username),
+                    httponly=True, samesite="Strict", path="/login", max_age=365 * 86400,
+                    secure=request.app[SETTINGS].secure_cookies)
     await audit(store, clock, username, "login", username)
     raise resp
 
@@ -93,8 +107,14 @@ async def logout(request: web.Request) -> web.Response:
 @aiohttp_jinja2.template("users.html")
 async def users_page(request: web.Request) -> dict:
     require_page_role(request, "admin")
-    store = request.app[STORE]
-    return {"users": await store.run(web_store.list_users),
+    store, throttle, now = request.app[STORE], request.app[THROTTLE], time.monotonic()
+    users = await store.run(web_store.list_users)
+    for u in users:   # the throttle's view (held in memory), not a lock in the database
+        u["failed_logins"] = throttle.account_failures(u["username"], now)
+        until = throttle.paused_until(u["username"], now)
+        u["locked_until"] = (iso(request.app[CLOCK]() + timedelta(seconds=until - now))
+                             if until else None)
+    return {"users": users,
             "tokens": await store.run(web_store.list_tokens),
             "roles": [r.value for r in Role], "agents": sorted(request.app[DISTRIBUTOR].agents),
             "districts": await store.run(queries.list_districts)}
@@ -156,6 +176,7 @@ async def update_user(request: web.Request) -> web.Response:
     before = {"role": user["role"], "locked_until": user["locked_until"],
               "districts": list(web_store.user_districts(user))}
     if action == "unlock":
+        request.app[THROTTLE].clear(username)
         await store.run(web_store.reset_login_failures, username)
         after = {"locked_until": None}
     elif action == "password":
@@ -163,13 +184,13 @@ async def update_user(request: web.Request) -> web.Response:
         if len(password) < 10:
             raise InvalidInput("password: at least 10 characters")
         await store.run(web_store.update_user, username, password_hash=hash_password(password))
-        after = {"password": "changed"}
+        after = {"password": "changed", "sessions_ended": await end_user_sessions(request.app, username)}
     elif action == "role":
         role = _form_text(form, "role")
         if role not in {r.value for r in Role}:
             raise InvalidInput("role: choose one of the listed roles")
         await store.run(web_store.update_user, username, role=role)
-        after = {"role": role}
+        after = {"role": role, "sessions_ended": await end_user_sessions(request.app, username)}
     elif action == "districts":   # the districts this supervisor supervises
         districts = await _form_districts(request, form)
         await store.run(web_store.set_user_districts, username, districts)

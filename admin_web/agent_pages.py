@@ -30,7 +30,7 @@ from kc.domain import Agent
 from kc.errors import InvalidInput
 from reporting.reports import DEFAULT_TARGET_SECONDS, REPORT_TZ, queue_targets
 
-from .auth import require_page_role
+from .auth import require_page_role, runs_agent
 from .keys import CLOCK, DISTRIBUTOR, SETTINGS, STORE, RELOAD_PJSIP
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,8 @@ async def agent_state(request: web.Request) -> web.Response:
         raise InvalidInput("state must be ready, paused or logged_out")
     dist = request.app[DISTRIBUTOR]
     before = dist.agent(agent_id).state.value
+    if not runs_agent(request, user, agent_id):
+        raise web.HTTPForbidden(text="Forbidden: not an agent of a district you supervise.")
     rt = await dist.request_state(agent_id, target, "supervisor" if target == "paused" else None)
     await audit(request.app[STORE], request.app[CLOCK], user["username"], "agent.state", agent_id,
                 {"state": before}, {"state": rt.state.value, "pending": rt.pending.value if rt.pending else None})
@@ -118,6 +120,9 @@ async def agent_move(request: web.Request) -> web.Response:
         raise InvalidInput(f"unknown district {district!r}")
     if district == agent.district:
         district = None
+    if not runs_agent(request, user, agent_id, home=agent.district, to=district):
+        raise web.HTTPForbidden(text="Forbidden: you may move only agents of the districts you "
+                                     "supervise, and only to those districts.")
     now = clock()
     until = _end_of_day(now)
     before = request.app[DISTRIBUTOR].agent(agent_id).agent.district

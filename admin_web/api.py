@@ -13,9 +13,11 @@ from pbx.runtime import parse_version
 from kc.clock import iso, parse_iso
 from kc.errors import InvalidInput
 
-from .auth import require_role
+from kc.audit import audit
+
+from .auth import require_role, runs_agent
 from .errors import json_object
-from .keys import AMI, DISTRIBUTOR, STORE, USER
+from .keys import AMI, CLOCK, DISTRIBUTOR, STORE
 
 routes = web.RouteTableDef()
 
@@ -55,9 +57,11 @@ async def contacts(request: web.Request) -> web.Response:
         except ValueError:
             raise InvalidInput(f"since={since_raw!r} is not an ISO 8601 time") from None
     try:
-        limit = min(int(request.query.get("limit", "1000")), 10000)
+        limit = int(request.query.get("limit", "1000"))
     except ValueError:
-        raise InvalidInput("limit must be a number") from None
+        raise InvalidInput("limit must be a whole number from 1 to 10000") from None
+    if not 1 <= limit <= 10000:
+        raise InvalidInput("limit must be a whole number from 1 to 10000")
     rows = await request.app[STORE].run(queries.list_contacts, since, limit)
     agents = request.app[DISTRIBUTOR].agents
     out = []
@@ -94,10 +98,13 @@ async def agents(request: web.Request) -> web.Response:
 
 @routes.post("/api/agents/{agent_id}/state")
 async def agent_state(request: web.Request) -> web.Response:
-    user = request[USER]
+    user = require_role(request)
     agent_id = request.match_info["agent_id"]
     if not (user["role"] == "agent" and user.get("agent") == agent_id):
         require_role(request, "admin", "supervisor")
+        if not runs_agent(request, user, agent_id):
+            raise web.HTTPForbidden(text='{"error": "not an agent of a district you supervise"}',
+                                    content_type="application/json")
     example = 'body must be JSON like {"state": "ready"}'
     body = await json_object(request, example)
     if not isinstance(body.get("state"), str):
@@ -105,5 +112,11 @@ async def agent_state(request: web.Request) -> web.Response:
     reason = body.get("reason")
     if reason is not None and (not isinstance(reason, str) or len(reason) > 64):
         raise InvalidInput("reason must be a short text")
-    rt = await request.app[DISTRIBUTOR].request_state(agent_id, body["state"], reason)
+    dist = request.app[DISTRIBUTOR]
+    before = dist.agent(agent_id).state.value
+    rt = await dist.request_state(agent_id, body["state"], reason)
+    await audit(request.app[STORE], request.app[CLOCK], user["username"], "agent.state", agent_id,
+                {"state": before}, {"state": rt.state.value, "reason": reason,
+                                    "pending": rt.pending.value if rt.pending else None,
+                                    "via": "api"})
     return web.json_response(agent_json(rt), dumps=lambda o: json.dumps(o, ensure_ascii=False))

@@ -8,21 +8,43 @@ import jinja2
 from aiohttp import web
 
 from . import (access_pages, acd_api, agent_pages, api, case_pages, desk, desk_after_hours,
-               menu_api, menu_pages, nav, pages, queue_pages, report_pages, schedule_api, wallboard)
-from .auth import authenticate, template_context
+               menu_api, menu_pages, nav, openapi, pages, queue_pages, report_pages, schedule_api,
+               wallboard)
+from .auth import Streams, authenticate, template_context
 from .errors import translate_errors
-from .keys import SETTINGS
+from .keys import DEVICE_KEY, SETTINGS, STREAMS, THROTTLE
+from .login_throttle import LoginThrottle
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 
 
+# Every answer, pages, API and errors alike. No inline script anywhere (styles may be inline);
+# nothing may frame the site (clickjacking); no MIME sniffing; no URLs leak to other sites.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' "
+                               "'unsafe-inline'; img-src 'self' data:; media-src 'self'; "
+                               "connect-src 'self'; object-src 'none'; base-uri 'none'; "
+                               "form-action 'self'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)   # a stricter one set by a handler stays
+
+
 def setup(app: web.Application) -> None:
     app.middlewares.extend([translate_errors, authenticate])
+    app.on_response_prepare.append(_security_headers)
     env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(str(TEMPLATES)),
                                autoescape=True, context_processors=[template_context])
     env.globals["nav_links"] = nav.links_for
     app.add_routes(api.routes)
+    app.add_routes(openapi.routes)            # GET /api/openapi.json
     app.add_routes(acd_api.routes)
     app.add_routes(pages.routes)
     app.add_routes(access_pages.routes)
@@ -34,6 +56,9 @@ def setup(app: web.Application) -> None:
     app.add_routes(case_pages.routes)         # cases, categories, KB, contact form, FCR
     settings = app[SETTINGS]
     app[case_pages.LIMITER] = case_pages.RateLimiter(settings.form_limit, settings.form_window)
+    app[THROTTLE] = LoginThrottle()
+    app[STREAMS] = Streams()
+    app[DEVICE_KEY] = settings.secret("session.key")
     app.add_routes(report_pages.routes)
     app.add_routes(wallboard.routes)
     app.add_routes(agent_pages.routes)

@@ -11,7 +11,7 @@ import hmac
 import secrets
 from datetime import timedelta
 from typing import Any, Awaitable, Callable
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
@@ -20,9 +20,9 @@ from kc.clock import iso
 from kc.passwords import token_hash
 
 from .errors import json_error
-from .keys import CLOCK, DISTRIBUTOR, SETTINGS, STORE, USER
+from .keys import CLOCK, DISTRIBUTOR, SETTINGS, STORE, STREAMS, USER
 
-PUBLIC_API = {"/api/health"}
+PUBLIC_API = {"/api/health", "/api/openapi.json"}
 SESSION_COOKIE = "kc_session"
 PRELOGIN_COOKIE = "kc_prelogin"
 SESSION_HOURS = 12
@@ -107,6 +107,21 @@ def agent_district(request: web.Request, user: dict[str, Any]) -> str | None:
     return rt.agent.district if rt is not None else None
 
 
+def runs_agent(request: web.Request, user: dict[str, Any], agent_id: str,
+               home: str | None = None, to: str | None = None) -> bool:
+    """May this user change an agent's state or day (and move them to `to`)? Admins may; a
+    supervisor only an agent whose district (today's, or `home`) they supervise, and only to
+    a district they supervise."""
+    if user["role"] == "admin":
+        return True
+    if user["role"] != "supervisor":
+        return False
+    mine = set(web_store.user_districts(user))
+    rt = request.app[DISTRIBUTOR].agents.get(agent_id)
+    current = rt.agent.district if rt is not None else None
+    return bool({current, home} & mine) and (to is None or to in mine)
+
+
 def require_page_role(request: web.Request, *roles: str) -> dict[str, Any]:
     """Pages: anonymous users go to /login and come back; a wrong role gets 403."""
     user = request.get(USER)
@@ -118,8 +133,14 @@ def require_page_role(request: web.Request, *roles: str) -> dict[str, Any]:
 
 
 def safe_next(value: str | None) -> str:
-    """Only a local path may follow the log-in (no open redirect)."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+    """Only a local path may follow the log-in (no open redirect). Browsers drop tab, CR and LF
+    from URLs and read a backslash as a slash, so `/<TAB>/evil.example` would become
+    `//evil.example`: any control character, space or backslash refuses the value."""
+    if (not value or len(value) > 2000 or not value.startswith("/") or value.startswith("//")
+            or any(ch in "\\ " or ord(ch) < 0x20 or 0x7f <= ord(ch) <= 0x9f for ch in value)):
+        return "/"
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
         return "/"
     return value
 
@@ -141,7 +162,46 @@ async def end_session(request: web.Request, response: web.StreamResponse) -> Non
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         await request.app[STORE].run(web_store.delete_session, token_hash(cookie))
+        await request.app[STREAMS].end([token_hash(cookie)])
     response.del_cookie(SESSION_COOKIE, path="/")
+
+
+async def end_user_sessions(app: web.Application, username: str) -> int:
+    """Every session of `username` ends now (its password or role changed), open desktops
+    and wallboard streams included; returns how many there were."""
+    hashes = await app[STORE].run(web_store.delete_user_sessions, username)
+    await app[STREAMS].end(hashes)
+    return len(hashes)
+
+
+class Streams:
+    """Long-lived responses (the desk's WebSocket, the wallboard's event stream) by the session
+    they were opened with, so that ending a session ends them too."""
+
+    def __init__(self) -> None:
+        self._by_session: dict[str, dict[int, Callable[[], Awaitable[None] | None]]] = {}
+
+    def add(self, request: web.Request, close: Callable[[], Awaitable[None] | None]) -> Callable[[], None]:
+        """Register `close` for the request's session; returns the unregistering function."""
+        session = (request.get(USER) or {}).get("session")
+        if not session or request.get(VIA) != "session":
+            return lambda: None
+        key = id(close)
+        self._by_session.setdefault(session, {})[key] = close
+
+        def remove() -> None:
+            closers = self._by_session.get(session, {})
+            closers.pop(key, None)
+            if not closers:
+                self._by_session.pop(session, None)
+        return remove
+
+    async def end(self, sessions: list[str]) -> None:
+        for session in sessions:
+            for close in list(self._by_session.pop(session, {}).values()):
+                result = close()
+                if result is not None:
+                    await result
 
 
 async def template_context(request: web.Request) -> dict[str, Any]:

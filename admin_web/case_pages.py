@@ -4,6 +4,7 @@ resolution report section."""
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 import time
 from collections import deque
@@ -14,6 +15,7 @@ from aiohttp import web
 
 from cases import access, categories, knowledge, records, retention
 from cases.fcr import fcr
+from cases.email import is_mailbox
 from cases.messages import create_written_contact
 from kc import queries
 from kc.audit import audit
@@ -28,6 +30,7 @@ routes = web.RouteTableDef()
 CASE_READERS = ("admin", "supervisor", "manager", "agent")
 REPORT_READERS = ("admin", "supervisor", "manager")
 FORM_COOKIE = "kc_form"
+PHONE = re.compile(r"\+?[0-9][0-9 -]{4,22}[0-9]")
 
 
 def _since(raw: str | None, name: str = "since") -> str | None:
@@ -265,16 +268,18 @@ async def contact_form(request: web.Request) -> web.Response:
 
 @routes.post("/kontakt")
 async def contact_submit(request: web.Request) -> web.Response:
-    key = request.remote or "unknown"
-    if not request.app[LIMITER].allow(key):
-        return web.Response(status=429, text="För många meddelanden från din adress. Försök igen senare. "
-                            "(Too many messages; try again later.)", headers={"Retry-After": "600"})
     form = await request.post()
-    if request.get(VIA) != "session":
+    if request.get(VIA) != "session":   # (a session's CSRF token was checked by the middleware)
         sent = form.get("csrf_token")
         cookie = request.cookies.get(FORM_COOKIE, "")
         if not isinstance(sent, str) or not sent or not cookie or not hmac.compare_digest(sent, cookie):
             return await _render_form(request, 403, error="Formuläret har gått ut. Försök igen.")
+    # Counted only once the post carries a valid token: bogus posts cannot use up the limit
+    # of everyone behind the same address.
+    key = request.remote or "unknown"
+    if not request.app[LIMITER].allow(key):
+        return web.Response(status=429, text="För många meddelanden från din adress. Försök igen senare. "
+                            "(Too many messages; try again later.)", headers={"Retry-After": "600"})
     values = {k: _text(form.get(k), 6000) for k in ("name", "reply_to", "district", "category_id", "message")}
     store, clock = request.app[STORE], request.app[CLOCK]
     districts = {d.id for d in await store.run(queries.list_districts)}
@@ -285,8 +290,8 @@ async def contact_submit(request: web.Request) -> web.Response:
     if not 5 <= len(values["message"]) <= 5000:
         problems.append("skriv ditt meddelande (5–5000 tecken)")
     reply_to = values["reply_to"][:200]
-    if reply_to and not ("@" in reply_to or reply_to.replace(" ", "").replace("-", "").lstrip("+").isdigit()):
-        problems.append("svarsadress: e-post eller telefonnummer")
+    if reply_to and not (is_mailbox(reply_to) or PHONE.fullmatch(reply_to)):
+        problems.append("svarsadress: en e-postadress eller ett telefonnummer")
     if values["category_id"] and values["category_id"] not in tops:
         problems.append("välj ett ärende i listan")
     if problems:

@@ -29,7 +29,7 @@ from kc.errors import InvalidInput, NotFound
 
 from .auth import agent_district, require_page_role
 from .errors import json_object
-from .keys import CLOCK, DISTRIBUTOR, HUB, MAILBOXES, SETTINGS, STORE, TASKS, USER
+from .keys import CLOCK, DISTRIBUTOR, HUB, MAILBOXES, SETTINGS, STORE, STREAMS, TASKS, USER
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +208,11 @@ async def desk_ws(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     agent_id = user["agent"]
     hub.sockets.setdefault(agent_id, {})[ws] = {"user": user}
+
+    async def close() -> None:           # the session ended (log-out, password changed)
+        hub.sockets.get(agent_id, {}).pop(ws, None)   # no state, no pops, no tasks from now
+        await ws.close(code=4001, message=b"session ended")
+    unregister = request.app[STREAMS].add(request, close)
     hub.changed()
     request.app[TASKS].kick()            # an agent with a desktop may now take tasks
     try:
@@ -215,6 +220,7 @@ async def desk_ws(request: web.Request) -> web.StreamResponse:
             if msg.type == WSMsgType.TEXT and msg.data == "ping":
                 await ws.send_str('{"type": "pong"}')
     finally:
+        unregister()
         hub.sockets.get(agent_id, {}).pop(ws, None)
     return ws
 
@@ -392,8 +398,10 @@ async def desk_attachment(request: web.Request) -> web.Response:
     if row["confidential"]:
         cleared = await store.run(access.agent_clearance, user.get("agent"))
         allowed = access.may_read(user, row["district"], cleared)
-    elif user["role"] == "agent":
-        allowed = row["agent"] == user.get("agent") or agent_district(request, user) == row["district"]
+    elif user["role"] == "agent":     # an agent user with no agent linked has no contacts
+        mine, district = user.get("agent"), agent_district(request, user)
+        allowed = bool(mine) and (row["agent"] == mine or
+                                  (district is not None and district == row["district"]))
     else:
         allowed = user["role"] == "admin" or access.supervises(user, row["district"])
     if not allowed:

@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from cases.access import supervises
+from cases.access import may_read, supervises
 from cases.categories import category_for_skill
 from schedules import schedule_store
 from kc.audit import audit
@@ -29,7 +29,7 @@ from kc.errors import NotFound
 
 from .auth import agent_district
 from .desk import _agent_user, _dumps
-from .keys import CALL_DATA, CLOCK, SETTINGS, STORE, USER
+from .keys import CALL_DATA, CLOCK, DISTRIBUTOR, SETTINGS, STORE, USER
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -66,8 +66,8 @@ async def due_requests(request: web.Request) -> web.Response:
     hours = (await request.app[CALL_DATA].current()).hours
     rows = await request.app[STORE].run(schedule_store.due_for_districts,
                                         [d for d in districts if hours.is_open(d, now)], iso(now))
-    return web.json_response({"districts": districts, "requests": [_item(r) for r in rows]},
-                             dumps=_dumps)
+    return web.json_response({"districts": districts, "requests": [
+        _item(r) for r in rows if _may_take(request, user, r)]}, dumps=_dumps)
 
 
 async def _request_row(request: web.Request) -> dict[str, Any]:
@@ -78,21 +78,30 @@ async def _request_row(request: web.Request) -> dict[str, Any]:
         raise web.HTTPNotFound(text="no such after-hours request") from None
 
 
-def _may_take(request: web.Request, user: dict[str, Any], district: str) -> bool:
-    """Agents of the request's district, and supervisors of it."""
+def _may_take(request: web.Request, user: dict[str, Any], row: dict[str, Any]) -> bool:
+    """Agents of the request's district, and supervisors of it; a confidential one (e.g.
+    social services) only agents cleared for the district and its supervisors."""
+    district = row["district"]
     if user["role"] == "agent":
-        return district in _agent_districts(request, user)
+        if district not in _agent_districts(request, user):
+            return False
+        rt = request.app[DISTRIBUTOR].agents.get(user.get("agent") or "")
+        cleared = tuple(rt.agent.cleared_for) if rt is not None else ()
+        return not row.get("confidential") or may_read(user, district, cleared)
     return supervises(user, district)
 
 
 @routes.get(r"/desk/after-hours/{request_id:\d+}/recording")
 async def recording(request: web.Request) -> web.StreamResponse:
-    user = request.get(USER)
+    user = request.get(USER)             # a media file: 401/403, never a log-in redirect
     if user is None:
         raise web.HTTPUnauthorized(text="log in first")
+    if user["role"] not in ("agent", "supervisor"):       # before any lookup
+        raise web.HTTPForbidden(text="Forbidden: for agents and supervisors of the district.")
     row = await _request_row(request)
-    if not _may_take(request, user, row["district"]):
-        raise web.HTTPForbidden(text="Forbidden: not an agent or supervisor of this district.")
+    if not _may_take(request, user, row):
+        raise web.HTTPForbidden(text="Forbidden: not an agent or supervisor of this district "
+                                     "cleared for this request.")
     if row["kind"] != "voice_message" or not row["recording"]:
         raise web.HTTPNotFound(text="no voice message")
     root = recordings_dir(request)
@@ -112,7 +121,7 @@ async def recording(request: web.Request) -> web.StreamResponse:
 async def done(request: web.Request) -> web.Response:
     user = _agent_user(request)
     row = await _request_row(request)
-    if row["kind"] not in ("voice_message", "callback") or not _may_take(request, user, row["district"]):
+    if row["kind"] not in ("voice_message", "callback") or not _may_take(request, user, row):
         raise web.HTTPForbidden(text='{"error": "not a request of your district"}',
                                 content_type="application/json")
     if row["handled_at"] and row["handled_by"] != user["username"]:

@@ -17,13 +17,63 @@ async def json_object(request: web.Request, message: str = "body must be a JSON 
                       undecodable: str | None = None) -> dict[str, Any]:
     """The request's JSON body, which must be an object: InvalidInput(`message`) otherwise
     (`undecodable`, if given, when it is not JSON at all)."""
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidInput(undecodable or message) from None
+    body = await read_json(request, undecodable or message)
     if not isinstance(body, dict):
         raise InvalidInput(message)
     return body
+
+
+MAX_DEPTH = 32
+
+
+def _depth_ok(value: Any, depth: int = 0) -> bool:
+    if depth > MAX_DEPTH:
+        return False
+    if isinstance(value, dict):
+        return all(_depth_ok(v, depth + 1) for v in value.values())
+    if isinstance(value, list):
+        return all(_depth_ok(v, depth + 1) for v in value)
+    return True
+
+
+async def read_json(request: web.Request, message: str = "body must be JSON") -> Any:
+    """The request's JSON body, or InvalidInput: not JSON, nested deeper than MAX_DEPTH,
+    text that is not Unicode (a lone surrogate such as "\\ud800") or an integer beyond 64 bits."""
+    raw = await request.read()
+    if raw.count(b"[") + raw.count(b"{") > 10000:
+        raise InvalidInput("body: too many nested objects or lists")
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        raise InvalidInput(message) from None
+    if not _depth_ok(body):
+        raise InvalidInput(f"body: nested deeper than {MAX_DEPTH} levels")
+    try:
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput("body: text must be valid Unicode (no lone surrogates)") from None
+    if _has_huge_int(body):
+        raise InvalidInput("body: a number is out of range")
+    return body
+
+
+def _has_huge_int(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return not -2 ** 63 <= value < 2 ** 63
+    if isinstance(value, float):
+        return value != value or value in (float("inf"), float("-inf")) or abs(value) > 1e15
+    if isinstance(value, dict):
+        return any(_has_huge_int(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_huge_int(v) for v in value)
+    return False
+
+
+def _message(exc: web.HTTPException) -> str:
+    text = (exc.text or "").strip()
+    return text if text and not text.startswith("{") and len(text) < 300 else exc.reason
 
 
 def json_error(status: int, message: str, **extra: object) -> web.Response:
@@ -45,8 +95,21 @@ async def translate_errors(request: web.Request,
                            handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
     try:
         return await handler(request)
-    except web.HTTPException:
+    except web.HTTPException as exc:
+        if (exc.status >= 400 and request.path.startswith("/api/")
+                and exc.content_type != "application/json"):
+            # aiohttp's own refusals (404, 405, 413, ...): JSON with a message on the API too
+            resp = json_error(exc.status, _message(exc))
+            for name in ("Allow", "WWW-Authenticate", "Retry-After"):
+                if name in exc.headers:
+                    resp.headers[name] = exc.headers[name]
+            return resp
         raise
+    except (RecursionError, OverflowError, UnicodeError) as exc:
+        # Input no handler should have let through this far (nested too deep, numbers or dates
+        # out of range, text that is not Unicode): refused, and logged to be fixed at its root.
+        log.warning("bad input reached %s %s: %r", request.method, request.path, exc)
+        return _error(request, 422, "the request holds a value out of range or too deeply nested")
     except InvalidInput as exc:
         return _error(request, 422, str(exc), **getattr(exc, "details", {}))
     except NotFound as exc:

@@ -29,4 +29,7 @@ MAILBOXES = web.AppKey("mailboxes", Mailboxes)        # the e-mail channel's add
 CATEGORISER = web.AppKey("categoriser", Categoriser)  # a written matter's text → skill
 TASKS = web.AppKey("task_runner", TaskRunner)         # e-mail/web tasks offered to agents
 HUB = web.AppKey("desk_hub", "DeskHub")   # type: ignore[arg-type]   # admin_web.desk.DeskHub
+THROTTLE = web.AppKey("login_throttle", "LoginThrottle")  # type: ignore[arg-type]  # admin_web.login_throttle
+DEVICE_KEY = web.AppKey("device_key", str)   # signs the log-in throttle's device cookies
+STREAMS = web.AppKey("streams", "Streams")  # type: ignore[arg-type]  # admin_web.auth.Streams
 USER = "kc_user"   # request key: the authenticated user (dict) or absent

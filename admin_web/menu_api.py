@@ -22,7 +22,7 @@ from agi import menu_store, menus
 from kc.errors import InvalidInput
 
 from .auth import require_role
-from .errors import json_error
+from .errors import json_error, read_json
 from .keys import CLOCK, SETTINGS, STORE
 
 routes = web.RouteTableDef()
@@ -62,10 +62,7 @@ def conflict_response(exc: menus.MenuConflict) -> web.Response:
 
 
 async def _json(request: web.Request) -> Any:
-    try:
-        return await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidInput("body must be JSON") from None
+    return await read_json(request)
 
 
 def _int_or_none(value: Any, what: str) -> int | None:

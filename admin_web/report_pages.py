@@ -81,7 +81,8 @@ async def rundgang_report(request: web.Request) -> web.Response:
     """Rundgång per district, category and channel, and first-contact resolution checked
     against it, with the contacts behind each number: a confidential contact is listed only
     for those who may read its district's confidential matters (`cases.access`), and the
-    resident (number or address) only for admins and the district's supervisors."""
+    resident (number or address) only for admins and the district's supervisors (of a
+    confidential contact: only for those cleared)."""
     user = require_role(request, *READERS)
     period, scope = _params(request)
     store = request.app[STORE]
@@ -91,10 +92,11 @@ async def rundgang_report(request: web.Request) -> web.Response:
     def shown(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out = []
         for item in items:
-            if item["confidential"] and user["role"] != "admin" \
-                    and not may_read(user, item["district"], clearance):
-                continue
-            personal = user["role"] == "admin" or supervises(user, item["district"])
+            cleared = may_read(user, item["district"], clearance)
+            if item["confidential"] and not cleared:
+                continue   # not even admin: confidential matters are for those cleared
+            personal = cleared if item["confidential"] else (
+                user["role"] == "admin" or supervises(user, item["district"]))
             out.append({**item, "resident": item["resident"] if personal else None})
         return out
     found["rundgang"]["contacts"] = shown(found["rundgang"]["contacts"])

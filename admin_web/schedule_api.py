@@ -24,12 +24,15 @@ from kc import queries
 from schedules import schedule_store
 from kc.web_store import user_districts
 from kc.clock import iso, parse_iso
-from kc.errors import InvalidInput
+from kc.audit import audit
+from kc.errors import InvalidInput, NotFound
+from cases.access import may_read
 from schedules.hours import validate_policy
 from schedules.schedule import DAYS, Schedule, ScheduleError, week_to_json
 
 from .auth import agent_district, require_page_role, require_role
-from .keys import CALL_DATA, CLOCK, STORE
+from .errors import read_json
+from .keys import CALL_DATA, CLOCK, DISTRIBUTOR, STORE
 
 routes = web.RouteTableDef()
 
@@ -151,9 +154,9 @@ async def put_schedule(request: web.Request) -> web.Response:
     user = require_role(request, "admin")
     district = request.match_info["district"]
     try:
-        incoming = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return _json({"error": "body must be JSON", "problems": ["body must be JSON"]}, 422)
+        incoming = await read_json(request)
+    except InvalidInput as exc:
+        return _json({"error": str(exc), "problems": [str(exc)]}, 422)
     body, problems = await replace_schedule(request, district, incoming, user["username"])
     if problems:
         return _json({"error": "invalid schedule", "problems": problems}, 422)
@@ -179,7 +182,24 @@ async def after_hours_requests(request: web.Request) -> web.Response:
     allowed = _request_districts(request, user)
     if allowed is not None:   # callers' numbers and messages: only for their district's staff
         rows = [r for r in rows if r.get("district") in allowed]
-    return _json({"requests": rows})
+    return _json({"requests": [_request_view(request, user, r) for r in rows]})
+
+
+# What of an after-hours request identifies the caller or holds their voice.
+_PERSONAL = ("caller", "caller_name", "callback_number", "recording")
+
+
+def _request_view(request: web.Request, user: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
+    """A confidential (e.g. social-services) request in full only to agents cleared for its
+    district and supervisors of it; others see that it exists, without the caller or message."""
+    if not row.get("confidential") or may_read(user, row.get("district"), _clearance(request, user)):
+        return {**row, "redacted": False}
+    return {**row, **{k: None for k in _PERSONAL}, "redacted": True}
+
+
+def _clearance(request: web.Request, user: dict[str, Any]) -> tuple[str, ...]:
+    rt = request.app[DISTRIBUTOR].agents.get(user.get("agent") or "")
+    return tuple(rt.agent.cleared_for) if rt is not None and user["role"] == "agent" else ()
 
 
 def _request_districts(request: web.Request, user: dict[str, Any]) -> set[str] | None:
@@ -194,20 +214,24 @@ def _request_districts(request: web.Request, user: dict[str, Any]) -> set[str] |
 
 @routes.post("/api/after-hours/{request_id}/done")
 async def after_hours_done(request: web.Request) -> web.Response:
-    user = require_role(request, *READERS)
+    user = require_role(request, "admin", "supervisor", "agent")   # managers only read
     try:
         rid = int(request.match_info["request_id"])
     except ValueError:
         raise InvalidInput("request id must be a number") from None
+    if not 0 < rid < 2 ** 63:
+        raise NotFound(f"no after-hours request {rid}")
+    store, clock = request.app[STORE], request.app[CLOCK]
+    found = await store.run(schedule_store.get_request, rid)
     allowed = _request_districts(request, user)
-    if allowed is not None:
-        found = await request.app[STORE].run(schedule_store.get_request, rid)
-        if found.get("district") not in allowed:
-            raise web.HTTPForbidden(text='{"error": "not a request of your district"}',
-                                    content_type="application/json")
-    row = await request.app[STORE].run(schedule_store.mark_handled, rid, user["username"],
-                                       iso(request.app[CLOCK]()))
-    return _json(row)
+    if allowed is not None and found.get("district") not in allowed:
+        raise web.HTTPForbidden(text='{"error": "not a request of your district"}',
+                                content_type="application/json")
+    row = await store.run(schedule_store.mark_handled, rid, user["username"], iso(clock()))
+    await audit(store, clock, user["username"], "after_hours.done", str(rid),
+                {"handled_at": found.get("handled_at"), "handled_by": found.get("handled_by")},
+                {"handled_at": row["handled_at"], "handled_by": row["handled_by"]})
+    return _json(_request_view(request, user, {**row, "confidential": found.get("confidential")}))
 
 
 # ------------------------------------------------------------------------------ pages

@@ -30,7 +30,7 @@ from kc.domain import AgentState
 from kc.store import StoreError
 
 from .auth import require_page_role, require_role
-from .keys import CLOCK, DISTRIBUTOR, STORE
+from .keys import CLOCK, DISTRIBUTOR, STORE, STREAMS
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -169,20 +169,24 @@ async def wallboard_events(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
                                        "X-Accel-Buffering": "no"})
     await resp.prepare(request)
+    ended = asyncio.Event()               # the session ended: the stream ends with it
+    unregister = request.app[STREAMS].add(request, ended.set)
     sent = -1
     try:
-        while True:
+        while not ended.is_set():
             if h.version != sent:
                 sent = h.version
                 snap = h.snapshot or snap
             payload = json.dumps({**snap, "sent": time.time()}, ensure_ascii=False)
             await resp.write(f"event: snapshot\ndata: {payload}\n\n".encode())
-            try:
-                await asyncio.wait_for(h.changed.wait(), KEEPALIVE)
-            except asyncio.TimeoutError:
-                pass
+            waits = [asyncio.ensure_future(h.changed.wait()), asyncio.ensure_future(ended.wait())]
+            await asyncio.wait(waits, timeout=KEEPALIVE, return_when=asyncio.FIRST_COMPLETED)
+            for w in waits:
+                w.cancel()
     except ConnectionResetError:      # the screen went away
         pass
+    finally:
+        unregister()
     return resp
 
 

@@ -69,7 +69,7 @@ class AfterHours:
             self.recordings_dir.mkdir(parents=True, exist_ok=True)
             if self.run_ids:
                 os.chown(self.recordings_dir, *self.run_ids)
-            os.chmod(self.recordings_dir, 0o770 if self.run_ids else 0o755)
+            os.chmod(self.recordings_dir, 0o770 if self.run_ids else 0o700)
         except OSError as exc:
             log.warning("recordings directory %s: %s", self.recordings_dir, exc)
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import hmac
+import ipaddress
 import logging
 import re
 from dataclasses import dataclass
@@ -248,12 +250,51 @@ def script_name(headers: dict[str, str]) -> str:
     return unquote(headers.get("agi_network_script", "").split("?", 1)[0]).strip("/")
 
 
+def authenticated_route(name: str, secret: str) -> str | None:
+    """The route of a script `<secret>/<route>` (the dialplan's AGI URLs carry the per-install
+    secret as their first path segment), or None when the secret is missing or wrong."""
+    given, sep, route = name.partition("/")
+    if not sep or not secret or not hmac.compare_digest(given.encode(), secret.encode()):
+        return None
+    return route
+
+
+def peer_allowed(peer: object, allow: frozenset[str]) -> bool:
+    """Is the connecting address one of the configured Asterisk addresses? (IPv4-mapped IPv6
+    addresses count as their IPv4 address.)"""
+    if not isinstance(peer, tuple) or not peer:
+        return False
+    try:
+        ip = ipaddress.ip_address(str(peer[0]).split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return str(ip) in allow
+
+
+def parse_allow(addresses: str | tuple[str, ...] | list[str]) -> frozenset[str]:
+    """`KC_AGI_ALLOW`: comma-separated IP addresses, each normalised; ValueError for a bad one."""
+    items = addresses.split(",") if isinstance(addresses, str) else list(addresses)
+    return frozenset(str(ipaddress.ip_address(a.strip())) for a in items if a.strip())
+
+
 class FastAgiServer:
+    """Routes AGI sessions to handlers. Only connections from `allow` (Asterisk's addresses)
+    whose script starts with the shared `secret` reach a handler; anything else is closed and
+    logged (FastAGI itself has no authentication, and `agent-feature` changes agents' states)."""
+
     def __init__(self, routes: dict[str, Handler], host: str, port: int,
-                 command_timeout: float = 120.0):
+                 command_timeout: float = 120.0, *, secret: str,
+                 allow: frozenset[str] | tuple[str, ...] = ("127.0.0.1", "::1")):
+        if len(secret) < 16:
+            raise ValueError("the FastAGI secret must be at least 16 characters")
         self._routes = dict(routes)
         self._host, self._port = host, port
         self._timeout = command_timeout
+        self._secret = secret
+        self._allow = parse_allow(tuple(allow))
+        self.refused = 0   # sessions refused (wrong peer or secret), for tests and logs
         self._server: asyncio.base_events.Server | None = None
         self._sessions: set[asyncio.Task] = set()
 
@@ -280,8 +321,19 @@ class FastAgiServer:
         assert task is not None
         self._sessions.add(task)
         try:
+            peer = writer.get_extra_info("peername")
+            if not peer_allowed(peer, self._allow):
+                self.refused += 1
+                log.warning("FastAGI: refused a connection from %s (not an allowed Asterisk "
+                            "address)", peer[0] if isinstance(peer, tuple) else peer)
+                return
             headers = await read_headers(reader)
-            name = script_name(headers)
+            name = authenticated_route(script_name(headers), self._secret)
+            if name is None:
+                self.refused += 1
+                log.warning("FastAGI: refused a session from %s without the shared secret",
+                            peer[0])
+                return
             handler = self._routes.get(name)
             if handler is None:
                 log.warning("FastAGI: no route %r", name)

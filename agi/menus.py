@@ -253,7 +253,7 @@ async def set_announcement(store: Store, clock: Clock, prompts: PromptCache, dis
         if lang not in languages:
             problems.append(f"language {lang!r} is not one of the menu's ({', '.join(languages)})")
     for lang, ref in audio.items():
-        if not AUDIO_REF.match(ref):
+        if not isinstance(ref, str) or not AUDIO_REF.match(ref):
             problems.append(f"recording for {lang!r} must be an uploaded recording")
     try:
         end = parse_iso(ends_at)

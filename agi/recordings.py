@@ -16,6 +16,11 @@ from pathlib import Path
 from kc.errors import InvalidInput
 
 MAX_BYTES = 10 * 1024 * 1024
+# A header may declare any length (a 2 KB WAV "at 1 Hz" lasts half an hour): the converted
+# audio is bounded in time, so in size (10 min at 8 kHz, 16 bit: 9.6 MB), and sox in seconds.
+MAX_SECONDS = 600
+MIN_RATE = 4000        # Hz; anything slower is no speech recording
+SOX_TIMEOUT = 60.0
 UPLOAD_DIR = "uploads"
 AUDIO_REF = re.compile(r"^uploads/[0-9a-f]{64}$")
 
@@ -56,17 +61,25 @@ async def store_upload(data: bytes, sounds_dir: Path, filename: str = "", sox: s
     fd, out_name = tempfile.mkstemp(prefix=".converted-", suffix=".wav", dir=target_dir)
     os.close(fd)
     src, out = Path(src_name), Path(out_name)
+    name = filename or "the file"
     try:
-        proc = await asyncio.create_subprocess_exec(
-            sox, "-q", "-t", kind, str(src), "-r", "8000", "-c", "1", "-b", "16",
-            "-e", "signed-integer", str(out),
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE)
-        _, err = await proc.communicate()
-        if proc.returncode != 0:
-            raise InvalidInput(f"{filename or 'the file'} could not be read as {kind.upper()} audio "
+        rate = await _sox_info(sox, kind, src, "-r", name)
+        seconds = await _sox_info(sox, kind, src, "-D", name)
+        if rate < MIN_RATE:
+            raise InvalidInput(f"{name} is sampled at {rate:g} Hz; recordings need at least "
+                               f"{MIN_RATE} Hz")
+        if seconds > MAX_SECONDS:
+            raise InvalidInput(f"{name} lasts {seconds / 60:.0f} minutes; recordings may last at "
+                               f"most {MAX_SECONDS // 60} minutes")
+        _, err, code = await _run(sox, "-q", "-t", kind, str(src), "-r", "8000", "-c", "1",
+                                  "-b", "16", "-e", "signed-integer", str(out),
+                                  "trim", "0", str(MAX_SECONDS))
+        if code != 0:
+            raise InvalidInput(f"{name} could not be read as {kind.upper()} audio "
                                f"({err.decode('utf-8', 'replace').strip()[:200]})")
-        digest = hashlib.sha256(out.read_bytes()).hexdigest()
+        if out.stat().st_size > MAX_SECONDS * 8000 * 2 + 4096:
+            raise InvalidInput(f"{name} converts to more audio than a recording may hold")
+        digest = _sha256_file(out)
         final = target_dir / f"{digest}.wav"
         os.chmod(out, 0o644)
         os.replace(out, final)
@@ -74,3 +87,38 @@ async def store_upload(data: bytes, sounds_dir: Path, filename: str = "", sox: s
     finally:
         src.unlink(missing_ok=True)
         out.unlink(missing_ok=True)
+
+
+async def _run(*argv: str) -> tuple[bytes, bytes, int]:
+    """Run sox (no shell, no user text), killed after SOX_TIMEOUT seconds."""
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), SOX_TIMEOUT)
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise InvalidInput(f"converting the recording took longer than {SOX_TIMEOUT:.0f} s") from None
+    return out, err, proc.returncode or 0
+
+
+async def _sox_info(sox: str, kind: str, src: Path, flag: str, name: str) -> float:
+    """What the file's header declares: `-r` sample rate, `-D` duration in seconds."""
+    out, err, code = await _run(sox, "--info", flag, str(src))   # type: by the temp suffix
+    try:
+        value = float(out.decode().strip())
+    except ValueError:
+        value = -1.0
+    if code != 0 or value < 0:
+        raise InvalidInput(f"{name} could not be read as {kind.upper()} audio "
+                           f"({err.decode('utf-8', 'replace').strip()[:200] or 'no audio header'})")
+    return value
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 16), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

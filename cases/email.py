@@ -115,8 +115,36 @@ def _attachments(msg: Any) -> tuple[Attachment, ...]:
     return tuple(out)
 
 
+# One mailbox, nothing else: no list, no display name, no whitespace or control characters
+# (a comma would send the reply to several people, CR/LF would break the header).
+MAILBOX = re.compile(r"[^@\s<>\"(),;:\\\[\]\x00-\x1f\x7f]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,24}")
+
+
+def is_mailbox(value: str) -> bool:
+    return bool(MAILBOX.fullmatch(value))
+
+
+MAX_MIME_DEPTH = 20
+
+
+def _mime_depth(msg: Any, depth: int = 0) -> int:
+    """How deep multiparts nest (stops counting past MAX_MIME_DEPTH)."""
+    if depth > MAX_MIME_DEPTH or not msg.is_multipart():
+        return depth
+    payload = msg.get_payload()
+    return max([_mime_depth(part, depth + 1) for part in payload if hasattr(part, "is_multipart")]
+               or [depth + 1])
+
+
 def parse_message(raw: bytes) -> Incoming:
     """A message from the wire → its parts, or InvalidInput when it is not a usable e-mail."""
+    try:
+        return _parse_message(raw)
+    except RecursionError:
+        raise InvalidInput(f"MIME parts nested too deep (at most {MAX_MIME_DEPTH})") from None
+
+
+def _parse_message(raw: bytes) -> Incoming:
     try:
         msg = BytesParser(policy=policy.default).parsebytes(raw)
         name, sender = parseaddr(str(msg.get("From", "")))
@@ -126,7 +154,9 @@ def parse_message(raw: bytes) -> Incoming:
         raise InvalidInput(f"unreadable headers ({type(exc).__name__})") from None
     if not msg.keys():
         raise InvalidInput("no headers")
-    if not sender or not re.fullmatch(r"[^@\s<>\"]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,24}", sender):
+    if _mime_depth(msg) > MAX_MIME_DEPTH:
+        raise InvalidInput(f"MIME parts nested too deep (at most {MAX_MIME_DEPTH})")
+    if not sender or not is_mailbox(sender):
         raise InvalidInput("no valid From address")
     attachments = _attachments(msg) if msg.is_multipart() else ()
     try:
@@ -153,6 +183,8 @@ def parse_message(raw: bytes) -> Incoming:
 
 def build_reply(domain: str, from_addr: str, to_addr: str, subject: str, body: str,
                 in_reply_to: str | None) -> EmailMessage:
+    if not is_mailbox(to_addr):
+        raise InvalidInput("the contact's reply address is not one valid e-mail address")
     msg = EmailMessage()
     msg["From"] = Address("Kommuncentral", addr_spec=from_addr)
     msg["To"] = to_addr

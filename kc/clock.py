@@ -18,11 +18,14 @@ def iso(moment: datetime) -> str:
 
 
 def parse_iso(text: str) -> datetime:
-    """Parse ISO 8601 from users; a missing zone means UTC. Raises ValueError."""
+    """Parse ISO 8601 from users; a missing zone means UTC. Raises ValueError, also for a
+    year outside 1900-2999 (arithmetic on it could overflow)."""
     value = text.strip()
     if value.endswith(("Z", "z")):
         value = value[:-1] + "+00:00"
     moment = datetime.fromisoformat(value)
+    if not 1900 <= moment.year <= 2999:
+        raise ValueError(f"{text[:40]!r} is out of range (years 1900-2999)")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import ipaddress
 import secrets
 import sys
 from dataclasses import dataclass, field
@@ -135,6 +136,9 @@ SETTINGS: tuple[Setting, ...] = (
     _port("KC_SIP_PORT", 5060, "SIP (UDP) port", "sip_port"),
     _port("KC_AMI_PORT", 5038, "Asterisk Manager Interface port", "ami_port"),
     _port("KC_AGI_PORT", 4573, "FastAGI port (the press-a-digit menus)", "agi_port"),
+    Setting("KC_AGI_ALLOW", "127.0.0.1,::1", TEXT, "Addresses FastAGI sessions are accepted from "
+            "(Asterisk's, comma-separated); every session must also carry the generated "
+            "`var/secrets/agi.secret`", "agi_allow"),
     _port("KC_WEB_PORT", 8080, "Web site and JSON API port", "web_port"),
     _port("KC_RTP_START", 10000, "First RTP (media) port", "rtp_start"),
     _port("KC_RTP_END", 10999, "Last RTP (media) port", "rtp_end"),
@@ -204,6 +208,7 @@ class Settings:
     sip_port: int
     ami_port: int
     agi_port: int
+    agi_allow: str
     web_port: int
     rtp_start: int
     rtp_end: int
@@ -238,6 +243,12 @@ class Settings:
         env = os.environ if env is None else env
         values = {s.attr: s.parse(env.get(s.name)) for s in SETTINGS}
         values["var_dir"] = Path(var_dir or values["var_dir"] or PROJECT_ROOT / "var").resolve()
+        for address in values["agi_allow"].split(","):
+            try:
+                ipaddress.ip_address(address.strip())
+            except ValueError:
+                raise ConfigError(f"KC_AGI_ALLOW: {address.strip()!r} is not an IP address "
+                                  "(expected addresses separated by commas)") from None
         if values["rtp_start"] > values["rtp_end"]:
             raise ConfigError("KC_RTP_START must not exceed KC_RTP_END")
         if values["asterisk"] not in ASTERISK_CHOICES:
@@ -317,7 +328,7 @@ def describe(settings: Settings, env: Mapping[str, str] | None = None,
         mark = "   (set)" if env.get(s.name) else ""
         lines.append(f"{s.name} = {s.show(value)}{mark}")
         lines.append(f"    {s.help}. Default {s.show(s.default)}; {s.type_label}.")
-    lines.append("Generated secrets (AMI password, session and pseudonym keys) live in "
+    lines.append("Generated secrets (AMI password, FastAGI secret, session and pseudonym keys) live in "
                  f"{settings.secrets_dir} and are not settings.")
     return "\n".join(lines) + "\n"
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -35,8 +36,21 @@ class StoreError(KcError):
     """A database operation failed."""
 
 
-def connect(path: Path) -> sqlite_utils.Database:
+def private_file(path: Path) -> Path:
+    """Create `path` if missing, readable and writable by this user only (0600): the database,
+    its -wal and -shm (SQLite gives them the database's mode), the queue_log."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+    os.chmod(path, 0o600)
+    return path
+
+
+def connect(path: Path) -> sqlite_utils.Database:
+    private_file(path)
+    for suffix in ("-wal", "-shm"):      # left by an older install with a looser mode
+        extra = path.with_name(path.name + suffix)
+        if extra.exists():
+            os.chmod(extra, 0o600)
     conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=10)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA foreign_keys=ON")

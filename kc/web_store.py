@@ -61,13 +61,22 @@ def create_session(db: sqlite_utils.Database, id_hash: str, username: str, csrf:
 
 def session_user(db: sqlite_utils.Database, id_hash: str, now: str) -> dict[str, Any] | None:
     rows = list(db.query(
-        "select u.username, u.role, u.agent, u.districts, s.csrf from web_sessions s join users u using (username) "
+        "select u.username, u.role, u.agent, u.districts, s.csrf, s.id_hash as session "
+        "from web_sessions s join users u using (username) "
         "where s.id_hash = ? and s.expires_at > ?", [id_hash, now]))
     return rows[0] if rows else None
 
 
 def delete_session(db: sqlite_utils.Database, id_hash: str) -> None:
     db.execute("delete from web_sessions where id_hash = ?", [id_hash])
+
+
+def delete_user_sessions(db: sqlite_utils.Database, username: str) -> list[str]:
+    """End every session of a user (password or role changed); returns their id hashes."""
+    hashes = [r["id_hash"] for r in db.query(
+        "select id_hash from web_sessions where username = ?", [username])]
+    db.execute("delete from web_sessions where username = ?", [username])
+    return hashes
 
 
 def delete_expired_sessions(db: sqlite_utils.Database, now: str) -> None:

@@ -34,7 +34,7 @@ from agi.acd_routes import AcdRoutes
 from agi import fallback_stage
 from agi.call_catalogue import LiveCatalogue
 from agi.call_flow import CallFlow
-from agi.fastagi import FastAgiServer
+from agi.fastagi import FastAgiServer, parse_allow
 from agi.prompts import PromptCache
 from cases import retention
 from cases.smtp_intake import IntakeHandler, SmtpIntake
@@ -43,7 +43,7 @@ from kc import queries, web_store
 from kc.clock import Clock, iso, parse_iso, system_clock
 from kc.errors import InvalidInput
 from kc.settings import Settings
-from kc.store import Store
+from kc.store import Store, private_file
 from kommuncentral.demo import demo_mail
 from pbx.asterisk import (AgentEndpoint, AsteriskContext, AsteriskProcess, DistrictNumber,
                          default_run_user, reload_succeeded, render_config)
@@ -90,6 +90,7 @@ def asterisk_context(settings: Settings, store: Store, fallback_prompt: Path | N
         ami_host=settings.bind_host, ami_port=settings.ami_port,
         ami_user=AMI_USER, ami_secret=settings.secret("ami.secret"),
         agi_host=settings.bind_host, agi_port=settings.agi_port,
+        agi_secret=settings.secret("agi.secret"),
         trunk_match=settings.trunk_match,
         districts=tuple(DistrictNumber(d.id, d.number) for d in districts),
         agents=tuple(AgentEndpoint(a, d, h) for a, d, h in creds),
@@ -182,7 +183,8 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
             on_gone=lambda at: holder["d"].pbx_gone(at),
         )
         options = AcdOptions.from_settings(settings)
-        distributor = Distributor(store, AmiTelephony(link), clock, QueueLog(settings.queue_log),
+        distributor = Distributor(store, AmiTelephony(link), clock,
+                                  QueueLog(private_file(settings.queue_log)),   # callers' numbers
                                   ring_timeout=settings.ring_timeout,
                                   wrap_up_seconds=options.wrap_up_seconds, options=options)
         holder["d"] = distributor
@@ -215,7 +217,9 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
         server = FastAgiServer({"menu": flow.menu, "agent-feature": flow.agent_feature,
                                 **flow.after_hours.routes(),
                                 **AcdRoutes(distributor, prompts).routes()},
-                               settings.bind_host, settings.agi_port)
+                               settings.bind_host, settings.agi_port,
+                               secret=settings.secret("agi.secret"),
+                               allow=parse_allow(settings.agi_allow))
         await server.start()
         warm = asyncio.create_task(_warm_prompts(catalogue, prompts))
         yield
@@ -255,7 +259,8 @@ async def run_purge(settings: Settings, store: Store, clock: Clock, days: int) -
     """`kc purge` and the daily run: personal data older than `days` removed/pseudonymised."""
     cutoff = retention.cutoff_for(clock(), days)
     key = settings.secret("pseudonym.key")
-    counts = await store.run(retention.purge, cutoff, key)
+    counts = await store.run(retention.purge, cutoff, key,
+                             settings.asterisk_root / "spool" / "kc-messages")   # voice messages
     # The queue_log carries callers' numbers too (ENTERQUEUE): same pseudonyms there.
     counts["queue_log"] = await asyncio.get_running_loop().run_in_executor(
         None, queue_log.pseudonymise, settings.queue_log, parse_iso(cutoff).timestamp(),

@@ -58,7 +58,7 @@ _CONFIG_FILES: tuple[tuple[str, bool], ...] = (
     ("cel.conf", False),
     ("rtp.conf", False),
     ("musiconhold.conf", False),
-    ("extensions.conf", False),
+    ("extensions.conf", True),   # carries the FastAGI secret
     ("pjsip.conf", True),
     ("manager.conf", True),
     ("indications.conf", False),
@@ -124,6 +124,7 @@ class AsteriskContext:
     # Host directories outside `root` whose files Asterisk reads or writes (prompts, recordings):
     # a runtime in a private root mounts them at the same path.
     shared_dirs: tuple[Path, ...] = ()
+    agi_secret: str = ""  # first path segment of every FastAGI URL: the service's shared secret
 
     @property
     def etc_dir(self) -> Path:
@@ -196,6 +197,8 @@ def _validate(ctx: AsteriskContext) -> None:
         raise ValueError(f"bad AMI user {ctx.ami_user!r}")
     if not _SAFE_VALUE_RE.match(ctx.ami_secret):
         raise ValueError("AMI secret must be 1-128 chars without whitespace, ; [ ] \\ \" ' , ( ) $")
+    if ctx.agi_secret and not re.fullmatch(r"[A-Za-z0-9_-]{16,128}", ctx.agi_secret):
+        raise ValueError("FastAGI secret must be 16-128 of A-Z a-z 0-9 _ -")
     if not _ID_RE.match(ctx.realm):
         raise ValueError(f"bad realm {ctx.realm!r}")
     reserved = {"global", "system", "transport-udp", "kc-endpoint", "residents", "residents-identify"}
@@ -412,7 +415,7 @@ def render_config(ctx: AsteriskContext) -> Path:
         sbin_dir=runtime.sbin_dir(),
         moh_dir=str(root / "moh"),
         error_sound=str(root / "sounds" / "kc-error"),
-        agi=f"agi://{ctx.agi_host}:{ctx.agi_port}",
+        agi=f"agi://{ctx.agi_host}:{ctx.agi_port}" + (f"/{ctx.agi_secret}" if ctx.agi_secret else ""),
         fallback_agi=str(root / "agi-bin" / "kc-fallback"),
         qualify_frequency=int(ctx.qualify_frequency),
         ami_write_system=bool(ctx.ami_write_system),

@@ -148,8 +148,10 @@ def _parse_bound(text: str, zone: ZoneInfo, is_end: bool) -> datetime:
         if value.endswith(("Z", "z")):
             value = value[:-1] + "+00:00"
         moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(f"{text!r} is not a date (YYYY-MM-DD) or an ISO 8601 time") from None
+    except (ValueError, OverflowError):
+        raise InvalidInput(f"{text[:40]!r} is not a date (YYYY-MM-DD) or an ISO 8601 time") from None
+    if not 1900 <= moment.year <= 2999:
+        raise InvalidInput(f"{text[:40]!r} is out of range (years 1900-2999)")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone)
     return moment

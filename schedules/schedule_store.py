@@ -69,7 +69,8 @@ def list_requests(db: sqlite_utils.Database, due_before: str | None = None,
     if not include_handled:
         where.append("handled_at is null")
     rows = db.query(
-        "select r.*, c.caller, c.caller_name, c.district as contact_district, c.dialed "
+        "select r.*, c.caller, c.caller_name, c.district as contact_district, c.dialed, "
+        "c.confidential "
         "from after_hours_requests r join contacts c on c.id = r.contact_id "
         f"where {' and '.join(where)} order by r.due_at, r.id limit ?", [*args, limit])
     return [dict(r) for r in rows]
@@ -86,7 +87,7 @@ def mark_handled(db: sqlite_utils.Database, request_id: int, by: str, at: str) -
 
 def get_request(db: sqlite_utils.Database, request_id: int) -> dict[str, Any]:
     rows = list(db.query(
-        "select r.*, c.caller, c.channel, c.skill, c.agent as contact_agent "
+        "select r.*, c.caller, c.channel, c.skill, c.agent as contact_agent, c.confidential "
         "from after_hours_requests r join contacts c on c.id = r.contact_id where r.id = ?",
         [request_id]))
     if not rows:
@@ -103,7 +104,7 @@ def due_for_districts(db: sqlite_utils.Database, districts: list[str], now: str,
     marks = ", ".join("?" for _ in districts)
     rows = db.query(
         "select r.id, r.contact_id, r.district, r.kind, r.recording, r.callback_number, "
-        "r.language, r.created_at, r.due_at, c.caller, c.skill "
+        "r.language, r.created_at, r.due_at, c.caller, c.skill, c.confidential "
         "from after_hours_requests r join contacts c on c.id = r.contact_id "
         f"where r.kind in ('voice_message', 'callback') and r.handled_at is null "
         f"and r.district in ({marks}) and (r.due_at is null or r.due_at <= ?) "

@@ -117,8 +117,16 @@ class ScriptedAsterisk:
         return rest
 
 
+SECRET = "per-install-secret-0123456789"
+
+
+def served(script: str) -> str:
+    """The script as the dialplan's AGI URL names it: the shared secret, then the route."""
+    return f"{SECRET}/{script}"
+
+
 async def _serve(handler):
-    server = FastAgiServer({"menu": handler}, "127.0.0.1", 0, command_timeout=2)
+    server = FastAgiServer({"menu": handler}, "127.0.0.1", 0, command_timeout=2, secret=SECRET)
     await server.start()
     return server
 
@@ -135,7 +143,7 @@ async def test_server_runs_route_with_headers_args_and_quoted_commands():
     server = await _serve(handler)
     try:
         peer = ScriptedAsterisk(server.port, asterisk_headers(
-            "menu", "bromma", calleridname='Eve" EXEC System "x', uniqueid="1.1"))
+            served("menu"), "bromma", calleridname='Eve" EXEC System "x', uniqueid="1.1"))
         await peer.run(["200 result=1", "200 result=49"])
     finally:
         await server.stop()
@@ -155,7 +163,7 @@ async def test_hangup_line_and_dead_channel_become_caller_gone():
 
     server = await _serve(handler)
     try:
-        await ScriptedAsterisk(server.port, asterisk_headers("menu")).run(
+        await ScriptedAsterisk(server.port, asterisk_headers(served("menu"))).run(
             ["HANGUP\n511 Command Not Permitted on a dead channel"])
     finally:
         await server.stop()
@@ -172,9 +180,9 @@ async def test_silent_or_broken_peer_does_not_hang_the_server():
     server = await _serve(handler)
     try:
         # headers cut short, then a peer that never replies
-        await ScriptedAsterisk(server.port, asterisk_headers("menu")).run([], close_early=True)
+        await ScriptedAsterisk(server.port, asterisk_headers(served("menu"))).run([], close_early=True)
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-        block = "".join(f"{k}: {v}\n" for k, v in asterisk_headers("menu").items())
+        block = "".join(f"{k}: {v}\n" for k, v in asterisk_headers(served("menu")).items())
         writer.write(block.encode() + b"\n")
         await writer.drain()
         assert await asyncio.wait_for(reader.readline(), 5) == b'ANSWER\n'
@@ -238,12 +246,13 @@ async def test_agent_feature_cannot_be_reached_by_injection():
     async def menu(chan):
         calls.append(("menu", chan.args))
 
-    server = FastAgiServer({"menu": menu, "agent-feature": feature}, "127.0.0.1", 0, 2)
+    server = FastAgiServer({"menu": menu, "agent-feature": feature}, "127.0.0.1", 0, 2,
+                           secret=SECRET)
     await server.start()
     try:
         for callerid in INJECTIONS:
             reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-            writer.write(_block(asterisk_headers("menu", "bromma", callerid=callerid)))
+            writer.write(_block(asterisk_headers(served("menu"), "bromma", callerid=callerid)))
             await writer.drain()
             assert await asyncio.wait_for(reader.read(), 5) == b""   # closed, nothing run
             writer.close()
@@ -289,3 +298,80 @@ def test_a_refused_caller_id_is_kept_escaped():
     raw = base64.b64encode("07012\nagi_arg_1: x\x00å".encode()).decode()
     assert decode_raw_caller(raw) == "07012\\nagi_arg_1: x\\x00å"
     assert decode_raw_caller("!!").startswith("(not base64)")
+
+
+# --- FastAGI has no authentication of its own: the peer address and the shared secret ------
+async def _session(port: int, script: str, source: str = "127.0.0.1") -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+    try:
+        writer.write(_block(asterisk_headers(script, "22", "bromma-102", context="from-agents",
+                                             channel="PJSIP/bromma-102-00000001")))
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), 5)
+    except ConnectionResetError:      # closed by the server before it read the block
+        return b""
+    finally:
+        writer.close()
+
+
+async def test_agent_feature_needs_the_shared_secret_and_an_asterisk_address(caplog):
+    calls = []
+
+    async def feature(chan):
+        calls.append(chan.args)
+        await chan.answer()
+
+    server = FastAgiServer({"agent-feature": feature}, "0.0.0.0", 0, 2, secret=SECRET,
+                           allow=("127.0.0.1",))
+    await server.start()
+    try:
+        # a local process that does not know the secret (none, wrong, or as the route itself)
+        for script in ("agent-feature", "x" * len(SECRET) + "/agent-feature",
+                       f"{SECRET[:-1]}/agent-feature", "/agent-feature", f"agent-feature/{SECRET}"):
+            assert await _session(server.port, script) == b"", script
+        # the secret, but from an address that is not Asterisk's (127.0.0.2: another host)
+        assert await _session(server.port, served("agent-feature"), source="127.0.0.2") == b""
+        assert calls == []
+        assert server.refused == 6
+        assert "refused a connection from 127.0.0.2" in caplog.text
+        assert "without the shared secret" in caplog.text
+        # Asterisk itself: its address and the secret
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(_block(asterisk_headers(served("agent-feature"), "22", "bromma-102")))
+        await writer.drain()
+        assert await asyncio.wait_for(reader.readline(), 5) == b"ANSWER\n"
+        writer.write(b"200 result=0\n")
+        await writer.drain()
+        await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+    finally:
+        await server.stop()
+    assert calls == [["22", "bromma-102"]]
+
+
+def test_a_server_without_a_real_secret_is_refused():
+    with pytest.raises(ValueError):
+        FastAgiServer({}, "127.0.0.1", 0, secret="")
+    with pytest.raises(TypeError):
+        FastAgiServer({}, "127.0.0.1", 0)   # type: ignore[call-arg]
+
+
+def test_rendered_dialplan_carries_the_secret_and_is_private(tmp_path):
+    import os
+    import stat
+    from pbx.asterisk import AsteriskContext, DistrictNumber, render_config
+
+    ctx = AsteriskContext(
+        root=tmp_path / "ast", sip_host="127.0.0.1", sip_port=5060, rtp_start=10000,
+        rtp_end=10010, ami_host="127.0.0.1", ami_port=5038, ami_user="kc", ami_secret="s3cret",
+        agi_host="127.0.0.1", agi_port=4573, trunk_match="127.0.0.1",
+        districts=(DistrictNumber("bromma", "0850810000"),), agents=(),
+        fallback_command=("/bin/true",), agi_secret=SECRET)
+    render_config(ctx)
+    conf = tmp_path / "ast" / "etc" / "extensions.conf"
+    text = conf.read_text()
+    agi_urls = [line for line in text.splitlines() if "AGI(agi://" in line]
+    assert agi_urls and all(f"agi://127.0.0.1:4573/{SECRET}/" in line for line in agi_urls)
+    assert stat.S_IMODE(os.stat(conf).st_mode) == 0o600
+    with pytest.raises(ValueError):
+        render_config(AsteriskContext(**{**ctx.__dict__, "agi_secret": "short"}))

@@ -201,6 +201,26 @@ async def test_uploads_are_converted_to_8khz_and_wrong_ones_refused(tmp_path):
         await store_upload(b"RIFF\0\0\0\0WAVEjunkjunkjunk", tmp_path / "sounds", "broken.wav")
 
 
+async def test_an_upload_cannot_grow_into_gigabytes(tmp_path):
+    """A 2 KB WAV declared at 1 Hz lasts 1,000 s: converted to 8 kHz it became 32 MB. The rate,
+    the declared length and the converted size are bounded before anything is kept."""
+    import struct
+    import wave
+    slow = tmp_path / "slow.wav"
+    with wave.open(str(slow), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(1)
+        w.writeframes(struct.pack("<1000h", *range(1000)))
+    assert len(slow.read_bytes()) < 2100
+    with pytest.raises(InvalidInput, match="sampled at 1 Hz"):
+        await store_upload(slow.read_bytes(), tmp_path / "sounds", "slow.wav")
+    long = tmp_path / "long.wav"      # 11 minutes of 4 kHz 8-bit: 2.6 MB in, too long
+    subprocess.run(["sox", "-n", "-r", "4000", "-b", "8", "-c", "1", str(long), "synth", "660",
+                    "sine", "440"], check=True)
+    with pytest.raises(InvalidInput, match="at most 10 minutes"):
+        await store_upload(long.read_bytes(), tmp_path / "sounds", "long.wav")
+    assert [p for p in (tmp_path / "sounds" / "uploads").iterdir()] == []   # nothing kept
+
+
 async def test_recording_wins_over_synthesis_in_a_published_menu(store, prompts, tmp_path):
     ref = await store_upload(make_wav(tmp_path / "in.wav"), tmp_path / "sounds")
     body = copy.deepcopy(live(store)["body"])

@@ -225,7 +225,7 @@ def test_due_voice_message_is_on_its_districts_desk_played_and_done(schedules, b
     # played in the browser: the right agent gets the WAV, others 403/404
     url = f"{kc.url}/desk/after-hours/{req['id']}/recording"
     bromma.wait_for_function(
-        f"document.querySelector('{item} audio').readyState >= 1", timeout=10000)
+        f"() => document.querySelector('{item} audio').readyState >= 1", timeout=10000)
     assert bromma.evaluate(f"document.querySelector('{item} audio').duration") > 0
     resp = bromma.request.get(url)
     assert resp.status == 200 and resp.headers["content-type"] == "audio/wav"
@@ -255,7 +255,7 @@ def test_due_voice_message_is_on_its_districts_desk_played_and_done(schedules, b
     bromma.fill("#case-note", "Ringde upp, bokade hembesök.")
     bromma.check('input[name="outcome"][value="visit_booked"]')
     bromma.click("#case-save")
-    bromma.wait_for_function("document.getElementById('case-status').dataset.caseId", timeout=10000)
+    bromma.wait_for_function("() => document.getElementById('case-status').dataset.caseId", timeout=10000)
     _, body = kc.request("GET", "/api/after-hours?open=1")
     assert all(r["id"] != req["id"] for r in body["requests"])
     _, body = kc.request("GET", "/api/after-hours")

@@ -252,16 +252,16 @@ def test_wallboard_changes_when_a_call_arrives(browser, kc, tmp_path):
         time.sleep(0.1)
     seen_api = time.monotonic()
     page.wait_for_function(
-        f"document.querySelector(\"tr[data-queue='{queue}'] td[data-key=waiting]\").textContent === '1'",
+        f"() => document.querySelector(\"tr[data-queue='{queue}'] td[data-key=waiting]\").textContent === '1'",
         timeout=2500)
     assert time.monotonic() - seen_api < 2.5
     assert _queue_cell(page, queue, "longest") != "–"
     resident.wait(40)
     page.wait_for_function(
-        f"document.querySelector(\"tr[data-queue='{queue}'] td[data-key=waiting]\").textContent === '0'",
+        f"() => document.querySelector(\"tr[data-queue='{queue}'] td[data-key=waiting]\").textContent === '0'",
         timeout=5000)
     page.wait_for_function(
-        f"document.querySelector(\"tr[data-queue='{queue}'] td[data-key=abandoned]\").textContent === '{abandoned_before + 1}'",
+        f"() => document.querySelector(\"tr[data-queue='{queue}'] td[data-key=abandoned]\").textContent === '{abandoned_before + 1}'",
         timeout=5000)
     context.close()
 
