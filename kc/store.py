@@ -73,6 +73,13 @@ class Store:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, lambda: self._call(fn, *args, **kwargs))
 
+    def submit(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> "asyncio.Future[T]":
+        """Queue `fn(db)` for the writer now and return at once: for records that must not hold
+        up a call. Jobs run in the order they were queued (`run` queues when awaited), so a
+        later read or write of the same row sees this one. The future carries the outcome."""
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self._executor, lambda: self._call(fn, *args, **kwargs))
+
     def _read_call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         db = getattr(self._local, "db", None)
         if db is None:
