@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,36 +25,90 @@ def pseudonym(key: str, value: str) -> str:
     return PSEUDONYM_PREFIX + digest[:16]
 
 
+# What the purge does, statement by statement (what it counts, the table it walks, the
+# statement). Each runs over one window of BATCH rowids of its table at a time (`{window}`), so
+# the single writer is never held for more than one window's rows, whatever the table's size,
+# and no row is ever loaded into the service: it all happens in SQL. The pseudonym is the SQL
+# function `kc_pseudonym(key, value)` (NULL and pseudonyms stay as they are).
+_NOT_PSEUDONYM = "({col} is not null and {col} not like '" + PSEUDONYM_PREFIX + "%')"
+STATEMENTS: tuple[tuple[str, str, str], ...] = (
+    ("notes", "cases",
+     "update cases set note = null, forward_reason = null, note_purged = 1 "
+     "where {window} and created_at < :cutoff and note_purged = 0"),
+    ("contacts", "contacts",
+     "update contacts set caller = kc_pseudonym(:key, caller) "
+     "where {window} and started_at < :cutoff and " + _NOT_PSEUDONYM.format(col="caller")),
+    ("cases", "cases",
+     "update cases set caller = kc_pseudonym(:key, caller) "
+     "where {window} and created_at < :cutoff and " + _NOT_PSEUDONYM.format(col="caller")),
+    ("messages", "contact_messages",
+     "update contact_messages set from_addr = kc_pseudonym(:key, from_addr), "
+     "to_addr = kc_pseudonym(:key, to_addr) where {window} and at < :cutoff and ("
+     + _NOT_PSEUDONYM.format(col="from_addr") + " or " + _NOT_PSEUDONYM.format(col="to_addr") + ")"),
+    ("caller_names", "contacts",
+     "update contacts set caller_name = null "
+     "where {window} and started_at < :cutoff and caller_name is not null"),
+    ("message_texts", "contact_messages",
+     "update contact_messages set subject = null, body = null "
+     "where {window} and at < :cutoff and (body is not null or subject is not null)"),
+    ("attachments", "message_attachments",
+     "delete from message_attachments where {window} and exists (select 1 from contact_messages m "
+     "where m.id = message_attachments.message and m.at < :cutoff)"),
+)
+BATCH = 250          # rowids per window: measured by benchmarks/bench_purge.py
+_WINDOW = "rowid between :lo and :hi"
+
+
+def _sql_pseudonym(key: str, value: Any) -> Any:
+    if value is None or str(value).startswith(PSEUDONYM_PREFIX):
+        return value
+    return pseudonym(key, str(value))
+
+
+@dataclass
+class Purge:
+    """Personal data older than `cutoff`: notes, message texts and attachments removed, numbers
+    and addresses pseudonymised (the same number gets the same pseudonym, so statistics still
+    work). `step(db)` does one window of one statement and says whether all is done: run each
+    step as its own store job so calls are written in between."""
+    cutoff: str
+    key: str
+    batch: int = BATCH
+    counts: dict[str, int] = field(default_factory=dict)
+    _stage: int = 0
+    _lo: int = 1
+    _last: int | None = None       # the walked table's highest rowid when its stage began
+
+    def step(self, db: sqlite_utils.Database) -> bool:
+        if self._stage >= len(STATEMENTS):
+            return True
+        what, table, statement = STATEMENTS[self._stage]
+        if self._last is None:
+            self._last = db.conn.execute(f"select coalesce(max(rowid), 0) from {table}").fetchone()[0]
+        db.conn.create_function("kc_pseudonym", 2, _sql_pseudonym, deterministic=True)
+        hi = self._lo + self.batch - 1
+        cur = db.conn.execute(statement.format(window=_WINDOW),
+                              {"lo": self._lo, "hi": hi, "cutoff": self.cutoff, "key": self.key})
+        self.counts[what] = self.counts.get(what, 0) + max(0, cur.rowcount)
+        self._lo = hi + 1
+        if self._lo > self._last:
+            self._stage, self._lo, self._last = self._stage + 1, 1, None
+        return self._stage >= len(STATEMENTS)
+
+    def result(self) -> dict[str, int]:
+        counts = {k: self.counts.get(k, 0) for k in ("notes", "contacts", "messages", "cases")}
+        counts["messages"] = max(counts["messages"], self.counts.get("message_texts", 0))
+        counts["attachments"] = self.counts.get("attachments", 0)
+        return counts
+
+
 def purge(db: sqlite_utils.Database, cutoff: str, key: str) -> dict[str, int]:
-    """Personal data older than `cutoff`: notes, message texts and attachments removed, numbers and addresses
-    pseudonymised (the same number gets the same pseudonym, so statistics still work)."""
-    counts = {"notes": 0, "contacts": 0, "messages": 0, "cases": 0}
-    with db.conn:
-        cur = db.execute("update cases set note = null, forward_reason = null, note_purged = 1 "
-                         "where created_at < ? and note_purged = 0", [cutoff])
-        counts["notes"] = cur.rowcount
-        for table, ts, cols, count in (
-                ("contacts", "started_at", ("caller",), "contacts"),
-                ("cases", "created_at", ("caller",), "cases"),
-                ("contact_messages", "at", ("from_addr", "to_addr"), "messages")):
-            where = " or ".join(f"({c} is not null and {c} not like '{PSEUDONYM_PREFIX}%')" for c in cols)
-            rows = list(db.query(f"select rowid as rid, {', '.join(cols)} from {table} "
-                                 f"where {ts} < ? and ({where})", [cutoff]))
-            for row in rows:
-                update = {c: pseudonym(key, row[c]) for c in cols
-                          if row[c] and not str(row[c]).startswith(PSEUDONYM_PREFIX)}
-                sets = ", ".join(f"{c} = ?" for c in update)
-                db.execute(f"update {table} set {sets} where rowid = ?", [*update.values(), row["rid"]])
-            counts[count] = len(rows)
-        db.execute("update contacts set caller_name = null where started_at < ? and caller_name is not null",
-                   [cutoff])
-        cur = db.execute("update contact_messages set subject = null, body = null "
-                         "where at < ? and (body is not null or subject is not null)", [cutoff])
-        counts["messages"] = max(counts["messages"], cur.rowcount)
-        cur = db.execute("delete from message_attachments where message in "
-                         "(select id from contact_messages where at < ?)", [cutoff])
-        counts["attachments"] = cur.rowcount
-    return counts
+    """The whole purge in one call (for tools and tests; the service runs `Purge.step` as
+    separate store jobs)."""
+    job = Purge(cutoff, key)
+    while not job.step(db):
+        pass
+    return job.result()
 
 
 def export_person(db: sqlite_utils.Database, who: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from acd import queue_log
+from acd import estimate, queue_log
 from acd.ami import AmiLink
 from acd.distributor import Distributor, Queued
 from acd.options import AcdOptions
@@ -33,6 +33,7 @@ from agi.acd_routes import AcdRoutes
 from agi.call_catalogue import LiveCatalogue
 from agi.call_flow import CallFlow
 from agi.fastagi import FastAgiServer
+from agi.phrases import PhraseParts
 from agi.prompts import PromptCache
 from cases import retention
 from cases.smtp_intake import IntakeHandler, SmtpIntake
@@ -235,7 +236,10 @@ async def run_purge(settings: Settings, store: Store, clock: Clock, days: int) -
     """`kc purge` and the daily run: personal data older than `days` removed/pseudonymised."""
     cutoff = retention.cutoff_for(clock(), days)
     key = settings.secret("pseudonym.key")
-    counts = await store.run(retention.purge, cutoff, key)
+    job = retention.Purge(cutoff, key)
+    while not await store.run(job.step):   # one bounded window per store job: calls go between
+        pass
+    counts = job.result()
     # The queue_log carries callers' numbers too (ENTERQUEUE): same pseudonyms there.
     counts["queue_log"] = await asyncio.get_running_loop().run_in_executor(
         None, queue_log.pseudonymise, settings.queue_log, parse_iso(cutoff).timestamp(),
@@ -281,6 +285,9 @@ async def _warm_prompts(catalogue: LiveCatalogue, prompts: PromptCache) -> None:
         for text in ("Du är inloggad och redo.", "Du är utloggad.", "Du har paus.",
                      "Det gick inte. Försök igen."):
             await prompts.ensure(text, "sv")
+        # what waiting callers hear: the announcements' parts and the call-back confirmation
+        await PhraseParts(prompts).render(
+            {lang: [estimate.callback_text(lang)[0]] for lang in estimate.CALLBACK_TEXT})
     except asyncio.CancelledError:
         raise
     except Exception:
