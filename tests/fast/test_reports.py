@@ -329,3 +329,21 @@ def test_definitions_cover_every_figure():
     summary_keys = set(expected([], T0, END))
     assert summary_keys == set(keys)
     assert all(len(d.text) > 20 for d in reports.DEFINITIONS)
+
+
+def test_the_hour_totals_agree_with_the_buckets_and_the_contacts(seeded):
+    """Reports over everything read `report_hours` (one row an hour); it is kept by the same
+    refresh as the buckets, and the migration that adds it fills it from them."""
+    from kc import schema
+    db, contacts = seeded
+    period = reports.Period(START, END)
+    for by in (None, "hour", "day"):
+        assert reports.figures(db, period, by=by) == reports.figures(db, period, by=by, use_cache=False)
+    db["contacts"].update(contacts[3]["id"], {"outcome": "abandoned", "answered_at": None})
+    for by in (None, "day"):
+        assert reports.figures(db, period, by=by) == reports.figures(db, period, by=by, use_cache=False)
+    want = db.execute("select * from report_hours order by hour").fetchall()
+    assert len(want) > 10
+    db.execute("delete from report_hours")
+    schema.report_hours(db)
+    assert db.execute("select * from report_hours order by hour").fetchall() == want
