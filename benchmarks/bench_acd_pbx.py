@@ -321,7 +321,7 @@ def run_scenario(args: argparse.Namespace) -> dict:
             SipPhone(workdir, inst.sip_port, a, "demo-agent", local_port=uas_port).register()
         inst.wait_for(lambda: sum(1 for x in inst.request("GET", "/api/agents")[1]["agents"]
                                   if x["registered"] and x["id"].startswith("bench-")) == len(agents),
-                      60, "bench agents registered")
+                      240, "bench agents registered")
         total = 3 * args.calls
         uas = SipPhone(workdir, inst.sip_port, "bench", "x", local_port=uas_port).answer_calls(
             count=total + 1, ring_seconds=0.2, talk_seconds=args.talk, hangup="agent", timeout=900)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -55,7 +56,12 @@ STATEMENTS: tuple[tuple[str, str, str], ...] = (
      "delete from message_attachments where {window} and exists (select 1 from contact_messages m "
      "where m.id = message_attachments.message and m.at < :cutoff)"),
 )
-BATCH = 250          # rowids per window: measured by benchmarks/bench_purge.py
+# Rowids per window: starts at BATCH, doubled while a window takes under a quarter of
+# STEP_SECONDS, halved when one takes longer, within [MIN_BATCH, MAX_BATCH]. A window of
+# contacts whose numbers are pseudonymised costs ~50-100 us a row (the report cache's triggers),
+# so even MAX_BATCH such rows stay well under 50 ms (benchmarks/bench_purge.py).
+BATCH, MIN_BATCH, MAX_BATCH = 50, 10, 200
+STEP_SECONDS = 0.005
 _WINDOW = "rowid between :lo and :hi"
 
 
@@ -75,11 +81,26 @@ class Purge:
     key: str
     batch: int = BATCH
     counts: dict[str, int] = field(default_factory=dict)
+    longest: float = 0.0           # seconds: the longest one step held the writer
+    over_50ms: int = 0             # steps that held it longer than 50 ms
     _stage: int = 0
     _lo: int = 1
     _last: int | None = None       # the walked table's highest rowid when its stage began
 
     def step(self, db: sqlite_utils.Database) -> bool:
+        started = time.perf_counter()
+        try:
+            return self._step(db)
+        finally:
+            took = time.perf_counter() - started
+            self.longest = max(self.longest, took)
+            self.over_50ms += took > 0.050
+            if took < STEP_SECONDS / 4:
+                self.batch = min(MAX_BATCH, self.batch * 2)
+            elif took > STEP_SECONDS:
+                self.batch = max(MIN_BATCH, self.batch // 2)
+
+    def _step(self, db: sqlite_utils.Database) -> bool:
         if self._stage >= len(STATEMENTS):
             return True
         what, table, statement = STATEMENTS[self._stage]

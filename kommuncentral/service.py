@@ -244,8 +244,8 @@ async def run_purge(settings: Settings, store: Store, clock: Clock, days: int) -
         steps, longest = steps + 1, max(longest, loop.time() - started)
         if done:
             break
-    log.info("retention purge: %d steps, the longest %.1f ms (the writer held at most that long)",
-             steps, longest * 1000)
+    log.info("retention purge: %d steps, the longest %.1f ms in the writer, %.1f ms with its wait "
+             "for the writer; %d over 50 ms", steps, job.longest * 1000, longest * 1000, job.over_50ms)
     counts = job.result()
     # The queue_log carries callers' numbers too (ENTERQUEUE): same pseudonyms there.
     counts["queue_log"] = await asyncio.get_running_loop().run_in_executor(
