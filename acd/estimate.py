@@ -1,4 +1,5 @@
-"""What a waiting caller hears every few tens of seconds: place in the queue and estimated wait.
+"""What a waiting caller hears every few tens of seconds: place in the queue and estimated wait
+(said from pre-rendered parts: `agi.phrases`).
 
 Pure: the distributor passes recent handle times and the number of staffed agents.
 Estimated wait = (callers ahead + 1) x average handle time / staffed agents, rounded up to
@@ -24,21 +25,6 @@ def estimated_wait(position: int, handle_seconds: float, staffed: int) -> float:
 
 def minutes(seconds: float) -> int:
     return max(1, math.ceil(seconds / 60))
-
-
-_TEXT = {
-    "sv": ("Du är nummer {pos} i kön. Beräknad väntetid är {min} {unit}.", "minut", "minuter"),
-    "en": ("You are number {pos} in the queue. The estimated waiting time is {min} {unit}.",
-           "minute", "minutes"),
-}
-
-
-def announcement(language: str, position: int, wait_seconds: float) -> tuple[str, str]:
-    """(text, language actually used): Swedish unless the caller chose a language we speak."""
-    lang = language if language in _TEXT else "sv"
-    template, one, many = _TEXT[lang]
-    mins = minutes(wait_seconds)
-    return template.format(pos=position, min=mins, unit=one if mins == 1 else many), lang
 
 
 CALLBACK_TEXT = {

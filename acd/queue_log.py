@@ -118,8 +118,8 @@ def pseudonymise(path: Path, before_epoch: float, pseudonym: Callable[[str], str
     if not path.exists():
         return 0
     changed = 0
-    out = []
-    with path.open(encoding="utf-8", errors="replace") as fh:
+    tmp = path.with_suffix(".purge.tmp")   # streamed: the file is never held in memory
+    with path.open(encoding="utf-8", errors="replace") as fh, tmp.open("w", encoding="utf-8") as out:
         for line in fh:
             fields = line.rstrip("\n").split("|")
             try:
@@ -130,9 +130,9 @@ def pseudonymise(path: Path, before_epoch: float, pseudonym: Callable[[str], str
                     and not fields[6].startswith(prefix):
                 fields[6] = pseudonym(fields[6])
                 changed += 1
-            out.append("|".join(fields) + "\n")
+            out.write("|".join(fields) + "\n")
     if changed:
-        tmp = path.with_suffix(".purge.tmp")
-        tmp.write_text("".join(out), encoding="utf-8")
         os.replace(tmp, path)
+    else:
+        tmp.unlink()
     return changed

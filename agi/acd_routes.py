@@ -19,7 +19,9 @@ from acd import estimate
 from acd.options import NUMBER_RE, TRANSFER_SKILL_CODES
 from kc.errors import CallerGone, KcError
 
+from . import phrases
 from .fastagi import AgiChannel, Handler
+from .phrases import PhraseParts
 from .prompts import PromptCache, PromptError
 
 log = logging.getLogger(__name__)
@@ -48,18 +50,18 @@ class AcdRoutes:
                 await chan.set_variable("KC_WAIT_DONE", "yes")   # nothing left to wait for
             return
         position, eta, language = info
-        text, lang = estimate.announcement(language, position, eta)
+        parts, lang = phrases.announcement(language, position, eta)
+        paths = PhraseParts(self.prompts).ready(parts, lang)   # never synthesised at call time
+        if paths is None:
+            return                    # still rendering at start-up: the next turn says it
         try:
-            path = await self.prompts.ensure(text, lang)
-        except PromptError as exc:
-            log.warning("announcement not made: %s", exc)
-            return
-        try:
-            digit = await chan.stream(str(path), "1")
+            for path in paths:
+                digit = await chan.stream(str(path), "1")
+                if digit == "1":      # pressed during the announcement: a call-back
+                    await self._callback(chan, contact_id)
+                    return
         except CallerGone:
             return
-        if digit == "1":              # pressed during the announcement: a call-back
-            await self._callback(chan, contact_id)
 
     async def _finished(self, contact_id: int) -> bool:
         from kc import queries

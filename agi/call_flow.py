@@ -11,11 +11,12 @@ transfer to an outside number ends with `KC_NEXT=transfer`, dialled by the dialp
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
 from kc import queries
@@ -84,6 +85,7 @@ class CallFlow:
     # told as a caller is sent to wait (contact id, skill, district, language, caller,
     # priority or None), so the ACD needs not read the contact back: see Distributor.expect
     on_queued: Callable[[int, str, str, str, str, int | None], None] | None = None
+    _pending: set = field(default_factory=set, repr=False)   # records queued for the writer, not yet written
 
     async def _play(self, chan: AgiChannel, speech: Speech) -> str | None:
         """Play a speech; returns the digit that cut an interruptible one short."""
@@ -97,6 +99,26 @@ class CallFlow:
         return digit
 
     # ------------------------------------------------------------------ the resident's call
+    def _write(self, record: queries.ContactRecord) -> None:
+        """The contact's records of one call step, queued for the writer in one job and not
+        waited for: the call goes on at once. Jobs run in the order queued, so whatever the
+        ACD writes about this contact later lands after them."""
+        if not record:
+            return
+        done = self.store.record_soon(queries.write_record, *record.plain())
+        self._pending.add(done)
+        done.add_done_callback(self._written)
+
+    def _written(self, done: "asyncio.Future[None]") -> None:
+        self._pending.discard(done)
+        if not done.cancelled() and done.exception() is not None:
+            log.error("contact records not written: %s", done.exception())
+
+    async def settle(self) -> None:
+        """Wait for the records still queued (tests, shutdown)."""
+        if self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+
     async def menu(self, chan: AgiChannel) -> None:
         district, raw_caller = (chan.args + ["", ""])[:2]
         now = iso(self.clock())
@@ -108,27 +130,31 @@ class CallFlow:
             caller_name=clean_caller(chan.header("calleridname")) or None,
             started_at=now, uniqueid=chan.header("uniqueid"), channel_name=chan.header("channel"),
         )
+        record = queries.ContactRecord(contact_id)
         if raw_caller:   # the dialplan refused a malformed caller ID: keep it, escaped, as data
-            await self.store.record(queries.add_event, contact_id, now, "caller_id_refused",
-                                 {"raw": decode_raw_caller(raw_caller)})
+            record.event(now, "caller_id_refused", {"raw": decode_raw_caller(raw_caller)})
         catalogue = await self.catalogue.current()   # this call keeps it to the end
         if self.after_hours is not None and district:   # closed: a partner's menu, or handled
+            self._write(record)
+            record = queries.ContactRecord(contact_id)
             district = await self.after_hours.before_menu(chan, contact_id, district, catalogue)
             if district is None:
                 return
         call_menu = catalogue.menu_for(district)
         if call_menu is None:
             log.error("no published menu for district %r", district)
-            await self._finish(contact_id, "failed", {"reason": "no menu"})
+            self._write(self._finish(record, "failed", {"reason": "no menu"}))
             await chan.set_variable("KC_NEXT", "fallback")
             return
         if call_menu.owner != district:
-            await self.store.record(queries.add_event, contact_id, iso(self.clock()), "shared_menu",
-                                 {"menu_of": call_menu.owner, "version": call_menu.version})
+            record.event(iso(self.clock()), "shared_menu",
+                         {"menu_of": call_menu.owner, "version": call_menu.version})
         version = call_menu.version
         session = MenuSession(call_menu.menu)
         try:
-            await self._announcement(chan, catalogue, district, call_menu, contact_id)
+            self._announcement_record(record, await self._announcement(chan, catalogue, district, call_menu))
+            self._write(record)
+            record = queries.ContactRecord(contact_id)
             step = session.start()
             while True:
                 early = None   # a digit pressed during an announcement answers the next prompt
@@ -142,41 +168,41 @@ class CallFlow:
                     continue
                 break
         except CallerGone:
-            await self._record_menu(contact_id, session, version)
-            await self._finish(contact_id, "abandoned", {"where": "menu"})
+            self._record_menu(record, session, version)
+            self._write(self._finish(record, "abandoned", {"where": "menu"}))
             raise
-        await self._record_menu(contact_id, session, version)
+        # The decision is made: hand the caller on first, the records follow in one job.
+        self._record_menu(record, session, version)
         if isinstance(then, Transfer) and then.target == SWITCHBOARD:
             then = Queue(SWITCHBOARD, 0)
         if isinstance(then, Queue):
-            await self.store.record(queries.update_contact, contact_id, skill=then.skill)
-            await chan.set_variable("KC_CONTACT_ID", contact_id)
-            await chan.set_variable("KC_SKILL", then.skill)
+            record.set(skill=then.skill)
             if then.priority:   # the priority the menu option gave the call (0: default)
-                await self.store.record(queries.update_contact, contact_id, menu_priority=then.priority)
+                record.set(menu_priority=then.priority)
+            self._write(record)
             if self.on_queued is not None:
                 self.on_queued(contact_id, then.skill, district, session.language, caller,
                                then.priority or None)
-            await chan.set_variable("KC_NEXT", "wait")
+            await chan.set_variables(KC_CONTACT_ID=contact_id, KC_SKILL=then.skill, KC_NEXT="wait")
         elif isinstance(then, Transfer):   # to an outside number: the dialplan dials it
-            await self._transfer_out(chan, contact_id, then.target)
+            await self._transfer_out(chan, record, then.target)
         elif isinstance(then, Hangup):
-            await self._finish(contact_id, "info", {"reason": then.reason})
+            self._write(self._finish(record, "info", {"reason": then.reason}))
             await chan.set_variable("KC_NEXT", "hangup")
 
-    async def _record_menu(self, contact_id: int, session: MenuSession, version: int) -> None:
-        await self.store.record(queries.update_contact, contact_id, menu_path=list(session.path),
-                             language=session.language)
-        await self.store.record(queries.add_event, contact_id, iso(self.clock()), "menu",
-                             {"version": version, "events": [list(map(str, e)) for e in session.events]})
-        await self._record_referrals(contact_id, session)
+    def _record_menu(self, record: queries.ContactRecord, session: MenuSession, version: int) -> None:
+        record.set(menu_path=list(session.path), language=session.language)
+        record.event(iso(self.clock()), "menu",
+                     {"version": version, "events": [list(map(str, e)) for e in session.events]})
+        self._record_referrals(record, session)
 
     async def _announcement(self, chan: AgiChannel, catalogue: Catalogue, district: str,
-                            call_menu: CallMenu, contact_id: int) -> None:
-        """The district's temporary announcement, in each menu language it has (default first)."""
+                            call_menu: CallMenu) -> tuple[list[str], str] | None:
+        """The district's temporary announcement, in each menu language it has (default first);
+        returns (languages played, end time), or None when there is none."""
         ann = catalogue.announcement(district, self.clock())
         if ann is None:
-            return
+            return None
         played = []
         for lang in call_menu.menu.languages:
             text, audio = ann.texts.get(lang), ann.audio.get(lang)
@@ -185,10 +211,15 @@ class CallFlow:
             path = await self.prompts.resolve(text or "", lang, audio)
             await chan.stream(str(path), "")
             played.append(lang)
-        await self.store.record(queries.add_event, contact_id, iso(self.clock()), "announcement",
-                             {"languages": played, "ends_at": ann.ends_at})
+        return played, ann.ends_at
 
-    async def _record_referrals(self, contact_id: int, session: MenuSession) -> None:
+    def _announcement_record(self, record: queries.ContactRecord,
+                             played: tuple[list[str], str] | None) -> None:
+        if played is not None:
+            record.event(iso(self.clock()), "announcement",
+                         {"languages": played[0], "ends_at": played[1]})
+
+    def _record_referrals(self, record: queries.ContactRecord, session: MenuSession) -> None:
         """Each e-service the caller was pointed to becomes a contact event `eservice_referral`."""
         services = {}
         for node in session.menu.nodes.values():
@@ -203,24 +234,27 @@ class CallFlow:
             if action is not None:
                 address = (action.address.get(session.language)
                            or action.address.get(session.menu.default_language, ""))
-            await self.store.record(queries.add_event, contact_id, iso(self.clock()),
-                                 "eservice_referral",
-                                 {"name": name, "address": address, "language": session.language})
+            record.event(iso(self.clock()), "eservice_referral",
+                         {"name": name, "address": address, "language": session.language})
 
-    async def _transfer_out(self, chan: AgiChannel, contact_id: int, number: str) -> None:
+    async def _transfer_out(self, chan: AgiChannel, record: queries.ContactRecord,
+                            number: str) -> None:
         """A transfer to an outside number: recorded `transferred`, dialled by the dialplan
         (`kc-transfer`), which plays an apology if the number cannot be reached."""
         if not _NUMBER.match(number):   # validated at publish; never hand anything else to Dial()
             log.error("refusing transfer to %r", number)
             number = ""
-        await self._finish(contact_id, "transferred", {"to": number})
-        await chan.set_variable("KC_TRANSFER", number)
-        await chan.set_variable("KC_NEXT", "transfer")
+        self._write(self._finish(record, "transferred", {"to": number}))
+        if number:
+            await chan.set_variables(KC_TRANSFER=number, KC_NEXT="transfer")
+        else:
+            await chan.set_variable("KC_TRANSFER", "")
+            await chan.set_variable("KC_NEXT", "transfer")
 
-    async def _finish(self, contact_id: int, outcome: str, data: dict) -> None:
+    def _finish(self, record: queries.ContactRecord, outcome: str,
+                data: dict) -> queries.ContactRecord:
         at = iso(self.clock())
-        await self.store.record(queries.update_contact, contact_id, outcome=outcome, ended_at=at)
-        await self.store.record(queries.add_event, contact_id, at, outcome, data)
+        return record.set(outcome=outcome, ended_at=at).event(at, outcome, data)
 
     # ------------------------------------------------------------------ agents' phones
     async def agent_feature(self, chan: AgiChannel) -> None:

@@ -29,6 +29,8 @@ MAX_LINE = 8192
 HEADER_TIMEOUT = 5.0
 
 _RESULT = re.compile(r"^(?P<code>\d{3})(?P<sep>[ -])(?P<rest>.*)$")
+_PLAIN_VALUE = re.compile(r"^[A-Za-z0-9_.:+@/-]+$")
+_VAR_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _KV = re.compile(r"result=(?P<value>\S*)(?:\s+\((?P<data>[^)]*)\))?")
 
 
@@ -139,6 +141,20 @@ class AgiChannel:
 
     async def set_variable(self, name: str, value: object) -> None:
         await self.command("SET VARIABLE", name, value)
+
+    async def set_variables(self, **values: object) -> None:
+        """Several channel variables in one round trip (`EXEC MSet`) when every value is plain
+        (letters, digits, `_.:+@/-`), so MSet's own argument syntax (`,` `=` `\\` `"` `(`)
+        never comes into play; any other value goes by its own SET VARIABLE."""
+        plain = {k: v for k, v in values.items() if _PLAIN_VALUE.match(str(v))}
+        for name in values:
+            if not _VAR_NAME.match(name):
+                raise ValueError(f"bad channel variable name {name!r}")
+        if plain:
+            await self.command("EXEC", "MSet", ",".join(f"{k}={v}" for k, v in plain.items()))
+        for name, value in values.items():
+            if name not in plain:
+                await self.set_variable(name, value)
 
     async def get_variable(self, name: str) -> str | None:
         result = await self.command("GET VARIABLE", name)

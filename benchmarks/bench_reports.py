@@ -13,7 +13,7 @@ best of several runs each, and merges the results by key into `var/bench/results
   or `--rebuild`), in the bounded steps the service uses (`reports.refresh_step`), and
   `reports.cache_rebuild_longest_step_ms`: the longest of them, i.e. the longest the one
   writer is held while catching up.
-Target: under 300 ms each for the summary and the chart.
+Targets: the per-day chart at most 100 ms; the others under 300 ms each.
 """
 from __future__ import annotations
 
@@ -42,6 +42,7 @@ YEAR_START = datetime(2025, 1, 1, tzinfo=timezone.utc)
 DISTRICTS = ("bromma", "hasselby-vallingby")
 SKILLS = ("elderly-care", "school", "social-services", "switchboard")
 TARGET_MS = 300.0
+TARGETS_MS = {"chart_volume_by_day_year": 100.0}   # tighter than TARGET_MS (issue: the per-day chart)
 
 
 def _iso(ts: float) -> str:
@@ -187,15 +188,17 @@ def main(argv: list[str] | None = None) -> int:
         best, median = best_ms(fn)
         results[f"{name}_ms"] = round(best, 1)
         results[f"{name}_median_ms"] = round(median, 1)
-        if best >= TARGET_MS:
+        target = TARGETS_MS.get(name, TARGET_MS)
+        if best > target:
             missed.append(name)
-        flag = "" if best < TARGET_MS else f"  (over the {TARGET_MS:.0f} ms target)"
+        flag = "" if best <= target else f"  (over the {target:.0f} ms target)"
         print(f"{name:<34} best {best:7.1f} ms  median {median:7.1f} ms{flag}", flush=True)
     db.execute("delete from contacts where caller = 'probe-0000'")
     reports.refresh_cache(db, targets)
     db.conn.close()
     results["measured_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     results["target_ms"] = TARGET_MS
+    results["targets_ms"] = TARGETS_MS
     results["missed_target"] = missed
     if args.out is None and merge_section is not None:
         out = merge_section("reports", results)

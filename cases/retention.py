@@ -6,6 +6,8 @@ import hashlib
 import hmac
 import json
 import re
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from datetime import datetime, timedelta
 from typing import Any
@@ -69,50 +71,129 @@ def scrub(key: str, text: str) -> str:
     return _PERSONAL_IN_TEXT.sub(swap, text)
 
 
-def purge(db: sqlite_utils.Database, cutoff: str, key: str,
-          recordings_dir: Path | None = None) -> dict[str, int]:
+# Rowids per window: starts at BATCH, doubled while a window takes under a quarter of
+# STEP_SECONDS, halved when one takes longer, within [MIN_BATCH, MAX_BATCH], so the single
+# writer is never held for more than one window's rows, whatever the table's size, and no more
+# than one window of rows is ever in the service's memory (benchmarks/bench_purge.py).
+BATCH, MIN_BATCH, MAX_BATCH = 50, 10, 200
+STEP_SECONDS = 0.005
+# The names the counts have always had.
+_COUNT_NAMES = {"contact_messages": "messages", "message_attachments": "attachments"}
+
+
+def _sql_pseudonym(key: str, value: Any) -> Any:
+    if value is None or str(value).startswith(PSEUDONYM_PREFIX):
+        return value
+    return pseudonym(key, str(value))
+
+
+@dataclass
+class Purge:
     """Personal data older than `cutoff`, every column of PERSONAL_DATA: removed, pseudonymised
-    or scrubbed; attachments and voice-message recordings deleted."""
-    counts: dict[str, int] = {}
-    with db.conn:
-        cur = db.execute("update cases set note_purged = 1 where created_at < ? and note_purged = 0",
-                         [cutoff])
-        counts["notes"] = cur.rowcount
-        for table, columns in PERSONAL_DATA.items():
-            age = AGE[table]
-            if DELETE_ROW in columns.values():
-                counts[table] = db.execute(f"delete from {table} where {age} < ?", [cutoff]).rowcount
-                continue
-            where = " or ".join(f"{c} is not null" for c in columns)
-            rows = list(db.query(f"select rowid as rid, {', '.join(columns)} from {table} "
-                                 f"where {age} < ? and ({where})", [cutoff]))
-            changed = 0
-            for row in rows:
-                update = {}
-                for column, action in columns.items():
-                    value = row[column]
+    (the same number gets the same pseudonym, so statistics still work) or scrubbed;
+    attachments and voice-message recordings deleted. `step(db)` does one window of rowids of
+    one table and says whether all is done: run each step as its own store job so calls are
+    written in between. Pseudonyms and removals happen in SQL; only text to scrub and
+    recordings to delete are read, one window at a time."""
+    cutoff: str
+    key: str
+    recordings_dir: Path | None = None
+    batch: int = BATCH
+    counts: dict[str, int] = field(default_factory=dict)
+    longest: float = 0.0           # seconds: the longest one step held the writer
+    over_50ms: int = 0             # steps that held it longer than 50 ms
+    _stage: int = -1               # -1: the cases' note flags; then the tables in order
+    _lo: int = 1
+    _last: int | None = None       # the walked table's highest rowid when its stage began
+
+    def step(self, db: sqlite_utils.Database) -> bool:
+        started = time.perf_counter()
+        try:
+            with db.conn:
+                return self._step(db)
+        finally:
+            took = time.perf_counter() - started
+            self.longest = max(self.longest, took)
+            self.over_50ms += took > 0.050
+            if took < STEP_SECONDS / 4:
+                self.batch = min(MAX_BATCH, self.batch * 2)
+            elif took > STEP_SECONDS:
+                self.batch = max(MIN_BATCH, self.batch // 2)
+
+    def _step(self, db: sqlite_utils.Database) -> bool:
+        tables = list(PERSONAL_DATA)
+        if self._stage >= len(tables):
+            return True
+        table = "cases" if self._stage < 0 else tables[self._stage]
+        if self._last is None:
+            self._last = db.conn.execute(f"select coalesce(max(rowid), 0) from {table}").fetchone()[0]
+        db.conn.create_function("kc_pseudonym", 2, _sql_pseudonym, deterministic=True)
+        hi = self._lo + self.batch - 1
+        if self._stage < 0:
+            cur = db.conn.execute("update cases set note_purged = 1 where rowid between ? and ? "
+                                  "and created_at < ? and note_purged = 0", [self._lo, hi, self.cutoff])
+            self.counts["notes"] = self.counts.get("notes", 0) + max(0, cur.rowcount)
+        else:
+            name = _COUNT_NAMES.get(table, table)
+            self.counts[name] = self.counts.get(name, 0) + self._window(db, table, self._lo, hi)
+        self._lo = hi + 1
+        if self._lo > self._last:
+            self._stage, self._lo, self._last = self._stage + 1, 1, None
+        return self._stage >= len(tables)
+
+    def _window(self, db: sqlite_utils.Database, table: str, lo: int, hi: int) -> int:
+        columns, age = PERSONAL_DATA[table], AGE[table]
+        where = f"rowid between :lo and :hi and {age} < :cutoff"
+        args = {"lo": lo, "hi": hi, "cutoff": self.cutoff, "key": self.key}
+        if DELETE_ROW in columns.values():
+            return max(0, db.conn.execute(f"delete from {table} where {where}", args).rowcount)
+        in_sql = {c: a for c, a in columns.items() if a in (PSEUDONYMISE, REMOVE)}
+        changed: set[int] = set()
+        if in_sql:
+            sets = ", ".join(f"{c} = kc_pseudonym(:key, {c})" if a == PSEUDONYMISE else f"{c} = null"
+                             for c, a in in_sql.items())
+            todo = " or ".join(f"({c} is not null and {c} not like '{PSEUDONYM_PREFIX}%')"
+                               if a == PSEUDONYMISE else f"{c} is not null" for c, a in in_sql.items())
+            changed.update(r[0] for r in db.conn.execute(
+                f"select rowid from {table} where {where} and ({todo})", args))
+            if changed:
+                db.conn.execute(f"update {table} set {sets} where {where} and ({todo})", args)
+        by_row = {c: a for c, a in columns.items() if a in (SCRUB, DELETE_FILE)}
+        if by_row:
+            cols = ", ".join(by_row)
+            nonnull = " or ".join(f"{c} is not null" for c in by_row)
+            for row in db.conn.execute(f"select rowid, {cols} from {table} where {where} "
+                                       f"and ({nonnull})", args).fetchall():
+                update: dict[str, Any] = {}
+                for (column, action), value in zip(by_row.items(), row[1:]):
                     if value is None:
                         continue
-                    if action == PSEUDONYMISE and not str(value).startswith(PSEUDONYM_PREFIX):
-                        update[column] = pseudonym(key, str(value))
-                    elif action == REMOVE:
-                        update[column] = None
-                    elif action == SCRUB and scrub(key, str(value)) != value:
-                        update[column] = scrub(key, str(value))
+                    if action == SCRUB and scrub(self.key, str(value)) != value:
+                        update[column] = scrub(self.key, str(value))
                     elif action == DELETE_FILE:
-                        _delete_recording(Path(str(value)), recordings_dir)
+                        _delete_recording(Path(str(value)), self.recordings_dir)
                         update[column] = None
                 if update:
-                    sets = ", ".join(f"{c} = ?" for c in update)
-                    db.execute(f"update {table} set {sets} where rowid = ?",
-                               [*update.values(), row["rid"]])
-                    changed += 1
-            counts[table] = changed
-    # the names the earlier counts had
-    counts["contacts"] = counts.get("contacts", 0)
-    counts["messages"] = counts.pop("contact_messages", 0)
-    counts["attachments"] = counts.pop("message_attachments", 0)
-    return counts
+                    db.conn.execute(f"update {table} set {', '.join(f'{c} = ?' for c in update)} "
+                                    "where rowid = ?", [*update.values(), row[0]])
+                    changed.add(row[0])
+        return len(changed)
+
+    def result(self) -> dict[str, int]:
+        counts = dict(self.counts)
+        for name in ("notes", "contacts", "messages", "attachments", "cases"):
+            counts.setdefault(name, 0)
+        return counts
+
+
+def purge(db: sqlite_utils.Database, cutoff: str, key: str,
+          recordings_dir: Path | None = None) -> dict[str, int]:
+    """The whole purge in one call (for tools and tests; the service runs `Purge.step` as
+    separate store jobs)."""
+    job = Purge(cutoff, key, recordings_dir)
+    while not job.step(db):
+        pass
+    return job.result()
 
 
 def _delete_recording(path: Path, recordings_dir: Path | None) -> None:

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlite_utils
@@ -52,9 +54,10 @@ def agent_states(db: sqlite_utils.Database) -> dict[str, tuple[AgentState, str |
 
 def set_agent_state(db: sqlite_utils.Database, agent: str, state: AgentState,
                     reason: str | None, since: str) -> None:
-    db["agent_status"].upsert(
-        {"agent": agent, "state": AgentState(state).value, "reason": reason, "since": since}, pk="agent"
-    )
+    db.conn.execute(
+        "insert into agent_status (agent, state, reason, since) values (?, ?, ?, ?) "
+        "on conflict (agent) do update set state = excluded.state, reason = excluded.reason, "
+        "since = excluded.since", [agent, AgentState(state).value, reason, since])
 
 
 # ---------------------------------------------------------------- users and tokens
@@ -107,24 +110,101 @@ def _contact_in(fields: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+# The contact functions run on every step of a call: plain SQL, no schema look-up per statement
+# (sqlite-utils' Table.insert/update/get ask SQLite for the table's columns every time).
+_COLUMN = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def _columns(fields: dict[str, Any]) -> list[str]:
+    names = list(fields)
+    for name in names:
+        if not _COLUMN.match(name):   # names are ours (keyword arguments), never input
+            raise ValueError(f"bad column name {name!r}")
+    return names
+
+
 def create_contact(db: sqlite_utils.Database, **fields: Any) -> int:
-    return db["contacts"].insert(_contact_in(fields)).last_pk
+    row = _contact_in(fields)
+    names = _columns(row)
+    cur = db.conn.execute(f"insert into contacts ({', '.join(names)}) "
+                          f"values ({', '.join('?' * len(names))})", [row[n] for n in names])
+    return cur.lastrowid
 
 
 def update_contact(db: sqlite_utils.Database, contact_id: int, **fields: Any) -> None:
     if not fields:
         return
-    try:
-        db["contacts"].update(contact_id, _contact_in(fields))
-    except sqlite_utils.db.NotFoundError:
-        raise NotFound(f"contact {contact_id}") from None
+    row = _contact_in(fields)
+    names = _columns(row)
+    cur = db.conn.execute(f"update contacts set {', '.join(f'{n} = ?' for n in names)} where id = ?",
+                          [*(row[n] for n in names), contact_id])
+    if cur.rowcount == 0:
+        raise NotFound(f"contact {contact_id}")
 
 
 def get_contact(db: sqlite_utils.Database, contact_id: int) -> dict[str, Any]:
+    cur = db.conn.execute("select * from contacts where id = ?", [contact_id])
+    row = cur.fetchone()
+    if row is None:
+        raise NotFound(f"contact {contact_id}")
+    return _contact_out(dict(zip((d[0] for d in cur.description), row)))
+
+
+def add_event(db: sqlite_utils.Database, contact_id: int, at: str, kind: str,
+              data: dict[str, Any] | None = None) -> None:
+    db.conn.execute("insert into contact_events (contact_id, at, kind, data) values (?, ?, ?, ?)",
+                    [contact_id, at, kind, json.dumps(data or {}, ensure_ascii=False)])
+
+
+@dataclass
+class ContactRecord:
+    """What one step of a call writes about its contact: fields, then events, in one job.
+
+    Built on the event loop, written by `write_record` in the writer thread as one transaction,
+    so a call step costs one trip to the writer however many fields and events it records."""
+    contact_id: int
+    fields: dict[str, Any] = field(default_factory=dict)
+    events: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+
+    def set(self, **fields: Any) -> "ContactRecord":
+        self.fields.update(fields)
+        return self
+
+    def event(self, at: str, kind: str, data: dict[str, Any] | None = None) -> "ContactRecord":
+        self.events.append((at, kind, data or {}))
+        return self
+
+    def __bool__(self) -> bool:
+        return bool(self.fields or self.events)
+
+    def plain(self) -> tuple[int, dict[str, Any], list[list[Any]]]:
+        """`write_record`'s arguments as plain values (a delayed write waits as JSON)."""
+        return self.contact_id, dict(self.fields), [list(e) for e in self.events]
+
+
+def write_record(db: sqlite_utils.Database, contact_id: int, fields: dict[str, Any],
+                 events: list[list[Any]]) -> None:
+    """A `ContactRecord`'s writes (given as plain values, so a delayed write can wait in the
+    store's journal): the fields, then the events, as one transaction."""
+    if not fields and not events:
+        return
+    outer = db.conn.in_transaction   # one transaction: the fields and the events land together
+    if not outer:
+        db.conn.execute("begin")
     try:
-        return _contact_out(db["contacts"].get(contact_id))
-    except sqlite_utils.db.NotFoundError:
-        raise NotFound(f"contact {contact_id}") from None
+        if fields:
+            update_contact(db, contact_id, **fields)
+        if events:
+            db.conn.executemany(
+                "insert into contact_events (contact_id, at, kind, data) values (?, ?, ?, ?)",
+                [(contact_id, at, kind, json.dumps(data, ensure_ascii=False))
+                 for at, kind, data in events])
+    except BaseException:
+        if not outer:
+            db.conn.execute("rollback")
+        raise
+    if not outer:
+        db.conn.execute("commit")
 
 
 def list_contacts(db: sqlite_utils.Database, since: str | None = None,
@@ -134,14 +214,6 @@ def list_contacts(db: sqlite_utils.Database, since: str | None = None,
         _contact_out(r)
         for r in db["contacts"].rows_where(where, args, order_by="started_at, id", limit=limit)
     ]
-
-
-def add_event(db: sqlite_utils.Database, contact_id: int, at: str, kind: str,
-              data: dict[str, Any] | None = None) -> None:
-    db["contact_events"].insert({
-        "contact_id": contact_id, "at": at, "kind": kind,
-        "data": json.dumps(data or {}, ensure_ascii=False),
-    })
 
 
 def contact_events(db: sqlite_utils.Database, contact_id: int) -> list[dict[str, Any]]:

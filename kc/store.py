@@ -68,6 +68,37 @@ def connect_reader(path: Path) -> sqlite_utils.Database:
     return sqlite_utils.Database(conn)
 
 
+class Checkpointer:
+    """WAL checkpoints beside the writer, not in it: by default SQLite checkpoints in the
+    committing connection once the WAL passes 1,000 pages, so now and then one of the writer's
+    commits also copies the WAL into the database and syncs it (tens to hundreds of ms on a busy
+    disk) while calls wait. The writer turns that off; this thread runs a PASSIVE checkpoint
+    (which never blocks the writer) every `every` seconds on its own connection."""
+
+    def __init__(self, path: Path, every: float = 1.0):
+        self.path, self.every = path, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="kc-db-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None,
+                               timeout=10)
+        try:
+            while not self._stop.wait(self.every):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error:
+                    pass          # busy or locked: the next turn tries again
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+
 class Store:
     READERS = 2
 
@@ -75,6 +106,7 @@ class Store:
         self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kc-db")
         self._db: sqlite_utils.Database | None = None
+        self._checkpointer: Checkpointer | None = None
         self._lock = threading.Lock()
         self._reader = ThreadPoolExecutor(max_workers=self.READERS, thread_name_prefix="kc-db-read")
         self._local = threading.local()
@@ -84,6 +116,8 @@ class Store:
     def _ensure(self) -> sqlite_utils.Database:
         if self._db is None:
             self._db = connect(self.path)
+            self._db.conn.execute("PRAGMA wal_autocheckpoint=0")   # see Checkpointer
+            self._checkpointer = Checkpointer(self.path)
             self._journal.load(self._db)    # what a previous run could not write, first
         return self._db
 
@@ -147,6 +181,12 @@ class Store:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self._record_call, write)
 
+    def record_soon(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> "asyncio.Future[None]":
+        """`record`, queued for the writer now and not waited for: for records that must
+        neither hold up a call nor be lost. Jobs run in the order queued."""
+        write = Write.of(fn, args, kwargs)
+        return asyncio.get_running_loop().run_in_executor(self._executor, self._record_call, write)
+
     async def insert_record(self, fn: Callable[..., Any], table: str, **fields: Any) -> int:
         """`record` of a new row of `table` (an integer `id` primary key): the id is given
         here, so the row can be referred to before the database has it."""
@@ -189,6 +229,9 @@ class Store:
             self._readers.clear()
 
         def _close() -> None:
+            if self._checkpointer is not None:   # the last checkpoint is ours, below
+                self._checkpointer.stop()
+                self._checkpointer = None
             with self._lock:
                 if self._db is None:
                     return

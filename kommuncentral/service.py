@@ -17,7 +17,7 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from acd import queue_log
+from acd import estimate, queue_log
 from acd.ami import AmiLink
 from acd.ami_events import AMI_EVENTS
 from acd.distributor import Distributor, Queued
@@ -35,6 +35,7 @@ from agi import fallback_stage
 from agi.call_catalogue import LiveCatalogue
 from agi.call_flow import CallFlow
 from agi.fastagi import FastAgiServer, parse_allow
+from agi.phrases import PhraseParts
 from agi.prompts import PromptCache
 from cases import retention
 from cases.smtp_intake import IntakeHandler, SmtpIntake
@@ -259,8 +260,17 @@ async def run_purge(settings: Settings, store: Store, clock: Clock, days: int) -
     """`kc purge` and the daily run: personal data older than `days` removed/pseudonymised."""
     cutoff = retention.cutoff_for(clock(), days)
     key = settings.secret("pseudonym.key")
-    counts = await store.run(retention.purge, cutoff, key,
-                             settings.asterisk_root / "spool" / "kc-messages")   # voice messages
+    job = retention.Purge(cutoff, key, settings.asterisk_root / "spool" / "kc-messages")  # voice messages
+    steps, longest, loop = 0, 0.0, asyncio.get_running_loop()
+    while True:   # one bounded window per store job: the calls' records go in between
+        started = loop.time()
+        done = await store.run(job.step)
+        steps, longest = steps + 1, max(longest, loop.time() - started)
+        if done:
+            break
+    log.info("retention purge: %d steps, the longest %.1f ms in the writer, %.1f ms with its wait "
+             "for the writer; %d over 50 ms", steps, job.longest * 1000, longest * 1000, job.over_50ms)
+    counts = job.result()
     # The queue_log carries callers' numbers too (ENTERQUEUE): same pseudonyms there.
     counts["queue_log"] = await asyncio.get_running_loop().run_in_executor(
         None, queue_log.pseudonymise, settings.queue_log, parse_iso(cutoff).timestamp(),
@@ -306,6 +316,9 @@ async def _warm_prompts(catalogue: LiveCatalogue, prompts: PromptCache) -> None:
         for text in ("Du är inloggad och redo.", "Du är utloggad.", "Du har paus.",
                      "Det gick inte. Försök igen."):
             await prompts.ensure(text, "sv")
+        # what waiting callers hear: the announcements' parts and the call-back confirmation
+        await PhraseParts(prompts).render(
+            {lang: [estimate.callback_text(lang)[0]] for lang in estimate.CALLBACK_TEXT})
     except asyncio.CancelledError:
         raise
     except Exception:

@@ -151,6 +151,25 @@ async def test_server_runs_route_with_headers_args_and_quoted_commands():
     assert peer.received[0] == 'SET VARIABLE "KC_NAME" "Eve\\" EXEC System \\"x"'
 
 
+async def test_several_variables_take_one_round_trip_unless_a_value_needs_quoting():
+    async def handler(chan: AgiChannel):
+        await chan.set_variables(KC_CONTACT_ID=42, KC_SKILL="elderly-care", KC_NEXT="wait")
+        await chan.set_variables(KC_TRANSFER="+4681234", KC_NOTE='a,b="c" (d)')
+
+    server = await _serve(handler)
+    try:
+        peer = ScriptedAsterisk(server.port, asterisk_headers(served("menu")))
+        await peer.run(["200 result=0", "200 result=0", "200 result=1"])
+    finally:
+        await server.stop()
+    assert peer.received == [
+        'EXEC "MSet" "KC_CONTACT_ID=42,KC_SKILL=elderly-care,KC_NEXT=wait"',
+        'EXEC "MSet" "KC_TRANSFER=+4681234"',
+        'SET VARIABLE "KC_NOTE" "a,b=\\"c\\" (d)"',
+    ]
+    assert asterisk_parse_args(peer.received[2])[-1] == 'a,b="c" (d)'
+
+
 async def test_hangup_line_and_dead_channel_become_caller_gone():
     outcome = {}
 

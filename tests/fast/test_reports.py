@@ -446,3 +446,21 @@ def test_kc_report_verify_exit_codes(tmp_path, monkeypatch, capsys):
     database.conn.close()
     assert cli.main(["report", "verify", "--from", "2025-03-01", "--to", "2025-04-30"]) == 1
     assert "figures differ" in capsys.readouterr().out
+
+
+def test_the_hour_totals_agree_with_the_buckets_and_the_contacts(seeded):
+    """Reports over everything read `report_hours` (one row an hour); it is kept by the same
+    refresh as the buckets, and the migration that adds it fills it from them."""
+    from kc import schema
+    db, contacts = seeded
+    period = reports.Period(START, END)
+    for by in (None, "hour", "day"):
+        assert reports.figures(db, period, by=by) == reports.figures(db, period, by=by, use_cache=False)
+    db["contacts"].update(contacts[3]["id"], {"outcome": "abandoned", "answered_at": None})
+    for by in (None, "day"):
+        assert reports.figures(db, period, by=by) == reports.figures(db, period, by=by, use_cache=False)
+    want = db.execute("select * from report_hours order by hour").fetchall()
+    assert len(want) > 10
+    db.execute("delete from report_hours")
+    schema.report_hours(db)
+    assert db.execute("select * from report_hours order by hour").fetchall() == want

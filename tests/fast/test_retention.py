@@ -64,6 +64,11 @@ NOT_PERSONAL: dict[str, set[str]] = {
     # the last delayed record write applied (the writes themselves wait in kc.db.pending
     # only while the database refuses them)
     "record_journal": {"id", "applied_seq"},
+    "report_hours": {"hour", "contacts", "offered", "answered", "abandoned", "abandoned_short",
+                     "menu_abandoned", "answered_in_target", "wait_answered", "talk_sum",
+                     "talk_count", "overflowed_out", "after_hours", "callbacks", "repeat_callers",
+                     "wrap_sum", "handle_sum", "handle_count", "uncategorised", "longest_wait",
+                     "overflowed_in"},
     "report_overflow_in": {"hour", "district", "skill", "overflowed_in"},
     "report_dirty": {"hour"},
     "report_meta": {"key", "value"},

@@ -55,6 +55,29 @@ async def test_contact_round_trip_with_hostile_text(store):
         await store.run(queries.get_contact, cid + 1)
 
 
+async def test_a_call_step_is_written_in_one_job_and_in_order(store):
+    cid = await store.run(queries.create_contact, channel="phone", district="bromma",
+                          started_at=iso(NOW))
+    record = queries.ContactRecord(cid).set(menu_path=["1"], language="sv", skill="elderly-care")
+    record.event(iso(NOW), "menu", {"version": 1}).event(iso(NOW), "eservice_referral", {"name": "x"})
+    first = store.record_soon(queries.write_record, *record.plain())   # queued now, not awaited
+    later = store.record_soon(queries.add_event, cid, iso(NOW), "enqueued", {})
+    await first
+    await later
+    row = await store.run(queries.get_contact, cid)
+    assert (row["menu_path"], row["language"], row["skill"]) == (["1"], "sv", "elderly-care")
+    kinds = [r[0] for r in await store.run(
+        lambda db: db.conn.execute("select kind from contact_events where contact_id = ? "
+                                   "order by id", [cid]).fetchall())]
+    assert kinds == ["menu", "eservice_referral", "enqueued"]
+    # a record for a contact that does not exist writes nothing at all (one transaction)
+    bad = queries.ContactRecord(cid + 99).set(skill="x").event(iso(NOW), "menu", {})
+    with pytest.raises(NotFound):
+        await store.run(queries.write_record, *bad.plain())
+    assert await store.run(lambda db: db.conn.execute(
+        "select count(*) from contact_events where contact_id = ?", [cid + 99]).fetchone()[0]) == 0
+
+
 def test_passwords_and_times():
     stored = hash_password("demo-admin")
     assert stored.startswith("scrypt$") and "demo-admin" not in stored
