@@ -147,7 +147,13 @@ class CallFlow:
             raise
         await self._record_menu(contact_id, session, version)
         if isinstance(then, Transfer) and then.target == SWITCHBOARD:
-            then = Queue(SWITCHBOARD, 0)
+            if catalogue.switchboard_skill is None:     # a centre without a switchboard
+                await self._finish(contact_id, "failed", {"reason": "no switchboard skill"})
+                await chan.set_variable("KC_NEXT", "hangup")
+                return
+            then = Queue(catalogue.switchboard_skill, 0)
+        if isinstance(then, Queue) and then.skill == catalogue.switchboard_skill:
+            district = catalogue.switchboard_of(district)   # whose switchboard answers for it
         if isinstance(then, Queue):
             await self.store.run(queries.update_contact, contact_id, skill=then.skill)
             await chan.set_variable("KC_CONTACT_ID", contact_id)
