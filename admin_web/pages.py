@@ -4,10 +4,15 @@ from __future__ import annotations
 import aiohttp_jinja2
 from aiohttp import web
 
+from kc import queries
+
+from .keys import STORE
+
 routes = web.RouteTableDef()
 
 
 @routes.get("/")
 @aiohttp_jinja2.template("index.html")
 async def index(request: web.Request) -> dict:
-    return {}
+    """The districts in service, by name as written (å, ä, ö)."""
+    return {"districts": await request.app[STORE].run(queries.list_districts)}

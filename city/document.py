@@ -16,7 +16,7 @@ are. Sections (every one optional on input, every one present on output):
   `keywords` (skill → words), `transfer_codes` (code an agent dials → `queue:<skill>` or a number).
 
 `normalise(data)` returns `(document, problems)`: every problem names where it is
-(`districts[3] (bromma).numbers[1]: ...`); nothing is written while any problem remains. Pure: no
+(`districts[3] (<id>).numbers[1]: ...`); nothing is written while any problem remains. Pure: no
 database, no I/O.
 """
 from __future__ import annotations
