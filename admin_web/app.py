@@ -7,7 +7,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from . import (access_pages, acd_api, agent_pages, api, case_pages, desk, desk_after_hours,
+from . import (access_pages, acd_api, agent_pages, api, case_pages, desk, desk_after_hours, district_api,
                menu_api, menu_pages, nav, pages, queue_pages, report_pages, schedule_api, wallboard)
 from .auth import authenticate, template_context
 from .errors import translate_errors
@@ -38,4 +38,5 @@ def setup(app: web.Application) -> None:
     app.add_routes(wallboard.routes)
     app.add_routes(agent_pages.routes)
     app.add_routes(queue_pages.routes)
+    app.add_routes(district_api.routes)      # districts, skills, the whole organisation
     app.router.add_static("/static", STATIC)
