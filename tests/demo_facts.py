@@ -18,4 +18,13 @@ DEMO_SKILLS = frozenset(s["id"] for s in DEMO["skills"])
 def demo_menu(district_name: str) -> dict[str, Any]:
     """The demo's menu as a district named `district_name` plays it."""
     from agi.menu import with_district
-    return with_district(copy.deepcopy(DISTRICTS["bromma"]["menu"]), district_name)
+    body = copy.deepcopy(DISTRICTS["bromma"]["menu"])
+    return with_district(_replace(body, DISTRICTS["bromma"]["name"], "{district}"), district_name)
+
+
+def _replace(value: Any, old: str, new: str) -> Any:
+    if isinstance(value, dict):
+        return {k: _replace(v, old, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace(v, old, new) for v in value]
+    return value.replace(old, new) if isinstance(value, str) else value
