@@ -52,7 +52,7 @@ class ChannelCreated:
 
 @dataclass(frozen=True)
 class DeviceStateChanged:
-    device: str                       # e.g. PJSIP/bromma-101
+    device: str                       # e.g. PJSIP/<agent id>
     state: str                        # NOT_INUSE, UNAVAILABLE, ...
 
 

@@ -22,9 +22,9 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from kc import queries
-from kc.clock import Clock
-from kc.domain import Agent
+from kc import agent_admin, queries
+from kc.clock import Clock, iso
+from kc.domain import Agent, AgentState
 from kc.errors import TelephonyDown
 from kc.queue_config import list_queue_configs, queue_name
 from kc.store import Store
@@ -47,6 +47,9 @@ from .waiting import Queued, Waiting, WaitingRoom
 __all__ = ["Distributor", "AgentRuntime", "Connected", "Queued", "Waiting"]
 
 log = logging.getLogger(__name__)
+
+# Agents in these states hold no call: one removed from the organisation may leave the floor.
+IDLE_STATES = (AgentState.LOGGED_OUT, AgentState.READY, AgentState.PAUSED)
 
 
 
@@ -115,6 +118,23 @@ class Distributor:
         self.floor.policy = RoutingPolicy.from_configs(await self.store.run(list_queue_configs))
         self.floor.router.set_policy(self.floor.policy)
         self.dispatch()
+
+    async def reload_organisation(self) -> None:
+        """Skills, agents and queues changed (an import, a district added or retired): the
+        floor routes with the new data from the next offer on. Agents keep their state; one
+        no longer in the organisation leaves the floor once no call is offered to or talking
+        with them."""
+        self.floor.skills.clear()
+        self.floor.skills.update({s.id: s for s in await self.store.run(queries.list_skills)})
+        agents = {a.id: a for a in await self.store.run(queries.list_agents)}
+        moves = await self.store.run(agent_admin.active_moves, iso(self.floor.clock()))
+        for agent in agents.values():
+            self.team.apply(agent, moves.get(agent.id, (None,))[0])
+        for agent_id, rt in list(self.team.all.items()):
+            if agent_id not in agents and rt.state in IDLE_STATES:
+                del self.team.all[agent_id]
+                self.floor.router.remove_agent(agent_id)
+        await self.reload_queues()
 
     async def close(self) -> None:
         self.room.close()

@@ -2,7 +2,7 @@
 (`kc.settings.Settings`, the one settings source: `KC_WRAP_UP_SECONDS`, `KC_ANNOUNCE_SECONDS`,
 `KC_CALLBACK_TRUNK`, `KC_CALLBACK_RING_SECONDS`, `KC_OVERFLOW_SECONDS`).
 
-- `wrap_up_seconds`       wrap-up after a call when the queue has no configured value (demo 10 s)
+- `wrap_up_seconds`       wrap-up after a call when the queue has no configured value (10 s)
 - `announce_seconds`      how often waiting callers hear their place and estimated wait (45 s)
 - `callback_trunk`        host:port where call-backs and transfers to numbers are sent
                           (the residents' trunk towards the public network; a SIPp UAS in tests)
@@ -18,9 +18,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-# Transfer codes an agent can dial from the phone (blind transfer, `#1` or the phone's own
-# transfer key): a short code is a skill queue, three or more digits a back-office number.
-TRANSFER_SKILL_CODES = {"1": "elderly-care", "2": "school", "3": "social-services", "0": "switchboard"}
+# A back-office number an agent may transfer to (three or more digits); shorter codes are the
+# organisation's transfer codes (data: `transfer_codes`, held by the call catalogue).
 NUMBER_RE = re.compile(r"^\+?[0-9]{3,20}$")
 
 

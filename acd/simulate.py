@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from kc.domain import AgentState
-from kc.queue_config import DEMO_OVERFLOW_AFTER_SECONDS, QueueConfig, demo_queue_configs
+from kc.domain import OverflowStep
+from kc.queue_config import QueueConfig
 
 from .routing import AgentSnapshot, Router, RoutingPolicy, WaitingCall
 
@@ -45,6 +46,21 @@ from .routing import AgentSnapshot, Router, RoutingPolicy, WaitingCall
 DEFAULT_RATES_PER_HOUR = {"elderly-care": 12.0, "school": 7.0, "social-services": 5.0,
                           "switchboard": 4.0}
 DEFAULT_WEIGHTS = (1.7, 0.6)
+OVERFLOW_AFTER_SECONDS = 30.0   # --overflow-after: the file's queues overflow after this long
+
+
+def uniform_queues(districts: Iterable[str], skills: Iterable[str],
+                   overflow_after: float = OVERFLOW_AFTER_SECONDS) -> list[QueueConfig]:
+    """Every skill x district: default service level, no wrap-up, after `overflow_after`
+    seconds overflow to the other districts' agents with the skill."""
+    districts, skills = list(districts), list(skills)
+    out = []
+    for district in districts:
+        others = tuple(d for d in districts if d != district)
+        for skill in skills:
+            steps = (OverflowStep(overflow_after, others),) if others else ()
+            out.append(QueueConfig(skill, district, overflow=steps))
+    return out
 
 
 @dataclass(frozen=True)
@@ -259,8 +275,9 @@ def compare(scenario: Scenario) -> dict[str, SimResult]:
 
 
 def demo_scenario(source: Path, **options: Any) -> Scenario:
-    """Agents, skills and districts of `config/demo.yaml`, the demo queues (overflow after 30 s),
-    unbalanced load (the first district busier) unless `rates` are given."""
+    """Agents, skills and districts of an organisation file (`config/demo.yaml` by default),
+    every queue overflowing to the other districts after `overflow_after` (30 s), unbalanced
+    load (the first district busier) unless `rates` are given."""
     import yaml
 
     data = yaml.safe_load(source.read_text(encoding="utf-8"))
@@ -269,8 +286,8 @@ def demo_scenario(source: Path, **options: Any) -> Scenario:
     agents = [AgentSnapshot(a["id"], a["district"], dict(a["skills"]), tuple(a.get("cleared_for", [])),
                             AgentState.READY, True, 0.0, tuple(a.get("languages", ["sv", "en"])))
               for a in data["agents"]]
-    overflow_after = options.pop("overflow_after", DEMO_OVERFLOW_AFTER_SECONDS)
-    return _scenario(agents, demo_queue_configs(districts, skills, overflow_after), districts, skills,
+    overflow_after = options.pop("overflow_after", OVERFLOW_AFTER_SECONDS)
+    return _scenario(agents, uniform_queues(districts, skills, overflow_after), districts, skills,
                      frozenset(s["id"] for s in data["skills"] if s.get("confidential")), **options)
 
 
@@ -371,7 +388,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patience-mean", type=float, default=150.0,
                         help="mean time a caller waits before hanging up, s (150)")
     parser.add_argument("--english-share", type=float, default=0.1, help="share of English callers")
-    parser.add_argument("--overflow-after", type=float, default=DEMO_OVERFLOW_AFTER_SECONDS,
+    parser.add_argument("--overflow-after", type=float, default=OVERFLOW_AFTER_SECONDS,
                         help="demo source: seconds before overflow to the other district (30)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
 

@@ -24,7 +24,7 @@ from kc.errors import InvalidInput, NotFound
 
 from .auth import VIA, csrf_token, require_page_role, require_role
 from .desk import _dumps, _int, _payload, _text
-from .keys import CATEGORISER, CLOCK, SETTINGS, STORE, TASKS
+from .keys import CLOCK, MAIL, SETTINGS, STORE, TASKS
 
 routes = web.RouteTableDef()
 CASE_READERS = ("admin", "supervisor", "manager", "agent")
@@ -298,7 +298,7 @@ async def contact_submit(request: web.Request) -> web.Response:
         return await _render_form(request, 422, error="; ".join(problems).capitalize() + ".",
                                   values=values)
     skill = tops[values["category_id"]]["skill"] if values["category_id"] else None
-    skill = skill or request.app[CATEGORISER](values["message"])
+    skill = skill or (await request.app[MAIL].current())[1](values["message"])
     contact_id = await store.run(
         create_written_contact, channel="web", district=values["district"],
         caller=reply_to.lower() if "@" in reply_to else (reply_to.replace(" ", "") or None),

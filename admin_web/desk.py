@@ -29,7 +29,7 @@ from kc.errors import InvalidInput, NotFound
 
 from .auth import agent_district, require_page_role
 from .errors import json_object
-from .keys import CLOCK, DISTRIBUTOR, HUB, MAILBOXES, SETTINGS, STORE, STREAMS, TASKS, USER
+from .keys import CLOCK, DISTRIBUTOR, HUB, MAIL, SETTINGS, STORE, STREAMS, TASKS, USER
 
 log = logging.getLogger(__name__)
 
@@ -316,7 +316,8 @@ async def _send_reply(request: web.Request, user: dict[str, Any], contact: dict[
     to_addr = contact["caller"] or ""
     if "@" not in to_addr or to_addr.startswith(PSEUDONYM_PREFIX):
         raise InvalidInput("this contact has no e-mail address to reply to")
-    store, clock, mailboxes = request.app[STORE], request.app[CLOCK], request.app[MAILBOXES]
+    store, clock = request.app[STORE], request.app[CLOCK]
+    mailboxes, _ = await request.app[MAIL].current()
     received = await store.run(messages.contact_messages, contact["id"])
     first = received[0] if received else {}
     from_addr = mailboxes.reply_from(first.get("to_addr"), contact["district"])

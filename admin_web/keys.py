@@ -9,8 +9,7 @@ from aiohttp import web
 from acd.ami import AmiLink
 from acd.distributor import Distributor
 from acd.tasks import TaskRunner
-from cases.email import Mailboxes
-from cases.messages import Categoriser
+from cases.mail_directory import MailDirectory
 from agi.call_catalogue import LiveCatalogue
 from kc.clock import Clock
 from kc.settings import Settings
@@ -25,8 +24,11 @@ AMI = web.AppKey("ami", AmiLink)
 CALL_DATA = web.AppKey("call_data", LiveCatalogue)
 # Renders pjsip.conf from the database and has Asterisk reload PJSIP; returns its answer.
 RELOAD_PJSIP = web.AppKey("reload_pjsip", Callable[[], Awaitable[str]])
-MAILBOXES = web.AppKey("mailboxes", Mailboxes)        # the e-mail channel's addresses
-CATEGORISER = web.AppKey("categoriser", Categoriser)  # a written matter's text → skill
+# The e-mail channel's addresses and the keywords (a written matter's text → skill), current.
+MAIL = web.AppKey("mail_directory", MailDirectory)
+# The organisation changed (districts, numbers, agents, skills, queues): the ACD reloads and
+# the PBX's dialplan and PJSIP are rendered and reloaded; returns what was done.
+ORG_CHANGED = web.AppKey("org_changed", Callable[[], Awaitable[str]])
 TASKS = web.AppKey("task_runner", TaskRunner)         # e-mail/web tasks offered to agents
 HUB = web.AppKey("desk_hub", "DeskHub")   # type: ignore[arg-type]   # admin_web.desk.DeskHub
 THROTTLE = web.AppKey("login_throttle", "LoginThrottle")  # type: ignore[arg-type]  # admin_web.login_throttle

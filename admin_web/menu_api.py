@@ -4,7 +4,7 @@ PUT needs role admin and publishes a validated version (422 lists the problems).
 concurrency: send the version you edited as `base_version` (or `If-Match: "<version>"`); if the
 live version moved on, the answer is 409 with the live version and its menu, so nothing is lost.
 
-Shared menus: `PUT /api/menus/{district}/share {"menu_of": "bromma"}` (or null) lets a district
+Shared menus: `PUT /api/menus/{district}/share {"menu_of": "<owner>"}` (or null) lets a district
 play another district's menu (admin; 422 for unknown districts, itself, chains, or skills its
 agents lack). A district that shares one has no menu of its own to read or publish: GET answers
 409 and PUT 422, both naming the owner.
@@ -139,13 +139,13 @@ async def get_share(request: web.Request) -> web.Response:
 
 @routes.put("/api/menus/{district}/share")
 async def put_share(request: web.Request) -> web.Response:
-    """`{"menu_of": "bromma"}`: play Bromma's published menu; `{"menu_of": null}`: its own."""
+    """`{"menu_of": "<owner>"}`: play the owner's published menu; `{"menu_of": null}`: its own."""
     user = require_role(request, "admin")
     district = request.match_info["district"]
     data = await _json(request)
     if not isinstance(data, dict) or "menu_of" not in data or not (
             data["menu_of"] is None or isinstance(data["menu_of"], str)):
-        raise InvalidInput('body must be JSON like {"menu_of": "bromma"} or {"menu_of": null}')
+        raise InvalidInput('body must be JSON like {"menu_of": "<district id>"} or {"menu_of": null}')
     owner = data["menu_of"] or None
     try:
         await menus.share(request.app[STORE], request.app[CLOCK], web_prompts(request.app),

@@ -13,7 +13,7 @@ from aiohttp import web
 
 routes = web.RouteTableDef()
 
-DISTRICT = {"type": "string", "pattern": "^[a-z0-9-]{1,40}$", "examples": ["bromma"]}
+DISTRICT = {"type": "string", "pattern": "^[a-z0-9-]{1,40}$"}
 SKILL = {"type": "string", "pattern": "^[a-z0-9_-]{1,40}$", "examples": ["school"]}
 TIME = {"type": "string", "description": "ISO 8601 time (UTC when no zone)",
         "examples": ["2026-01-05T08:00:00Z"]}
@@ -75,7 +75,7 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/agents": {"get": _op("Agents and their states", f"{READERS}, agent")},
     "/api/agents/{agent_id}/state": {"post": _op(
         "Log an agent in or out, pause", "admin, supervisors of the agent's district, the agent",
-        [_path("agent_id", {"type": "string", "examples": ["bromma-101"]})],
+        [_path("agent_id", {"type": "string"})],
         _obj({"state": {"enum": ["ready", "paused", "logged_out"]},
               "reason": {"type": "string", "maxLength": 64}}, ("state",)))},
     "/api/queues": {"get": _op("Every queue's settings", READERS)},
@@ -104,6 +104,20 @@ PATHS: dict[str, dict[str, Any]] = {
                    _obj({"texts": {"type": "object", "additionalProperties": {"type": "string"}},
                          "audio": {"type": "object"}, "ends_at": TIME}, ("texts", "ends_at"))),
         "delete": _op("Remove the announcement", "admin", [_path("district", DISTRICT)])},
+    "/api/districts": {"get": _op("Every district, retired ones included", READERS)},
+    "/api/districts/{district}": {
+        "put": _op("Add or change a district: name, numbers, addresses, region, switchboard, "
+                   "hours, menu (own, shared or copied), queues", "admin",
+                   [_path("district", DISTRICT)], {"type": "object"}),
+        "delete": _op("Retire a district (its history and reports are kept)", "admin",
+                      [_path("district", DISTRICT)])},
+    "/api/skills/{skill}": {"put": _op("Add or change a skill", "admin", [_path("skill", SKILL)],
+                                       {"type": "object"})},
+    "/api/config": {
+        "get": _op("The whole organisation as one document (no passwords)", "admin"),
+        "put": _op("Replace the whole organisation (validated as a whole, one transaction; "
+                   "`dry_run=1` lists the changes)", "admin",
+                   [_param("dry_run", {"type": "string", "enum": ["0", "1"]})], {"type": "object"})},
     "/api/reports/summary": {"get": _op("Figures for a period", READERS, PERIOD)},
     "/api/reports/table": {"get": _op("Figures broken down", READERS, [
         _param("by", {"enum": ["district", "queue", "category", "hour", "day"]}, required=True),

@@ -70,7 +70,7 @@ async def api_put_queue(request: web.Request) -> web.Response:
 
 
 def parse_overflow(text: str) -> tuple[OverflowStep, ...]:
-    """One step a line: `30: hasselby-vallingby` or `90: *` (every other district)."""
+    """One step a line: `30: <district id>` or `90: *` (every other district)."""
     steps = []
     for n, line in enumerate(text.splitlines(), 1):
         line = line.strip()

@@ -51,6 +51,11 @@ AREAS: tuple[Area, ...] = (
           "/admin/schedule/{district}")),
     Area("a menu's prompt or recording as audio (`/admin/menus/sound/<hash>.wav`)",
          "admin, supervisor", frozenset({"admin", "supervisor"}), ("/admin/menus/sound/{name}.wav",)),
+    Area("`/api/districts` the districts, retired ones included (the organisation's changes "
+         "through `PUT /api/districts/{id}`, `/api/skills/{id}`, `/api/config`: admin)",
+         "admin, supervisor, manager", READERS, ("/api/districts",)),
+    Area("`/api/config` the whole organisation as one document (no passwords)", "admin",
+         frozenset({"admin"}), ("/api/config",)),
     Area("`/admin/users` users, roles, passwords, unlock, API tokens per user; `/admin/audit` "
          "the audit log (who, what, when, before/after) of every change", "admin",
          frozenset({"admin"}), ("/admin/users", "/admin/audit")),

@@ -6,8 +6,8 @@
 - `callback,<contact>`: the waiting caller pressed 1: the place is kept for a call-back; sets
   `KC_CALLBACK=yes` when accepted, so the dialplan can hang up.
 - `transfer,<contact>,<digits>`: the agent's phone blind-transferred the caller (REFER or `#1`):
-  a short code is a skill queue (`acd.options.TRANSFER_SKILL_CODES`), three or more digits a
-  back-office number. Sets `KC_NEXT=wait` (with the new `KC_CONTACT_ID`) or `KC_NEXT=out`.
+  a short code is one of the organisation's transfer codes (data, held by the call catalogue),
+  three or more digits a back-office number. Sets `KC_NEXT=wait` (with the new `KC_CONTACT_ID`) or `KC_NEXT=out`.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from acd import estimate
-from acd.options import NUMBER_RE, TRANSFER_SKILL_CODES
+from acd.options import NUMBER_RE
 from kc.errors import CallerGone, KcError
 
 from . import phrases
@@ -38,6 +38,7 @@ def _contact_id(chan: AgiChannel) -> int | None:
 class AcdRoutes:
     distributor: Any            # acd.distributor.Distributor
     prompts: PromptCache
+    catalogue: Any = None       # agi.call_catalogue.LiveCatalogue: the transfer codes
 
     def routes(self) -> dict[str, Handler]:
         return {"announce": self.announce, "callback": self.callback, "transfer": self.transfer}
@@ -92,7 +93,8 @@ class AcdRoutes:
         contact_id, digits = _contact_id(chan), args[1]
         if contact_id is None:
             return
-        target = TRANSFER_SKILL_CODES.get(digits) or (digits if NUMBER_RE.match(digits) else "")
+        codes = (await self.catalogue.current()).transfer_codes if self.catalogue else {}
+        target = codes.get(digits) or (digits if NUMBER_RE.match(digits) else "")
         try:
             done = await self.distributor.transfer(contact_id, target, redirect=False)
         except KcError as exc:

@@ -5,7 +5,9 @@ A `Catalogue` is an immutable snapshot of
 - the menu a call to each district plays (`CallMenu`): the live version of its own menu, or of
   the menu of the district it shares, parsed, with `{district}` already the called district's
   name;
-- each district's temporary announcement.
+- each district's temporary announcement;
+- the organisation's switchboard (its skill, and which district's switchboard answers for each
+  district) and the agents' transfer codes.
 
 `LiveCatalogue` keeps the current snapshot for the service. The database moves a counter (the
 `call_data_stamp` table, kept by triggers in `kc.schema`) in the very transaction that changes
@@ -18,13 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Mapping
 
 import sqlite_utils
 
+from kc import organisation
 from kc.clock import iso
 from kc.errors import KcError
 from kc.store import Store
@@ -60,6 +63,12 @@ class Catalogue:
     hours: OpeningHours
     menus: Mapping[str, CallMenu]
     announcements: Mapping[str, Announcement]
+    switchboard_skill: str | None = None          # the queue "transfer to the switchboard" reaches
+    switchboards: Mapping[str, str] = field(default_factory=dict)   # district -> who answers for it
+    transfer_codes: Mapping[str, str] = field(default_factory=dict)  # code -> queue:<skill> or number
+
+    def switchboard_of(self, district: str) -> str:
+        return self.switchboards.get(district) or district
 
     def menu_for(self, district: str) -> CallMenu | None:
         return self.menus.get(district)
@@ -69,9 +78,7 @@ class Catalogue:
         return ann if ann is not None and ann.ends_at > iso(now) else None
 
 
-def stamp(db: sqlite_utils.Database) -> int:
-    """How many changes the call data has seen (any process, any writer)."""
-    return db.execute("select changes from call_data_stamp where id = 1").fetchone()[0]
+stamp = organisation.data_stamp   # how many changes the call data has seen (any process)
 
 
 def _call_menus(names: Mapping[str, str], shares: Mapping[str, str],
@@ -101,8 +108,13 @@ def load(db: sqlite_utils.Database) -> Catalogue:
     announcements = {a["district"]: Announcement(MappingProxyType(a["texts"]),
                                                   MappingProxyType(a["audio"]), a["ends_at"])
                      for a in menu_store.all_announcements(db)}
+    switchboards = {r["id"]: r["switchboard"] for r in db.query(
+        "select id, switchboard from districts where switchboard is not null")}
     return Catalogue(at, schedule_store.load_hours(db), MappingProxyType(menus),
-                     MappingProxyType(announcements))
+                     MappingProxyType(announcements),
+                     organisation.settings(db).get("switchboard_skill"),
+                     MappingProxyType(switchboards),
+                     MappingProxyType(organisation.transfer_codes(db)))
 
 
 class LiveCatalogue:

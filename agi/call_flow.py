@@ -174,7 +174,13 @@ class CallFlow:
         # The decision is made: hand the caller on first, the records follow in one job.
         self._record_menu(record, session, version)
         if isinstance(then, Transfer) and then.target == SWITCHBOARD:
-            then = Queue(SWITCHBOARD, 0)
+            if catalogue.switchboard_skill is None:     # a centre without a switchboard
+                await self._finish(contact_id, "failed", {"reason": "no switchboard skill"})
+                await chan.set_variable("KC_NEXT", "hangup")
+                return
+            then = Queue(catalogue.switchboard_skill, 0)
+        if isinstance(then, Queue) and then.skill == catalogue.switchboard_skill:
+            district = catalogue.switchboard_of(district)   # whose switchboard answers for it
         if isinstance(then, Queue):
             record.set(skill=then.skill)
             if then.priority:   # the priority the menu option gave the call (0: default)

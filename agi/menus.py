@@ -25,6 +25,7 @@ from agi.recordings import AUDIO_REF
 from agi import menu_store
 from kc.audit import audit
 from kc.clock import Clock, iso, parse_iso
+from kc import strict_yaml
 from kc.errors import InvalidInput, NotFound
 from agi.menu_store import MenuConflict
 from kc.store import Store
@@ -93,7 +94,7 @@ def check(body: Any, skills: set[str] | None) -> tuple[Menu | None, list[str]]:
     return menu, problems
 
 
-def _sharing_problems(menu: Menu, users: list[str], names: dict[str, str],
+def sharing_problems(menu: Menu, users: list[str], names: dict[str, str],
                       skills_of: dict[str, set[str]]) -> list[str]:
     """A menu several districts play: each queue must have agents in every one of them
     (the call queues in the district that was called)."""
@@ -142,7 +143,7 @@ async def problems_for(store: Store, district: str, body: Any,
     menu, problems = check(body, skills)
     users, names, skills_of = await store.run(_users_data, district, also)
     if menu is not None:
-        problems += _sharing_problems(menu, users, names, skills_of)
+        problems += sharing_problems(menu, users, names, skills_of)
     return menu, problems, users
 
 
@@ -327,10 +328,11 @@ def to_yaml(body: dict[str, Any]) -> str:
 
 
 def from_yaml(text: str) -> Any:
+    """The menu in `text`; a key given twice (two options `'1'`) is refused, not overwritten."""
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise MenuInvalid([f"menu: not valid YAML: {exc}"]) from None
+        return strict_yaml.load(text)
+    except InvalidInput as exc:
+        raise MenuInvalid([f"menu: {exc}"]) from None
 
 
 def diff(old: dict[str, Any] | None, new: dict[str, Any] | None, old_label: str = "before",

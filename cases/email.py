@@ -37,8 +37,8 @@ class Mailboxes:
         district's, else the first mailbox."""
         if received_at in self.districts:
             return received_at
-        return next((a for a, d in self.districts.items() if d == district),
-                    next(iter(self.districts)))
+        fallback = next(iter(self.districts), f"kontakt@{self.domain}")
+        return next((a for a, d in self.districts.items() if d == district), fallback)
 
 
 # ---------------------------------------------------------------------------- parsing

@@ -12,6 +12,7 @@ from typing import Any, Iterable, Mapping
 
 import sqlite_utils
 
+from kc import organisation
 from kc.errors import InvalidInput, NotFound
 
 WRITTEN_CHANNELS = ("email", "web", "fax", "post")
@@ -48,9 +49,14 @@ def create_written_contact(db: sqlite_utils.Database, *, channel: str, district:
                                      "data": json.dumps({"channel": channel}, ensure_ascii=False)})
         if queue_task:
             db["contact_tasks"].insert({
-                "contact_id": contact_id, "skill": skill or "switchboard", "district": district,
+                "contact_id": contact_id, "skill": skill or _fallback_skill(db), "district": district,
                 "confidential": int(confidential), "state": "queued", "created_at": at})
     return contact_id
+
+
+def _fallback_skill(db: sqlite_utils.Database) -> str | None:
+    """Where a written matter without a skill waits: the organisation's fallback skill."""
+    return organisation.settings(db).get("keyword_fallback")
 
 
 def _skill_confidential(db: sqlite_utils.Database, skill: str | None) -> bool:

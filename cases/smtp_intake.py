@@ -14,8 +14,9 @@ from kc.clock import Clock, iso
 from kc.errors import InvalidInput
 from kc.store import Store
 
-from .email import Mailboxes, parse_message
-from .messages import Categoriser, create_written_contact
+from .email import parse_message
+from .mail_directory import MailDirectory
+from .messages import create_written_contact
 
 log = logging.getLogger(__name__)
 
@@ -25,14 +26,15 @@ class IntakeHandler:
 
     MAX_RCPT = 5
 
-    def __init__(self, store: Store, clock: Clock, mailboxes: Mailboxes, categorise: Categoriser,
+    def __init__(self, store: Store, clock: Clock, directory: MailDirectory,
                  on_contact: Callable[[int], None] | None = None):
         self.store, self.clock, self.on_contact = store, clock, on_contact
-        self.mailboxes, self.categorise = mailboxes, categorise
+        self.directory = directory     # addresses and keywords: data, current at each message
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, rcpt_options: list[str]) -> str:
-        if self.mailboxes.district_of(address) is None:
+        mailboxes, _ = await self.directory.current()
+        if mailboxes.district_of(address) is None:
             return "550 5.1.1 No such mailbox here"
         if len(envelope.rcpt_tos) >= self.MAX_RCPT:
             return "452 4.5.3 Too many recipients"
@@ -49,9 +51,12 @@ class IntakeHandler:
             log.info("refused a malformed message from %s: %s", session.peer, exc)
             return f"554 5.6.0 Malformed message: {exc}"
         ids = []
+        mailboxes, categorise = await self.directory.current()
         for rcpt in dict.fromkeys(a.lower() for a in envelope.rcpt_tos):
-            district = self.mailboxes.district_of(rcpt)
-            skill = self.categorise(f"{incoming.subject}\n{incoming.body}")
+            district = mailboxes.district_of(rcpt)
+            if district is None:     # retired since RCPT
+                continue
+            skill = categorise(f"{incoming.subject}\n{incoming.body}")
             contact_id = await self.store.run(
                 create_written_contact, channel="email", district=district,
                 caller=incoming.sender, caller_name=incoming.sender_name, skill=skill,
@@ -76,10 +81,11 @@ class SmtpIntake:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        await self.handler.directory.current()
 
         def factory() -> SMTP:
             return SMTP(self.handler, data_size_limit=self.max_message_bytes,
-                        hostname=self.handler.mailboxes.domain,
+                        hostname=self.handler.directory.domain,
                         ident="Kommuncentral intake", enable_SMTPUTF8=True, loop=loop,
                         command_call_limit=100, timeout=60)
 

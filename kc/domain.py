@@ -46,7 +46,12 @@ class Role(str, Enum):
 class District:
     id: str
     name: str
-    number: str                      # the residents' number that reaches it
+    number: str                      # the first of the residents' numbers that reach it
+    numbers: tuple[str, ...] = ()    # every number residents dial for it
+    addresses: tuple[str, ...] = ()  # its e-mail addresses
+    region: str | None = None        # the regional centre it belongs to
+    switchboard: str | None = None   # the district whose switchboard answers for it (None: itself)
+    retired_at: str | None = None    # retired: no longer called or written to; history kept
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ class Skill:
     id: str
     name: str
     confidential: bool = False
+    retired_at: str | None = None
 
 
 @dataclass(frozen=True)

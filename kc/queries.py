@@ -14,14 +14,29 @@ from .errors import NotFound
 # ---------------------------------------------------------------- organisation
 
 
-def list_districts(db: sqlite_utils.Database) -> list[District]:
-    return [District(**row) for row in db["districts"].rows_where(order_by="id")]
+def list_districts(db: sqlite_utils.Database, retired: bool = False) -> list[District]:
+    """The districts in service (with `retired`: those retired too, for reports)."""
+    numbers: dict[str, list[str]] = {}
+    for number, district in db.execute("select number, district from district_numbers order by rowid"):
+        numbers.setdefault(district, []).append(number)
+    addresses: dict[str, list[str]] = {}
+    for address, district in db.execute(
+            "select address, district from district_addresses order by rowid"):
+        addresses.setdefault(district, []).append(address)
+    where = None if retired else "retired_at is null"
+    return [District(id=r["id"], name=r["name"], number=r["number"],
+                     numbers=tuple(numbers.get(r["id"], ())),
+                     addresses=tuple(addresses.get(r["id"], ())), region=r["region"],
+                     switchboard=r["switchboard"], retired_at=r["retired_at"])
+            for r in db["districts"].rows_where(where, order_by="id")]
 
 
-def list_skills(db: sqlite_utils.Database) -> list[Skill]:
+def list_skills(db: sqlite_utils.Database, retired: bool = False) -> list[Skill]:
+    where = None if retired else "retired_at is null"
     return [
-        Skill(id=r["id"], name=r["name"], confidential=bool(r["confidential"]))
-        for r in db["skills"].rows_where(order_by="id")
+        Skill(id=r["id"], name=r["name"], confidential=bool(r["confidential"]),
+              retired_at=r["retired_at"])
+        for r in db["skills"].rows_where(where, order_by="id")
     ]
 
 

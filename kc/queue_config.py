@@ -22,7 +22,7 @@ Functions here take a `sqlite_utils.Database` (run them with ``await store.run(f
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from typing import Any
 
 import sqlite_utils
 
@@ -32,7 +32,6 @@ from .errors import InvalidInput, NotFound
 
 __all__ = ["ANY_DISTRICT", "DEFAULT_SERVICE_LEVEL_SECONDS", "OverflowStep", "QueueConfig", "queue_name"]
 
-DEMO_OVERFLOW_AFTER_SECONDS = 30.0
 TABLE = "queues"
 
 
@@ -96,17 +95,3 @@ def delete_queue_config(db: sqlite_utils.Database, skill: str, district: str) ->
     """Forget a queue's configuration (the routing default applies again); `NotFound` if none."""
     get_queue_config(db, skill, district)
     db[TABLE].delete((skill, district))
-
-
-def demo_queue_configs(districts: Iterable[str], skills: Iterable[str],
-                       overflow_after: float = DEMO_OVERFLOW_AFTER_SECONDS) -> list[QueueConfig]:
-    """Every skill × district: 30 s service level, no wrap-up, after `overflow_after` seconds
-    overflow to the other districts' agents with the skill."""
-    districts = list(districts)
-    out = []
-    for district in districts:
-        others = tuple(d for d in districts if d != district)
-        for skill in skills:
-            steps = (OverflowStep(overflow_after, others),) if others else ()
-            out.append(QueueConfig(skill, district, overflow=steps))
-    return out

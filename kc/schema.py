@@ -287,10 +287,46 @@ def call_data_stamp(db: sqlite_utils.Database) -> None:
                "id integer primary key check (id = 1), changes integer not null)")
     db.execute("insert or ignore into call_data_stamp (id, changes) values (1, 0)")
     for table in CALL_DATA_TABLES:
-        for action in ("insert", "update", "delete"):
-            db.execute(f"create trigger if not exists call_data_{table}_{action} "
-                       f"after {action} on {table} begin "
-                       f"update call_data_stamp set changes = changes + 1 where id = 1; end")
+        _stamp_triggers(db, table)
+
+
+def organisation(db: sqlite_utils.Database) -> None:
+    """Migration ``0017_organisation``: the whole organisation as data. A district has any
+    number of numbers and e-mail addresses, a region, the district whose switchboard answers
+    for it, and is retired rather than deleted (its history stays); skills are retired too.
+    The centre's own facts (mail domain, the switchboard's skill, the written channels'
+    fallback skill), the categorisation keywords and the agents' transfer codes are rows."""
+    for column in ("region", "switchboard", "retired_at"):
+        db["districts"].add_column(column, str)
+    db["skills"].add_column("retired_at", str)
+    db.execute("create table district_numbers (number text primary key, "
+               "district text not null references districts(id))")
+    db.execute("create index idx_district_numbers_district on district_numbers(district)")
+    db.execute("insert into district_numbers (number, district) "
+               "select number, id from districts where number is not null and number != ''")
+    db.execute("create table district_addresses (address text primary key, "
+               "district text not null references districts(id))")
+    db.execute("create index idx_district_addresses_district on district_addresses(district)")
+    db.execute("create table org_settings (key text primary key, value text not null)")
+    db.execute("create table category_keywords (skill text not null references skills(id), "
+               "word text not null, primary key (skill, word))")
+    db.execute("create table transfer_codes (code text primary key, target text not null)")
+    for table in ORGANISATION_TABLES:
+        _stamp_triggers(db, table)
+
+
+# The organisation's own tables: a write moves the call data stamp too, so the service (menus,
+# transfer codes, the e-mail intake, the ACD and the PBX) picks the change up without a restart.
+ORGANISATION_TABLES = ("district_numbers", "district_addresses", "org_settings",
+                       "category_keywords", "transfer_codes", "skills", "agents", "agent_skills",
+                       "queues")
+
+
+def _stamp_triggers(db: sqlite_utils.Database, table: str) -> None:
+    for action in ("insert", "update", "delete"):
+        db.execute(f"create trigger if not exists call_data_{table}_{action} "
+                   f"after {action} on {table} begin "
+                   f"update call_data_stamp set changes = changes + 1 where id = 1; end")
 
 
 def record_journal(db: sqlite_utils.Database) -> None:
@@ -367,4 +403,5 @@ STEPS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0014_record_journal", record_journal),
     ("0015_contact_figures", contact_figures),
     ("0016_report_hours", report_hours),
+    ("0017_organisation", organisation),
 ]

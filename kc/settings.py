@@ -193,7 +193,10 @@ SETTINGS: tuple[Setting, ...] = (
             "per `KC_FORM_WINDOW`", "form_limit", 1, 10000),
     Setting("KC_FORM_WINDOW", 600.0, SECONDS, "The window of `KC_FORM_LIMIT`", "form_window",
             1, 86400),
-    # The demo
+    # The organisation and the demo
+    Setting("KC_CONFIG", None, PATH, "The organisation file `kc init --demo` (and so `make run`) "
+            "creates the centre from (unset: `config/demo.yaml`; e.g. `config/stockholm.yaml`)",
+            "config_file"),
     Setting("KC_DEMO_ALWAYS_OPEN", False, YES_NO, "`kc init --demo` makes every district always "
             "open (tests do not depend on the hour)", "demo_always_open"),
 )
@@ -234,6 +237,7 @@ class Settings:
     history_days: int
     form_limit: int
     form_window: float
+    config_file: Path | None
     demo_always_open: bool
     python: str = field(default_factory=lambda: sys.executable)   # not a setting: ourselves
 

@@ -1,6 +1,8 @@
 """`kc`: set up, run and inspect Kommuncentral.
 
-  kc init [--demo]   create var/kc.db (with the demo centre); never overwrites
+  kc init [--demo | --config FILE]   create var/kc.db (with the demo centre, KC_CONFIG, or the
+                     organisation in FILE); never overwrites
+  kc config export|validate|import   the whole organisation as YAML (kommuncentral/config_cli.py)
   kc render          write the Asterisk configuration into var/asterisk/
   kc serve           run the service (FastAGI, AMI/ACD, web) against a running Asterisk
   kc asterisk        render and run only Asterisk (foreground) until stopped
@@ -21,29 +23,44 @@ import signal
 import sys
 
 from kc.clock import system_clock
-from kommuncentral import menu_cli
+from kommuncentral import config_cli, menu_cli
 from kommuncentral import case_cli
 from kommuncentral import report_cli
 from kommuncentral.demo import DEMO_FILE
 from kc.errors import KcError
 from kc.settings import Settings, describe, markdown_table
+from kc import queries
 from kc.store import Store
 
 log = logging.getLogger("kc")
 
 
-def cmd_init(settings: Settings, demo: bool) -> int:
+def cmd_init(settings: Settings, demo: bool, config: str | None) -> int:
+    from pathlib import Path
+    from city.document import ConfigInvalid
+    from kommuncentral.demo import load_config
+
+    source = Path(config) if config else (settings.config_file or DEMO_FILE) if demo else None
     existed = settings.db_path.exists()
+    if source is not None and not existed:
+        try:     # checked before the database is created: a bad file leaves nothing behind
+            from kommuncentral.demo import read
+            from city.document import validated
+            validated(read(source))
+        except ConfigInvalid as exc:
+            print(f"kc: {source}: no centre created, {len(exc.problems)} problem(s):", file=sys.stderr)
+            for problem in exc.problems:
+                print(f"  - {problem}", file=sys.stderr)
+            return 2
     store = Store(settings.db_path)
     try:
         store.run_sync(lambda db: None)  # creates and migrates
         if existed:
             print(f"{settings.db_path} exists; left as it is")
             return 0
-        if demo:
-            from kommuncentral.demo import load_demo
-            store.run_sync(load_demo, system_clock, always_open=settings.demo_always_open)
-            print(f"created {settings.db_path} with the demo centre")
+        if source is not None:
+            store.run_sync(load_config, system_clock, source, settings.demo_always_open)
+            print(f"created {settings.db_path} from {source}")
         else:
             print(f"created empty {settings.db_path}")
     finally:
@@ -118,6 +135,11 @@ async def cmd_up(settings: Settings) -> int:
 
     _require_db(settings)
     lock = single_instance(settings.var_dir / "kc-up.lock")
+    store = Store(settings.db_path)
+    try:
+        districts = store.run_sync(queries.list_districts)
+    finally:
+        store.close()
     stop = _stop_event()
     ctx = await _render(settings)
     pbx = AsteriskProcess(ctx)
@@ -132,11 +154,14 @@ async def cmd_up(settings: Settings) -> int:
         print(f"""
 Kommuncentral is up.
   Web:      {settings.web_url}/          API: {settings.web_url}/api/health
-  SIP:      udp {settings.sip_host}:{settings.sip_port}  (residents dial 0850810000 Bromma, 0850820000 Hässelby-Vällingby)
+  SIP:      udp {settings.sip_host}:{settings.sip_port}
   AMI:      {settings.bind_host}:{settings.ami_port}   FastAGI: {settings.bind_host}:{settings.agi_port}
-  API tokens: demo-admin-token (admin), demo-manager-token (manager)
-  Demo log-ins (user / password / role):""", flush=True)
-        for user, password, role in demo_logins():
+  Residents dial:""", flush=True)
+        for district in districts:
+            print(f"    {', '.join(district.numbers):<24} {district.name}")
+        source = settings.config_file or DEMO_FILE
+        print(f"  Log-ins set by {source.name} (user / password / role):")
+        for user, password, role in demo_logins(source)[:12]:
             print(f"    {user:<12} {password:<16} {role}")
         print("  Ctrl-C stops Asterisk and the service.", flush=True)
         await service
@@ -179,7 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
     p_init = sub.add_parser("init", help="create the database")
-    p_init.add_argument("--demo", action="store_true", help="with the demo centre")
+    p_init.add_argument("--demo", action="store_true",
+                        help="with the demo centre (config/demo.yaml, or the file KC_CONFIG names)")
+    p_init.add_argument("--config", metavar="FILE", help="with the organisation in FILE")
     sub.add_parser("render", help="write the Asterisk configuration")
     sub.add_parser("serve", help="run the service")
     sub.add_parser("asterisk", help="run only Asterisk")
@@ -187,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     p_cli = sub.add_parser("cli", help="run one Asterisk CLI command, e.g. kc cli pjsip show contacts")
     p_cli.add_argument("words", nargs="+")
     menu_cli.add_parser(sub)
+    config_cli.add_parser(sub)
     case_cli.add_parser(sub)
     report_cli.add_parser(sub)
     from acd import simulate
@@ -202,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         if args.command == "init":
-            return cmd_init(settings, args.demo)
+            return cmd_init(settings, args.demo, args.config)
         if args.command == "render":
             ctx = asyncio.run(_render(settings))
             print(f"rendered {ctx.config_path}")
@@ -215,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(cmd_up(settings))
         if args.command == "cli":
             return asyncio.run(cmd_cli(settings, " ".join(args.words)))
+        if args.command == "config":
+            return config_cli.run(settings, args)
         if args.command == "menu":
             return menu_cli.run(settings, args)
         if args.command in ("purge", "export"):

@@ -27,7 +27,7 @@ from acd.tasks import TaskRunner
 from acd.telephony import AmiTelephony
 from admin_web import app as web_app
 from admin_web.desk import DeskHub
-from admin_web.keys import (AMI, CALL_DATA, CATEGORISER, CLOCK, DISTRIBUTOR, HUB, MAILBOXES,
+from admin_web.keys import (AMI, CALL_DATA, CLOCK, DISTRIBUTOR, HUB, MAIL, ORG_CHANGED,
                             RELOAD_PJSIP, SETTINGS, STORE, TASKS)
 from agi.after_hours import setup as after_hours_setup
 from agi.acd_routes import AcdRoutes
@@ -38,6 +38,7 @@ from agi.fastagi import FastAgiServer, parse_allow
 from agi.phrases import PhraseParts
 from agi.prompts import PromptCache
 from cases import retention
+from cases.mail_directory import MailDirectory
 from cases.smtp_intake import IntakeHandler, SmtpIntake
 
 from kc import queries, web_store
@@ -45,7 +46,7 @@ from kc.clock import Clock, iso, parse_iso, system_clock
 from kc.errors import InvalidInput
 from kc.settings import Settings
 from kc.store import Store, private_file
-from kommuncentral.demo import demo_mail
+from kommuncentral.follow import Follower
 from pbx.asterisk import (AgentEndpoint, AsteriskContext, AsteriskProcess, DistrictNumber,
                          default_run_user, reload_succeeded, render_config)
 from reporting import reports
@@ -93,7 +94,7 @@ def asterisk_context(settings: Settings, store: Store, fallback_prompt: Path | N
         agi_host=settings.bind_host, agi_port=settings.agi_port,
         agi_secret=settings.secret("agi.secret"),
         trunk_match=settings.trunk_match,
-        districts=tuple(DistrictNumber(d.id, d.number) for d in districts),
+        districts=tuple(DistrictNumber(d.id, n) for d in districts for n in d.numbers),
         agents=tuple(AgentEndpoint(a, d, h) for a, d, h in creds),
         fallback_command=tuple(command),
         run_user=run_user,
@@ -152,7 +153,6 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
     app = web.Application(client_max_size=1024 * 1024)
     app[SETTINGS] = settings
     app[CLOCK] = clock
-    app[MAILBOXES], app[CATEGORISER] = demo_mail()
     web_app.setup(app)
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -162,6 +162,7 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
         app[CALL_DATA] = LiveCatalogue(store)     # hours, policies, menus: parsed once here
         await app[CALL_DATA].refresh()
         app[RELOAD_PJSIP] = functools.partial(reload_pjsip, settings, store)
+        app[MAIL] = MailDirectory(store)          # addresses and keywords: data, kept current
         imported = await import_fallback_spool(settings, store)
         if imported:
             log.info("registered %d calls that met the fallback", imported)
@@ -193,7 +194,14 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
         app[AMI], app[DISTRIBUTOR] = link, distributor
         await distributor.restore_moves()   # supervisors' moves of the day
         await link.start()
+        follower = Follower(store, distributor.reload_organisation,
+                            functools.partial(reload_pbx, settings, store))
+        await follower.start()
+        app[ORG_CHANGED] = follower.changed
+        following = asyncio.create_task(follower.run())
         yield
+        following.cancel()
+        await asyncio.gather(following, return_exceptions=True)
         await link.stop()
         await distributor.close()
 
@@ -217,7 +225,7 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
                                                      distributor, app[AMI], asterisk_user_ids(settings))
         server = FastAgiServer({"menu": flow.menu, "agent-feature": flow.agent_feature,
                                 **flow.after_hours.routes(),
-                                **AcdRoutes(distributor, prompts).routes()},
+                                **AcdRoutes(distributor, prompts, catalogue).routes()},
                                settings.bind_host, settings.agi_port,
                                secret=settings.secret("agi.secret"),
                                allow=parse_allow(settings.agi_allow))
@@ -237,7 +245,7 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
         hub.start()
         await runner.start()
         intake = SmtpIntake(settings.smtp_host, settings.smtp_port, settings.smtp_max_bytes,
-                            IntakeHandler(store, clock, app[MAILBOXES], app[CATEGORISER],
+                            IntakeHandler(store, clock, app[MAIL],
                                           on_contact=lambda _: runner.kick()))
         try:
             await intake.start()
@@ -349,6 +357,16 @@ async def reload_pjsip(settings: Settings, store: Store) -> str:
     if rc != 0 or not reload_succeeded(out):
         raise InvalidInput(f"Asterisk did not reload PJSIP: {out.strip()[:200]}")
     return out.strip()
+
+
+async def reload_pbx(settings: Settings, store: Store) -> str:
+    """Numbers or agents changed: render the configuration and reload the dialplan and PJSIP."""
+    out = await reload_pjsip(settings, store)
+    ctx = await asyncio.to_thread(asterisk_context, settings, store, await fallback_prompt(settings))
+    rc, text = await AsteriskProcess(ctx)._rx("dialplan reload", timeout=15)
+    if rc != 0:
+        raise InvalidInput(f"Asterisk did not reload the dialplan: {text.strip()[:200]}")
+    return f"{out} {text.strip()}"
 
 
 async def fallback_prompt(settings: Settings) -> Path:

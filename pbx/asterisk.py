@@ -80,15 +80,15 @@ class AsteriskError(RuntimeError):
 
 @dataclass(frozen=True)
 class AgentEndpoint:
-    id: str  # PJSIP endpoint, auth username and aor name, e.g. "bromma-101"
+    id: str  # PJSIP endpoint, auth username and aor name (the agent's id)
     district: str
     ha1: str  # md5("id:realm:password") hex
 
 
 @dataclass(frozen=True)
 class DistrictNumber:
-    district: str  # "bromma"
-    number: str  # "0850810000"
+    district: str  # the district's id
+    number: str  # one of the numbers residents dial for it (a district may have several)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ import sqlite_utils
 
 from kc.errors import NotFound
 from schedules.hours import OpeningHours
-from schedules.schedule import ALWAYS_OPEN_BODY, DAYS, Schedule
 
 
 # ---------------------------------------------------------------- schedules
@@ -127,58 +126,3 @@ def last_language(db: sqlite_utils.Database, caller: str | None) -> str | None:
         "select language from contacts where caller = ? and language is not null "
         "order by id desc limit 1", [caller]))
     return rows[0]["language"] if rows else None
-
-
-# ---------------------------------------------------------------- demo
-
-def _office(days: tuple[str, ...], start: str, end: str) -> dict[str, list[list[str]]]:
-    return {d: [[start, end]] for d in days}
-
-
-DEMO_SCHEDULES: dict[str, dict[str, Any]] = {
-    # Office hours, closed on holidays and eves; after hours to the regional centre.
-    "bromma": {
-        "week": _office(DAYS[:5], "08:00", "16:30"),
-        "holidays": "closed", "eves": "closed",
-        "before_holiday": None,
-        "exceptions": [],
-        "after_hours": {
-            "route_to": ["hasselby-vallingby"], "voice_message": True, "callback": True,
-            "emergency": {
-                "sv": "Vid akut fara för liv eller hälsa, ring 112. "
-                      "Socialjouren nås på telefon 08 508 400 00.",
-                "en": "In an emergency, call 112. "
-                      "The social services on-call team is reached at 08 508 400 00.",
-            },
-        },
-    },
-    # The regional centre: open 07-22 every day of the year.
-    "hasselby-vallingby": {
-        "week": _office(DAYS, "07:00", "22:00"),
-        "holidays": "open", "eves": "open",
-        "exceptions": [],
-        "after_hours": {
-            "route_to": [], "voice_message": True, "callback": True,
-            "emergency": {
-                "sv": "Vid akut fara för liv eller hälsa, ring 112. "
-                      "Socialjouren nås på telefon 08 508 400 00.",
-                "en": "In an emergency, call 112. "
-                      "The social services on-call team is reached at 08 508 400 00.",
-            },
-        },
-    },
-}
-
-
-def load_demo_schedules(db: sqlite_utils.Database, at: str, always: bool = False) -> None:
-    """Demo schedules for `kc init --demo`. `always` (setting KC_DEMO_ALWAYS_OPEN, set by the
-    test instance) makes every district always open, so tests do not depend on the time of day."""
-    known = {r["id"] for r in db["districts"].rows}
-    for district, body in DEMO_SCHEDULES.items():
-        if district not in known:
-            continue
-        if always:
-            body = {**ALWAYS_OPEN_BODY, "after_hours": body["after_hours"]}
-        Schedule.from_dict(body)   # the demo itself must be valid
-        db["schedules"].upsert({"district": district, "body": json.dumps(body, ensure_ascii=False),
-                                "updated_at": at, "updated_by": "demo"}, pk="district")

@@ -11,7 +11,7 @@ import pytest
 from agi import menus
 from agi.after_hours_decision import Offer, Open, Routed, decide
 from agi.call_catalogue import LiveCatalogue
-from agi.menu import demo_menu
+from demo_facts import demo_menu
 from agi.prompts import PromptCache
 from kc.store import Store
 from kommuncentral.demo import load_demo

@@ -14,7 +14,8 @@ from admin_web.case_pages import RateLimiter
 from cases import access, categories, fcr, knowledge, messages, records, retention
 from cases.email import parse_message
 from kc.clock import iso
-from kommuncentral.demo import demo_mail, load_demo
+from cases import mail_directory
+from kommuncentral.demo import load_demo
 from kc.domain import AgentState
 from kc.errors import InvalidInput
 from kc.store import Store
@@ -115,12 +116,12 @@ def test_purge_removes_notes_and_pseudonymises(store):
     assert store.run_sync(retention.purge, retention.cutoff_for(NOW, 90), "k")["contacts"] == 0  # idempotent
 
 
-def test_parse_and_categorise_mail():
+def test_parse_and_categorise_mail(store):
     ok = parse_message(b"From: Eva <eva@example.se>\r\nSubject: =?utf-8?q?Hemtj=C3=A4nst?=\r\n"
                        b"Message-ID: <1@x>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
                        b"Min mamma beh\xc3\xb6ver hemtj\xc3\xa4nst.\r\n")
     assert ok.sender == "eva@example.se" and ok.subject == "Hemtjänst" and "hemtjänst" in ok.body
-    mailboxes, categorise = demo_mail()
+    _, mailboxes, categorise = store.run_sync(mail_directory.load)
     assert mailboxes.district_of("Bromma@kontakt.example") == "bromma"
     assert mailboxes.district_of("someone@kontakt.example") is None
     assert mailboxes.reply_from("bromma@kontakt.example", "hasselby-vallingby") == "bromma@kontakt.example"

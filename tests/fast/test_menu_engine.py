@@ -9,7 +9,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agi.menu import (
-    DEMO_SKILLS,
     DIGITS,
     Collect,
     Event,
@@ -22,9 +21,9 @@ from agi.menu import (
     SessionError,
     Speech,
     Transfer,
-    demo_menu,
     validate,
 )
+from demo_facts import DEMO_SKILLS, demo_menu
 
 SKILLS = set(DEMO_SKILLS)
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from agi.menu import Menu, demo_menu
+from agi.menu import Menu
+from demo_facts import demo_menu
 from agi.prompts import VOICES, PromptCache, PromptError
 
 pytestmark = pytest.mark.skipif(

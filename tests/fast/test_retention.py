@@ -22,8 +22,14 @@ NOW = datetime(2025, 3, 3, 10, 0, tzinfo=timezone.utc)
 # Columns that hold no resident's personal data (staff, configuration, figures, keys, times).
 NOT_PERSONAL: dict[str, set[str]] = {
     "schema_migrations": {"name", "applied_at"},
-    "districts": {"id", "name", "number"},
-    "skills": {"id", "name", "confidential"},
+    "districts": {"id", "name", "number", "region", "retired_at", "switchboard"},
+    "skills": {"id", "name", "confidential", "retired_at"},
+    # the organisation: the city's own numbers, mailboxes, keywords and codes
+    "district_numbers": {"district", "number"},
+    "district_addresses": {"district", "address"},
+    "org_settings": {"key", "value"},
+    "category_keywords": {"skill", "word"},
+    "transfer_codes": {"code", "target"},
     "agents": {"id", "name", "district", "languages", "cleared_for", "sip_ha1"},
     "agent_skills": {"agent", "skill", "proficiency"},
     "agent_status": {"agent", "state", "reason", "since"},

@@ -103,8 +103,8 @@ B, H, C = "bromma", "hasselby-vallingby", "c"
 
 
 def demo_policy(after=30.0, skills=("elderly-care", "school", "social-services")):
-    from kc.queue_config import demo_queue_configs
-    return RoutingPolicy(demo_queue_configs([B, H], skills, after))
+    from acd.simulate import uniform_queues
+    return RoutingPolicy(uniform_queues([B, H], skills, after))
 
 
 def ag(id, district=B, skills=None, idle=0.0, cleared=(), langs=("sv",), state=S.READY):

@@ -11,7 +11,7 @@ from agi.after_hours_decision import opening_phrase
 from schedules.schedule import (DAYS, TZ, Schedule, ScheduleError, eve_name, holiday_name, instant,
                          public_holidays)
 from schedules.hours import validate_policy
-from schedules.schedule_store import DEMO_SCHEDULES
+from demo_facts import DEMO_SCHEDULES
 
 UTC = timezone.utc
 BROMMA = Schedule.from_dict(DEMO_SCHEDULES["bromma"])
