@@ -106,7 +106,7 @@ async def cmd_serve(settings: Settings) -> int:
 
 
 async def cmd_asterisk(settings: Settings) -> int:
-    from pbx.asterisk import AsteriskProcess
+    from pbx.process import AsteriskProcess
 
     _require_db(settings)
     stop = _stop_event()
@@ -128,7 +128,7 @@ async def cmd_up(settings: Settings) -> int:
     """Asterisk and the service, supervised: Asterisk restarted when it dies (a limited number
     of times, see `kommuncentral.supervisor`), everything stopped cleanly when it cannot be
     kept up or the service fails; exit status 1 then, for a service manager to see."""
-    from pbx.asterisk import AsteriskProcess
+    from pbx.process import AsteriskProcess
     from kommuncentral.demo import demo_logins
     from kommuncentral.service import run_service
     from kommuncentral.supervisor import PbxSupervisor, single_instance
@@ -179,7 +179,7 @@ Kommuncentral is up.
 
 async def cmd_cli(settings: Settings, command: str) -> int:
     """`asterisk -rx` through the same runtime that started it (in its root, for 22)."""
-    from pbx.asterisk import AsteriskProcess
+    from pbx.process import AsteriskProcess
 
     _require_db(settings)
     rc, out = await AsteriskProcess(await _render_context(settings))._rx(command, timeout=30)

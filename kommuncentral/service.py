@@ -47,8 +47,9 @@ from kc.errors import InvalidInput
 from kc.settings import Settings
 from kc.store import Store, private_file
 from kommuncentral.follow import Follower
-from pbx.asterisk import (AgentEndpoint, AsteriskContext, AsteriskProcess, DistrictNumber,
-                         default_run_user, reload_succeeded, render_config)
+from pbx.asterisk import (AgentEndpoint, AsteriskContext, DistrictNumber, default_run_user,
+                         render_config)
+from pbx.process import AsteriskProcess, reload_succeeded
 from reporting import reports
 from pbx.runtime import AsteriskRuntime, RuntimeMissing, runtime_for
 

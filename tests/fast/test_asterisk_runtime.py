@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pbx import runtime as ar
-from pbx.asterisk import reload_succeeded
+from pbx.process import reload_succeeded
 from kc.settings import DEFAULT_ASTERISK_SYSROOT, Settings
 
 ROOT = Path(__file__).resolve().parents[2]

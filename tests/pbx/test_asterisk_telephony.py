@@ -33,13 +33,12 @@ from kc_instance import free_port  # noqa: E402
 from pbx.asterisk import (  # noqa: E402
     AgentEndpoint,
     AsteriskContext,
-    AsteriskProcess,
     DistrictNumber,
     default_run_user,
     ha1,
     render_config,
 )
-
+from pbx.process import AsteriskProcess  # noqa: E402
 from pbx.runtime import RuntimeMissing, runtime_for  # noqa: E402
 from kc.settings import Settings  # noqa: E402
 
