@@ -308,14 +308,20 @@ class Settings:
             return path.read_text().strip()
         except FileNotFoundError:
             pass
-        value = secrets.token_urlsafe(32)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process won the race
-            return path.read_text().strip()
+        # Written whole under a private name, then linked into place: the link is atomic and
+        # fails if another process (`kc asterisk` and `kc serve` start together) made it first,
+        # so nobody ever reads a secret half written.
+        tmp = self.secrets_dir / f".{name}.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
-            fh.write(value + "\n")
-        return value
+            fh.write(secrets.token_urlsafe(32) + "\n")
+        try:
+            os.link(tmp, path)
+        except FileExistsError:   # another process won the race: theirs it is
+            pass
+        finally:
+            tmp.unlink()
+        return path.read_text().strip()
 
 
 # ---------------------------------------------------------------------------- listing

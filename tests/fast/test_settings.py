@@ -152,3 +152,29 @@ def test_the_demo_is_always_open_only_when_asked(tmp_path, always):
         store.close()
     assert set(bodies) == {"bromma", "hasselby-vallingby"}
     assert all(bool(b.get("always_open")) is always for b in bodies.values())
+
+
+def test_a_secret_made_by_racing_processes_is_whole_and_the_same(tmp_path):
+    """`kc asterisk` and `kc serve` start together and both ask for the same secret: each gets
+    the one whole value (never an empty, half-written file). Twelve processes start at once,
+    in each of twenty fresh directories."""
+    import multiprocessing
+    ctx = multiprocessing.get_context("fork")
+    for run in range(20):
+        var = tmp_path / str(run)
+        barrier, out = ctx.Barrier(12), ctx.Queue()
+        procs = [ctx.Process(target=_race_for_secret, args=(str(var), barrier, out))
+                 for _ in range(12)]
+        for p in procs:
+            p.start()
+        values = [out.get(timeout=30) for _ in procs]
+        for p in procs:
+            p.join(timeout=30)
+        assert len(set(values)) == 1 and len(values[0]) >= 32, values
+        assert [p.name for p in (var / "secrets").iterdir()] == ["agi.secret"]
+
+
+def _race_for_secret(var: str, barrier, out) -> None:
+    settings = Settings.from_env({"KC_VAR": var})
+    barrier.wait()
+    out.put(settings.secret("agi.secret"))
