@@ -53,7 +53,7 @@ from pbx.runtime import RuntimeMissing, runtime_for  # noqa: E402
 from agi.prompts import PromptCache  # noqa: E402
 from kc.passwords import sip_ha1  # noqa: E402
 from kc.settings import Settings  # noqa: E402
-from kc_instance import KC, free_rtp_range, make_instance, remove_instance  # noqa: E402
+from kc_instance import KC, free_rtp_range, make_instance, release_instance  # noqa: E402
 from sipp_driver import SipPhone, _digits, _env, _sipp_binary, free_media_port, free_udp_port  # noqa: E402
 
 BROMMA = "0850810000"
@@ -410,11 +410,7 @@ def run_scenario(args: argparse.Namespace, asterisk: str = "22") -> dict:
         result["note"] = ("enqueue-to-INVITE includes only Asterisk + service time; the menu "
                           "(ACD phase) is before enqueue. Queue() members are rung in Asterisk itself.")
     finally:
-        if os.environ.get("KC_KEEP_BENCH"):
-            print("kept", inst.var)
-            inst.stop()
-        else:
-            remove_instance(inst)
+        release_instance(inst)
     return result
 
 

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from benchmarks.bench_acd_pbx import BROMMA, _pct, sipp_counts, vm_hwm_mb  # noqa: E402
 from benchmarks.results import merge_results  # noqa: E402
-from kc_instance import free_rtp_range, make_instance, remove_instance  # noqa: E402
+from kc_instance import free_rtp_range, make_instance, release_instance  # noqa: E402
 from sipp_driver import _digits, _env, _sipp_binary, free_media_port, free_udp_port  # noqa: E402
 
 ON_TIME_SECONDS = 1.0
@@ -135,11 +135,7 @@ def main() -> int:
         result["target_all_on_time"] = (result["due"] > 0 and result["not_played"] == 0
                                         and result["late"] == 0)
     finally:
-        if os.environ.get("KC_KEEP_BENCH"):
-            print("kept", inst.var)
-            inst.stop()
-        else:
-            remove_instance(inst)
+        release_instance(inst)
     print(json.dumps(result, indent=2), flush=True)
     merge_results("announce", result)
     return 0 if result.get("target_all_on_time") else 1

@@ -33,7 +33,7 @@ from benchmarks.bench_acd_pbx import vm_hwm_mb  # noqa: E402
 from benchmarks.bench_reports import YEAR_START, seed  # noqa: E402
 from benchmarks.results import merge_results  # noqa: E402
 from kc.store import Store  # noqa: E402
-from kc_instance import make_instance, remove_instance  # noqa: E402
+from kc_instance import make_instance, release_instance  # noqa: E402
 from kommuncentral.demo import load_demo  # noqa: E402
 
 HOLD_TARGET_MS = 50.0
@@ -88,11 +88,7 @@ def main() -> int:
         result["target_hold_50ms"] = bool(done) and result["longest_writer_hold_ms"] <= HOLD_TARGET_MS
         result["target_memory_150mb"] = (result["service_peak_rss_mb"] or 1e9) < MEMORY_TARGET_MB
     finally:
-        if os.environ.get("KC_KEEP_BENCH"):
-            print("kept", inst.var)
-            inst.stop()
-        else:
-            remove_instance(inst)
+        release_instance(inst)
     print(json.dumps(result, indent=2), flush=True)
     merge_results("purge", result)
     return 0 if result.get("target_hold_50ms") and result.get("target_memory_150mb") else 1

@@ -87,3 +87,28 @@ def admin_page(browser, kc):
     page.wait_for_url(f"{kc.url}/")
     yield page
     context.close()
+
+
+@pytest.fixture
+def own_kc():
+    """A private centre for one test (a test that kills or restarts parts of it)."""
+    inst = make_instance()
+    try:
+        inst.start()
+        yield inst
+    finally:
+        remove_instance(inst)
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    return tmp_path
+
+
+def registered_phone(kc, workdir, agent_id):
+    """The agent's SIP phone, registered (the demo password), once the service has seen it."""
+    from sipp_driver import SipPhone
+    p = SipPhone(workdir, kc.sip_port, agent_id, "demo-agent")
+    p.register()
+    kc.wait_for(lambda: kc.agent(agent_id)["registered"], 10, f"{agent_id} registered")
+    return p

@@ -187,3 +187,12 @@ def make_instance() -> KcInstance:
 def remove_instance(inst: KcInstance) -> None:
     inst.stop()
     shutil.rmtree(inst.var, ignore_errors=True)
+
+
+def release_instance(inst: KcInstance) -> None:
+    """A benchmark's instance at its end: kept for a look when KC_KEEP_BENCH is set, else gone."""
+    if os.environ.get("KC_KEEP_BENCH"):
+        print("kept", inst.var)
+        inst.stop()
+    else:
+        remove_instance(inst)

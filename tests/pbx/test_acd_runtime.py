@@ -19,6 +19,7 @@ import sqlite_utils
 
 from kc.queue_config import OverflowStep, QueueConfig, save_queue_config
 from kc_instance import KC, ROOT, make_instance, remove_instance
+from conftest import registered_phone
 from sipp_driver import SipPhone, call, free_udp_port
 
 pytestmark = pytest.mark.telephony
@@ -56,15 +57,8 @@ def acd(tmp_path_factory):
         remove_instance(inst)
 
 
-@pytest.fixture
-def workdir(tmp_path):
-    return tmp_path
-
-
 def login(kc, workdir, agent_id) -> SipPhone:
-    p = SipPhone(workdir, kc.sip_port, agent_id, "demo-agent")
-    p.register()
-    kc.wait_for(lambda: kc.agent(agent_id)["registered"], 10, f"{agent_id} registered")
+    p = registered_phone(kc, workdir, agent_id)
     kc.set_state(agent_id, "ready")
     return p
 

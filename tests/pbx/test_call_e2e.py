@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from conftest import registered_phone
 from sipp_driver import SipPhone, call, sip_quote
 
 pytestmark = pytest.mark.telephony
@@ -18,16 +19,7 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-@pytest.fixture
-def workdir(tmp_path):
-    return tmp_path
-
-
-def phone(kc, workdir, agent_id) -> SipPhone:
-    p = SipPhone(workdir, kc.sip_port, agent_id, "demo-agent")
-    p.register()
-    kc.wait_for(lambda: kc.agent(agent_id)["registered"], 10, f"{agent_id} registered")
-    return p
+phone = registered_phone
 
 
 def logged_in_phone(kc, workdir, agent_id) -> SipPhone:

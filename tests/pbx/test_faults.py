@@ -47,16 +47,6 @@ def enqueued(kc, caller: str) -> bool:
     return bool(kc.sql("select 1 from contacts where caller = ? and enqueued_at is not null", caller))
 
 
-@pytest.fixture
-def own_kc():
-    inst = make_instance()
-    try:
-        inst.start()
-        yield inst
-    finally:
-        remove_instance(inst)
-
-
 def _immutable(kc, on: bool) -> None:
     files = [str(kc.var / name) for name in ("kc.db", "kc.db-wal") if (kc.var / name).exists()]
     subprocess.run(["chattr", "+i" if on else "-i", *files], check=True)

@@ -6,7 +6,6 @@ from datetime import datetime, timezone
 
 import pytest
 
-from kc_instance import make_instance, remove_instance
 from sipp_driver import SipPhone, call
 
 pytestmark = pytest.mark.telephony
@@ -14,16 +13,6 @@ pytestmark = pytest.mark.telephony
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-@pytest.fixture
-def own_kc():
-    inst = make_instance()
-    try:
-        inst.start()
-        yield inst
-    finally:
-        remove_instance(inst)
 
 
 @pytest.mark.smoke16
