@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Any, Callable
 
 from aiohttp import web
 
@@ -35,19 +36,33 @@ def _problems(exc: document.ConfigInvalid) -> web.Response:
                               "problems": exc.problems}, status=422)
 
 
+async def _followed(request: web.Request, changes: list) -> str:
+    """The running service follows what was written (ACD, menus, mail, Asterisk)."""
+    return await request.app[ORG_CHANGED]() if changes else "nothing to reload"
+
+
 async def _done(request: web.Request, changes: list) -> web.Response:
-    reload = await request.app[ORG_CHANGED]() if changes else "nothing to reload"
+    reload = await _followed(request, changes)
     return web.json_response({"changes": [list(c) for c in changes], "reload": reload})
+
+
+async def change_organisation(request: web.Request, user: dict, what: str,
+                              edit: Callable[[dict[str, Any]], dict[str, Any]]) -> tuple[list, str]:
+    """The one way the API and the admin pages change districts and skills: the edit checked
+    as a whole, written in one transaction, audited, then followed live. (changes, what was
+    reloaded); `document.ConfigInvalid` lists every problem and nothing changed."""
+    changes = await districts.change(request.app[STORE], request.app[CLOCK], user["username"],
+                                     what, edit)
+    return changes, await _followed(request, changes)
 
 
 async def _change(request: web.Request, what: str, edit) -> web.Response:
     user = require_role(request, "admin")
     try:
-        changes = await districts.change(request.app[STORE], request.app[CLOCK], user["username"],
-                                         what, edit)
+        changes, reload = await change_organisation(request, user, what, edit)
     except document.ConfigInvalid as exc:
         return _problems(exc)
-    return await _done(request, changes)
+    return web.json_response({"changes": [list(c) for c in changes], "reload": reload})
 
 
 @routes.get("/api/districts")

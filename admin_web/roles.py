@@ -51,6 +51,11 @@ AREAS: tuple[Area, ...] = (
           "/admin/schedule/{district}")),
     Area("a menu's prompt or recording as audio (`/admin/menus/sound/<hash>.wav`)",
          "admin, supervisor", frozenset({"admin", "supervisor"}), ("/admin/menus/sound/{name}.wav",)),
+    Area("`/admin/districts` add, edit and retire districts (numbers, addresses, region, "
+         "switchboard, menu copied or shared, first hours); `/admin/skills` add and edit skills; "
+         "applied live as through the API", "admin", frozenset({"admin"}),
+         ("/admin/districts", "/admin/districts/new", "/admin/districts/{district}",
+          "/admin/skills", "/admin/skills/{skill}")),
     Area("`/api/districts` the districts, retired ones included (the organisation's changes "
          "through `PUT /api/districts/{id}`, `/api/skills/{id}`, `/api/config`: admin)",
          "admin, supervisor, manager", READERS, ("/api/districts",)),

@@ -5,9 +5,10 @@ added here is exactly what a line in the file would make.
 
 A district's body (JSON): `name`, `numbers`, `addresses`, `region`, `switchboard`, `hours`, and
 its menu as one of `menu` (a menu body), `menu_of` (play that district's menu) or `menu_copy_of`
-(start from a copy of that district's live menu). New districts without hours get none (always
-open is `{"always_open": true, "week": {}, "exceptions": []}`). Queues: `queues` (a list of
-QueueConfig bodies for this district) replaces the district's queues when given.
+(start from a copy of that district's live menu); its hours as `hours` or `hours_copy_of` (the
+same opening hours as that district). New districts without hours get none (always open is
+`{"always_open": true, "week": {}, "exceptions": []}`). Queues: `queues` (a list of QueueConfig
+bodies for this district) replaces the district's queues when given.
 """
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ from kc.store import Store
 
 from . import document, store as city_store
 
-DISTRICT_KEYS = ("name", "numbers", "addresses", "region", "switchboard", "hours", "menu",
-                 "menu_of", "menu_copy_of", "queues")
+DISTRICT_KEYS = ("name", "numbers", "addresses", "region", "switchboard", "hours", "hours_copy_of",
+                 "menu", "menu_of", "menu_copy_of", "queues")
 
 
 def _find(items: list[dict], key: str, value: str) -> dict | None:
@@ -43,6 +44,11 @@ def put_district(doc: dict[str, Any], district_id: str, body: dict[str, Any]) ->
     for key in ("name", "numbers", "addresses", "region", "switchboard", "hours"):
         if key in body:
             current[key] = body[key]
+    if "hours_copy_of" in body:
+        source = _find(doc["districts"], "id", str(body["hours_copy_of"]))
+        if source is None:
+            raise InvalidInput(f"hours_copy_of: no district {body['hours_copy_of']!r}")
+        current["hours"] = copy.deepcopy(source["hours"])
     if "menu_copy_of" in body:
         source = _find(doc["districts"], "id", str(body["menu_copy_of"]))
         if source is None:
@@ -59,6 +65,15 @@ def put_district(doc: dict[str, Any], district_id: str, body: dict[str, Any]) ->
         doc["queues"] = [q for q in doc["queues"] if q["district"] != district_id] + \
             [{**q, "district": district_id} for q in body["queues"]]
     return doc
+
+
+def add_district(doc: dict[str, Any], district_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """`doc` with a new district (`put_district`), refused when the id is taken, retired too."""
+    taken = _find(doc["districts"], "id", district_id)
+    if taken is not None:
+        raise InvalidInput(f"id {district_id!r} is taken by {taken['name']}"
+                           + (" (retired)" if taken["retired"] else ""))
+    return put_district(doc, district_id, body)
 
 
 def retire_district(doc: dict[str, Any], district_id: str) -> dict[str, Any]:
