@@ -36,7 +36,8 @@ from .keys import STORE
 routes = web.RouteTableDef()
 
 ALWAYS_OPEN = {"always_open": True, "week": {}, "exceptions": []}
-TEXT_FIELDS = ("id", "name", "numbers", "addresses", "region", "switchboard", "menu", "hours")
+TEXT_FIELDS = ("id", "name", "numbers", "addresses", "region", "switchboard", "menu", "hours",
+               "overflow_seconds", "overflow_to")
 
 
 def _lines(text: str) -> list[str]:
@@ -70,6 +71,20 @@ def district_body(form: Mapping[str, str], new: bool) -> dict[str, Any]:
     return body
 
 
+def first_queues(form: Mapping[str, str], skills: list[str]) -> list[dict[str, Any]] | None:
+    """A new district's queues, one per skill, overflowing as the form says (pure); None when
+    the form gives no overflow (the queues then get their settings on their own pages)."""
+    to = form.get("overflow_to", "").strip()
+    if not to:
+        return None
+    raw = form.get("overflow_seconds", "").strip().replace(",", ".")
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise InvalidInput(f"Överflöd: {raw!r} är inte ett antal sekunder.") from None
+    return [{"skill": skill, "overflow": [[seconds, [to]]]} for skill in skills]
+
+
 def _typed(form: Mapping[str, str]) -> dict[str, str]:
     return {key: str(form.get(key, "")) for key in TEXT_FIELDS}
 
@@ -92,7 +107,8 @@ def _district(doc: dict[str, Any], district_id: str) -> dict[str, Any]:
 def _form_of(d: dict[str, Any]) -> dict[str, str]:
     return {"id": d["id"], "name": d["name"], "numbers": "\n".join(d["numbers"]),
             "addresses": "\n".join(d["addresses"]), "region": d["region"] or "",
-            "switchboard": d["switchboard"] or "", "menu": "", "hours": ""}
+            "switchboard": d["switchboard"] or "", "menu": "", "hours": "", "overflow_seconds": "",
+            "overflow_to": ""}
 
 
 def _render(request: web.Request, doc: dict[str, Any], district: dict | None,
@@ -104,6 +120,9 @@ def _render(request: web.Request, doc: dict[str, Any], district: dict | None,
         "menu_owners": [d for d in live if d["menu"] is not None
                         and (district is None or d["id"] != district["id"])],
         "skills": [s for s in doc["skills"] if not s["retired"]],
+        "queues": {q["skill"]: q for q in doc["queues"]
+                   if district is not None and q["district"] == district["id"]},
+        "names": {d["id"]: d["name"] for d in doc["districts"]},
         "agents": [a["id"] for a in doc["agents"] if district and a["district"] == district["id"]],
         "saved": request.query.get("saved") == "1"}, status=status)
 
@@ -131,8 +150,12 @@ async def new_district(request: web.Request) -> web.Response:
     district_id = form.get("id", "").strip()
     try:
         if not district_id:
-            raise InvalidInput("Ange stadsdelens id (små bokstäver, siffror och -), t.ex. farsta.")
+            raise InvalidInput("Ange stadsdelens id (små bokstäver, siffror och -).")
         body = district_body(form, new=True)
+        skills = [s["id"] for s in (await _organisation(request))["skills"] if not s["retired"]]
+        queues = first_queues(form, skills)
+        if queues is not None:
+            body["queues"] = queues
         await change_organisation(request, user, f"district {district_id}",
                                   lambda doc: districts.add_district(doc, district_id, body))
     except InvalidInput as exc:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import re
+import smtplib
 from datetime import datetime, timezone
+from email.message import EmailMessage
 
 import pytest
 
@@ -15,7 +17,7 @@ from test_web_access import Client
 
 pytestmark = pytest.mark.telephony
 
-DISTRICT, NUMBER = "alvsjo", "0850870000"
+DISTRICT, NUMBER, ADDRESS = "alvsjo", "0850870000", "alvsjo@kontakt.example"
 
 
 def now_iso() -> str:
@@ -31,22 +33,26 @@ def test_an_admin_adds_a_district_through_the_pages_and_its_number_walks_its_men
     page.fill("input[name=id]", DISTRICT)
     page.fill("input[name=name]", "Älvsjö")
     page.fill("textarea[name=numbers]", "0850810000")          # Bromma's: refused
-    page.fill("textarea[name=addresses]", "alvsjo@kontakt.example")
+    page.fill("textarea[name=addresses]", ADDRESS)
     page.fill("input[name=region]", "Söderort")
     page.select_option("select[name=menu]", "copy:bromma")
+    page.select_option("select[name=overflow_to]", "bromma")
     page.click("button.save-district")
     problems = page.locator("ul.problems").inner_text()
     assert "0850810000" in problems, problems
     assert page.input_value("input[name=name]") == "Älvsjö"     # nothing typed is lost
-    assert page.input_value("textarea[name=addresses]") == "alvsjo@kontakt.example"
+    assert page.input_value("textarea[name=addresses]") == ADDRESS
     assert page.input_value("select[name=menu]") == "copy:bromma"
+    assert page.input_value("select[name=overflow_to]") == "bromma"
     assert kc.sql("select count(*) from districts where id = ?", DISTRICT) == [(0,)]
 
     page.fill("textarea[name=numbers]", NUMBER)
     page.click("button.save-district")
     page.wait_for_url(f"{kc.url}/admin/districts/{DISTRICT}?saved=1")
     assert page.locator("p.ok").count() == 1
-    assert page.locator(f"tr[data-queue='elderly-care@{DISTRICT}'] a").count() == 1
+    queue = page.locator(f"tr[data-queue='elderly-care@{DISTRICT}']")
+    assert queue.locator(".overflow").inner_text() == "efter 30 s till Bromma"
+    assert queue.locator("a").get_attribute("href") == f"/admin/queues/elderly-care/{DISTRICT}"
     assert kc.sql("select number from district_numbers where district = ?", DISTRICT) == [(NUMBER,)]
 
     # Live: the wallboard shows it by its name as written, and its number walks its menu.
@@ -59,6 +65,15 @@ def test_an_admin_adds_a_district_through_the_pages_and_its_number_walks_its_men
                                         and c["outcome"]), None), 40, "the call's contact")
     assert contact["district"] == DISTRICT and contact["dialed"] == NUMBER
     assert contact["menu_path"] == ["1"] and contact["skill"] == "elderly-care"
+
+    # Its address reaches the e-mail intake at once.
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "nils@example.se", ADDRESS, "Hemtjänst"
+    msg.set_content("Hej! Jag har en fråga om hemtjänsten.")
+    with smtplib.SMTP("127.0.0.1", int(kc.env["KC_SMTP_PORT"]), timeout=10) as smtp:
+        smtp.send_message(msg)
+    kc.wait_for(lambda: next((x for x in kc.contacts(since) if x["channel"] == "email"
+                              and x["district"] == DISTRICT), None), 20, "the e-mail's contact")
 
     # Edited through the form: saved, audited.
     page.fill("input[name=region]", "Söderort syd")
