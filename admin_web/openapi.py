@@ -107,7 +107,7 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/districts": {"get": _op("Every district, retired ones included", READERS)},
     "/api/districts/{district}": {
         "put": _op("Add or change a district: name, numbers, addresses, region, switchboard, "
-                   "hours, menu (own, shared or copied), queues", "admin",
+                   "hours (or copied), menu (own, shared or copied), queues", "admin",
                    [_path("district", DISTRICT)], {"type": "object"}),
         "delete": _op("Retire a district (its history and reports are kept)", "admin",
                       [_path("district", DISTRICT)])},
