@@ -114,6 +114,7 @@ def test_skills_pages_and_who_may_change_the_organisation(kc):
     admin = Client(kc.url)
     admin.login("admin", "demo-admin")
     assert admin.request("GET", "/admin/districts/nowhere")[0] == 404
+    assert admin.request("POST", "/admin/skills", {"id": "x", "name": "X"})[0] == 403   # no CSRF
     token = _token(admin, "/admin/skills")
     status, _, body = admin.request("POST", "/admin/skills", {"csrf_token": token, "id": "Parkering!",
                                                               "name": "Parkering"})
