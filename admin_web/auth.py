@@ -23,6 +23,7 @@ from .errors import json_error
 from .keys import CLOCK, DISTRIBUTOR, SETTINGS, STORE, STREAMS, USER
 
 PUBLIC_API = {"/api/health", "/api/openapi.json"}
+OWN_ACCESS = {"/metrics"}  # no user: checks its own address allow-list or token (metrics_route)
 SESSION_COOKIE = "kc_session"
 PRELOGIN_COOKIE = "kc_prelogin"
 SESSION_HOURS = 12
@@ -51,6 +52,8 @@ def csrf_token(request: web.Request) -> str:
 @web.middleware
 async def authenticate(request: web.Request,
                        handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    if request.path in OWN_ACCESS:
+        return await handler(request)
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     user = None
