@@ -85,6 +85,12 @@ async def authenticate(request: web.Request,
     return await handler(request)
 
 
+def secure_cookies(request: web.Request) -> bool:
+    """Cookies are `Secure` when the request came by HTTPS (also through a trusted proxy) or
+    `KC_SECURE_COOKIES` says so."""
+    return request.app[SETTINGS].secure_cookies or request.secure
+
+
 def _unauthorized() -> web.Response:
     resp = json_error(401, "missing or invalid bearer token")
     resp.headers["WWW-Authenticate"] = 'Bearer realm="kommuncentral"'
@@ -157,7 +163,7 @@ async def start_session(request: web.Request, response: web.StreamResponse, user
         iso(now), iso(now + timedelta(hours=SESSION_HOURS)))
     await request.app[STORE].run(web_store.delete_expired_sessions, iso(now))
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Lax",
-                        secure=request.app[SETTINGS].secure_cookies, path="/",
+                        secure=secure_cookies(request), path="/",
                         max_age=SESSION_HOURS * 3600)
 
 

@@ -2,19 +2,20 @@
 
 Not a page of the site: no log-in. It opens to the addresses in `KC_METRICS_ALLOW` (the
 scraping Prometheus; default the machine itself) or to anyone bearing `KC_METRICS_TOKEN`;
-everyone else gets 403. The peer is the TCP peer, never a forwarded header: put Prometheus
-on the allow-list, or give it the token. What is served comes from the composition root
+everyone else gets 403. The address is the client's: the TCP peer, or the client a trusted
+reverse proxy names (`KC_TRUSTED_PROXIES`, admin_web/proxy.py), never a header from anyone
+else. What is served comes from the composition root
 (`kommuncentral/metrics.py`), through `METRICS`.
 """
 from __future__ import annotations
 
 import hmac
-import ipaddress
 from typing import Awaitable, Callable
 
 from aiohttp import web
 
 from .keys import SETTINGS
+from .proxy import in_networks, networks
 
 # Renders the exposition: (body, content type).
 METRICS = web.AppKey("metrics", Callable[[], Awaitable[tuple[bytes, str]]])
@@ -29,14 +30,7 @@ def may_scrape(peer: str | None, authorization: str, allow: str, token: str | No
     if token and scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(),
                                                                    token.encode()):
         return True
-    try:
-        address = ipaddress.ip_address((peer or "").split("%")[0])
-    except ValueError:
-        return False
-    if address.version == 6 and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return any(address in ipaddress.ip_network(net.strip(), strict=False)
-               for net in allow.split(",") if net.strip())
+    return in_networks(peer, networks(allow))
 
 
 @routes.get(PATH)

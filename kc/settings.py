@@ -145,8 +145,11 @@ SETTINGS: tuple[Setting, ...] = (
     _port("KC_RTP_END", 10999, "Last RTP (media) port", "rtp_end"),
     Setting("KC_TRUNK_MATCH", "127.0.0.1", TEXT, "Address whose calls to the district numbers are "
             "the residents' trunk (no authentication)", "trunk_match"),
-    Setting("KC_SECURE_COOKIES", False, YES_NO, "Mark the session cookies `Secure` (behind HTTPS)",
-            "secure_cookies"),
+    Setting("KC_SECURE_COOKIES", False, YES_NO, "Mark the session cookies `Secure` even over "
+            "plain HTTP (they are whenever the request came by HTTPS)", "secure_cookies"),
+    Setting("KC_TRUSTED_PROXIES", "", TEXT, "Addresses (or networks) of reverse proxies whose "
+            "`X-Forwarded-For/-Proto/-Host` the site believes (comma-separated; empty: none)",
+            "trusted_proxies"),
     Setting("KC_AGENT_TLS", False, YES_NO, "Agents' phones over SIP TLS (port `KC_SIP_TLS_PORT`) "
             "with SRTP media; the residents' trunk stays UDP", "agent_tls"),
     _port("KC_SIP_TLS_PORT", 5061, "SIP TLS port of the agents' phones (with `KC_AGENT_TLS`)",
@@ -238,6 +241,7 @@ class Settings:
     rtp_end: int
     trunk_match: str
     secure_cookies: bool
+    trusted_proxies: str
     agent_tls: bool
     sip_tls_port: int
     tls_cert: Path | None
@@ -284,7 +288,8 @@ class Settings:
             except ValueError:
                 raise ConfigError(f"KC_AGI_ALLOW: {address.strip()!r} is not an IP address "
                                   "(expected addresses separated by commas)") from None
-        for name, key in (("KC_METRICS_ALLOW", "metrics_allow"),):
+        for name, key in (("KC_METRICS_ALLOW", "metrics_allow"),
+                          ("KC_TRUSTED_PROXIES", "trusted_proxies")):
             for address in filter(None, (a.strip() for a in values[key].split(","))):
                 try:
                     ipaddress.ip_network(address, strict=False)
