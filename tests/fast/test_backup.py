@@ -126,3 +126,16 @@ def test_daily_backups_keep_the_newest(tmp_path):
                                       for d in (1, 2, 3)]
     assert sorted(os.listdir(tmp_path)) == [backup.daily_name(datetime(2026, 11, d, 3, tzinfo=timezone.utc))
                                             for d in (4, 5)]
+
+
+def test_the_daily_backup_writes_one_and_keeps_the_newest(centre, monkeypatch):
+    import asyncio
+
+    from kc.settings import Settings
+    from kommuncentral.service import take_daily_backup
+    settings = Settings.from_env({"KC_VAR": str(centre), "KC_BACKUP_KEEP": "2"})
+    days = [datetime(2026, 11, d, 3, tzinfo=timezone.utc) for d in (1, 2, 3)]
+    made = [asyncio.run(take_daily_backup(settings, lambda d=d: d)) for d in days]
+    assert [p.parent for p in made] == [centre / "backups"] * 3
+    assert sorted(p.name for p in (centre / "backups").iterdir()) == [p.name for p in made[1:]]
+    assert backup.read_manifest(made[-1])["files"][0]["name"] == "kc.db"
