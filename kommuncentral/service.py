@@ -249,6 +249,7 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
                         telemetry=telemetry)
         flow.after_hours, closer = after_hours_setup(settings, store, prompts, clock, catalogue,
                                                      distributor, app[AMI], asterisk_user_ids(settings))
+        flow.after_hours.telemetry = telemetry
         server = FastAgiServer({"menu": flow.menu, "agent-feature": flow.agent_feature,
                                 **flow.after_hours.routes(),
                                 **AcdRoutes(distributor, prompts, catalogue).routes()},
