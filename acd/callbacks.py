@@ -80,7 +80,8 @@ class Callbacks:
             entry.log_wait(now), now, callback=True, skill=call.skill, district=call.district,
             position=entry.position, ring=max(0.0, now - started), callid=entry.log_callid)
         await self.agents.set_state(rt, AgentState.ON_CALL)
-        await floor.records.callback_agent_answered(call.contact_id, rt.agent, call.district, wait)
+        await floor.records.callback_agent_answered(call.contact_id, rt.agent, call.district, wait,
+                                                    call.skill)
 
     async def dial_ended(self, leg: str, status: str) -> None:
         """The agent's leg dialled the resident: answered (the call-back is connected) or not."""

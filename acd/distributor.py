@@ -28,6 +28,7 @@ from kc.domain import Agent, AgentState
 from kc.errors import TelephonyDown
 from kc.queue_config import list_queue_configs, queue_name
 from kc.store import Store
+from kc.telemetry import Telemetry
 
 from .agents import AgentRuntime, Agents
 from .ami_events import (CONTACT_DOWN, CONTACT_UP, UNREGISTERED_STATES, AmiEvent, CallerWaiting, ChannelCreated, ChannelHungUp,
@@ -56,10 +57,12 @@ IDLE_STATES = (AgentState.LOGGED_OUT, AgentState.READY, AgentState.PAUSED)
 class Distributor:
     def __init__(self, store: Store, telephony: Telephony, clock: Clock, queue_log: QueueLog,
                  ring_timeout: float = 15.0, wrap_up_seconds: float = 0.0,
-                 options: AcdOptions | None = None):
-        self.floor = floor = Floor(store, telephony, clock, Records(store, clock, queue_log),
+                 options: AcdOptions | None = None, telemetry: Telemetry | None = None):
+        telemetry = telemetry or Telemetry()
+        self.floor = floor = Floor(store, telephony, clock,
+                                   Records(store, clock, queue_log, telemetry),
                                    ring_timeout=ring_timeout, wrap_up_seconds=wrap_up_seconds,
-                                   options=options or AcdOptions())
+                                   options=options or AcdOptions(), telemetry=telemetry)
         self.team = Agents(floor)
         self.room = WaitingRoom(floor, self.team)
         self.calls = Calls(floor, self.team)

@@ -17,6 +17,7 @@ from kc.clock import Clock
 from kc.domain import Skill
 from kc.queue_config import queue_name
 from kc.store import Store
+from kc.telemetry import Telemetry
 
 from .options import AcdOptions
 from .records import Records
@@ -40,6 +41,7 @@ class Floor:
     ring_timeout: float = 15.0
     wrap_up_seconds: float = 0.0      # for queues without a configuration
     options: AcdOptions = field(default_factory=AcdOptions)
+    telemetry: Telemetry = field(default_factory=Telemetry)   # call steps and timings (kc.telemetry)
     policy: RoutingPolicy = field(default_factory=RoutingPolicy)
     router: Router = field(default_factory=Router)   # free agents and unoffered callers, indexed
     agents: dict[str, "AgentRuntime"] = field(default_factory=dict)

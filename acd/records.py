@@ -13,8 +13,9 @@ from kc import queries
 from datetime import datetime, timezone
 
 from kc.clock import Clock, iso, parse_iso
-from kc.domain import Agent, AgentState
+from kc.domain import Agent, AgentState, queue_name
 from kc.store import Store
+from kc.telemetry import Telemetry
 
 from .queue_log import QueueLog
 
@@ -22,9 +23,24 @@ if TYPE_CHECKING:
     from .calls import Connected
 
 
+# What of a contact event's data goes into the call log too (never a number or an address:
+# the call log is kept past the retention of personal data).
+LOGGED = frozenset({"agent", "skill", "position", "wait", "talk", "by", "reason", "where", "end",
+                    "status", "ms", "leg", "callback", "new_contact", "from_contact",
+                    "estimate_seconds", "staffed", "after"})
+
+
+def where(queue: str) -> dict[str, str]:
+    """A queue's name (`skill@district`) as the call log's and the metrics' labels."""
+    skill, _, district = queue.partition("@")
+    return {"district": district, "queue": skill}
+
+
 class Records:
-    def __init__(self, store: Store, clock: Clock, queue_log: QueueLog):
+    def __init__(self, store: Store, clock: Clock, queue_log: QueueLog,
+                 telemetry: Telemetry | None = None):
         self.store, self.clock, self.queue_log = store, clock, queue_log
+        self.telemetry = telemetry or Telemetry()
 
     def _at(self, when: float | None = None) -> str:
         """Now, or `when` (a step that ended earlier than we learnt it: the PBX was lost)."""
@@ -33,8 +49,13 @@ class Records:
         return iso(datetime.fromtimestamp(when, timezone.utc))
 
     async def _event(self, contact_id: int, kind: str, data: dict[str, Any],
-                     when: float | None = None) -> None:
-        await self.store.record(queries.add_event, contact_id, self._at(when), kind, data)
+                     when: float | None = None, at: str | None = None,
+                     queue: str | None = None, **labels: Any) -> None:
+        """A contact event: stored, and told as a step of the call (`queue`: its labels)."""
+        told = {k: v for k, v in data.items() if k in LOGGED}
+        told.update(where(queue) if queue else {}, **labels)
+        self.telemetry.step("acd", kind, contact_id, **told)
+        await self.store.record(queries.add_event, contact_id, at or self._at(when), kind, data)
 
     async def _update(self, contact_id: int, **fields: Any) -> None:
         await self.store.record(queries.update_contact, contact_id, **fields)
@@ -104,15 +125,16 @@ class Records:
         at = self._at()
         await self._update(contact_id, enqueued_at=at, confidential=confidential,
                            uniqueid=uniqueid, channel_name=channel, queue_position=position)
-        await self.store.record(queries.add_event, contact_id, at, "enqueued",
-                                {"skill": skill, "queue": queue, "position": position})
+        await self._event(contact_id, "enqueued", {"skill": skill, "queue": queue, "position": position},
+                          at=at, queue=queue)
 
     async def offered(self, contact_id: int, agent_id: str, leg_id: str | None,
                       callback: bool) -> None:
         at = self._at()
         await self.store.record(queries.set_agent_state, agent_id, AgentState.RINGING, None, at)
-        await self.store.record(queries.add_event, contact_id, at, "offered",
-                             {"agent": agent_id, "leg": leg_id, **({"callback": True} if callback else {})})
+        await self._event(contact_id, "offered",
+                          {"agent": agent_id, "leg": leg_id, **({"callback": True} if callback else {})},
+                          at=at)
 
     async def ring_no_answer(self, now: float, uniqueid: str, queue: str, agent_id: str,
                              ring_ms: int, contact_id: int) -> None:
@@ -127,7 +149,8 @@ class Records:
         await self._update(contact_id, agent=agent.id, agent_district=agent.district,
                            overflowed=agent.district != district, answered_at=self._at(),
                            wait_seconds=round(wait, 3))
-        await self._event(contact_id, "connected", {"agent": agent.id})
+        await self._event(contact_id, "connected", {"agent": agent.id}, queue=queue,
+                          overflowed=agent.district != district, wait=round(wait, 3))
         self.queue_log.write(now, uniqueid, queue, agent.id, "CONNECT", int(log_wait), leg_id,
                              int(ring))
 
@@ -146,7 +169,7 @@ class Records:
                            wait_seconds=round(wait, 3))
         await self._event(contact_id, "abandoned", {"where": "queue", "wait": round(wait, 3),
                                                     **({"reason": reason} if reason else {})},
-                          when=now)
+                          when=now, queue=queue)
 
     def left_queue(self, now: float, uniqueid: str, queue: str, wait: float, position: int,
                    orig_position: int, key: str | None = None) -> None:
@@ -173,7 +196,8 @@ class Records:
         by = conn.ended_by if conn.ended_by == "pbx" else "agent" if conn.agent_hung_up else "caller"
         await self._event(conn.contact_id, "completed",
                           {"by": by, "talk": round(talk, 3),
-                           **({"callback": True} if conn.callback else {})}, when=now)
+                           **({"callback": True} if conn.callback else {})}, when=now,
+                          queue=conn.queue)
 
     async def adopted_answer(self, contact_id: int, agent: Agent, contact: dict[str, Any],
                              wait: float) -> None:
@@ -198,8 +222,8 @@ class Records:
         if contact["answered_at"]:
             talk = max(0.0, end - parse_iso(contact["answered_at"]).timestamp())
             await self._update(cid, outcome="answered", ended_at=at, talk_seconds=round(talk, 3))
-            await self.store.record(queries.add_event, cid, at, "completed",
-                                    {"by": "unknown", "talk": round(talk, 3), **data})
+            await self._event(cid, "completed", {"by": "unknown", "talk": round(talk, 3), **data},
+                              at=at, queue=queue)
             self.queue_log.write(end, uniqueid, queue, contact["agent"] or "NONE",
                                  "COMPLETECALLER", int(contact["wait_seconds"] or 0), int(talk),
                                  contact.get("queue_position") or 1)
@@ -208,7 +232,8 @@ class Records:
                     if contact["enqueued_at"] else None)
             await self._update(cid, outcome="abandoned", ended_at=at,
                                **({"wait_seconds": round(wait, 3)} if wait is not None else {}))
-            await self.store.record(queries.add_event, cid, at, "abandoned", data)
+            await self._event(cid, "abandoned", data, at=at,
+                              **({"queue": queue} if contact["enqueued_at"] else {}))
             if wait is not None:
                 place = contact.get("queue_position") or 1   # from before positions were kept
                 self.queue_log.write(end, uniqueid, queue, "NONE", "ABANDON", place, place,
@@ -218,26 +243,26 @@ class Records:
     async def callback_requested(self, contact_id: int, number: str, position: int | None) -> None:
         at = self._at()
         await self._update(contact_id, callback_number=number)
-        await self.store.record(queries.add_event, contact_id, at, "callback_requested",
-                             {"number": number, "position": position})
+        await self._event(contact_id, "callback_requested", {"number": number, "position": position},
+                          at=at)
 
     async def callback_agent_answered(self, contact_id: int, agent: Agent, district: str,
-                                      wait: float) -> None:
+                                      wait: float, skill: str = "") -> None:
         await self._update(contact_id, agent=agent.id, agent_district=agent.district,
                            overflowed=agent.district != district, wait_seconds=round(wait, 3))
-        await self._event(contact_id, "callback_agent_answered", {"agent": agent.id})
+        await self._event(contact_id, "callback_agent_answered", {"agent": agent.id},
+                          queue=queue_name(skill, district), overflowed=agent.district != district,
+                          wait=round(wait, 3))
 
     async def callback_dial(self, now: float, conn: "Connected", status: str) -> None:
         at = self._at()
         if status == "ANSWER":
             await self._update(conn.contact_id, answered_at=at)
-            await self.store.record(queries.add_event, conn.contact_id, at, "callback_connected",
-                                 {"agent": conn.agent})
+            await self._event(conn.contact_id, "callback_connected", {"agent": conn.agent}, at=at)
             self.queue_log.write(now, conn.log_callid, conn.queue, conn.agent, "CONNECT",
                                  int(conn.wait), conn.leg_id, int(conn.ring))
         else:
-            await self.store.record(queries.add_event, conn.contact_id, at, "callback_dial",
-                                 {"status": status})
+            await self._event(conn.contact_id, "callback_dial", {"status": status}, at=at)
 
     async def callback_failed(self, now: float, conn: "Connected") -> None:
         """The agent called, the resident did not answer: the call-back's queue call was
@@ -267,8 +292,9 @@ class Records:
                              context, int(conn.wait), int(talk), conn.position)
         await self._update(conn.contact_id, outcome="transferred", ended_at=at,
                            talk_seconds=round(talk, 3))
-        await self.store.record(queries.add_event, conn.contact_id, at, "transferred",
-                             {"to": to, "agent": conn.agent, "new_contact": new_id})
+        await self._event(conn.contact_id, "transferred",
+                          {"to": to, "agent": conn.agent, "new_contact": new_id}, at=at,
+                          queue=conn.queue)
         if new_id is not None:
-            await self.store.record(queries.add_event, new_id, at, "transferred_in",
-                                 {"from_contact": conn.contact_id, "agent": conn.agent})
+            await self._event(new_id, "transferred_in",
+                              {"from_contact": conn.contact_id, "agent": conn.agent}, at=at)

@@ -86,6 +86,7 @@ class TaskRunner:
         self.on_assigned = on_assigned
         self.interval = interval
         self._kick = asyncio.Event()
+        self.waiting = 0        # e-mail and web tasks no agent has taken, at the last look
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -123,6 +124,7 @@ class TaskRunner:
 
     async def offer(self) -> list[tuple[int, str]]:
         rows = await self.store.run(task_store.queued_tasks)
+        self.waiting = len(rows)
         if not rows:
             return []
         tasks = [Task(r["contact_id"], r["skill"], r["district"], bool(r["confidential"]),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Awaitable, Callable
@@ -15,6 +16,7 @@ from kc.clock import parse_iso
 from kc.domain import AgentState
 from kc.errors import TelephonyDown
 from kc.queue_config import queue_name
+from kc.telemetry import ACD_DECISION, ENQUEUE_TO_RING
 
 from . import estimate
 from .agents import AgentRuntime, Agents
@@ -236,7 +238,11 @@ class WaitingRoom:
         floor = self.floor
         now = floor.now()
         offered = False
-        for call, agent in floor.router.dispatch(now):
+        started = time.perf_counter()
+        offers = floor.router.dispatch(now)
+        if offers:   # a decision that found nothing to offer is not one (the wake-ups are many)
+            floor.telemetry.timing(ACD_DECISION, time.perf_counter() - started)
+        for call, agent in offers:
             entry = self.waiting.get(call.contact_id)
             rt = floor.agents.get(agent.id)
             if entry is None or entry.offered_to is not None or rt is None or not rt.snapshot().free:
@@ -286,6 +292,8 @@ class WaitingRoom:
         floor.spawn(floor.records.offered(call.contact_id, rt.agent.id, entry.leg_id,
                                           bool(entry.callback)))
         started = entry.offered_at = floor.now()
+        if entry.offers == 1 and not entry.callback:
+            floor.telemetry.timing(ENQUEUE_TO_RING, max(0.0, started - call.enqueued_at))
         if entry.callback and self.follow_callback is not None:
             floor.spawn(self.follow_callback(entry, rt, answer, started))
         else:

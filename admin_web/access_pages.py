@@ -17,8 +17,9 @@ from kc.domain import Role
 from kc.errors import InvalidInput
 from kc.passwords import hash_password, token_hash, verify_password
 
-from .auth import (PRELOGIN_COOKIE, end_session, end_user_sessions, require_page_role, safe_next, start_session)
-from .keys import CLOCK, DEVICE_KEY, DISTRIBUTOR, SETTINGS, STORE, THROTTLE, USER
+from .auth import (PRELOGIN_COOKIE, end_session, end_user_sessions, require_page_role, safe_next,
+                   secure_cookies, start_session)
+from .keys import CLOCK, DEVICE_KEY, DISTRIBUTOR, STORE, THROTTLE, USER
 from .login_throttle import PER_ACCOUNT, device_cookie, trusted_device
 
 routes = web.RouteTableDef()
@@ -86,7 +87,7 @@ async def login(request: web.Request) -> web.Response:
     resp.del_cookie(PRELOGIN_COOKIE, path="/login")
     resp.set_cookie(DEVICE_COOKIE, device_cookie(request.app[DEVICE_KEY], username),
                     httponly=True, samesite="Strict", path="/login", max_age=365 * 86400,
-                    secure=request.app[SETTINGS].secure_cookies)
+                    secure=secure_cookies(request))
     await audit(store, clock, username, "login", username)
     raise resp
 

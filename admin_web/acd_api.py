@@ -14,7 +14,7 @@ from kc.errors import InvalidInput
 
 from .auth import require_role
 from .errors import json_object
-from .keys import DISTRIBUTOR
+from .keys import DISTRIBUTOR, TELEMETRY
 
 routes = web.RouteTableDef()
 
@@ -33,5 +33,6 @@ async def transfer(request: web.Request) -> web.Response:
     by = user.get("agent") if user["role"] == "agent" else None
     if user["role"] == "agent" and not by:
         raise InvalidInput("no agent for this user")
+    request.app[TELEMETRY].step("web", "transfer_asked", contact_id, by=user["username"])
     done = await request.app[DISTRIBUTOR].transfer(contact_id, body["to"], by=by)
     return web.json_response(done)

@@ -8,8 +8,8 @@ import jinja2
 from aiohttp import web
 
 from . import (access_pages, acd_api, agent_pages, api, case_pages, desk, desk_after_hours,
-               district_api, district_pages, menu_api, menu_pages, nav, openapi, pages, queue_pages,
-               report_pages, schedule_api, wallboard)
+               district_api, district_pages, menu_api, menu_pages, metrics_route, nav, openapi,
+               pages, proxy, queue_pages, report_pages, schedule_api, wallboard)
 from .auth import Streams, authenticate, template_context
 from .errors import translate_errors
 from .keys import DEVICE_KEY, SETTINGS, STREAMS, THROTTLE
@@ -38,7 +38,11 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 
 
 def setup(app: web.Application) -> None:
-    app.middlewares.extend([translate_errors, authenticate])
+    settings = app[SETTINGS]
+    # the client as the reverse proxy saw it (only from KC_TRUSTED_PROXIES), before anything
+    # that goes by the client's address or scheme
+    app.middlewares.extend([proxy.middleware(settings.trusted_proxies), translate_errors,
+                            authenticate])
     app.on_response_prepare.append(_security_headers)
     env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(str(TEMPLATES)),
                                autoescape=True, context_processors=[template_context])
@@ -54,7 +58,6 @@ def setup(app: web.Application) -> None:
     app.add_routes(desk.routes)               # the agent desktop
     app.add_routes(desk_after_hours.routes)   # after-hours requests on the desktop
     app.add_routes(case_pages.routes)         # cases, categories, KB, contact form, FCR
-    settings = app[SETTINGS]
     app[case_pages.LIMITER] = case_pages.RateLimiter(settings.form_limit, settings.form_window)
     app[THROTTLE] = LoginThrottle()
     app[STREAMS] = Streams()
@@ -65,4 +68,5 @@ def setup(app: web.Application) -> None:
     app.add_routes(queue_pages.routes)
     app.add_routes(district_api.routes)      # districts, skills, the whole organisation
     app.add_routes(district_pages.routes)    # the same, as admin pages
+    app.add_routes(metrics_route.routes)     # /metrics: by address or token, no log-in
     app.router.add_static("/static", STATIC)

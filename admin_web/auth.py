@@ -23,6 +23,7 @@ from .errors import json_error
 from .keys import CLOCK, DISTRIBUTOR, SETTINGS, STORE, STREAMS, USER
 
 PUBLIC_API = {"/api/health", "/api/openapi.json"}
+OWN_ACCESS = {"/metrics"}  # no user: checks its own address allow-list or token (metrics_route)
 SESSION_COOKIE = "kc_session"
 PRELOGIN_COOKIE = "kc_prelogin"
 SESSION_HOURS = 12
@@ -51,6 +52,8 @@ def csrf_token(request: web.Request) -> str:
 @web.middleware
 async def authenticate(request: web.Request,
                        handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    if request.path in OWN_ACCESS:
+        return await handler(request)
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     user = None
@@ -80,6 +83,12 @@ async def authenticate(request: web.Request,
             raise web.HTTPForbidden(text="Forbidden: the form's CSRF token is missing or wrong. "
                                          "Reload the page and try again.")
     return await handler(request)
+
+
+def secure_cookies(request: web.Request) -> bool:
+    """Cookies are `Secure` when the request came by HTTPS (also through a trusted proxy) or
+    `KC_SECURE_COOKIES` says so."""
+    return request.app[SETTINGS].secure_cookies or request.secure
 
 
 def _unauthorized() -> web.Response:
@@ -154,7 +163,7 @@ async def start_session(request: web.Request, response: web.StreamResponse, user
         iso(now), iso(now + timedelta(hours=SESSION_HOURS)))
     await request.app[STORE].run(web_store.delete_expired_sessions, iso(now))
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Lax",
-                        secure=request.app[SETTINGS].secure_cookies, path="/",
+                        secure=secure_cookies(request), path="/",
                         max_age=SESSION_HOURS * 3600)
 
 

@@ -22,7 +22,7 @@ from kc.audit import audit
 from kc.clock import iso, parse_iso
 from kc.errors import InvalidInput, NotFound
 
-from .auth import VIA, csrf_token, require_page_role, require_role
+from .auth import VIA, csrf_token, require_page_role, require_role, secure_cookies
 from .desk import _dumps, _int, _payload, _text
 from .keys import CLOCK, MAIL, SETTINGS, STORE, TASKS
 
@@ -257,7 +257,7 @@ async def _render_form(request: web.Request, status: int = 200, **extra: Any) ->
     resp = aiohttp_jinja2.render_template("contact_form.html", request, ctx, status=status)
     if cookie:
         resp.set_cookie(FORM_COOKIE, cookie, httponly=True, samesite="Strict", path="/kontakt",
-                        secure=request.app[SETTINGS].secure_cookies)
+                        secure=secure_cookies(request))
     return resp
 
 

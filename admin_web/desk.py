@@ -29,7 +29,7 @@ from kc.errors import InvalidInput, NotFound
 
 from .auth import agent_district, require_page_role
 from .errors import json_object
-from .keys import CLOCK, DISTRIBUTOR, HUB, MAIL, SETTINGS, STORE, STREAMS, TASKS, USER
+from .keys import CLOCK, DISTRIBUTOR, HUB, MAIL, SETTINGS, STORE, STREAMS, TASKS, TELEMETRY, USER
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +131,7 @@ async def build_pop(app: web.Application, user: dict[str, Any], contact_id: int,
     """Everything the agent needs the moment the contact reaches them."""
     store, clock = app[STORE], app[CLOCK]
     history_days = app[SETTINGS].history_days
+    app[TELEMETRY].step("web", "desk_popped", contact_id, agent=user.get("agent"))
     contact = await store.run(records.contact_row, contact_id)
     skills = await store.run(records.skill_names)
     cleared = await store.run(access.agent_clearance, user.get("agent"))
@@ -275,6 +276,8 @@ async def _save_case(request: web.Request, user: dict[str, Any], body: dict[str,
         created_by=user["username"], at=iso(clock()))
     await audit(store, clock, user["username"], "case.create", str(case_id), None,
                 {"contact": contact_id, "outcome": body.get("outcome")})
+    request.app[TELEMETRY].step("web", "case_saved", contact_id, case=case_id,
+                                outcome=_text(body.get("outcome"), 40), by=user["username"])
     return {"case_id": case_id}
 
 

@@ -14,6 +14,7 @@ from agi.call_catalogue import LiveCatalogue
 from kc.clock import Clock
 from kc.settings import Settings
 from kc.store import Store
+from kc.telemetry import Telemetry
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
@@ -34,4 +35,5 @@ HUB = web.AppKey("desk_hub", "DeskHub")   # type: ignore[arg-type]   # admin_web
 THROTTLE = web.AppKey("login_throttle", "LoginThrottle")  # type: ignore[arg-type]  # admin_web.login_throttle
 DEVICE_KEY = web.AppKey("device_key", str)   # signs the log-in throttle's device cookies
 STREAMS = web.AppKey("streams", "Streams")  # type: ignore[arg-type]  # admin_web.auth.Streams
+TELEMETRY = web.AppKey("telemetry", Telemetry)   # call steps the web takes (kc.telemetry)
 USER = "kc_user"   # request key: the authenticated user (dict) or absent

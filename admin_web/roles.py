@@ -96,8 +96,9 @@ AREAS: tuple[Area, ...] = (
 )
 
 # Open to anyone (no log-in): the front page, logging in and out, the public form, health
-# and the API's description.
-PUBLIC = ("/", "/login", "/logout", "/kontakt", "/api/health", "/api/openapi.json")
+# and the API's description; and `/metrics`, which no user opens: it is open to the addresses
+# of `KC_METRICS_ALLOW` or the bearer of `KC_METRICS_TOKEN` (admin_web/metrics_route.py).
+PUBLIC = ("/", "/login", "/logout", "/kontakt", "/api/health", "/api/openapi.json", "/metrics")
 
 
 def area_of(path: str) -> Area | None:

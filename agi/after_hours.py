@@ -34,6 +34,7 @@ from schedules import schedule_store
 from kc.clock import Clock, iso
 from kc.errors import CallerGone, KcError
 from kc.store import Store
+from kc.telemetry import Telemetry
 
 from .after_hours_decision import LANGUAGES, Decision, Offer, Open, Routed, decide, text
 from .call_catalogue import Catalogue, LiveCatalogue
@@ -62,6 +63,7 @@ class AfterHours:
     run_ids: tuple[int, int] | None = None   # Asterisk's (uid, gid) when it runs as its own user
     max_record_seconds: int = 120
     choice_timeout: float = 6.0
+    telemetry: Telemetry = field(default_factory=Telemetry)   # each step told (kc.telemetry)
 
     def __post_init__(self) -> None:
         self.recordings_dir = Path(self.recordings_dir).absolute()
@@ -106,6 +108,7 @@ class AfterHours:
         if isinstance(decision, Open):       # opened again meanwhile: back to waiting
             await chan.set_variable("KC_NEXT", "wait")
             return
+        self.telemetry.step("agi", "queue_closed", contact_id, district=district, queue=skill)
         await self.store.record(queries.add_event, contact_id, iso(self.clock()), "queue_closed",
                              {"district": district, "skill": skill})
         try:
@@ -136,6 +139,8 @@ class AfterHours:
     async def _routed(self, chan: AgiChannel, contact_id: int, routed: Routed, skill: str | None,
                       language: str) -> None:
         at = iso(self.clock())
+        self.telemetry.step("agi", "after_hours", contact_id, kind="routed", district=routed.district,
+                            to=routed.target, reason=routed.reason)
         await self.store.record(queries.update_contact, contact_id, district=routed.target)
         await self.store.record(queries.add_event, contact_id, at, "after_hours",
                              {"kind": "routed", "from": routed.district, "to": routed.target,
@@ -192,12 +197,14 @@ class AfterHours:
         contact = await self.store.run(queries.get_contact, contact_id)
         if contact["outcome"] is None:
             at = iso(self.clock())
+            self.telemetry.step("agi", "abandoned", contact_id, where="after_hours")
             await self.store.record(queries.update_contact, contact_id, outcome="abandoned", ended_at=at)
             await self.store.record(queries.add_event, contact_id, at, "abandoned", {"where": "after_hours"})
 
     async def _register(self, contact_id: int, kind: str, request: dict[str, Any] | None,
                         extra: dict[str, Any]) -> None:
         at = iso(self.clock())
+        self.telemetry.step("agi", "after_hours", contact_id, kind=kind)
         await self.store.record(queries.update_contact, contact_id, outcome="after_hours", ended_at=at)
         data = {"kind": kind, **extra}
         if request:

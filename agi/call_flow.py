@@ -23,6 +23,7 @@ from kc import queries
 from kc.clock import Clock, iso
 from kc.errors import CallerGone, InvalidInput, NotFound
 from kc.store import Store
+from kc.telemetry import Telemetry
 
 from .call_catalogue import Catalogue, CallMenu, LiveCatalogue
 from .fastagi import AgiChannel
@@ -74,6 +75,10 @@ def from_agent_phone(chan: AgiChannel, agent: str) -> bool:
             and chan.header("channel").startswith(f"PJSIP/{agent}-"))
 
 
+# A step's fields that go into the call log (never the caller's number or name).
+TOLD = ("district", "menu_path", "language", "skill", "outcome")
+
+
 @dataclass
 class CallFlow:
     store: Store
@@ -85,6 +90,7 @@ class CallFlow:
     # told as a caller is sent to wait (contact id, skill, district, language, caller,
     # priority or None), so the ACD needs not read the contact back: see Distributor.expect
     on_queued: Callable[[int, str, str, str, str, int | None], None] | None = None
+    telemetry: Telemetry = field(default_factory=Telemetry)   # each step told (kc.telemetry)
     _pending: set = field(default_factory=set, repr=False)   # records queued for the writer, not yet written
 
     async def _play(self, chan: AgiChannel, speech: Speech) -> str | None:
@@ -105,6 +111,9 @@ class CallFlow:
         ACD writes about this contact later lands after them."""
         if not record:
             return
+        told = {k: v for k, v in record.fields.items() if k in TOLD}
+        for _, kind, _ in record.events:
+            self.telemetry.step("agi", kind, record.contact_id, **told)
         done = self.store.record_soon(queries.write_record, *record.plain())
         self._pending.add(done)
         done.add_done_callback(self._written)
@@ -130,6 +139,7 @@ class CallFlow:
             caller_name=clean_caller(chan.header("calleridname")) or None,
             started_at=now, uniqueid=chan.header("uniqueid"), channel_name=chan.header("channel"),
         )
+        self.telemetry.step("agi", "started", contact_id, district=district or None)
         record = queries.ContactRecord(contact_id)
         if raw_caller:   # the dialplan refused a malformed caller ID: keep it, escaped, as data
             record.event(now, "caller_id_refused", {"raw": decode_raw_caller(raw_caller)})

@@ -319,6 +319,15 @@ class FastAgiServer:
         assert self._server is not None
         return self._server.sockets[0].getsockname()[1]
 
+    @property
+    def sessions(self) -> int:
+        """FastAGI sessions open now (calls in a menu or an AGI step)."""
+        return len(self._sessions)
+
+    @property
+    def listening(self) -> bool:
+        return self._server is not None and self._server.is_serving()
+
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, self._host, self._port,
                                                   limit=MAX_LINE * 2)

@@ -7,12 +7,12 @@ decided by the file's bytes, not its name; sox gets absolute temp paths only, ne
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import re
 import tempfile
 from pathlib import Path
 
+from kc.backup import file_sha256
 from kc.errors import InvalidInput
 
 MAX_BYTES = 10 * 1024 * 1024
@@ -79,7 +79,7 @@ async def store_upload(data: bytes, sounds_dir: Path, filename: str = "", sox: s
                                f"({err.decode('utf-8', 'replace').strip()[:200]})")
         if out.stat().st_size > MAX_SECONDS * 8000 * 2 + 4096:
             raise InvalidInput(f"{name} converts to more audio than a recording may hold")
-        digest = _sha256_file(out)
+        digest = file_sha256(out)
         final = target_dir / f"{digest}.wav"
         os.chmod(out, 0o644)
         os.replace(out, final)
@@ -116,9 +116,3 @@ async def _sox_info(sox: str, kind: str, src: Path, flag: str, name: str) -> flo
     return value
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 16), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

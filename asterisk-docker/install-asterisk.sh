@@ -15,7 +15,9 @@
 #   the configured mirror, pin it low so nothing else is taken from it, and install.
 #
 # Usage: install-asterisk.sh [--with-test-tools]
-#   --with-test-tools  also Chromium, and Asterisk 16 where the release can have it
+#   --with-test-tools  also Chromium, nginx-light and openssl (the reverse-proxy and TLS tests
+#                      start their own nginx; the system's is stopped and disabled), and
+#                      Asterisk 16 where the release can have it
 # Idempotent: does nothing for what is already installed.
 set -euo pipefail
 
@@ -32,7 +34,7 @@ root_recipe="suite=sid variant=minbase include=${root_include}"
 case "$choice" in 22|16) ;; *) echo "install-asterisk: KC_ASTERISK=$choice: choose 22 or 16" >&2; exit 2;; esac
 
 tools=(sip-tester espeak-ng sox libsox-fmt-mp3)
-[[ $with_tests == yes ]] && tools+=(chromium)
+[[ $with_tests == yes ]] && tools+=(chromium nginx-light openssl)
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 # Major version of the system's installed Asterisk package (empty when none).
@@ -123,6 +125,14 @@ apt_update() { [[ $apt_updated == yes ]] || { apt-get update -q; apt_updated=yes
 if [[ ${#missing_tools[@]} -gt 0 ]]; then
   apt_update
   apt-get install -y -q --no-install-recommends "${missing_tools[@]}"
+  if [[ " ${missing_tools[*]} " == *" nginx-light "* ]]; then
+    # the tests run their own nginx on their own ports; the package's must not hold port 80
+    if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
+      systemctl disable --now nginx >/dev/null 2>&1 || true
+    elif [[ -x /etc/init.d/nginx ]]; then
+      /etc/init.d/nginx stop >/dev/null 2>&1 || true
+    fi
+  fi
 fi
 
 if [[ $need22 == yes ]] && root_made; then

@@ -16,6 +16,7 @@ import os
 import re
 import ipaddress
 import secrets
+import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,8 +145,18 @@ SETTINGS: tuple[Setting, ...] = (
     _port("KC_RTP_END", 10999, "Last RTP (media) port", "rtp_end"),
     Setting("KC_TRUNK_MATCH", "127.0.0.1", TEXT, "Address whose calls to the district numbers are "
             "the residents' trunk (no authentication)", "trunk_match"),
-    Setting("KC_SECURE_COOKIES", False, YES_NO, "Mark the session cookies `Secure` (behind HTTPS)",
-            "secure_cookies"),
+    Setting("KC_SECURE_COOKIES", False, YES_NO, "Mark the session cookies `Secure` even over "
+            "plain HTTP (they are whenever the request came by HTTPS)", "secure_cookies"),
+    Setting("KC_TRUSTED_PROXIES", "", TEXT, "Addresses (or networks) of reverse proxies whose "
+            "`X-Forwarded-For/-Proto/-Host` the site believes (comma-separated; empty: none)",
+            "trusted_proxies"),
+    Setting("KC_AGENT_TLS", False, YES_NO, "Agents' phones over SIP TLS (port `KC_SIP_TLS_PORT`) "
+            "with SRTP media; the residents' trunk stays UDP", "agent_tls"),
+    _port("KC_SIP_TLS_PORT", 5061, "SIP TLS port of the agents' phones (with `KC_AGENT_TLS`)",
+          "sip_tls_port"),
+    Setting("KC_TLS_CERT", None, PATH, "Certificate (PEM) of the SIP TLS transport (unset: a "
+            "self-signed one made in `var/tls/`)", "tls_cert"),
+    Setting("KC_TLS_KEY", None, PATH, "Private key (PEM) of `KC_TLS_CERT`", "tls_key"),
     # The PBX
     Setting("KC_ASTERISK", "22", TEXT, "Which Asterisk runs the PBX: `22` (the system's own on a "
             "release that ships 20+, else Debian unstable's in a private root) or `16` (the "
@@ -193,6 +204,19 @@ SETTINGS: tuple[Setting, ...] = (
             "per `KC_FORM_WINDOW`", "form_limit", 1, 10000),
     Setting("KC_FORM_WINDOW", 600.0, SECONDS, "The window of `KC_FORM_LIMIT`", "form_window",
             1, 86400),
+    # Operations: metrics, the call log, backups
+    Setting("KC_NODE", None, TEXT, "This node's name in the metrics' `node` label and the call "
+            "log (unset: the machine's host name)", "node_name"),
+    Setting("KC_METRICS_ALLOW", "127.0.0.1,::1", TEXT, "Addresses that may read `/metrics` "
+            "without a token (comma-separated; empty: none)", "metrics_allow"),
+    Setting("KC_METRICS_TOKEN", None, TEXT, "Bearer token that opens `/metrics` from any address "
+            "(unset: only `KC_METRICS_ALLOW`)", "metrics_token", secret=True),
+    Setting("KC_BACKUP_DAILY", False, YES_NO, "Take a backup every day into `KC_BACKUP_DIR`",
+            "backup_daily"),
+    Setting("KC_BACKUP_DIR", None, PATH, "Where the daily backups go (unset: `var/backups/`)",
+            "backup_dir"),
+    Setting("KC_BACKUP_KEEP", 7, INTEGER, "How many daily backups are kept (older ones are "
+            "removed)", "backup_keep", 1, 3650),
     # The organisation and the demo
     Setting("KC_CONFIG", None, PATH, "The organisation file `kc init --demo` (and so `make run`) "
             "creates the centre from (unset: `config/demo.yaml`; e.g. `config/stockholm.yaml`)",
@@ -217,6 +241,11 @@ class Settings:
     rtp_end: int
     trunk_match: str
     secure_cookies: bool
+    trusted_proxies: str
+    agent_tls: bool
+    sip_tls_port: int
+    tls_cert: Path | None
+    tls_key: Path | None
     asterisk: str
     asterisk_sysroot: Path
     asterisk_bin: Path | None
@@ -237,6 +266,12 @@ class Settings:
     history_days: int
     form_limit: int
     form_window: float
+    node_name: str | None
+    metrics_allow: str
+    metrics_token: str | None
+    backup_daily: bool
+    backup_dir: Path | None
+    backup_keep: int
     config_file: Path | None
     demo_always_open: bool
     python: str = field(default_factory=lambda: sys.executable)   # not a setting: ourselves
@@ -253,6 +288,16 @@ class Settings:
             except ValueError:
                 raise ConfigError(f"KC_AGI_ALLOW: {address.strip()!r} is not an IP address "
                                   "(expected addresses separated by commas)") from None
+        for name, key in (("KC_METRICS_ALLOW", "metrics_allow"),
+                          ("KC_TRUSTED_PROXIES", "trusted_proxies")):
+            for address in filter(None, (a.strip() for a in values[key].split(","))):
+                try:
+                    ipaddress.ip_network(address, strict=False)
+                except ValueError:
+                    raise ConfigError(f"{name}: {address!r} is not an IP address or network "
+                                      "(expected addresses separated by commas)") from None
+        if (values["tls_cert"] is None) != (values["tls_key"] is None):
+            raise ConfigError("KC_TLS_CERT and KC_TLS_KEY go together: set both or neither")
         if values["rtp_start"] > values["rtp_end"]:
             raise ConfigError("KC_RTP_START must not exceed KC_RTP_END")
         if values["asterisk"] not in ASTERISK_CHOICES:
@@ -289,6 +334,26 @@ class Settings:
     def fallback_spool(self) -> Path:
         """Written by the process-AGI fallback, which runs as Asterisk's user: inside its tree."""
         return self.asterisk_root / "spool" / "kc-fallback"
+
+    @property
+    def tls_pair(self) -> tuple[Path, Path]:
+        """The SIP TLS certificate and key: the operator's, or the demo's in `var/tls/`."""
+        if self.tls_cert is not None and self.tls_key is not None:
+            return self.tls_cert, self.tls_key
+        return self.var_dir / "tls" / "sip.crt", self.var_dir / "tls" / "sip.key"
+
+    @property
+    def call_log(self) -> Path:
+        """The structured call log: one JSON line per call step (`kc logs`)."""
+        return self.log_dir / "calls.jsonl"
+
+    @property
+    def node(self) -> str:
+        return self.node_name or socket.gethostname()
+
+    @property
+    def backups(self) -> Path:
+        return self.backup_dir or self.var_dir / "backups"
 
     @property
     def web_url(self) -> str:

@@ -18,6 +18,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -27,6 +28,7 @@ import sqlite_utils
 from .errors import KcError
 from .migrations import migrate
 from .record_journal import RecordJournal, Write
+from .telemetry import STORE_WRITE, Telemetry
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -102,8 +104,10 @@ class Checkpointer:
 class Store:
     READERS = 2
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, telemetry: Telemetry | None = None):
         self.path = path
+        self.telemetry = telemetry or Telemetry()
+        self._submitted = self._finished = 0   # writer jobs; each counter has one writing thread
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kc-db")
         self._db: sqlite_utils.Database | None = None
         self._checkpointer: Checkpointer | None = None
@@ -131,9 +135,28 @@ class Store:
             except sqlite3.Error as exc:
                 raise StoreError(f"{getattr(fn, '__name__', fn)}: {exc}") from exc
 
+    def _job(self, fn: Callable[..., T], *args: Any) -> Callable[[], T]:
+        """A writer job, counted in `queued` until done and timed (`STORE_WRITE`)."""
+        self._submitted += 1
+
+        def job() -> T:
+            started = time.perf_counter()
+            try:
+                return fn(*args)
+            finally:
+                self._finished += 1
+                self.telemetry.timing(STORE_WRITE, time.perf_counter() - started)
+        return job
+
+    @property
+    def queued(self) -> int:
+        """Writer jobs waiting or running: the store's write queue."""
+        return max(0, self._submitted - self._finished)
+
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: self._call(fn, *args, **kwargs))
+        return await loop.run_in_executor(
+            self._executor, self._job(lambda: self._call(fn, *args, **kwargs)))
 
     def _read_call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         db = getattr(self._local, "db", None)
@@ -179,13 +202,14 @@ class Store:
         and retried in order (`retry_records`)."""
         write = Write.of(fn, args, kwargs)
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._record_call, write)
+        await loop.run_in_executor(self._executor, self._job(self._record_call, write))
 
     def record_soon(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> "asyncio.Future[None]":
         """`record`, queued for the writer now and not waited for: for records that must
         neither hold up a call nor be lost. Jobs run in the order queued."""
         write = Write.of(fn, args, kwargs)
-        return asyncio.get_running_loop().run_in_executor(self._executor, self._record_call, write)
+        return asyncio.get_running_loop().run_in_executor(self._executor,
+                                                          self._job(self._record_call, write))
 
     async def insert_record(self, fn: Callable[..., Any], table: str, **fields: Any) -> int:
         """`record` of a new row of `table` (an integer `id` primary key): the id is given

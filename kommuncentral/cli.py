@@ -12,6 +12,7 @@
   kc purge [--days N] | kc export PERSON   retention and a person's data (kc/case_cli.py)
   kc report verify [--from --to]          every report figure recomputed from the contacts (kommuncentral/report_cli.py)
   kc simulate [--seed N] [--hours H] ...   service level with and without overflow (acd/simulate.py)
+  kc backup FILE | kc restore FILE | kc logs --contact N   operations (kommuncentral/ops_cli.py)
   kc settings [--markdown]   every KC_* setting: current value, default, type, help (kc/settings.py)
 """
 from __future__ import annotations
@@ -26,6 +27,7 @@ from kc.clock import system_clock
 from kommuncentral import config_cli, menu_cli
 from kommuncentral import case_cli
 from kommuncentral import report_cli
+from kommuncentral import ops_cli
 from kommuncentral.demo import DEMO_FILE
 from kc.errors import KcError
 from kc.settings import Settings, describe, markdown_table
@@ -217,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     config_cli.add_parser(sub)
     case_cli.add_parser(sub)
     report_cli.add_parser(sub)
+    ops_cli.add_parser(sub)
     from acd import simulate
     sim = sub.add_parser(
         "simulate", help="simulate a shift: service level with and without cross-district overflow")
@@ -251,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
             return case_cli.run(settings, args)
         if args.command == "report":
             return report_cli.run(settings, args)
+        if args.command in ("backup", "restore", "logs"):
+            return ops_cli.run(settings, args)
         if args.command == "simulate":
             return simulate.main(args, settings)
         if args.command == "settings":

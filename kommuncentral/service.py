@@ -27,8 +27,9 @@ from acd.tasks import TaskRunner
 from acd.telephony import AmiTelephony
 from admin_web import app as web_app
 from admin_web.desk import DeskHub
+from admin_web.metrics_route import METRICS
 from admin_web.keys import (AMI, CALL_DATA, CLOCK, DISTRIBUTOR, HUB, MAIL, ORG_CHANGED,
-                            RELOAD_PJSIP, SETTINGS, STORE, TASKS)
+                            RELOAD_PJSIP, SETTINGS, STORE, TASKS, TELEMETRY)
 from agi.after_hours import setup as after_hours_setup
 from agi.acd_routes import AcdRoutes
 from agi import fallback_stage
@@ -41,14 +42,17 @@ from cases import retention
 from cases.mail_directory import MailDirectory
 from cases.smtp_intake import IntakeHandler, SmtpIntake
 
-from kc import queries, web_store
+from kc import backup, queries, web_store
 from kc.clock import Clock, iso, parse_iso, system_clock
 from kc.errors import InvalidInput
 from kc.settings import Settings
 from kc.store import Store, private_file
+from kc.telemetry import StepLog, Telemetry
+from kommuncentral.metrics import Metrics
 from kommuncentral.follow import Follower
 from pbx.asterisk import (AgentEndpoint, AsteriskContext, DistrictNumber, default_run_user,
                          render_config)
+from pbx import tls as tls_files
 from pbx.process import AsteriskProcess, reload_succeeded
 from reporting import reports
 from pbx.runtime import AsteriskRuntime, RuntimeMissing, runtime_for
@@ -60,6 +64,7 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 FALLBACK_TEXT = "Vi har tekniska problem just nu. Ring gärna igen om en stund."
 FEATURES = {"21": "ready", "22": "logged_out"}
 PURGE_EVERY = 24 * 3600.0
+BACKUP_FIRST = 300.0    # the first daily backup, after start-up has settled
 
 
 def fallback_interpreter(settings: Settings, runtime: AsteriskRuntime, run_user: str | None) -> list[str]:
@@ -86,6 +91,13 @@ def asterisk_context(settings: Settings, store: Store, fallback_prompt: Path | N
                "--spool", str(settings.fallback_spool)]
     if fallback_prompt is not None:
         command += ["--prompt", str(fallback_prompt)]
+    tls = {}
+    if settings.agent_tls:
+        cert, key = settings.tls_pair
+        if settings.tls_cert is None:
+            tls_files.ensure_demo_pair(cert, key, settings.sip_host)
+        pem_cert, pem_key = tls_files.read_pair(cert, key)
+        tls = dict(tls_port=settings.sip_tls_port, tls_cert_pem=pem_cert, tls_key_pem=pem_key)
     return AsteriskContext(
         root=settings.asterisk_root,
         sip_host=settings.sip_host, sip_port=settings.sip_port,
@@ -105,6 +117,7 @@ def asterisk_context(settings: Settings, store: Store, fallback_prompt: Path | N
         ami_events=AMI_EVENTS,    # the only events the service reads: manager.conf drops the rest
         runtime=runtime,
         shared_dirs=(settings.var_dir,),   # prompts, recordings, the fallback's spool
+        **tls,
     )
 
 
@@ -154,13 +167,19 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
     app = web.Application(client_max_size=1024 * 1024)
     app[SETTINGS] = settings
     app[CLOCK] = clock
+    telemetry = app[TELEMETRY] = Telemetry()   # call steps and timings: to the log and metrics
+    metrics = Metrics(settings.node, clock)
+    metrics.listen(telemetry)
+    app[METRICS] = metrics.render
     web_app.setup(app)
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
-        store = Store(settings.db_path)
+        steps = StepLog(settings.call_log, settings.node)
+        telemetry.on_step(steps)
+        store = Store(settings.db_path, telemetry)
         await store.run(queries.list_districts)   # opens and migrates
-        app[STORE] = store
-        app[CALL_DATA] = LiveCatalogue(store)     # hours, policies, menus: parsed once here
+        app[STORE] = metrics.sources.store = store
+        app[CALL_DATA] = metrics.sources.catalogue = LiveCatalogue(store)   # parsed once here
         await app[CALL_DATA].refresh()
         app[RELOAD_PJSIP] = functools.partial(reload_pjsip, settings, store)
         app[MAIL] = MailDirectory(store)          # addresses and keywords: data, kept current
@@ -170,11 +189,14 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
         warm = asyncio.create_task(_warm_reports(store))
         loops = [asyncio.create_task(store.keep_retrying()),
                  asyncio.create_task(_import_spool_continuously(settings, store))]
+        if settings.backup_daily:
+            loops.append(asyncio.create_task(_backup_daily(settings, clock)))
         yield
         for task in (warm, *loops):
             task.cancel()
         await asyncio.gather(warm, *loops, return_exceptions=True)
         store.close()
+        steps.close()
 
     async def acd_ctx(app: web.Application) -> AsyncIterator[None]:
         store = app[STORE]
@@ -189,8 +211,10 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
         distributor = Distributor(store, AmiTelephony(link), clock,
                                   QueueLog(private_file(settings.queue_log)),   # callers' numbers
                                   ring_timeout=settings.ring_timeout,
-                                  wrap_up_seconds=options.wrap_up_seconds, options=options)
-        holder["d"] = distributor
+                                  wrap_up_seconds=options.wrap_up_seconds, options=options,
+                                  telemetry=telemetry)
+        holder["d"] = metrics.sources.distributor = distributor
+        metrics.sources.ami = link
         await distributor.load()
         app[AMI], app[DISTRIBUTOR] = link, distributor
         await distributor.restore_moves()   # supervisors' moves of the day
@@ -221,9 +245,11 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
                       priority: int | None) -> None:
             distributor.expect(contact_id, Queued(skill, district, language or "sv", caller, priority))
 
-        flow = CallFlow(store, prompts, clock, catalogue, on_feature, on_queued=on_queued)
+        flow = CallFlow(store, prompts, clock, catalogue, on_feature, on_queued=on_queued,
+                        telemetry=telemetry)
         flow.after_hours, closer = after_hours_setup(settings, store, prompts, clock, catalogue,
                                                      distributor, app[AMI], asterisk_user_ids(settings))
+        flow.after_hours.telemetry = telemetry
         server = FastAgiServer({"menu": flow.menu, "agent-feature": flow.agent_feature,
                                 **flow.after_hours.routes(),
                                 **AcdRoutes(distributor, prompts, catalogue).routes()},
@@ -231,6 +257,7 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
                                secret=settings.secret("agi.secret"),
                                allow=parse_allow(settings.agi_allow))
         await server.start()
+        metrics.sources.agi = server
         warm = asyncio.create_task(_warm_prompts(catalogue, prompts))
         yield
         warm.cancel()
@@ -243,6 +270,7 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
         runner = TaskRunner(app[DISTRIBUTOR], store, clock, available=hub.online,
                             on_assigned=lambda agent, contact: hub.changed())
         app[HUB], app[TASKS] = hub, runner
+        metrics.sources.tasks = runner
         hub.start()
         await runner.start()
         intake = SmtpIntake(settings.smtp_host, settings.smtp_port, settings.smtp_max_bytes,
@@ -299,6 +327,29 @@ async def _purge_daily(settings: Settings, store: Store, clock: Clock) -> None:
             raise
         except Exception:
             log.exception("retention purge failed; retried in a day")
+        await asyncio.sleep(PURGE_EVERY)
+
+
+async def take_daily_backup(settings: Settings, clock: Clock) -> Path:
+    """One daily backup into `KC_BACKUP_DIR`, then all but the newest `KC_BACKUP_KEEP` removed.
+    In a thread, on its own database connection: the writer and the calls go on."""
+    target = settings.backups / backup.daily_name(clock())
+    done = await asyncio.to_thread(backup.backup, settings.var_dir, target, settings.node)
+    gone = await asyncio.to_thread(backup.prune, settings.backups, settings.backup_keep)
+    log.info("daily backup: %d files, %d bytes into %s; %d old ones removed", done.files,
+             done.bytes, done.path, len(gone))
+    return done.path
+
+
+async def _backup_daily(settings: Settings, clock: Clock) -> None:
+    await asyncio.sleep(BACKUP_FIRST)
+    while True:
+        try:
+            await take_daily_backup(settings, clock)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("daily backup failed; tried again in a day")
         await asyncio.sleep(PURGE_EVERY)
 
 

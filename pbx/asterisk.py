@@ -22,7 +22,7 @@ import tempfile
 import wave
 import math
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
@@ -122,6 +122,11 @@ class AsteriskContext:
     # a runtime in a private root mounts them at the same path.
     shared_dirs: tuple[Path, ...] = ()
     agi_secret: str = ""  # first path segment of every FastAGI URL: the service's shared secret
+    # Agents' phones over SIP TLS with SRTP (pbx/tls.py): the port (0: no TLS) and the PEM
+    # texts of the certificate and key, copied into `keys/` for Asterisk.
+    tls_port: int = 0
+    tls_cert_pem: str = field(default="", repr=False)
+    tls_key_pem: str = field(default="", repr=False)
 
     @property
     def etc_dir(self) -> Path:
@@ -419,6 +424,11 @@ def render_config(ctx: AsteriskContext) -> Path:
         ami_permit=ctx.ami_permit or default_permit,
         ami_events=ctx.ami_events,
     )
+    if ctx.tls_port:
+        _write(root / "keys" / "sip-tls.crt", ctx.tls_cert_pem, 0o644, ids)
+        _write(root / "keys" / "sip-tls.key", ctx.tls_key_pem, 0o600, ids)
+        variables.update(tls_cert=str(root / "keys" / "sip-tls.crt"),
+                         tls_key=str(root / "keys" / "sip-tls.key"))
     env = _jinja_env()
     for name, secret in _CONFIG_FILES:
         text = env.get_template(f"{name}.j2").render(**variables)

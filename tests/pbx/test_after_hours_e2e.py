@@ -115,6 +115,10 @@ def test_nobody_open_caller_leaves_a_voice_message(schedules, tmp_path):
     recording = Path(mine[0]["recording"])
     assert recording.is_file() and str(recording).startswith(str(kc.var / "asterisk"))
     assert mine[0]["due_at"] > now_iso()                    # shown to agents at the next opening
+    from kc.telemetry import read_steps                     # the call log has the step too
+    assert ("agi", "after_hours", "voice_message") in [
+        (r["layer"], r["step"], r.get("kind")) for r in read_steps(kc.var / "log" / "calls.jsonl",
+                                                                   contact["id"])]
     # callers' numbers and messages only for that district's staff
     from test_web_access import Client
     import json as _json
