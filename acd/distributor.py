@@ -63,7 +63,7 @@ class Distributor:
         self.team = Agents(floor)
         self.room = WaitingRoom(floor, self.team)
         self.calls = Calls(floor, self.team)
-        self.callbacks = Callbacks(floor, self.team, self.room)
+        self.callbacks = Callbacks(floor, self.team, self.room, self.calls)
         self.transfers = Transfers(floor, self.calls)
         self.recovery = Recovery(floor, self.team, self.room, self.calls)
 
@@ -210,6 +210,10 @@ class Distributor:
     async def waiting_info(self, contact_id: int) -> tuple[int, float, str] | None:
         """(place in the queue, estimated wait in seconds, language) for an announcement."""
         return await self.room.waiting_info(contact_id)
+
+    def queue_callback(self, contact_id: int, queued: Queued, number: str) -> None:
+        """A call-back owed since the district was closed enters its queue now."""
+        self.room.admit_callback(contact_id, queued, number)
 
     async def request_callback(self, contact_id: int) -> bool:
         """The waiting caller pressed 1: keep the place, call back (False if it cannot be done)."""

@@ -239,6 +239,12 @@ class Records:
             await self.store.record(queries.add_event, conn.contact_id, at, "callback_dial",
                                  {"status": status})
 
+    async def callback_retry(self, now: float, conn: "Connected", missed: int,
+                             delay: float) -> None:
+        """The resident did not answer; the call-back waits again in `delay` seconds."""
+        await self._event(conn.contact_id, "callback_retry",
+                          {"agent": conn.agent, "missed": missed, "after": delay}, when=now)
+
     async def callback_failed(self, now: float, conn: "Connected") -> None:
         """The agent called, the resident did not answer: the call-back's queue call was
         abandoned (the resident, its caller, was not there)."""

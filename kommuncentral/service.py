@@ -34,6 +34,7 @@ from agi.acd_routes import AcdRoutes
 from agi import fallback_stage
 from agi.call_catalogue import LiveCatalogue
 from agi.call_flow import CallFlow
+from agi.opening_callbacks import OpeningCallbacks
 from agi.fastagi import FastAgiServer, parse_allow
 from agi.phrases import PhraseParts
 from agi.prompts import PromptCache
@@ -231,9 +232,14 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
                                secret=settings.secret("agi.secret"),
                                allow=parse_allow(settings.agi_allow))
         await server.start()
+        opening = OpeningCallbacks(store, clock, catalogue, lambda contact_id, due: (
+            distributor.queue_callback(contact_id, Queued(due.skill, due.district, due.language,
+                                                          due.number), due.number)))
+        opening.start()
         warm = asyncio.create_task(_warm_prompts(catalogue, prompts))
         yield
         warm.cancel()
+        await opening.stop()
         await closer.stop()
         await server.stop()
 

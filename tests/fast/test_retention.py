@@ -50,7 +50,12 @@ NOT_PERSONAL: dict[str, set[str]] = {
                "priority"},
     "schedules": {"district", "body", "updated_at", "updated_by"},
     "after_hours_requests": {"id", "contact_id", "district", "kind", "target", "language",
-                             "created_at", "due_at", "handled_at", "handled_by"},
+                             "created_at", "due_at", "handled_at", "handled_by",
+                             "callback_contact"},
+    # the switchboard: the city's staff and where calls were transferred (staff numbers)
+    "staff_directory": {"id", "name", "unit", "district", "number", "available", "updated_at"},
+    "transfers": {"id", "contact_id", "agent", "kind", "target", "target_name", "started_at",
+                  "ended_at", "outcome"},
     "menu_drafts": {"district", "body", "base_version", "revision", "updated_at", "updated_by"},
     "menu_announcements": {"district", "texts", "audio", "ends_at", "updated_at", "updated_by"},
     "departments": {"id", "name", "active"},

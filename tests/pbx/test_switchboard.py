@@ -1,0 +1,120 @@
+"""The switchboard and the call-backs the centre owes, on a real Asterisk with SIPp: a
+call-back asked for after hours is dialled at opening (the agent first, then the resident
+through the outbound trunk, a SIPp UAS playing the resident's phone) and ends answered.
+
+One private instance for the module: ring-no-answer after 5 s, call-backs and outgoing
+calls sent to a SIPp UAS on `trunk_port`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+from datetime import datetime, timezone
+
+import pytest
+
+from kc_instance import KC, ROOT, make_instance, remove_instance
+from conftest import registered_phone
+from schedules.schedule import TZ
+from sipp_driver import SipPhone, call, free_udp_port
+
+pytestmark = pytest.mark.telephony
+
+BROMMA = "0850810000"
+ALWAYS_OPEN = {"always_open": True, "week": {}, "exceptions": []}
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@pytest.fixture(scope="module")
+def sb(tmp_path_factory):
+    inst = make_instance()
+    inst.trunk_port = free_udp_port()
+    inst.env.update(KC_RING_TIMEOUT="5", KC_WRAP_UP_SECONDS="0", KC_CALLBACK_RETRIES="1",
+                    KC_CALLBACK_RETRY_SECONDS="2",
+                    KC_CALLBACK_TRUNK=f"127.0.0.1:{inst.trunk_port}")
+    try:
+        subprocess.run([*KC, "init", "--demo"], cwd=ROOT, env=inst.env, check=True,
+                       capture_output=True)
+        inst.start()
+        yield inst
+    finally:
+        if os.environ.get("KC_KEEP_LOGS"):
+            print(inst.logs())
+        remove_instance(inst)
+
+
+def events(kc, contact_id) -> list[tuple[str, dict]]:
+    with sqlite3.connect(kc.var / "kc.db") as db:
+        rows = db.execute("select kind, data from contact_events where contact_id = ? order by id",
+                          [contact_id]).fetchall()
+    return [(k, json.loads(d)) for k, d in rows]
+
+
+def put_schedule(kc, district: str, body: dict) -> None:
+    status, answer = kc.request("PUT", f"/api/schedule/{district}", body)
+    assert status == 200, answer
+
+
+def closed_today(**after_hours) -> dict:
+    today = datetime.now(TZ).date().isoformat()
+    return {"always_open": False, "holidays": "closed", "eves": "closed",
+            "week": {d: [["07:00", "22:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+            "exceptions": [{"date": today, "hours": [], "message": {"sv": "Stängt i dag."}}],
+            "after_hours": after_hours}
+
+
+def login(kc, workdir, agent_id) -> SipPhone:
+    p = registered_phone(kc, workdir, agent_id)
+    kc.set_state(agent_id, "ready")
+    return p
+
+
+def test_after_hours_callback_is_dialled_at_opening_and_answered(sb, workdir):
+    since = now_iso()
+    put_schedule(sb, "bromma", closed_today(route_to=[], voice_message=False, callback=True))
+    try:
+        # "2" during the closed message asks for a call-back on the caller's number
+        resident = call(workdir, sb.sip_port, BROMMA, digits=[(4.0, "2")],
+                        caller_number="0711000031", hangup_after=None, wait_far_bye=40)
+        assert resident.wait_ok(60).hangup == "far"
+        asked = sb.wait_for(lambda: next((c for c in sb.contacts(since)
+                                          if c["caller"] == "0711000031" and c["outcome"]), None),
+                            30, "the after-hours contact")
+        assert asked["outcome"] == "after_hours"
+        status, body = sb.request("GET", "/api/after-hours")
+        mine = [r for r in body["requests"] if r["contact_id"] == asked["id"]]
+        assert len(mine) == 1 and mine[0]["kind"] == "callback", mine
+        assert mine[0]["callback_contact"] is None           # closed: nothing dialled yet
+        home = SipPhone(workdir, sb.sip_port, "resident", "x", local_port=sb.trunk_port)
+        answering_home = home.answer_calls(count=1, ring_seconds=0.5, talk_seconds=15,
+                                           hangup="far")
+        agent = login(sb, workdir, "bromma-101")
+        answering = agent.answer_calls(count=1, ring_seconds=0.3, talk_seconds=3, hangup="agent")
+    finally:
+        put_schedule(sb, "bromma", {**ALWAYS_OPEN, "after_hours": {"route_to": []}})   # opening
+    answering.wait_ok(60)
+    assert answering_home.wait_ok(30).hangup == "far"
+    status, body = sb.request("GET", "/api/after-hours")
+    request = next(r for r in body["requests"] if r["contact_id"] == asked["id"])
+    assert request["callback_contact"], request
+    made = sb.wait_for(lambda: next((c for c in sb.contacts(since)
+                                     if c["id"] == request["callback_contact"] and c["outcome"]),
+                                    None), 30, "the call-back contact done")
+    assert made["outcome"] == "answered" and made["agent"] == "bromma-101"
+    assert made["skill"] == "switchboard" and made["district"] == "bromma"
+    assert made["caller"] == "0711000031" and made["talk_seconds"] >= 1
+    kinds = [k for k, _ in events(sb, made["id"])]
+    assert kinds.index("callback_requested") < kinds.index("enqueued") \
+        < kinds.index("callback_agent_answered") < kinds.index("callback_connected") \
+        < kinds.index("completed"), kinds
+    assert ("callback_queued", {"callback_contact": made["id"]}) in events(sb, asked["id"])
+    # no longer something to ring by hand on the desk
+    status, body = sb.request("GET", "/api/after-hours")
+    request = next(r for r in body["requests"] if r["contact_id"] == asked["id"])
+    assert request["callback_outcome"] == "answered"
+    sb.set_state("bromma-101", "logged_out")
