@@ -48,6 +48,8 @@ class Calls:
         self.connected = floor.connected
         # set by `acd.callbacks`: a call-back the resident did not answer is tried again (True)
         self.retry_callback: Callable[[Connected, float], Awaitable[bool]] | None = None
+        # set by `acd.transfers`: the call ended (an open consultation came to nothing)
+        self.call_ended: Callable[[int], Awaitable[None]] | None = None
 
     def note_who_ended(self, uniqueid: str) -> None:
         """The first hang-up request (or bridge leave) of a talking pair says who ended the
@@ -89,6 +91,8 @@ class Calls:
             await floor.records.completed(now, conn, talk)
             if conn.skill:
                 floor.remember_handle_time(conn.skill, talk + wrap)
+        if self.call_ended is not None:
+            await self.call_ended(conn.contact_id)
         await self.agent_done(conn, wrap)
         floor.changed()
 

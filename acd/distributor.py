@@ -30,8 +30,9 @@ from kc.queue_config import list_queue_configs, queue_name
 from kc.store import Store
 
 from .agents import AgentRuntime, Agents
-from .ami_events import (CONTACT_DOWN, CONTACT_UP, UNREGISTERED_STATES, AmiEvent, CallerWaiting, ChannelCreated, ChannelHungUp,
-                         ContactStatusChanged, DeviceStateChanged, DialEnded, HangupRequested)
+from .ami_events import (CONTACT_DOWN, CONTACT_UP, UNREGISTERED_STATES, AmiEvent, AttendedTransferred,
+                         CallerWaiting, ChannelCreated, ChannelHungUp, ContactStatusChanged,
+                         DeviceStateChanged, DialEnded, HangupRequested)
 from .callbacks import Callbacks
 from .calls import Calls, Connected
 from .floor import Floor
@@ -220,9 +221,14 @@ class Distributor:
         return await self.callbacks.request(contact_id)
 
     async def transfer(self, contact_id: int, target: str, by: str | None = None,
-                       redirect: bool = True) -> dict[str, Any]:
+                       redirect: bool = True, name: str | None = None) -> dict[str, Any]:
         """Blind transfer of a connected caller to `queue:<skill>` (or a skill id) or a number."""
-        return await self.transfers.transfer(contact_id, target, by, redirect)
+        return await self.transfers.transfer(contact_id, target, by, redirect, name)
+
+    async def attended_transfer(self, contact_id: int, number: str, by: str | None = None,
+                                name: str | None = None) -> dict[str, Any]:
+        """The agent consults `number`; hanging up hands the caller over (`acd.transfers`)."""
+        return await self.transfers.attended(contact_id, number, by, name)
 
     async def resync(self, lost_at: float | None = None) -> None:
         """After an AMI (re)connect, and after a crash: read the PBX's state again; calls it
@@ -248,6 +254,8 @@ class Distributor:
         elif isinstance(event, DialEnded):
             if event.uniqueid.startswith("kc-"):
                 spawn(self.callbacks.dial_ended(event.uniqueid, event.status))
+        elif isinstance(event, AttendedTransferred):
+            spawn(self.transfers.attended_ended(event))
         elif isinstance(event, ChannelCreated):
             if event.uniqueid.startswith("kc-"):
                 self.floor.leg_channels[event.uniqueid] = event.channel

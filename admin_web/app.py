@@ -8,6 +8,7 @@ import jinja2
 from aiohttp import web
 
 from . import (access_pages, acd_api, agent_pages, api, case_pages, desk, desk_after_hours,
+               directory_api,
                district_api, menu_api, menu_pages, nav, openapi, pages, queue_pages, report_pages,
                schedule_api, wallboard)
 from .auth import Streams, authenticate, template_context
@@ -64,4 +65,5 @@ def setup(app: web.Application) -> None:
     app.add_routes(agent_pages.routes)
     app.add_routes(queue_pages.routes)
     app.add_routes(district_api.routes)      # districts, skills, the whole organisation
+    app.add_routes(directory_api.routes)     # the switchboard's staff directory
     app.router.add_static("/static", STATIC)

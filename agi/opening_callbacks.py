@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping
 
+from kc import queries
 from kc.clock import Clock, iso
 from kc.store import Store
 from schedules import schedule_store
@@ -34,6 +35,7 @@ class DueCallback:
     district: str            # whose queue dials it (the switchboard's district for the switchboard)
     language: str
     number: str
+    dialed: str | None = None        # the number the resident called
 
 
 def due_callbacks(requests: Iterable[Mapping[str, Any]], catalogue: Catalogue,
@@ -49,7 +51,8 @@ def due_callbacks(requests: Iterable[Mapping[str, Any]], catalogue: Catalogue,
             skill, district = catalogue.switchboard_skill, catalogue.switchboard_of(district)
         if not number or not skill or not catalogue.hours.is_open(district, now, skill):
             continue
-        out.append(DueCallback(r["id"], skill, district, r.get("language") or "sv", number))
+        out.append(DueCallback(r["id"], skill, district, r.get("language") or "sv", number,
+                               r.get("dialed")))
     return out
 
 
@@ -69,9 +72,13 @@ class OpeningCallbacks:
         catalogue, now = await self.catalogue.current(), self.clock()
         queued = []
         for due in due_callbacks(rows, catalogue, now):
-            contact_id = await self.store.run(schedule_store.start_callback, due.request_id,
-                                              iso(self.clock()), due.skill, due.district)
-            if contact_id is None:
+            at = iso(self.clock())
+            contact_id = await self.store.insert_record(
+                queries.create_contact, "contacts", channel="phone", district=due.district,
+                dialed=due.dialed, caller=due.number, started_at=at, language=due.language,
+                skill=due.skill, callback_number=due.number)
+            if not await self.store.run(schedule_store.link_callback, due.request_id,
+                                        contact_id, at):
                 continue          # taken on the desk meanwhile
             log.info("after-hours call-back %s queued as contact %s (%s@%s)", due.request_id,
                      contact_id, due.skill, due.district)

@@ -394,7 +394,7 @@ def switchboard_callbacks(db: sqlite_utils.Database) -> None:
     db.execute("create table if not exists staff_directory (id integer primary key, "
                "name text not null, unit text not null default '', district text, "
                "number text not null, available integer not null default 1, "
-               "updated_at text not null)")
+               "folded text not null default '', updated_at text not null)")
     db.execute("create index if not exists idx_staff_directory_name on staff_directory(name)")
     db.execute("create table if not exists transfers (id integer primary key, "
                "contact_id integer not null references contacts(id), agent text, "

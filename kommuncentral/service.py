@@ -34,6 +34,7 @@ from agi.acd_routes import AcdRoutes
 from agi import fallback_stage
 from agi.call_catalogue import LiveCatalogue
 from agi.call_flow import CallFlow
+from agi.dial_by_name import DialByName
 from agi.opening_callbacks import OpeningCallbacks
 from agi.fastagi import FastAgiServer, parse_allow
 from agi.phrases import PhraseParts
@@ -222,7 +223,8 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
                       priority: int | None) -> None:
             distributor.expect(contact_id, Queued(skill, district, language or "sv", caller, priority))
 
-        flow = CallFlow(store, prompts, clock, catalogue, on_feature, on_queued=on_queued)
+        flow = CallFlow(store, prompts, clock, catalogue, on_feature, on_queued=on_queued,
+                        directory=DialByName(store, prompts))
         flow.after_hours, closer = after_hours_setup(settings, store, prompts, clock, catalogue,
                                                      distributor, app[AMI], asterisk_user_ids(settings))
         server = FastAgiServer({"menu": flow.menu, "agent-feature": flow.agent_feature,

@@ -118,32 +118,28 @@ def pending_callbacks(db: sqlite_utils.Database, limit: int = 200) -> list[dict[
     order of request (whether each district is open now is the caller's check)."""
     rows = db.query(
         "select r.id, r.contact_id, r.district, r.callback_number, r.language, r.created_at, "
-        "c.caller, c.skill, c.dialed from after_hours_requests r "
+        "c.caller, c.caller_name, c.skill, c.dialed from after_hours_requests r "
         "join contacts c on c.id = r.contact_id "
         "where r.kind = 'callback' and r.handled_at is null and r.callback_contact is null "
         "order by r.created_at, r.id limit ?", [limit])
     return [dict(r) for r in rows]
 
 
-def start_callback(db: sqlite_utils.Database, request_id: int, at: str, skill: str,
-                   district: str) -> int | None:
-    """The ACD queues the call-back of an after-hours request: a new phone contact (the
-    resident's number to call, its language and district, the queue's skill) linked to the
-    request, in one transaction. None if it was taken or queued meanwhile."""
+def link_callback(db: sqlite_utils.Database, request_id: int, contact_id: int, at: str) -> bool:
+    """The ACD queued the call-back of an after-hours request as `contact_id` (created just
+    before, `Store.insert_record`): the request points at it and both contacts say so, in one
+    transaction. False if the request was taken or queued meanwhile: the new contact, never
+    dialled and without events, is removed again."""
     with db.conn:
-        rows = list(db.query(
-            "select r.*, c.dialed, c.caller_name from after_hours_requests r "
-            "join contacts c on c.id = r.contact_id where r.id = ? and r.kind = 'callback' "
-            "and r.handled_at is null and r.callback_contact is null", [request_id]))
+        rows = list(db.query("select contact_id, callback_number from after_hours_requests "
+                             "where id = ? and kind = 'callback' and handled_at is null "
+                             "and callback_contact is null", [request_id]))
         if not rows:
-            return None
+            db.conn.execute("delete from contacts where id = ? and enqueued_at is null "
+                            "and not exists (select 1 from contact_events e "
+                            "where e.contact_id = contacts.id)", [contact_id])
+            return False
         req = rows[0]
-        cur = db.conn.execute(
-            "insert into contacts (channel, district, dialed, caller, caller_name, started_at, "
-            "language, skill, callback_number) values ('phone', ?, ?, ?, ?, ?, ?, ?, ?)",
-            [district, req["dialed"], req["callback_number"], req["caller_name"], at,
-             req["language"] or "sv", skill, req["callback_number"]])
-        contact_id = cur.lastrowid
         db.conn.execute("update after_hours_requests set callback_contact = ? where id = ?",
                         [contact_id, request_id])
         for cid, kind, data in (
@@ -153,7 +149,7 @@ def start_callback(db: sqlite_utils.Database, request_id: int, at: str, skill: s
                 (req["contact_id"], "callback_queued", {"callback_contact": contact_id})):
             db.conn.execute("insert into contact_events (contact_id, at, kind, data) "
                             "values (?, ?, ?, ?)", [cid, at, kind, json.dumps(data)])
-    return contact_id
+    return True
 
 
 def handled_by(db: sqlite_utils.Database, contact_id: int, username: str) -> bool:

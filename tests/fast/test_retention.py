@@ -53,7 +53,8 @@ NOT_PERSONAL: dict[str, set[str]] = {
                              "created_at", "due_at", "handled_at", "handled_by",
                              "callback_contact"},
     # the switchboard: the city's staff and where calls were transferred (staff numbers)
-    "staff_directory": {"id", "name", "unit", "district", "number", "available", "updated_at"},
+    "staff_directory": {"id", "name", "unit", "district", "number", "available", "folded",
+                        "updated_at"},
     "transfers": {"id", "contact_id", "agent", "kind", "target", "target_name", "started_at",
                   "ended_at", "outcome"},
     "menu_drafts": {"district", "body", "base_version", "revision", "updated_at", "updated_by"},

@@ -118,3 +118,87 @@ def test_after_hours_callback_is_dialled_at_opening_and_answered(sb, workdir):
     request = next(r for r in body["requests"] if r["contact_id"] == asked["id"])
     assert request["callback_outcome"] == "answered"
     sb.set_state("bromma-101", "logged_out")
+
+
+DIRECTORY = ("name,unit,district,number,available\n"
+             "Anna Andersson,Bygglov,bromma,0850899001,ja\n"
+             "Bertil Berg,Parkförvaltning,,0850899002,nej\n")
+
+
+def test_directory_import_refuses_a_bad_file_whole_and_searches(sb):
+    status, body = sb.request("POST", "/api/directory/import", {"csv": DIRECTORY})
+    assert status == 200 and body["imported"] == 2, body
+    bad = DIRECTORY + "Cecilia,Skola,nowhere,12,kanske\n"
+    status, body = sb.request("POST", "/api/directory/import", {"csv": bad})
+    assert status == 422 and "line 4" in body["error"] and "nowhere" in body["error"], body
+    status, body = sb.request("GET", "/api/directory?q=ANDERS%20bygg")
+    assert status == 200 and [p["name"] for p in body["people"]] == ["Anna Andersson"], body
+    status, body = sb.request("GET", "/api/directory?q=")
+    assert [p["available"] for p in body["people"]] == [True, False]      # nothing lost
+    status, _ = sb.request("POST", "/api/directory/import", {"csv": DIRECTORY},
+                           token="demo-manager-token")
+    assert status == 403
+
+
+def test_caller_transferred_attended_through_the_directory_reaches_the_person(sb, workdir):
+    since = now_iso()
+    status, body = sb.request("POST", "/api/directory/import", {"csv": DIRECTORY})
+    assert status == 200, body
+    anna = sb.request("GET", "/api/directory?q=Anna")[1]["people"][0]
+    person = SipPhone(workdir, sb.sip_port, "anna", "x", local_port=sb.trunk_port)
+    reached = person.answer_calls(count=1, ring_seconds=0.5, talk_seconds=60, hangup="far")
+    agent = login(sb, workdir, "bromma-102")
+    # the agent talks to the caller, then (after the consultation) hangs up: hands over
+    talking = agent.answer_calls(count=1, ring_seconds=0.3, talk_seconds=14, hangup="agent")
+    resident = call(workdir, sb.sip_port, BROMMA, digits=[(1.5, "0")], caller_number="0711000032",
+                    hangup_after=40, wait_far_bye=60)
+    sb.wait_for(lambda: sb.agent("bromma-102")["state"] == "on_call", 30, "agent on call")
+    contact = sb.wait_for(lambda: next((c for c in sb.contacts(since)
+                                        if c["caller"] == "0711000032"), None), 10, "contact")
+    status, body = sb.request("POST", f"/api/contacts/{contact['id']}/transfer",
+                              {"to": f"directory:{anna['id']}", "attended": True})
+    assert status == 200 and body["state"] == "consulting", body
+    talking.wait(40)
+    done = sb.wait_for(lambda: next((c for c in sb.contacts(since) if c["id"] == contact["id"]
+                                     and c["outcome"]), None), 30, "contact handed over")
+    assert done["outcome"] == "transferred" and done["agent"] == "bromma-102", done
+    result = resident.wait(70)
+    assert result.answered and result.hangup == "us"          # still on the line at the end
+    assert reached.wait(30).hangup == "far"                   # the person talked to the caller
+    rows = sb.sql("select kind, target, target_name, outcome from transfers where contact_id = ?",
+                  contact["id"])
+    assert rows == [("attended", "0850899001", "Anna Andersson", "completed")], rows
+    kinds = [k for k, _ in events(sb, contact["id"])]
+    assert "transfer_consulting" in kinds and "transferred" in kinds, kinds
+    sb.wait_for(lambda: sb.agent("bromma-102")["state"] == "ready", 15, "agent free again")
+    sb.set_state("bromma-102", "logged_out")
+
+
+def test_dial_by_name_connects_the_caller_to_the_person_they_keyed(sb, workdir):
+    """A menu option `directory`: the caller keys A-N-D (2 6 3) and #, hears "För Anna
+    Andersson, Bygglov, tryck 1", presses 1 and is connected through the outbound trunk."""
+    since = now_iso()
+    assert sb.request("POST", "/api/directory/import", {"csv": DIRECTORY})[0] == 200
+    status, original = sb.request("GET", "/api/menus/bromma")
+    menu = json.loads(json.dumps(original["menu"]))
+    menu["nodes"]["main"]["options"]["8"] = {"action": "directory"}
+    status, body = sb.request("PUT", "/api/menus/bromma",
+                              {"menu": menu, "base_version": original["version"]})
+    assert status == 200, body
+    try:
+        person = SipPhone(workdir, sb.sip_port, "anna", "x", local_port=sb.trunk_port)
+        reached = person.answer_calls(count=1, ring_seconds=0.5, talk_seconds=40, hangup="far")
+        resident = call(workdir, sb.sip_port, BROMMA, caller_number="0711000033",
+                        digits=[(4.5, "8"), (5.0, "2"), (0.4, "6"), (0.4, "3"), (0.4, "#"),
+                                (5.0, "1")], hangup_after=10, wait_far_bye=40)
+        assert resident.wait(90).answered
+        assert reached.wait(30).hangup == "far"               # the person was reached
+    finally:
+        sb.request("PUT", "/api/menus/bromma", original["menu"])
+    contact = sb.wait_for(lambda: next((c for c in sb.contacts(since)
+                                        if c["caller"] == "0711000033" and c["outcome"]), None),
+                          20, "the contact")
+    assert contact["outcome"] == "transferred", contact
+    rows = sb.sql("select kind, target, target_name, outcome from transfers where contact_id = ?",
+                  contact["id"])
+    assert rows == [("dial_by_name", "0850899001", "Anna Andersson", "transferred")], rows
