@@ -25,7 +25,7 @@ from typing import Any
 from kc import agent_admin, queries
 from kc.clock import Clock, iso
 from kc.domain import Agent, AgentState
-from kc.errors import TelephonyDown
+from kc.errors import InvalidInput, TelephonyDown
 from kc.queue_config import list_queue_configs, queue_name
 from kc.store import Store
 
@@ -36,7 +36,7 @@ from .ami_events import (CONTACT_DOWN, CONTACT_UP, UNREGISTERED_STATES, AmiEvent
 from .callbacks import Callbacks
 from .calls import Calls, Connected
 from .floor import Floor
-from .options import AcdOptions
+from .options import OUTBOUND_RE, AcdOptions
 from .queue_log import QueueLog
 from .records import Records
 from .recovery import Recovery
@@ -229,6 +229,25 @@ class Distributor:
                                 name: str | None = None) -> dict[str, Any]:
         """The agent consults `number`; hanging up hands the caller over (`acd.transfers`)."""
         return await self.transfers.attended(contact_id, number, by, name)
+
+    async def click_to_call(self, agent_id: str, number: str) -> None:
+        """Ring the agent's phone; answered, it calls `number` through the outbound trunk (the
+        dialplan records the outbound contact). The agent must be logged in and not on a call."""
+        rt = self.team.get(agent_id)
+        if not OUTBOUND_RE.match(number):
+            raise InvalidInput(f"{number!r} is not a number to call (0... or +...)")
+        if not rt.registered:
+            raise InvalidInput(f"{agent_id}'s phone is not registered")
+        if rt.state not in (AgentState.READY, AgentState.PAUSED, AgentState.WRAP_UP):
+            raise InvalidInput(f"{agent_id} is {rt.state.value}: not now")
+        self.floor.spawn(self._call_for_agent(agent_id, number))
+
+    async def _call_for_agent(self, agent_id: str, number: str) -> None:
+        answered = await self.floor.telephony.call_for_agent(
+            agent=agent_id, number=number, caller_id=f"Ring upp <{number}>",
+            timeout=self.floor.ring_timeout)
+        log.info("click to call %s for %s: %s", number, agent_id,
+                 "answered" if answered else "not answered")
 
     async def resync(self, lost_at: float | None = None) -> None:
         """After an AMI (re)connect, and after a crash: read the PBX's state again; calls it

@@ -24,6 +24,9 @@ from typing import Any
 # A back-office number an agent may transfer to (three or more digits); shorter codes are the
 # organisation's transfer codes (data: `transfer_codes`, held by the call catalogue).
 NUMBER_RE = re.compile(r"^\+?[0-9]{3,20}$")
+# A resident's number an agent may call out to (from the phone or the desk): a national number
+# (leading 0) or an international one, never a short code (those are feature codes).
+OUTBOUND_RE = re.compile(r"^0[0-9]{5,19}$|^\+[1-9][0-9]{5,18}$")
 
 
 @dataclass(frozen=True)

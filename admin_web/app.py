@@ -8,7 +8,7 @@ import jinja2
 from aiohttp import web
 
 from . import (access_pages, acd_api, agent_pages, api, case_pages, desk, desk_after_hours,
-               directory_api,
+               desk_calls, directory_api,
                district_api, menu_api, menu_pages, nav, openapi, pages, queue_pages, report_pages,
                schedule_api, wallboard)
 from .auth import Streams, authenticate, template_context
@@ -54,6 +54,7 @@ def setup(app: web.Application) -> None:
     app.add_routes(menu_pages.routes)
     app.add_routes(desk.routes)               # the agent desktop
     app.add_routes(desk_after_hours.routes)   # after-hours requests on the desktop
+    app.add_routes(desk_calls.routes)         # click to call
     app.add_routes(case_pages.routes)         # cases, categories, KB, contact form, FCR
     settings = app[SETTINGS]
     app[case_pages.LIMITER] = case_pages.RateLimiter(settings.form_limit, settings.form_window)

@@ -36,6 +36,7 @@ from agi.call_catalogue import LiveCatalogue
 from agi.call_flow import CallFlow
 from agi.dial_by_name import DialByName
 from agi.opening_callbacks import OpeningCallbacks
+from agi.outbound import OutboundCalls
 from agi.fastagi import FastAgiServer, parse_allow
 from agi.phrases import PhraseParts
 from agi.prompts import PromptCache
@@ -229,6 +230,7 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
                                                      distributor, app[AMI], asterisk_user_ids(settings))
         server = FastAgiServer({"menu": flow.menu, "agent-feature": flow.agent_feature,
                                 **flow.after_hours.routes(),
+                                **OutboundCalls(store, clock, distributor).routes(),
                                 **AcdRoutes(distributor, prompts, catalogue).routes()},
                                settings.bind_host, settings.agi_port,
                                secret=settings.secret("agi.secret"),

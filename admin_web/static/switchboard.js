@@ -66,5 +66,18 @@
     list.dataset.query = q;
   }
 
+  // Click to call: the agent's phone rings first, then the resident (through the trunk).
+  $("call-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    $("call-status").textContent = "Ringer din telefon…";
+    const resp = await fetch("/desk/call", {method: "POST", credentials: "same-origin",
+      headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf},
+      body: JSON.stringify({number: $("call-number").value})});
+    let data = {};
+    try { data = await resp.json(); } catch (err) { data = {error: resp.statusText}; }
+    $("call-status").textContent = resp.ok ? "Svara i telefonen: " + data.calling + " rings upp."
+                                           : "Fel: " + (data.error || resp.statusText);
+  });
+
   $("dir-q").addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(search, 150); });
 })();

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 import pytest
 
 from kc_instance import KC, ROOT, make_instance, remove_instance
-from conftest import registered_phone
+from conftest import open_desk, registered_phone
 from schedules.schedule import TZ
 from sipp_driver import SipPhone, call, free_udp_port
 
@@ -202,3 +202,47 @@ def test_dial_by_name_connects_the_caller_to_the_person_they_keyed(sb, workdir):
     rows = sb.sql("select kind, target, target_name, outcome from transfers where contact_id = ?",
                   contact["id"])
     assert rows == [("dial_by_name", "0850899001", "Anna Andersson", "transferred")], rows
+
+
+def outbound_contact(kc, since, number):
+    return kc.wait_for(lambda: next((c for c in kc.contacts(since) if c["caller"] == number
+                                     and c["outcome"] == "outbound"), None), 30,
+                       f"the outbound contact to {number}")
+
+
+def test_agent_dials_a_resident_from_the_phone_through_the_trunk(sb, workdir):
+    since = now_iso()
+    home = SipPhone(workdir, sb.sip_port, "resident", "x", local_port=sb.trunk_port)
+    answering = home.answer_calls(count=1, ring_seconds=0.5, talk_seconds=20, hangup="far")
+    phone = login(sb, workdir, "bromma-104")
+    phone.dial("0711000034", hold_seconds=4, hangup=True)
+    assert answering.wait(30).hangup == "far"              # the resident's phone rang, answered
+    made = outbound_contact(sb, since, "0711000034")
+    assert made["agent"] == "bromma-104" and made["district"] == "bromma"
+    assert made["talk_seconds"] >= 1 and made["channel"] == "phone"
+    assert "outbound_end" in [k for k, _ in events(sb, made["id"])]
+    sb.wait_for(lambda: sb.agent("bromma-104")["state"] == "ready", 10, "ready after the call")
+    sb.set_state("bromma-104", "logged_out")
+
+
+def test_click_to_call_on_the_desk_rings_the_agent_then_the_resident(sb, workdir, browser):
+    since = now_iso()
+    home = SipPhone(workdir, sb.sip_port, "resident", "x", local_port=sb.trunk_port)
+    answering = home.answer_calls(count=1, ring_seconds=0.5, talk_seconds=20, hangup="far")
+    phone = login(sb, workdir, "bromma-103")
+    sb.set_state("bromma-103", "paused")
+    agent_answers = phone.answer_calls(count=1, ring_seconds=0.5, talk_seconds=5, hangup="agent")
+    context, page = open_desk(browser, sb.url, "bromma-103", "#call-form")
+    try:
+        page.fill("#call-number", "070-000 00 35")
+        page.click("#call-btn")
+        page.wait_for_function(
+            "document.getElementById('call-status').textContent.includes('rings upp')",
+            timeout=10000)
+        agent_answers.wait_ok(40)
+        assert answering.wait(30).hangup == "far"
+    finally:
+        context.close()
+    made = outbound_contact(sb, since, "0700000035")
+    assert made["agent"] == "bromma-103" and made["talk_seconds"] >= 1
+    sb.set_state("bromma-103", "logged_out")
