@@ -141,6 +141,11 @@ class Distributor:
         self.room.close()
         await self.floor.close()
 
+    def changed(self) -> None:
+        """Something the floor shows changed outside the ACD (a written contact joined a
+        queue): the listeners (the task runner, the wallboard, the desks) look again."""
+        self.floor.changed()
+
     def dispatch(self) -> None:
         """Offer waiting callers to free agents (see `WaitingRoom.dispatch`)."""
         self.room.dispatch()

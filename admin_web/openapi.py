@@ -93,6 +93,7 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/queues/{skill}/{district}": {"put": _op(
         "Replace a queue's settings", "admin", [_path("skill", SKILL), _path("district", DISTRICT)],
         _obj({"service_level_seconds": {"type": "number"}, "wrap_up_seconds": {"type": "number"},
+              "written_service_level_seconds": {"type": "number", "exclusiveMinimum": 0},
               "priority": {"type": "integer"}, "overflow": OVERFLOW}))},
     "/api/menus/{district}": {
         "get": _op("The published menu", READERS, [_path("district", DISTRICT)]),

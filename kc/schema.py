@@ -388,7 +388,8 @@ def report_hours(db: sqlite_utils.Database) -> None:
 def switchboard_callbacks(db: sqlite_utils.Database) -> None:
     """Migration ``0024_switchboard_callbacks``: an after-hours call-back request points at the
     call-back contact the ACD dials at opening (its outcome is that contact's); the staff
-    directory the switchboard transfers to; every transfer with its kind and outcome."""
+    directory the switchboard transfers to; every transfer with its kind and outcome; a
+    queue's service-level target for its written contacts."""
     if "callback_contact" not in db["after_hours_requests"].columns_dict:
         db["after_hours_requests"].add_column("callback_contact", int)
     db.execute("create table if not exists staff_directory (id integer primary key, "
@@ -401,6 +402,9 @@ def switchboard_callbacks(db: sqlite_utils.Database) -> None:
                "kind text not null, target text not null, target_name text, "
                "started_at text not null, ended_at text, outcome text)")
     db.execute("create index if not exists idx_transfers_contact on transfers(contact_id)")
+    # written contacts (e-mail, the web form) wait in the same queues, with their own target
+    if "written_service_level_seconds" not in db["queues"].columns_dict:
+        db["queues"].add_column("written_service_level_seconds", float)
 
 
 # (name, step) in the order they were written.

@@ -257,7 +257,7 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
         await runner.start()
         intake = SmtpIntake(settings.smtp_host, settings.smtp_port, settings.smtp_max_bytes,
                             IntakeHandler(store, clock, app[MAIL],
-                                          on_contact=lambda _: runner.kick()))
+                                          on_contact=lambda _: app[DISTRIBUTOR].changed()))
         try:
             await intake.start()
         except OSError as exc:   # the rest of the centre keeps working without the e-mail intake

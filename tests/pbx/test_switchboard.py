@@ -11,6 +11,7 @@ import json
 import os
 import sqlite3
 import subprocess
+import time
 from datetime import datetime, timezone
 
 import pytest
@@ -246,3 +247,55 @@ def test_click_to_call_on_the_desk_rings_the_agent_then_the_resident(sb, workdir
     made = outbound_contact(sb, since, "0700000035")
     assert made["agent"] == "bromma-103" and made["talk_seconds"] >= 1
     sb.set_state("bromma-103", "logged_out")
+
+
+def test_an_email_waits_in_the_queue_with_a_place_and_counts_in_its_service_level(sb, browser):
+    """Two e-mails about school wait in school@bromma (places 1 and 2, on the wallboard); the
+    queue's call target is 1 s, its written target the default 8 h: the e-mail a school agent
+    takes after several seconds is answered within target, in that queue's figures."""
+    import smtplib
+    from email.message import EmailMessage
+    since = now_iso()
+    status, queue = sb.request("GET", "/api/queues")
+    school = next(q for q in queue["queues"] if q["name"] == "school@bromma")
+    status, body = sb.request("PUT", "/api/queues/school/bromma",
+                              {**school, "service_level_seconds": 1})
+    assert status == 200, body
+    try:
+        for n in (1, 2):
+            mail = EmailMessage()
+            mail["From"], mail["To"] = f"foralder{n}@example.se", "bromma@kontakt.example"
+            mail["Subject"] = "Skolskjuts"
+            mail.set_content(f"Hej! Fråga {n} om skolskjuts för vår dotter.")
+            with smtplib.SMTP("127.0.0.1", int(sb.env["KC_SMTP_PORT"]), timeout=10) as smtp:
+                smtp.send_message(mail)
+        sb.wait_for(lambda: len([c for c in sb.contacts(since) if c["channel"] == "email"]) == 2,
+                    20, "both e-mails")
+        mails = sorted((c for c in sb.contacts(since) if c["channel"] == "email"), key=lambda c: c["id"])
+        placed = [sb.sql("select skill, district, queue_position, enqueued_at is not null "
+                         "from contacts where id = ?", c["id"])[0] for c in mails]
+        assert placed == [("school", "bromma", 1, 1), ("school", "bromma", 2, 1)], placed
+        board = sb.wait_for(lambda: next(q for q in sb.request("GET", "/api/wallboard")[1]["queues"]
+                                         if q["name"] == "school@bromma" and q["written_waiting"] == 2),
+                            20, "the e-mails on the wallboard")
+        assert board["written_longest_wait_since"] is not None
+        time.sleep(3)                            # waits longer than the queue's call target
+        context, page = open_desk(browser, sb.url, "bromma-103", '#ws-status[data-connected="1"]')
+        try:
+            page.click("#btn-ready")
+            page.wait_for_selector("#pop:not([hidden])", timeout=20000)
+            assert page.get_attribute("#pop", "data-contact") == str(mails[0]["id"])   # first come
+            page.click("#btn-handback")          # back in the queue for the others
+            page.click("#btn-logout")
+        finally:
+            context.close()
+        wait = sb.wait_for(lambda: sb.sql("select wait_seconds from contacts where id = ? "
+                                          "and answered_at is not null", mails[0]["id"]),
+                           20, "the e-mail taken")[0][0]
+        assert wait >= 2
+        status, report = sb.request("GET", "/api/reports/summary?queue=school@bromma")
+        figures = report["figures"]
+        assert figures["offered"] >= 2 and figures["answered"] >= 1, figures
+        assert figures["answered_in_target"] >= 1, figures      # the written target, not 1 s
+    finally:
+        sb.request("PUT", "/api/queues/school/bromma", school)
