@@ -36,7 +36,7 @@ def sb(tmp_path_factory):
     inst = make_instance()
     inst.trunk_port = free_udp_port()
     inst.env.update(KC_RING_TIMEOUT="5", KC_WRAP_UP_SECONDS="0", KC_CALLBACK_RETRIES="1",
-                    KC_CALLBACK_RETRY_SECONDS="2",
+                    KC_CALLBACK_RETRY_SECONDS="2", KC_CALLBACK_RING_SECONDS="6",
                     KC_CALLBACK_TRUNK=f"127.0.0.1:{inst.trunk_port}")
     try:
         subprocess.run([*KC, "init", "--demo"], cwd=ROOT, env=inst.env, check=True,
@@ -120,6 +120,34 @@ def test_after_hours_callback_is_dialled_at_opening_and_answered(sb, workdir):
     assert request["callback_outcome"] == "answered"
     sb.set_state("bromma-101", "logged_out")
 
+
+def test_a_callback_the_resident_misses_is_made_again_then_answered(sb, workdir):
+    """KC_CALLBACK_RETRIES=1: the resident does not answer the first call-back (the agent gives
+    up after 4 s of ringing), the second, 2 s later, is answered."""
+    since = now_iso()
+    put_schedule(sb, "bromma", closed_today(route_to=[], voice_message=False, callback=True))
+    try:
+        resident = call(workdir, sb.sip_port, BROMMA, digits=[(4.0, "2")],
+                        caller_number="0711000036", hangup_after=None, wait_far_bye=40)
+        assert resident.wait_ok(60).hangup == "far"
+        sb.wait_for(lambda: any(c["caller"] == "0711000036" and c["outcome"] == "after_hours"
+                                for c in sb.contacts(since)), 30, "the after-hours contact")
+        agent = login(sb, workdir, "bromma-101")
+        answering = agent.answer_calls(count=2, ring_seconds=0.3, talk_seconds=4, hangup="agent")
+        home = SipPhone(workdir, sb.sip_port, "resident", "x", local_port=sb.trunk_port)
+        missed = home.ring_no_answer(count=1, timeout=90)
+    finally:
+        put_schedule(sb, "bromma", {**ALWAYS_OPEN, "after_hours": {"route_to": []}})   # opening
+    missed.wait(60)
+    answered = home.answer_calls(count=1, ring_seconds=0.5, talk_seconds=15, hangup="far")
+    assert answered.wait(60).hangup == "far"
+    made = sb.wait_for(lambda: next((c for c in sb.contacts(since) if c["caller"] == "0711000036"
+                                     and c["outcome"] == "answered"), None), 30, "answered")
+    kinds = [k for k, _ in events(sb, made["id"])]
+    assert kinds.count("callback_agent_answered") == 2 and "callback_retry" in kinds, kinds
+    assert kinds.index("callback_retry") < kinds.index("callback_connected"), kinds
+    answering.wait(30)
+    sb.set_state("bromma-101", "logged_out")
 
 DIRECTORY = ("name,unit,district,number,available\n"
              "Anna Andersson,Bygglov,bromma,0850899001,ja\n"
