@@ -62,8 +62,18 @@ class ContactStatusChanged:
     status: str                       # Created, Reachable, Removed, Unreachable, ...
 
 
+@dataclass(frozen=True)
+class AttendedTransferred:
+    """An attended transfer ended: the agent's leg (`transferer`, in the bridge with the caller)
+    handed the caller over to the consulted number (`result` Success) or could not (Fail, ...)."""
+    transferer: str                   # uniqueid of the original transferer channel
+    second: str                       # uniqueid of the transferer's consultation channel
+    transferee: str                   # uniqueid of the caller, when Asterisk names it
+    result: str
+
+
 AmiEvent = Union[CallerWaiting, HangupRequested, ChannelHungUp, DialEnded, ChannelCreated,
-                 DeviceStateChanged, ContactStatusChanged]
+                 DeviceStateChanged, ContactStatusChanged, AttendedTransferred]
 
 
 def _user_event(f: Frame) -> CallerWaiting | None:
@@ -93,6 +103,9 @@ _PARSERS: dict[str, Callable[[Frame], AmiEvent | None]] = {
     "DeviceStateChange": lambda f: DeviceStateChanged(f.get("Device", ""), f.get("State", "")),
     "ContactStatus": lambda f: ContactStatusChanged(f.get("EndpointName") or f.get("AOR", ""),
                                                     f.get("ContactStatus", "")),
+    "AttendedTransfer": lambda f: AttendedTransferred(
+        f.get("OrigTransfererUniqueid", ""), f.get("SecondTransfererUniqueid", ""),
+        f.get("TransfereeUniqueid", ""), f.get("Result", "")),
 }
 # The fields the parsers above read from each event, and only these: what differs between
 # Asterisk 16 and 22 (22 drops HangupRequest's Cause, adds Hangup's TechCause, numbers some
@@ -108,6 +121,7 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "Newchannel": ("Uniqueid", "Channel"),
     "DeviceStateChange": ("Device", "State"),
     "ContactStatus": ("ContactStatus", "AOR"),
+    "AttendedTransfer": ("Result", "OrigTransfererUniqueid"),
 }
 # Device states of a phone that is not registered; contact statuses up and down.
 UNREGISTERED_STATES = ("UNAVAILABLE", "INVALID", "UNKNOWN")

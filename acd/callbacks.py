@@ -1,9 +1,13 @@
 """Call-backs: a waiting caller asks to be called back (pressing 1) and hangs up, keeping
-their place; when their turn comes the agent is rung first and, once they answer, the dialplan
-(`kc-callback`) rings the resident.
+their place, or one asked for after hours enters the queue at opening
+(`agi.opening_callbacks`); when their turn comes the agent is rung first and, once they answer,
+the dialplan (`kc-callback`) rings the resident. A resident who does not answer is called
+again after `callback_retry_seconds`, up to `callback_retries` more times, then the call-back
+has failed.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Awaitable
 
@@ -12,7 +16,7 @@ from kc.errors import TelephonyDown
 from kc.queue_config import queue_name
 
 from .agents import AgentRuntime, Agents
-from .calls import Connected
+from .calls import Calls, Connected
 from .floor import Floor
 from .options import NUMBER_RE
 from .waiting import Waiting, WaitingRoom
@@ -21,9 +25,30 @@ log = logging.getLogger(__name__)
 
 
 class Callbacks:
-    def __init__(self, floor: Floor, agents: Agents, room: WaitingRoom):
+    def __init__(self, floor: Floor, agents: Agents, room: WaitingRoom, calls: Calls):
         self.floor, self.agents, self.room = floor, agents, room
+        self.attempts: dict[int, int] = {}     # contact -> call-backs the resident missed
         room.follow_callback = self._follow_offer
+        calls.retry_callback = self._retry
+
+    async def _retry(self, conn: Connected, now: float) -> bool:
+        """The resident did not answer: back in the queue later (True), or it has failed."""
+        missed = self.attempts.get(conn.contact_id, 0) + 1
+        options = self.floor.options
+        if missed > options.callback_retries:
+            self.attempts.pop(conn.contact_id, None)
+            return False
+        self.attempts[conn.contact_id] = missed
+        delay = options.callback_retry_seconds
+        await self.floor.records.callback_retry(now, conn, missed, delay)
+        self.floor.spawn(self._again(conn.contact_id, delay))
+        return True
+
+    async def _again(self, contact_id: int, delay: float) -> None:
+        await asyncio.sleep(delay)
+        contact = await self.floor.records.read_contact(contact_id)
+        # its original place in the queue, under the queue call it entered with
+        await self.room.enqueue(contact_id, contact["uniqueid"] or f"cb-{contact_id}", "")
 
     async def request(self, contact_id: int) -> bool:
         """The waiting caller pressed 1: keep the place, call back the caller's number.

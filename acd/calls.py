@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Awaitable, Callable
 
 from kc.clock import parse_iso
 from kc.domain import AgentState
@@ -45,6 +46,10 @@ class Calls:
     def __init__(self, floor: Floor, agents: Agents):
         self.floor, self.agents = floor, agents
         self.connected = floor.connected
+        # set by `acd.callbacks`: a call-back the resident did not answer is tried again (True)
+        self.retry_callback: Callable[[Connected, float], Awaitable[bool]] | None = None
+        # set by `acd.transfers`: the call ended (an open consultation came to nothing)
+        self.call_ended: Callable[[int], Awaitable[None]] | None = None
 
     def note_who_ended(self, uniqueid: str) -> None:
         """The first hang-up request (or bridge leave) of a talking pair says who ended the
@@ -77,14 +82,17 @@ class Calls:
         talk = max(0.0, now - conn.answered_at)
         wrap = floor.wrap_up_for(conn.skill, conn.district)
         if conn.callback and not conn.resident_answered:
-            # the agent called, the resident did not answer: the call-back failed
-            await floor.records.callback_failed(now, conn)
+            # the agent called, the resident did not answer: tried again later, or failed
+            if self.retry_callback is None or not await self.retry_callback(conn, now):
+                await floor.records.callback_failed(now, conn)
         else:
             if conn.ended_by is not None:
                 conn.agent_hung_up = conn.ended_by == "agent"
             await floor.records.completed(now, conn, talk)
             if conn.skill:
                 floor.remember_handle_time(conn.skill, talk + wrap)
+        if self.call_ended is not None:
+            await self.call_ended(conn.contact_id)
         await self.agent_done(conn, wrap)
         floor.changed()
 

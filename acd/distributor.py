@@ -25,18 +25,19 @@ from typing import Any
 from kc import agent_admin, queries
 from kc.clock import Clock, iso
 from kc.domain import Agent, AgentState
-from kc.errors import TelephonyDown
+from kc.errors import InvalidInput, TelephonyDown
 from kc.queue_config import list_queue_configs, queue_name
 from kc.store import Store
 from kc.telemetry import Telemetry
 
 from .agents import AgentRuntime, Agents
-from .ami_events import (CONTACT_DOWN, CONTACT_UP, UNREGISTERED_STATES, AmiEvent, CallerWaiting, ChannelCreated, ChannelHungUp,
-                         ContactStatusChanged, DeviceStateChanged, DialEnded, HangupRequested)
+from .ami_events import (CONTACT_DOWN, CONTACT_UP, UNREGISTERED_STATES, AmiEvent, AttendedTransferred,
+                         CallerWaiting, ChannelCreated, ChannelHungUp, ContactStatusChanged,
+                         DeviceStateChanged, DialEnded, HangupRequested)
 from .callbacks import Callbacks
 from .calls import Calls, Connected
 from .floor import Floor
-from .options import AcdOptions
+from .options import OUTBOUND_RE, AcdOptions
 from .queue_log import QueueLog
 from .records import Records
 from .recovery import Recovery
@@ -66,7 +67,7 @@ class Distributor:
         self.team = Agents(floor)
         self.room = WaitingRoom(floor, self.team)
         self.calls = Calls(floor, self.team)
-        self.callbacks = Callbacks(floor, self.team, self.room)
+        self.callbacks = Callbacks(floor, self.team, self.room, self.calls)
         self.transfers = Transfers(floor, self.calls)
         self.recovery = Recovery(floor, self.team, self.room, self.calls)
 
@@ -143,6 +144,11 @@ class Distributor:
         self.room.close()
         await self.floor.close()
 
+    def changed(self) -> None:
+        """Something the floor shows changed outside the ACD (a written contact joined a
+        queue): the listeners (the task runner, the wallboard, the desks) look again."""
+        self.floor.changed()
+
     def dispatch(self) -> None:
         """Offer waiting callers to free agents (see `WaitingRoom.dispatch`)."""
         self.room.dispatch()
@@ -214,14 +220,42 @@ class Distributor:
         """(place in the queue, estimated wait in seconds, language) for an announcement."""
         return await self.room.waiting_info(contact_id)
 
+    def queue_callback(self, contact_id: int, queued: Queued, number: str) -> None:
+        """A call-back owed since the district was closed enters its queue now."""
+        self.room.admit_callback(contact_id, queued, number)
+
     async def request_callback(self, contact_id: int) -> bool:
         """The waiting caller pressed 1: keep the place, call back (False if it cannot be done)."""
         return await self.callbacks.request(contact_id)
 
     async def transfer(self, contact_id: int, target: str, by: str | None = None,
-                       redirect: bool = True) -> dict[str, Any]:
+                       redirect: bool = True, name: str | None = None) -> dict[str, Any]:
         """Blind transfer of a connected caller to `queue:<skill>` (or a skill id) or a number."""
-        return await self.transfers.transfer(contact_id, target, by, redirect)
+        return await self.transfers.transfer(contact_id, target, by, redirect, name)
+
+    async def attended_transfer(self, contact_id: int, number: str, by: str | None = None,
+                                name: str | None = None) -> dict[str, Any]:
+        """The agent consults `number`; hanging up hands the caller over (`acd.transfers`)."""
+        return await self.transfers.attended(contact_id, number, by, name)
+
+    async def click_to_call(self, agent_id: str, number: str) -> None:
+        """Ring the agent's phone; answered, it calls `number` through the outbound trunk (the
+        dialplan records the outbound contact). The agent must be logged in and not on a call."""
+        rt = self.team.get(agent_id)
+        if not OUTBOUND_RE.match(number):
+            raise InvalidInput(f"{number!r} is not a number to call (0... or +...)")
+        if not rt.registered:
+            raise InvalidInput(f"{agent_id}'s phone is not registered")
+        if rt.state not in (AgentState.READY, AgentState.PAUSED, AgentState.WRAP_UP):
+            raise InvalidInput(f"{agent_id} is {rt.state.value}: not now")
+        self.floor.spawn(self._call_for_agent(agent_id, number))
+
+    async def _call_for_agent(self, agent_id: str, number: str) -> None:
+        answered = await self.floor.telephony.call_for_agent(
+            agent=agent_id, number=number, caller_id=f"Ring upp <{number}>",
+            timeout=self.floor.ring_timeout)
+        log.info("click to call %s for %s: %s", number, agent_id,
+                 "answered" if answered else "not answered")
 
     async def resync(self, lost_at: float | None = None) -> None:
         """After an AMI (re)connect, and after a crash: read the PBX's state again; calls it
@@ -247,6 +281,8 @@ class Distributor:
         elif isinstance(event, DialEnded):
             if event.uniqueid.startswith("kc-"):
                 spawn(self.callbacks.dial_ended(event.uniqueid, event.status))
+        elif isinstance(event, AttendedTransferred):
+            spawn(self.transfers.attended_ended(event))
         elif isinstance(event, ChannelCreated):
             if event.uniqueid.startswith("kc-"):
                 self.floor.leg_channels[event.uniqueid] = event.channel

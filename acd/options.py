@@ -7,6 +7,9 @@
 - `callback_trunk`        host:port where call-backs and transfers to numbers are sent
                           (the residents' trunk towards the public network; a SIPp UAS in tests)
 - `callback_ring_seconds` how long the resident's phone rings on a call-back (30 s)
+- `callback_retries`      how many more times a call-back the resident did not answer is
+                          made (`KC_CALLBACK_RETRIES`, 2)
+- `callback_retry_seconds` how long it waits before the next try (`KC_CALLBACK_RETRY_SECONDS`)
 - `wrap_up_needs_category` wrap-up does not end until the contact's case (its category) is
                           registered (`KC_WRAP_UP_NEEDS_CATEGORY`; saving the case ends it)
 - `overflow_seconds`      fallback overflow wake-up threshold when no queue configuration says
@@ -21,6 +24,9 @@ from typing import Any
 # A back-office number an agent may transfer to (three or more digits); shorter codes are the
 # organisation's transfer codes (data: `transfer_codes`, held by the call catalogue).
 NUMBER_RE = re.compile(r"^\+?[0-9]{3,20}$")
+# A resident's number an agent may call out to (from the phone or the desk): a national number
+# (leading 0) or an international one, never a short code (those are feature codes).
+OUTBOUND_RE = re.compile(r"^0[0-9]{5,19}$|^\+[1-9][0-9]{5,18}$")
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,8 @@ class AcdOptions:
     callback_ring_seconds: int = 30
     overflow_seconds: float = 30.0
     wrap_up_needs_category: bool = False
+    callback_retries: int = 2
+    callback_retry_seconds: float = 300.0
 
     @classmethod
     def from_settings(cls, settings: Any) -> "AcdOptions":
@@ -40,4 +48,6 @@ class AcdOptions:
                    callback_trunk=settings.callback_trunk,
                    callback_ring_seconds=settings.callback_ring_seconds,
                    overflow_seconds=settings.overflow_seconds,
-                   wrap_up_needs_category=settings.wrap_up_needs_category)
+                   wrap_up_needs_category=settings.wrap_up_needs_category,
+                   callback_retries=settings.callback_retries,
+                   callback_retry_seconds=settings.callback_retry_seconds)

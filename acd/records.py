@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Sequence
 
-from kc import queries
+from kc import queries, transfer_log
 from datetime import datetime, timezone
 
 from kc.clock import Clock, iso, parse_iso
@@ -264,6 +264,12 @@ class Records:
         else:
             await self._event(conn.contact_id, "callback_dial", {"status": status}, at=at)
 
+    async def callback_retry(self, now: float, conn: "Connected", missed: int,
+                             delay: float) -> None:
+        """The resident did not answer; the call-back waits again in `delay` seconds."""
+        await self._event(conn.contact_id, "callback_retry",
+                          {"agent": conn.agent, "missed": missed, "after": delay}, when=now)
+
     async def callback_failed(self, now: float, conn: "Connected") -> None:
         """The agent called, the resident did not answer: the call-back's queue call was
         abandoned (the resident, its caller, was not there)."""
@@ -281,6 +287,23 @@ class Records:
             started_at=self._at(), menu_path=contact["menu_path"],
             language=contact["language"], skill=skill, uniqueid=conn.uniqueid,
             channel_name=conn.channel)
+
+    async def transfer_logged(self, contact_id: int, agent: str, kind: str, target: str,
+                              name: str | None, outcome: str, ended: bool = True) -> int:
+        """A row of the transfers log (`kc.transfer_log`); its id."""
+        at = self._at()
+        return await self.store.insert_record(
+            transfer_log.add_transfer, "transfers", contact_id=contact_id, agent=agent, kind=kind,
+            target=target, target_name=name, started_at=at, ended_at=at if ended else None,
+            outcome=outcome)
+
+    async def transfer_consulting(self, contact_id: int, agent: str, number: str,
+                                  transfer_id: int) -> None:
+        await self._event(contact_id, "transfer_consulting",
+                          {"to": number, "agent": agent, "transfer": transfer_id})
+
+    async def transfer_ended(self, transfer_id: int, outcome: str) -> None:
+        await self.store.record(transfer_log.end_transfer, transfer_id, outcome, self._at())
 
     async def transfer_failed(self, new_id: int) -> None:
         await self._update(new_id, outcome="failed", ended_at=self._at())

@@ -1,6 +1,11 @@
 """Written matters (e-mail) as tasks in the ACD: offered to a ready agent with the skill when no
 call is waiting for that agent (calls first), oldest task first.
 
+A written contact waits in the same queue as calls (`skill@district`): who may take it is the
+routing core's decision (`acd.routing.agent_rank`: the queue's overflow steps by waiting time,
+clearance for confidential matters, own district first), without the phone (an e-mail needs
+none); calls go first.
+
 `task_assignments` is the pure decision; `TaskRunner` applies it at run time. It watches agent
 states through `Distributor.on_change` and reads `agents` / `waiting`; it changes them only
 through the distributor's public methods: `held` while the assignment is written, `occupy` to
@@ -14,15 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from cases import tasks as task_store
-from kc.clock import Clock, iso
+from kc.clock import Clock, iso, parse_iso
 from kc.domain import AgentState
 from kc.store import Store
 
-from .routing import AgentSnapshot, WaitingCall
+from .routing import AgentSnapshot, WaitingCall, agent_rank
 
 if TYPE_CHECKING:
     from .distributor import Distributor
@@ -38,19 +43,35 @@ class Task:
     confidential: bool
     created_at: str           # ISO text sorts in time order
 
+    def as_waiting(self) -> WaitingCall:
+        """The task as the routing core sees a waiting contact (written ones after calls)."""
+        return WaitingCall(self.contact_id, self.skill, self.district or "", "", WRITTEN_PRIORITY,
+                           self.confidential, parse_iso(self.created_at).timestamp())
 
-def task_eligible(agent: AgentSnapshot, task: Task) -> bool:
-    if agent.state is not AgentState.READY or task.skill not in agent.skills:
-        return False
-    return not task.confidential or task.district in agent.cleared_for
+
+WRITTEN_PRIORITY = -1      # below every call's priority
+
+
+def task_rank(agent: AgentSnapshot, task: Task, policy: Any = None,
+              now: float | None = None) -> tuple | None:
+    """The agent's rank for the task (lower is better), or None if they may not take it now."""
+    if agent.state is not AgentState.READY:
+        return None
+    return agent_rank(task.as_waiting(), replace(agent, registered=True), policy, now)
+
+
+def task_eligible(agent: AgentSnapshot, task: Task, policy: Any = None,
+                  now: float | None = None) -> bool:
+    return task_rank(agent, task, policy, now) is not None
 
 
 def task_assignments(tasks: Iterable[Task], agents: Iterable[AgentSnapshot],
                      waiting_calls: Iterable[WaitingCall],
                      available: Callable[[str], bool] = lambda agent_id: True,
                      policy: Any = None, now: float | None = None) -> list[tuple[Task, AgentSnapshot]]:
-    """Oldest task first to a free agent with the skill (own district first, best proficiency,
-    longest idle). An agent for whom a call is waiting gets no task: calls come first."""
+    """Oldest task first to a free agent the routing core lets take it (own district first,
+    other districts as the queue's overflow steps allow, best proficiency, longest idle). An
+    agent for whom a call is waiting gets no task: calls come first."""
     calls = list(waiting_calls)
     free = {}
     for a in agents:
@@ -63,11 +84,11 @@ def task_assignments(tasks: Iterable[Task], agents: Iterable[AgentSnapshot],
     for task in sorted(tasks, key=lambda t: (t.created_at, t.contact_id)):
         if not free:
             break
-        eligible = [a for a in free.values() if task_eligible(a, task)]
-        if not eligible:
+        ranked = [(rank, a) for a in free.values()
+                  if (rank := task_rank(a, task, policy, now)) is not None]
+        if not ranked:
             continue
-        agent = min(eligible, key=lambda a: (a.district != task.district, -a.skills[task.skill],
-                                             a.idle_since, a.id))
+        agent = min(ranked, key=lambda pair: pair[0])[1]
         out.append((task, agent))
         del free[agent.id]
     return out

@@ -50,6 +50,14 @@ class Telephony(Protocol):
                   caller_id: str, timeout: float, ring_resident: int) -> Awaitable[bool]:
         """Ring the agent; once answered, the PBX rings `number`. True if the agent answered."""
 
+    def call_for_agent(self, *, agent: str, number: str, caller_id: str,
+                       timeout: float) -> Awaitable[bool]:
+        """Click to call: ring the agent's phone; once answered it dials `number` as if the
+        agent had dialled it (`from-agents`). True if the agent answered."""
+
+    async def attended_transfer(self, channel: str, context: str, exten: str) -> None:
+        """The agent's `channel` consults `context,exten` (the caller waits with music)."""
+
 
 def _caller_id(text: str) -> str:
     """`Name <number>` for AMI: the name stripped of quoting characters, the number of digits,
@@ -106,6 +114,20 @@ class AmiTelephony:
     async def redirect(self, channel: str, context: str, exten: str) -> None:
         await self._link.action("Redirect", Channel=channel, Context=context, Exten=exten,
                                 Priority="1")
+
+    def call_for_agent(self, *, agent: str, number: str, caller_id: str,
+                       timeout: float) -> Awaitable[bool]:
+        reply = self._link.send(
+            "Originate", timeout=timeout + 15, Channel=f"PJSIP/{agent}", Context="from-agents",
+            Exten=number, Priority="1", Timeout=str(int(timeout * 1000)), Async="true",
+            CallerID=_caller_id(caller_id))
+        return _answered(reply)
+
+    async def attended_transfer(self, channel: str, context: str, exten: str) -> None:
+        # Asterisk answers "Atxfer successfully queued", which the AMI client takes for the
+        # start of an event list unless the action says Async: false (Asterisk ignores it).
+        await self._link.action("Atxfer", Channel=channel, Context=context, Exten=exten,
+                                Async="false")
 
     async def hangup(self, channel: str) -> None:
         try:

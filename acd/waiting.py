@@ -106,6 +106,12 @@ class WaitingRoom:
         else:
             self.floor.spawn(self.enqueue(contact_id, uniqueid, channel))
 
+    def admit_callback(self, contact_id: int, queued: Queued, number: str) -> None:
+        """A call-back the centre owes (asked for after hours, queued at opening): it waits in
+        its queue like a caller who asked for a call-back and hung up; its turn rings the
+        agent, then the resident (`acd.callbacks`)."""
+        self._admit(contact_id, f"cb-{contact_id}", "", queued, None, callback=number)
+
     def _here(self, contact_id: int) -> bool:
         return contact_id in self.waiting or contact_id in self.floor.connected
 

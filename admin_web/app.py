@@ -8,8 +8,9 @@ import jinja2
 from aiohttp import web
 
 from . import (access_pages, acd_api, agent_pages, api, case_pages, desk, desk_after_hours,
-               district_api, district_pages, menu_api, menu_pages, metrics_route, nav, openapi,
-               pages, proxy, queue_pages, report_pages, schedule_api, wallboard)
+               desk_calls, directory_api, district_api, district_pages, menu_api, menu_pages,
+               metrics_route, nav, openapi, pages, proxy, queue_pages, report_pages,
+               schedule_api, wallboard)
 from .auth import Streams, authenticate, template_context
 from .errors import translate_errors
 from .keys import DEVICE_KEY, SETTINGS, STREAMS, THROTTLE
@@ -57,6 +58,7 @@ def setup(app: web.Application) -> None:
     app.add_routes(menu_pages.routes)
     app.add_routes(desk.routes)               # the agent desktop
     app.add_routes(desk_after_hours.routes)   # after-hours requests on the desktop
+    app.add_routes(desk_calls.routes)         # click to call
     app.add_routes(case_pages.routes)         # cases, categories, KB, contact form, FCR
     app[case_pages.LIMITER] = case_pages.RateLimiter(settings.form_limit, settings.form_window)
     app[THROTTLE] = LoginThrottle()
@@ -69,4 +71,5 @@ def setup(app: web.Application) -> None:
     app.add_routes(district_api.routes)      # districts, skills, the whole organisation
     app.add_routes(district_pages.routes)    # the same, as admin pages
     app.add_routes(metrics_route.routes)     # /metrics: by address or token, no log-in
+    app.add_routes(directory_api.routes)     # the switchboard's staff directory
     app.router.add_static("/static", STATIC)

@@ -24,7 +24,7 @@ from kc.errors import InvalidInput, NotFound
 
 from .auth import VIA, csrf_token, require_page_role, require_role, secure_cookies
 from .desk import _dumps, _int, _payload, _text
-from .keys import CLOCK, MAIL, SETTINGS, STORE, TASKS
+from .keys import CLOCK, DISTRIBUTOR, MAIL, SETTINGS, STORE
 
 routes = web.RouteTableDef()
 CASE_READERS = ("admin", "supervisor", "manager", "agent")
@@ -304,7 +304,7 @@ async def contact_submit(request: web.Request) -> web.Response:
         caller=reply_to.lower() if "@" in reply_to else (reply_to.replace(" ", "") or None),
         caller_name=values["name"][:100] or None, skill=skill, at=iso(clock()),
         subject="Kontaktformulär", body=values["message"], queue_task=True)
-    request.app[TASKS].kick()
+    request.app[DISTRIBUTOR].changed()         # the task runner, the wallboard
     return await _render_form(request, 200, sent=True, contact_id=contact_id)
 
 

@@ -13,8 +13,9 @@ from multidict import MultiDictProxy
 
 from kc.errors import InvalidInput
 
-ACTION_KINDS = ["submenu", "queue", "info", "eservice", "transfer", "language", "repeat", "back"]
-FAIL_KINDS = ["queue", "transfer", "submenu", "info", "eservice"]
+ACTION_KINDS = ["submenu", "queue", "info", "eservice", "transfer", "directory", "language",
+                "repeat", "back"]
+FAIL_KINDS = ["queue", "transfer", "directory", "submenu", "info", "eservice"]
 NODE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 

@@ -17,7 +17,7 @@ import aiohttp_jinja2
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from agi.menu import (DIGITS, Collect, Hangup, Menu, MenuError, MenuSession, Queue, Transfer,
+from agi.menu import (DIGITS, Collect, DialByName, Hangup, Menu, MenuError, MenuSession, Queue, Transfer,
                       with_district)
 from agi.prompts import PromptError
 from agi.recordings import MAX_BYTES, store_upload
@@ -169,6 +169,8 @@ async def _preview(request: web.Request, body: dict[str, Any], digits: str) -> d
             view["final"] = f"queue for {then.skill} (priority {then.priority})"
         elif isinstance(then, Transfer):
             view["final"] = f"transfer to {then.target}"
+        elif isinstance(then, DialByName):
+            view["final"] = "dial by name in the staff directory"
         elif isinstance(then, Hangup):
             view["final"] = f"hang up after the message ({then.reason})"
         steps.append(view)

@@ -69,9 +69,20 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/contacts": {"get": _op("Contacts since a time", f"{READERS}, agent", [
         _param("since", TIME), _param("limit", {"type": "integer", "minimum": 1, "maximum": 10000})])},
     "/api/contacts/{contact_id}/transfer": {"post": _op(
-        "Blind transfer of a connected caller", "admin, supervisor, the agent on the call",
+        "Transfer a connected caller: blind to a queue, a number or a person of the directory "
+        "(`directory:<id>`), or attended (consult first; the agent hangs up to hand over)",
+        "admin, supervisor, the agent on the call",
         [_path("contact_id", {"type": "integer"})],
-        _obj({"to": {"type": "string", "maxLength": 64, "examples": ["queue:school"]}}, ("to",)))},
+        _obj({"to": {"type": "string", "maxLength": 64, "examples": ["queue:school", "directory:1"]},
+              "attended": {"type": "boolean"}}, ("to",)))},
+    "/api/directory": {"get": _op(
+        "Search the staff directory (name or unit holds every word; the available first)",
+        f"{READERS}, agent", [_param("q", {"type": "string", "maxLength": 100}),
+                              _param("limit", {"type": "integer", "minimum": 1, "maximum": 100})])},
+    "/api/directory/import": {"post": _op(
+        "Replace the staff directory with a CSV file (name,unit,district,number,available); a "
+        "bad line refuses the whole file", "admin",
+        body=_obj({"csv": {"type": "string", "minLength": 1}}, ("csv",)))},
     "/api/agents": {"get": _op("Agents and their states", f"{READERS}, agent")},
     "/api/agents/{agent_id}/state": {"post": _op(
         "Log an agent in or out, pause", "admin, supervisors of the agent's district, the agent",
@@ -82,6 +93,7 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/queues/{skill}/{district}": {"put": _op(
         "Replace a queue's settings", "admin", [_path("skill", SKILL), _path("district", DISTRICT)],
         _obj({"service_level_seconds": {"type": "number"}, "wrap_up_seconds": {"type": "number"},
+              "written_service_level_seconds": {"type": "number", "exclusiveMinimum": 0},
               "priority": {"type": "integer"}, "overflow": OVERFLOW}))},
     "/api/menus/{district}": {
         "get": _op("The published menu", READERS, [_path("district", DISTRICT)]),

@@ -59,6 +59,10 @@ AREAS: tuple[Area, ...] = (
     Area("`/api/districts` the districts, retired ones included (the organisation's changes "
          "through `PUT /api/districts/{id}`, `/api/skills/{id}`, `/api/config`: admin)",
          "admin, supervisor, manager", READERS, ("/api/districts",)),
+    Area("`/api/directory?q=` the switchboard's staff directory (name, unit, district, "
+         "number, available; imported by admins through `POST /api/directory/import` or "
+         "`kc directory import`)", "admin, supervisor, manager, agent",
+         frozenset({"admin", "supervisor", "manager", "agent"}), ("/api/directory",)),
     Area("`/api/config` the whole organisation as one document (no passwords)", "admin",
          frozenset({"admin"}), ("/api/config",)),
     Area("`/admin/users` users, roles, passwords, unlock, API tokens per user; `/admin/audit` "

@@ -25,7 +25,8 @@ from aiohttp import web
 from kc import queries
 
 from reporting import reports
-from kc.clock import iso
+from cases import tasks as task_store
+from kc.clock import iso, parse_iso
 from kc.domain import AgentState
 from kc.store import StoreError
 
@@ -109,6 +110,11 @@ async def build_snapshot(app: web.Application) -> dict[str, Any]:
     waiting: dict[tuple[str, str], list[float]] = {}
     for w in dist.waiting.values():
         waiting.setdefault((w.call.district, w.call.skill), []).append(w.call.enqueued_at)
+    # written contacts (e-mail, the web form) waiting in the same queues
+    written: dict[tuple[str, str], list[float]] = {}
+    for t in await store.read(task_store.queued_tasks):
+        written.setdefault((t["district"], t["skill"]), []).append(
+            parse_iso(t["created_at"]).timestamp())
 
     def agent_counts(pred) -> dict[str, int]:
         counts = {s: 0 for s in STATES}
@@ -135,9 +141,12 @@ async def build_snapshot(app: web.Application) -> dict[str, Any]:
         for s in skills:
             name = f"{s.id}@{d.id}"
             ts = waiting.get((d.id, s.id), [])
+            mail = written.get((d.id, s.id), [])
             out_queues.append({
                 "name": name, "district": d.id, "skill": s.id, "skill_name": s.name,
                 "waiting": len(ts), "longest_wait_since": min(ts) if ts else None,
+                "written_waiting": len(mail),
+                "written_longest_wait_since": min(mail) if mail else None,
                 "agents": agent_counts(lambda rt, d=d, s=s: rt.agent.district == d.id and s.id in rt.agent.skills),
                 **today(by_queue, name),
             })

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
-from kc import queries
+from kc import queries, transfer_log
 from kc.clock import Clock, iso
 from kc.errors import CallerGone, InvalidInput, NotFound
 from kc.store import Store
@@ -27,7 +27,9 @@ from kc.telemetry import Telemetry
 
 from .call_catalogue import Catalogue, CallMenu, LiveCatalogue
 from .fastagi import AgiChannel
-from .menu import Collect, EServiceAction, Hangup, MenuSession, Queue, Speech, Transfer
+from .dial_by_name import DialByName as DirectoryDialogue
+from .menu import (Collect, DialByName, EServiceAction, Hangup, MenuSession, Queue, Speech,
+                   Transfer)
 from .prompts import PromptCache
 
 log = logging.getLogger(__name__)
@@ -91,6 +93,7 @@ class CallFlow:
     # priority or None), so the ACD needs not read the contact back: see Distributor.expect
     on_queued: Callable[[int, str, str, str, str, int | None], None] | None = None
     telemetry: Telemetry = field(default_factory=Telemetry)   # each step told (kc.telemetry)
+    directory: DirectoryDialogue | None = None   # dial by name (set by the root)
     _pending: set = field(default_factory=set, repr=False)   # records queued for the writer, not yet written
 
     async def _play(self, chan: AgiChannel, speech: Speech) -> str | None:
@@ -183,6 +186,10 @@ class CallFlow:
             raise
         # The decision is made: hand the caller on first, the records follow in one job.
         self._record_menu(record, session, version)
+        if isinstance(then, DialByName):
+            if await self._dial_by_name(chan, record, contact_id, session.language):
+                return
+            then = Transfer(SWITCHBOARD)      # nobody chosen: the switchboard answers
         if isinstance(then, Transfer) and then.target == SWITCHBOARD:
             if catalogue.switchboard_skill is None:     # a centre without a switchboard
                 await self._finish(contact_id, "failed", {"reason": "no switchboard skill"})
@@ -253,8 +260,31 @@ class CallFlow:
             record.event(iso(self.clock()), "eservice_referral",
                          {"name": name, "address": address, "language": session.language})
 
+    async def _dial_by_name(self, chan: AgiChannel, record: queries.ContactRecord,
+                            contact_id: int, language: str) -> bool:
+        """The caller picks a person of the staff directory; True when they are being
+        connected (through the outbound trunk, `kc-transfer-out`), False for the switchboard."""
+        if self.directory is None:
+            return False
+        try:
+            person = await self.directory.pick(chan, None, language)
+        except CallerGone:
+            self._write(self._finish(record, "abandoned", {"where": "directory"}))
+            raise
+        if person is None:
+            record.event(iso(self.clock()), "dial_by_name", {"chosen": None})
+            return False
+        at = iso(self.clock())
+        record.event(at, "dial_by_name", {"chosen": person["id"], "to": person["number"]})
+        await self.store.insert_record(
+            transfer_log.add_transfer, "transfers", contact_id=contact_id, agent=None,
+            kind="dial_by_name", target=person["number"], target_name=person["name"],
+            started_at=at, ended_at=at, outcome="transferred")
+        await self._transfer_out(chan, record, person["number"], "directory")
+        return True
+
     async def _transfer_out(self, chan: AgiChannel, record: queries.ContactRecord,
-                            number: str) -> None:
+                            number: str, how: str = "transfer") -> None:
         """A transfer to an outside number: recorded `transferred`, dialled by the dialplan
         (`kc-transfer`), which plays an apology if the number cannot be reached."""
         if not _NUMBER.match(number):   # validated at publish; never hand anything else to Dial()
@@ -262,7 +292,7 @@ class CallFlow:
             number = ""
         self._write(self._finish(record, "transferred", {"to": number}))
         if number:
-            await chan.set_variables(KC_TRANSFER=number, KC_NEXT="transfer")
+            await chan.set_variables(KC_TRANSFER=number, KC_NEXT=how)
         else:
             await chan.set_variable("KC_TRANSFER", "")
             await chan.set_variable("KC_NEXT", "transfer")

@@ -91,6 +91,14 @@ class TransferAction:
 
 
 @dataclass(frozen=True)
+class DirectoryAction:
+    """Dial by name: the caller keys the first letters of a surname, hears the matches of the
+    staff directory and presses a digit to be connected (`agi.dial_by_name`)."""
+
+    kind: ClassVar[str] = "directory"
+
+
+@dataclass(frozen=True)
 class LanguageAction:
     """Switch to `language` and replay the node; pressed again, back to the default.
 
@@ -121,11 +129,13 @@ Action = Union[
     InfoAction,
     EServiceAction,
     TransferAction,
+    DirectoryAction,
     LanguageAction,
     RepeatAction,
     BackAction,
 ]
-ACTION_KINDS = ("submenu", "queue", "info", "eservice", "transfer", "language", "repeat", "back")
+ACTION_KINDS = ("submenu", "queue", "info", "eservice", "transfer", "directory", "language",
+                "repeat", "back")
 
 
 @dataclass(frozen=True)
@@ -250,6 +260,7 @@ def _parse_action(data: Any, where: str) -> Action:
         "info": (("prompt",), ("audio", "then")),
         "eservice": (("name", "address"), ("audio", "then")),
         "transfer": (("number",), ()),
+        "directory": ((), ()),
         "language": (("language",), ()),
         "repeat": ((), ()),
         "back": ((), ()),
@@ -274,6 +285,8 @@ def _parse_action(data: Any, where: str) -> Action:
         return TransferAction(_str(data["number"], where, "number"))
     if kind == "language":
         return LanguageAction(_str(data["language"], where, "language"))
+    if kind == "directory":
+        return DirectoryAction()
     return RepeatAction() if kind == "repeat" else BackAction()
 
 
@@ -432,7 +445,7 @@ class Problem:
 
 def _is_final(action: Action) -> bool:
     """Does this action end the menu for the caller (queue, transfer or hang up)?"""
-    if isinstance(action, (QueueAction, TransferAction)):
+    if isinstance(action, (QueueAction, TransferAction, DirectoryAction)):
         return True
     return isinstance(action, (InfoAction, EServiceAction)) and action.then == "hangup"
 
@@ -618,12 +631,17 @@ class Transfer:
 
 
 @dataclass(frozen=True)
+class DialByName:
+    """The caller picks a person of the staff directory by keypad (`DirectoryAction`)."""
+
+
+@dataclass(frozen=True)
 class Hangup:
     # "done" is for callers of the engine that end a session without a menu action.
     reason: Literal["info", "eservice", "done"]
 
 
-Final = Union[Queue, Transfer, Hangup]
+Final = Union[Queue, Transfer, DialByName, Hangup]
 
 
 @dataclass(frozen=True)
@@ -631,7 +649,7 @@ class Step:
     """Say `say` in order, then do `then` (exactly one)."""
 
     say: tuple[Speech, ...]
-    then: Collect | Queue | Transfer | Hangup
+    then: Collect | Queue | Transfer | DialByName | Hangup
 
     @property
     def final(self) -> bool:
@@ -749,6 +767,8 @@ class MenuSession:
             return self._emit((), Queue(action.skill, action.priority))
         if isinstance(action, TransferAction):
             return self._emit((), Transfer(action.number))
+        if isinstance(action, DirectoryAction):
+            return self._emit((), DialByName())
         if isinstance(action, SubmenuAction):
             if action.node not in self.menu.nodes:  # only in unvalidated drafts
                 self._event("error", f"missing node {action.node}")
@@ -798,6 +818,8 @@ class MenuSession:
                 self._event("queue", then.skill)
             elif isinstance(then, Transfer):
                 self._event("transfer", then.target)
+            elif isinstance(then, DialByName):
+                self._event("directory", self.node_id)
             else:
                 self._event("hangup", then.reason)
         return Step(tuple(say), then)

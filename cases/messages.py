@@ -48,9 +48,19 @@ def create_written_contact(db: sqlite_utils.Database, *, channel: str, district:
         db["contact_events"].insert({"contact_id": contact_id, "at": at, "kind": "received",
                                      "data": json.dumps({"channel": channel}, ensure_ascii=False)})
         if queue_task:
+            task_skill = skill or _fallback_skill(db)
+            # its place in the queue, behind the written contacts already waiting there
+            ahead = db.execute("select count(*) from contact_tasks where state = 'queued' "
+                               "and skill is ? and district is ?", [task_skill, district]).fetchone()[0]
             db["contact_tasks"].insert({
-                "contact_id": contact_id, "skill": skill or _fallback_skill(db), "district": district,
+                "contact_id": contact_id, "skill": task_skill, "district": district,
                 "confidential": int(confidential), "state": "queued", "created_at": at})
+            db.conn.execute("update contacts set queue_position = ? where id = ?",
+                            [ahead + 1, contact_id])
+            db["contact_events"].insert({
+                "contact_id": contact_id, "at": at, "kind": "enqueued",
+                "data": json.dumps({"skill": task_skill, "queue": f"{task_skill}@{district}",
+                                    "position": ahead + 1})})
     return contact_id
 
 

@@ -105,6 +105,8 @@ class Contact:
 
 ANY_DISTRICT = "*"
 DEFAULT_SERVICE_LEVEL_SECONDS = 30.0
+# The answer-time target of a queue's written contacts (e-mail, the web form): a working day.
+DEFAULT_WRITTEN_SERVICE_LEVEL_SECONDS = 8 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,7 @@ class QueueConfig:
     wrap_up_seconds: float = 0.0
     overflow: tuple[OverflowStep, ...] = field(default=())
     priority: int = 0
+    written_service_level_seconds: float = DEFAULT_WRITTEN_SERVICE_LEVEL_SECONDS
 
     def __post_init__(self) -> None:
         # Accept lists / (after, [districts]) pairs from callers; store tuples of OverflowStep.
@@ -135,6 +138,8 @@ class QueueConfig:
         object.__setattr__(self, "overflow", steps)
         object.__setattr__(self, "service_level_seconds", float(self.service_level_seconds))
         object.__setattr__(self, "wrap_up_seconds", float(self.wrap_up_seconds))
+        object.__setattr__(self, "written_service_level_seconds",
+                           float(self.written_service_level_seconds))
         self.validate()
 
     @property
@@ -147,6 +152,9 @@ class QueueConfig:
             raise InvalidInput("a queue needs a skill and a district")
         if not (math.isfinite(self.service_level_seconds) and self.service_level_seconds > 0):
             raise InvalidInput("service level target must be a positive number of seconds")
+        if not (math.isfinite(self.written_service_level_seconds)
+                and self.written_service_level_seconds > 0):
+            raise InvalidInput("the written contacts' target must be a positive number of seconds")
         if not (math.isfinite(self.wrap_up_seconds) and self.wrap_up_seconds >= 0):
             raise InvalidInput("wrap-up must be zero or more seconds")
         if isinstance(self.priority, bool) or not isinstance(self.priority, int):
@@ -171,6 +179,7 @@ class QueueConfig:
             "overflow": [{"after_seconds": s.after_seconds, "districts": list(s.districts)}
                          for s in self.overflow],
             "priority": self.priority,
+            "written_service_level_seconds": self.written_service_level_seconds,
         }
 
     @classmethod
@@ -190,6 +199,8 @@ class QueueConfig:
                 wrap_up_seconds=float(data.get("wrap_up_seconds", 0.0)),
                 overflow=tuple(steps),
                 priority=int(data.get("priority", 0)),
+                written_service_level_seconds=float(data.get(
+                    "written_service_level_seconds", DEFAULT_WRITTEN_SERVICE_LEVEL_SECONDS)),
             )
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise InvalidInput(f"bad queue configuration: {exc}") from None

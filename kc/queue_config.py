@@ -5,6 +5,8 @@ A *queue* is the pair (skill, called district), named ``"<skill>@<district>"`` (
 and is read by the ACD (`acd.routing.RoutingPolicy`), the simulator and the web pages.
 
 - ``service_level_seconds``: the target answer time for the service-level figure (default 30).
+- ``written_service_level_seconds``: the same for the queue's written contacts (e-mail, the
+  web form), which wait in the same queue (default a working day, 8 h).
 - ``wrap_up_seconds``: after-call work before the agent is offered the next caller (default 0).
 - ``overflow``: ordered steps ``OverflowStep(after_seconds, districts)``. A caller of this queue
   is first offered only to agents of the called district; once they have waited
@@ -45,6 +47,7 @@ def _row(config: QueueConfig) -> dict[str, Any]:
         "wrap_up_seconds": config.wrap_up_seconds,
         "overflow": json.dumps([s.to_list() for s in config.overflow], ensure_ascii=False),
         "priority": config.priority,
+        "written_service_level_seconds": config.written_service_level_seconds,
     }
 
 
@@ -55,6 +58,8 @@ def _from_row(row: dict[str, Any]) -> QueueConfig:
         wrap_up_seconds=row["wrap_up_seconds"],
         overflow=tuple(OverflowStep(float(a), tuple(d)) for a, d in json.loads(row["overflow"] or "[]")),
         priority=row["priority"],
+        **({"written_service_level_seconds": row["written_service_level_seconds"]}
+           if row.get("written_service_level_seconds") is not None else {}),
     )
 
 

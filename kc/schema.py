@@ -385,6 +385,28 @@ def report_hours(db: sqlite_utils.Database) -> None:
                "from report_buckets b group by b.hour")
 
 
+def switchboard_callbacks(db: sqlite_utils.Database) -> None:
+    """Migration ``0024_switchboard_callbacks``: an after-hours call-back request points at the
+    call-back contact the ACD dials at opening (its outcome is that contact's); the staff
+    directory the switchboard transfers to; every transfer with its kind and outcome; a
+    queue's service-level target for its written contacts."""
+    if "callback_contact" not in db["after_hours_requests"].columns_dict:
+        db["after_hours_requests"].add_column("callback_contact", int)
+    db.execute("create table if not exists staff_directory (id integer primary key, "
+               "name text not null, unit text not null default '', district text, "
+               "number text not null, available integer not null default 1, "
+               "folded text not null default '', updated_at text not null)")
+    db.execute("create index if not exists idx_staff_directory_name on staff_directory(name)")
+    db.execute("create table if not exists transfers (id integer primary key, "
+               "contact_id integer not null references contacts(id), agent text, "
+               "kind text not null, target text not null, target_name text, "
+               "started_at text not null, ended_at text, outcome text)")
+    db.execute("create index if not exists idx_transfers_contact on transfers(contact_id)")
+    # written contacts (e-mail, the web form) wait in the same queues, with their own target
+    if "written_service_level_seconds" not in db["queues"].columns_dict:
+        db["queues"].add_column("written_service_level_seconds", float)
+
+
 # (name, step) in the order they were written.
 STEPS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_initial", initial),
@@ -404,4 +426,5 @@ STEPS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0015_contact_figures", contact_figures),
     ("0016_report_hours", report_hours),
     ("0017_organisation", organisation),
+    ("0024_switchboard_callbacks", switchboard_callbacks),
 ]

@@ -181,6 +181,10 @@ SETTINGS: tuple[Setting, ...] = (
             "numbers are sent (the trunk towards the public network)", "callback_trunk"),
     Setting("KC_CALLBACK_RING_SECONDS", 30, INTEGER, "How long the resident's phone rings on a "
             "call-back", "callback_ring_seconds", 1, 600),
+    Setting("KC_CALLBACK_RETRIES", 2, INTEGER, "How many more times a call-back the resident "
+            "did not answer is made before it counts as failed", "callback_retries", 0, 10),
+    Setting("KC_CALLBACK_RETRY_SECONDS", 300.0, SECONDS, "How long a call-back the resident "
+            "did not answer waits before the next try", "callback_retry_seconds", 1, 86400),
     # Reports
     Setting("KC_RUNDGANG_DAYS", 14, INTEGER, "Rundgång: a resident contacting again about the "
             "same category within this many days (whatever the earlier outcome) is counted, and "
@@ -256,6 +260,8 @@ class Settings:
     overflow_seconds: float
     callback_trunk: str
     callback_ring_seconds: int
+    callback_retries: int
+    callback_retry_seconds: float
     rundgang_days: int
     wrap_up_needs_category: bool
     smtp_host: str

@@ -8,6 +8,7 @@
   kc asterisk        render and run only Asterisk (foreground) until stopped
   kc up              render, start Asterisk from var/asterisk/, run the service; Ctrl-C stops both
   kc cli COMMAND...  one Asterisk CLI command on the running instance (whichever Asterisk it is)
+  kc directory import FILE | search WORDS   the staff directory (kommuncentral/directory_cli.py)
   kc menu export|import|versions|rollback DISTRICT   menus as code (see kc/menu_cli.py)
   kc purge [--days N] | kc export PERSON   retention and a person's data (kc/case_cli.py)
   kc report verify [--from --to]          every report figure recomputed from the contacts (kommuncentral/report_cli.py)
@@ -25,7 +26,7 @@ import sys
 
 from kc.clock import system_clock
 from kommuncentral import config_cli, menu_cli
-from kommuncentral import case_cli
+from kommuncentral import case_cli, directory_cli
 from kommuncentral import report_cli
 from kommuncentral import ops_cli
 from kommuncentral.demo import DEMO_FILE
@@ -218,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     menu_cli.add_parser(sub)
     config_cli.add_parser(sub)
     case_cli.add_parser(sub)
+    directory_cli.add_parser(sub)
     report_cli.add_parser(sub)
     ops_cli.add_parser(sub)
     from acd import simulate
@@ -252,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
             return menu_cli.run(settings, args)
         if args.command in ("purge", "export"):
             return case_cli.run(settings, args)
+        if args.command == "directory":
+            return directory_cli.run(settings, args)
         if args.command == "report":
             return report_cli.run(settings, args)
         if args.command in ("backup", "restore", "logs"):

@@ -35,6 +35,9 @@ from agi.acd_routes import AcdRoutes
 from agi import fallback_stage
 from agi.call_catalogue import LiveCatalogue
 from agi.call_flow import CallFlow
+from agi.dial_by_name import DialByName
+from agi.opening_callbacks import OpeningCallbacks
+from agi.outbound import OutboundCalls
 from agi.fastagi import FastAgiServer, parse_allow
 from agi.phrases import PhraseParts
 from agi.prompts import PromptCache
@@ -246,21 +249,27 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
             distributor.expect(contact_id, Queued(skill, district, language or "sv", caller, priority))
 
         flow = CallFlow(store, prompts, clock, catalogue, on_feature, on_queued=on_queued,
-                        telemetry=telemetry)
+                        telemetry=telemetry, directory=DialByName(store, prompts))
         flow.after_hours, closer = after_hours_setup(settings, store, prompts, clock, catalogue,
                                                      distributor, app[AMI], asterisk_user_ids(settings))
         flow.after_hours.telemetry = telemetry
         server = FastAgiServer({"menu": flow.menu, "agent-feature": flow.agent_feature,
                                 **flow.after_hours.routes(),
+                                **OutboundCalls(store, clock, distributor).routes(),
                                 **AcdRoutes(distributor, prompts, catalogue).routes()},
                                settings.bind_host, settings.agi_port,
                                secret=settings.secret("agi.secret"),
                                allow=parse_allow(settings.agi_allow))
         await server.start()
         metrics.sources.agi = server
+        opening = OpeningCallbacks(store, clock, catalogue, lambda contact_id, due: (
+            distributor.queue_callback(contact_id, Queued(due.skill, due.district, due.language,
+                                                          due.number), due.number)))
+        opening.start()
         warm = asyncio.create_task(_warm_prompts(catalogue, prompts))
         yield
         warm.cancel()
+        await opening.stop()
         await closer.stop()
         await server.stop()
 
@@ -275,7 +284,7 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
         await runner.start()
         intake = SmtpIntake(settings.smtp_host, settings.smtp_port, settings.smtp_max_bytes,
                             IntakeHandler(store, clock, app[MAIL],
-                                          on_contact=lambda _: runner.kick()))
+                                          on_contact=lambda _: app[DISTRIBUTOR].changed()))
         try:
             await intake.start()
         except OSError as exc:   # the rest of the centre keeps working without the e-mail intake

@@ -59,9 +59,10 @@ _CONFIG_FILES: tuple[tuple[str, bool], ...] = (
     ("pjsip.conf", True),
     ("manager.conf", True),
     ("indications.conf", False),
+    ("features.conf", False),    # attended transfer by agents (kc-consult)
 )
 # Files Asterisk's core/modules look for; empty = defaults, but no "Unable to load" noise.
-_EMPTY_FILES = ("features.conf", "acl.conf", "udptl.conf", "ccss.conf", "pjproject.conf", "stasis.conf")
+_EMPTY_FILES = ("acl.conf", "udptl.conf", "ccss.conf", "pjproject.conf", "stasis.conf")
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _DISTRICT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")

@@ -46,7 +46,9 @@ DEFINITIONS: tuple[Definition, ...] = (
                "Contacts that ended (abandoned) in the menu, before reaching a queue."),
     Definition("answered_in_target", "Answered within target", "count",
                f"Answered contacts whose wait was at most the queue's service-level target "
-               f"(default {DEFAULT_TARGET_SECONDS:g} s; the target set on the queue otherwise)."),
+               f"(default {DEFAULT_TARGET_SECONDS:g} s; the target set on the queue otherwise); "
+               "a written contact (e-mail, web form) waits in the same queue against the queue's "
+               "target for written contacts (default 8 h)."),
     Definition("service_level", "Service level", "percent",
                "Answered within target ÷ (offered − abandoned < "
                f"{SHORT_ABANDON_SECONDS:g} s), as a percentage."),

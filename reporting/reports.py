@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 import sqlite_utils
 
 from reporting import erlang, rundgang
+from kc.domain import DEFAULT_WRITTEN_SERVICE_LEVEL_SECONDS
 from kc.errors import InvalidInput
 from kc.schema import REPEAT_WINDOW_HOURS
 from reporting.definitions import (  # what a figure means; callers may take it from here too
@@ -47,13 +48,23 @@ __all__ = ["SHORT_ABANDON_SECONDS", "DEFAULT_TARGET_SECONDS", "SERVICE_LEVEL_GOA
 if TYPE_CHECKING:
     from kc.store import Store
 
+# Written contacts wait in the same queues with their own target (`<queue>#written`).
+WRITTEN = "#written"
+WRITTEN_CHANNELS_SQL = "('email', 'web')"
+DEFAULT_WRITTEN_TARGET_SECONDS = DEFAULT_WRITTEN_SERVICE_LEVEL_SECONDS
+
 
 def queue_targets(db: sqlite_utils.Database) -> dict[str, float]:
     """Service-level target (seconds) per queue `skill@district` from the queue configuration
-    (`kc.queue_config`); queues without one use DEFAULT_TARGET_SECONDS."""
+    (`kc.queue_config`), and per `skill@district#written` for its written contacts; queues
+    without one use DEFAULT_TARGET_SECONDS (written: DEFAULT_WRITTEN_TARGET_SECONDS)."""
     try:
         from kc.queue_config import list_queue_configs
-        return {q.name: float(q.service_level_seconds) for q in list_queue_configs(db)}
+        targets = {}
+        for q in list_queue_configs(db):
+            targets[q.name] = float(q.service_level_seconds)
+            targets[q.name + WRITTEN] = float(q.written_service_level_seconds)
+        return targets
     except Exception:   # table not there yet (older database) or module changed
         return {}
 
@@ -62,13 +73,19 @@ def queue_targets(db: sqlite_utils.Database) -> dict[str, float]:
 
 
 def _target_case(targets: dict[str, float]) -> tuple[str, list[Any]]:
+    """A contact's answer-time target: its queue's, for its kind of channel (a written contact
+    has the queue's `written_service_level_seconds`, key `<queue>#written`)."""
+    default = (f"(case when c.channel in {WRITTEN_CHANNELS_SQL} then ? else ? end)",
+               [DEFAULT_WRITTEN_TARGET_SECONDS, DEFAULT_TARGET_SECONDS])
     if not targets:
-        return "?", [DEFAULT_TARGET_SECONDS]
+        return default
     whens = " ".join("when ? then ?" for _ in targets)
     args: list[Any] = []
     for name, seconds in sorted(targets.items()):
         args += [name, seconds]
-    return f"(case c.skill || '@' || c.district {whens} else ? end)", [*args, DEFAULT_TARGET_SECONDS]
+    key = (f"c.skill || '@' || c.district || (case when c.channel in {WRITTEN_CHANNELS_SQL} "
+           f"then '{WRITTEN}' else '' end)")
+    return f"(case {key} {whens} else {default[0]} end)", [*args, *default[1]]
 
 
 # One contact's previous contact from the same number (index contacts(caller, started_at)).

@@ -69,8 +69,9 @@ def list_requests(db: sqlite_utils.Database, due_before: str | None = None,
         where.append("handled_at is null")
     rows = db.query(
         "select r.*, c.caller, c.caller_name, c.district as contact_district, c.dialed, "
-        "c.confidential "
+        "c.confidential, cb.outcome as callback_outcome "
         "from after_hours_requests r join contacts c on c.id = r.contact_id "
+        "left join contacts cb on cb.id = r.callback_contact "
         f"where {' and '.join(where)} order by r.due_at, r.id limit ?", [*args, limit])
     return [dict(r) for r in rows]
 
@@ -106,9 +107,49 @@ def due_for_districts(db: sqlite_utils.Database, districts: list[str], now: str,
         "r.language, r.created_at, r.due_at, c.caller, c.skill, c.confidential "
         "from after_hours_requests r join contacts c on c.id = r.contact_id "
         f"where r.kind in ('voice_message', 'callback') and r.handled_at is null "
+        "and r.callback_contact is null "
         f"and r.district in ({marks}) and (r.due_at is null or r.due_at <= ?) "
         "order by coalesce(r.due_at, r.created_at), r.id limit ?", [*districts, now, limit])
     return [dict(r) for r in rows]
+
+
+def pending_callbacks(db: sqlite_utils.Database, limit: int = 200) -> list[dict[str, Any]]:
+    """After-hours call-back requests nobody has taken and the ACD has not queued yet, in
+    order of request (whether each district is open now is the caller's check)."""
+    rows = db.query(
+        "select r.id, r.contact_id, r.district, r.callback_number, r.language, r.created_at, "
+        "c.caller, c.caller_name, c.skill, c.dialed from after_hours_requests r "
+        "join contacts c on c.id = r.contact_id "
+        "where r.kind = 'callback' and r.handled_at is null and r.callback_contact is null "
+        "order by r.created_at, r.id limit ?", [limit])
+    return [dict(r) for r in rows]
+
+
+def link_callback(db: sqlite_utils.Database, request_id: int, contact_id: int, at: str) -> bool:
+    """The ACD queued the call-back of an after-hours request as `contact_id` (created just
+    before, `Store.insert_record`): the request points at it and both contacts say so, in one
+    transaction. False if the request was taken or queued meanwhile: the new contact, never
+    dialled and without events, is removed again."""
+    with db.conn:
+        rows = list(db.query("select contact_id, callback_number from after_hours_requests "
+                             "where id = ? and kind = 'callback' and handled_at is null "
+                             "and callback_contact is null", [request_id]))
+        if not rows:
+            db.conn.execute("delete from contacts where id = ? and enqueued_at is null "
+                            "and not exists (select 1 from contact_events e "
+                            "where e.contact_id = contacts.id)", [contact_id])
+            return False
+        req = rows[0]
+        db.conn.execute("update after_hours_requests set callback_contact = ? where id = ?",
+                        [contact_id, request_id])
+        for cid, kind, data in (
+                (contact_id, "callback_requested", {"after_hours_request": request_id,
+                                                    "from_contact": req["contact_id"],
+                                                    "number": req["callback_number"]}),
+                (req["contact_id"], "callback_queued", {"callback_contact": contact_id})):
+            db.conn.execute("insert into contact_events (contact_id, at, kind, data) "
+                            "values (?, ?, ?, ?)", [cid, at, kind, json.dumps(data)])
+    return True
 
 
 def handled_by(db: sqlite_utils.Database, contact_id: int, username: str) -> bool:

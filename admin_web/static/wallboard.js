@@ -54,9 +54,11 @@
       const tr = mk("tr", q.waiting > 0 ? "waiting" : "");
       tr.id = "queue-" + q.name.replace("@", "-at-");
       tr.dataset.queue = q.name;
-      const cells = [q.skill_name + " @ " + q.district, q.waiting, wait(q.longest_wait_since), q.agents.ready,
+      const cells = [q.skill_name + " @ " + q.district, q.waiting, wait(q.longest_wait_since),
+                     q.written_waiting, wait(q.written_longest_wait_since), q.agents.ready,
                      busy(q.agents), q.agents.paused, loggedIn(q.agents), q.answered, q.abandoned, pct(q.service_level)];
-      const keys = ["name", "waiting", "longest", "ready", "busy", "paused", "logged_in", "answered", "abandoned", "service_level"];
+      const keys = ["name", "waiting", "longest", "written", "written_longest", "ready", "busy", "paused",
+                    "logged_in", "answered", "abandoned", "service_level"];
       cells.forEach((v, i) => { const td = text(mk(i === 0 ? "th" : "td"), v); td.dataset.key = keys[i]; tr.append(td); });
       body.append(tr);
     }

@@ -174,6 +174,29 @@ def test_tasks_go_to_skilled_ready_agents_and_calls_come_first():
     assert task_assignments([t1], [a], [], available=lambda _: False) == []   # desktop closed
 
 
+def test_written_contacts_follow_the_queues_overflow_and_clearance_rules():
+    """The routing core decides for e-mail as for calls: another district's agent only once
+    the queue's overflow step is reached; a confidential matter only to the cleared; no
+    phone needed."""
+    from acd.routing import RoutingPolicy
+    from kc.clock import parse_iso
+    from kc.queue_config import OverflowStep, QueueConfig
+    policy = RoutingPolicy.from_configs([QueueConfig("elderly-care", "bromma",
+                                                     overflow=(OverflowStep(60, ("hv",)),))])
+    task = Task(1, "elderly-care", "bromma", False, "2025-03-03T09:00:00.000Z")
+    at = parse_iso(task.created_at).timestamp()
+    hv = snap("h", {"elderly-care": 4}, district="hv", registered=False)
+    assert task_assignments([task], [hv], [], policy=policy, now=at + 30) == []
+    got = task_assignments([task], [hv], [], policy=policy, now=at + 61)
+    assert [(t.contact_id, ag.id) for t, ag in got] == [(1, "h")]
+    own = snap("b", {"elderly-care": 1}, registered=False)
+    got = task_assignments([task], [hv, own], [], policy=policy, now=at + 61)
+    assert [ag.id for _, ag in got] == ["b"]                   # own district first
+    secret = Task(2, "social-services", "bromma", True, task.created_at)
+    cleared_elsewhere = snap("c", {"social-services": 4}, district="hv", cleared=("hv",))
+    assert task_assignments([secret], [cleared_elsewhere], [], now=at + 999) == []
+
+
 def test_rate_limiter():
     lim = RateLimiter(3, 60)
     assert [lim.allow("1.2.3.4", t) for t in (0, 1, 2, 3)] == [True, True, True, False]
