@@ -32,6 +32,7 @@ from .runtime import AsteriskRuntime, RuntimeMissing, system_runtime
 __all__ = [
     "AgentEndpoint",
     "DistrictNumber",
+    "PeerNode",
     "AsteriskContext",
     "AsteriskError",
     "render_config",
@@ -89,6 +90,14 @@ class DistrictNumber:
 
 
 @dataclass(frozen=True)
+class PeerNode:
+    """Another Asterisk of the cluster: reached (and recognised) at its SIP address."""
+    name: str
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
 class AsteriskContext:
     root: Path  # var/asterisk -- everything Asterisk writes/reads lives under it
     sip_host: str
@@ -122,6 +131,10 @@ class AsteriskContext:
     # a runtime in a private root mounts them at the same path.
     shared_dirs: tuple[Path, ...] = ()
     agi_secret: str = ""  # first path segment of every FastAGI URL: the service's shared secret
+    # In a cluster: this node's name (Asterisk's system name: every uniqueid starts with it)
+    # and the other nodes, linked by one PJSIP trunk each (`kc-node-<name>`).
+    node: str | None = None
+    peers: tuple[PeerNode, ...] = ()
 
     @property
     def etc_dir(self) -> Path:
@@ -210,7 +223,7 @@ def _validate(ctx: AsteriskContext) -> None:
         seen_numbers.add(d.number)
     seen_agents: set[str] = set()
     for a in ctx.agents:
-        if not _ID_RE.match(a.id) or a.id in reserved:
+        if not _ID_RE.match(a.id) or a.id in reserved or a.id.startswith("kc-node-"):
             raise ValueError(f"bad agent id {a.id!r}")
         if a.id in seen_agents:
             raise ValueError(f"duplicate agent id {a.id!r}")
@@ -219,6 +232,12 @@ def _validate(ctx: AsteriskContext) -> None:
             raise ValueError(f"bad agent district {a.district!r}")
         if not _HEX32_RE.match(a.ha1):
             raise ValueError(f"agent {a.id}: ha1 must be 32 lowercase hex digits")
+    for peer in ctx.peers:
+        if not ctx.node or not re.match(r"^[a-z][a-z0-9-]{0,30}$", peer.name) or peer.name == ctx.node:
+            raise ValueError(f"bad peer node {peer.name!r} (of node {ctx.node!r})")
+        ipaddress.ip_address(peer.host)
+        if not 0 < int(peer.port) < 65536:
+            raise ValueError(f"bad port {peer.port}")
     if not ctx.fallback_command:
         raise ValueError("fallback_command is empty")
     for arg in ctx.fallback_command:
@@ -418,6 +437,9 @@ def render_config(ctx: AsteriskContext) -> Path:
         ami_write_system=bool(ctx.ami_write_system),
         ami_permit=ctx.ami_permit or default_permit,
         ami_events=ctx.ami_events,
+        # a call from another node is taken only from that node's SIP address
+        from_peer=" | ".join(f'"${{CHANNEL(pjsip,remote_addr)}}" = "{p.host}:{p.port}"'
+                             for p in ctx.peers),
     )
     env = _jinja_env()
     for name, secret in _CONFIG_FILES:
