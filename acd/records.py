@@ -121,13 +121,16 @@ class Records:
 
     async def connected(self, now: float, contact_id: int, agent: Agent, district: str,
                         uniqueid: str, queue: str, wait: float, leg_id: str, ring: float,
-                        log_wait: float) -> None:
+                        log_wait: float, nodes: tuple[str | None, str | None] = (None, None)) -> None:
         """`wait`: the contact's, since it first reached a queue; `log_wait`: since this
-        queue_log call entered its queue (differs after the caller's queue closed)."""
+        queue_log call entered its queue (differs after the caller's queue closed); `nodes`: in
+        a cluster, the caller's node and the agent's."""
         await self._update(contact_id, agent=agent.id, agent_district=agent.district,
                            overflowed=agent.district != district, answered_at=self._at(),
-                           wait_seconds=round(wait, 3))
-        await self._event(contact_id, "connected", {"agent": agent.id})
+                           wait_seconds=round(wait, 3),
+                           **({"node": nodes[0], "agent_node": nodes[1]} if nodes[0] else {}))
+        await self._event(contact_id, "connected", {"agent": agent.id, **(
+            {"node": nodes[0], "agent_node": nodes[1]} if nodes[0] else {})})
         self.queue_log.write(now, uniqueid, queue, agent.id, "CONNECT", int(log_wait), leg_id,
                              int(ring))
 
@@ -138,13 +141,14 @@ class Records:
 
     async def abandoned(self, now: float, uniqueid: str, queue: str, contact_id: int,
                         wait: float, position: int, orig_position: int, log_wait: float,
-                        reason: str | None = None) -> None:
-        """The caller left the queue at `now` (or the PBX lost them then: `reason`)."""
+                        reason: str | None = None, outcome: str = "abandoned") -> None:
+        """The caller left the queue at `now` (or the PBX lost them then: `reason`; `failed`
+        when the node that held the call stopped)."""
         self.queue_log.write(now, uniqueid, queue, "NONE", "ABANDON", position, orig_position,
                              int(log_wait))
-        await self._update(contact_id, outcome="abandoned", ended_at=self._at(now),
+        await self._update(contact_id, outcome=outcome, ended_at=self._at(now),
                            wait_seconds=round(wait, 3))
-        await self._event(contact_id, "abandoned", {"where": "queue", "wait": round(wait, 3),
+        await self._event(contact_id, outcome, {"where": "queue", "wait": round(wait, 3),
                                                     **({"reason": reason} if reason else {})},
                           when=now)
 

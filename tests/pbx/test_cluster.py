@@ -1,0 +1,188 @@
+"""The virtual cluster on one machine: two real Asterisk nodes (`north` homes Bromma, `west`
+homes Hässelby-Vällingby) behind a real Kamailio front door, one service driving both.
+
+Residents call the front door; agents register on their home node. Free ports everywhere;
+queue configurations written before start (elderly care overflows to the other district after
+4 s, school does not overflow).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from datetime import datetime, timezone
+
+import pytest
+import sqlite_utils
+
+from kc.queue_config import OverflowStep, QueueConfig, save_queue_config
+from kc_instance import KC, ROOT, free_port, make_instance, remove_instance
+from sipp_driver import SipPhone, call
+
+pytestmark = pytest.mark.telephony
+
+BROMMA, HV = "0850810000", "0850820000"
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    inst = make_instance()
+    inst.nodes = {name: {"sip": free_port(socket.SOCK_DGRAM), "ami": free_port()}
+                  for name in ("north", "west")}
+    homes = {"north": "bromma", "west": "hasselby-vallingby"}
+    nodes_file = inst.var / "nodes.yaml"
+    nodes_file.write_text("nodes:\n" + "".join(
+        f"  - {{id: {n}, sip: '127.0.0.1:{p['sip']}', ami: '127.0.0.1:{p['ami']}', "
+        f"districts: [{homes[n]}]}}\n" for n, p in inst.nodes.items()))
+    inst.env.update(KC_RING_TIMEOUT="8", KC_WRAP_UP_SECONDS="0")
+    try:
+        subprocess.run([*KC, "init", "--demo", "--nodes", str(nodes_file)], cwd=ROOT, env=inst.env,
+                       check=True, capture_output=True)
+        db = sqlite_utils.Database(inst.var / "kc.db")
+        for config in (
+            QueueConfig("elderly-care", "bromma", overflow=(OverflowStep(4, ("hasselby-vallingby",)),)),
+            QueueConfig("elderly-care", "hasselby-vallingby", overflow=(OverflowStep(4, ("bromma",)),)),
+            QueueConfig("school", "hasselby-vallingby", overflow=()),
+        ):
+            save_queue_config(db, config)
+        db.conn.close()
+        for node in inst.nodes:
+            inst._start(node, "asterisk", "--node", node)
+        inst._start("front", "asterisk", "--front-door")
+        inst.start_service(90)
+        yield inst
+    finally:
+        if os.environ.get("KC_KEEP_LOGS"):
+            print(inst.logs())
+        for name in ("front", "north", "west"):
+            inst._stop(name)
+        remove_instance(inst)
+
+
+def phone(kc, workdir, agent_id: str, node: str) -> SipPhone:
+    """The agent's phone, registered on its home node, and the agent ready."""
+    p = SipPhone(workdir, kc.nodes[node]["sip"], agent_id, "demo-agent")
+    p.register()
+    kc.wait_for(lambda: kc.agent(agent_id)["registered"], 10, f"{agent_id} registered")
+    kc.set_state(agent_id, "ready")
+    return p
+
+
+def contact_of(kc, since, caller, timeout=40, done=True):
+    def find():
+        return next((c for c in kc.contacts(since) if c["caller"] == caller
+                     and (c["outcome"] or not done)), None)
+    return kc.wait_for(find, timeout, f"contact of {caller}")
+
+
+def nodes_of(kc, contact_id: int) -> tuple:
+    return tuple(kc.sql("select node, agent_node from contacts where id = ?", contact_id)[0])
+
+
+def node_health(kc, name: str) -> dict:
+    return next(n for n in (kc.health() or {}).get("nodes", []) if n["node"] == name)
+
+
+def test_health_lists_every_node_and_the_front_door(cluster):
+    health = cluster.health()
+    assert [n["node"] for n in health["nodes"]] == ["north", "west"]
+    assert all(n["asterisk"] == n["ami"] == "up" and n["asterisk_version"] for n in health["nodes"])
+    assert health["front_door"]["status"] == "up"
+
+
+def test_cross_node_overflow_answer_counts_as_overflowed(cluster, workdir):
+    """A Bromma caller (waiting on north) with no Bromma agent ready is answered after the
+    overflow time by a Hässelby-Vällingby agent registered on west, through the trunk."""
+    since = now_iso()
+    agent = phone(cluster, workdir, "hv-201", "west")
+    answering = agent.answer_calls(count=1, ring_seconds=0.5, talk_seconds=2, hangup="agent")
+    resident = call(workdir, cluster.sip_port, BROMMA, digits=[(1.5, "1")],
+                    caller_number="0712000001", hangup_after=None, wait_far_bye=45)
+    answering.wait_ok(45)
+    resident.wait_ok(45)
+    contact = contact_of(cluster, since, "0712000001")
+    assert contact["outcome"] == "answered" and contact["agent"] == "hv-201", contact
+    assert contact["district"] == "bromma" and contact["overflowed"] is True
+    assert contact["wait_seconds"] >= 4.0
+    assert nodes_of(cluster, contact["id"]) == ("north", "west")
+    lines = [line.split("|") for line in (cluster.var / "log" / "queue_log").read_text().splitlines()]
+    assert any(f[3] == "hv-201" and f[4] == "CONNECT" and f[2] == "elderly-care@bromma"
+               for f in lines)
+    cluster.set_state("hv-201", "logged_out")
+
+
+def _west_pid(kc) -> int:
+    for path in (kc.var / "asterisk" / "nodes" / "west").rglob("asterisk.pid"):
+        return int(path.read_text().strip())
+    out = subprocess.run(["pgrep", "-f", f"nodes/west/etc/asterisk.conf"], capture_output=True,
+                         text=True).stdout.split()
+    return int(out[0])
+
+
+def test_kill_of_a_node_then_its_return(cluster, workdir):
+    since = now_iso()
+    bromma = phone(cluster, workdir, "bromma-101", "north")
+    hv = SipPhone(workdir, cluster.nodes["west"]["sip"], "hv-203", "demo-agent")
+    hv.register()
+    cluster.wait_for(lambda: cluster.agent("hv-203")["registered"], 10, "hv-203 registered")
+    # a Hässelby-Vällingby caller waiting on west (school: nobody ready, no overflow)
+    cut = call(workdir, cluster.sip_port, HV, digits=[(1.5, "2")], caller_number="0712000002",
+               hangup_after=None, wait_far_bye=40)
+    contact_of(cluster, since, "0712000002", done=False)
+    cluster.wait_for(lambda: cluster.sql(
+        "select count(*) from contacts where caller = '0712000002' and enqueued_at is not null")[0][0],
+        20, "the caller waiting")
+
+    proc = cluster.procs.pop("west")
+    os.kill(_west_pid(cluster), signal.SIGKILL)
+    killed = time.monotonic()
+    cluster.wait_for(lambda: node_health(cluster, "west")["asterisk"] == "down", 10, "west down")
+    assert time.monotonic() - killed < 5.0
+    assert node_health(cluster, "north")["asterisk"] == "up"
+    assert cluster.agent("hv-203")["registered"] is False      # unroutable at once
+    failed = contact_of(cluster, since, "0712000002", timeout=20)
+    assert failed["outcome"] == "failed", failed
+    reason = cluster.sql("select data from contact_events where contact_id = ? and kind = 'failed'",
+                         failed["id"])
+    assert reason and "west" in reason[0][0]
+    proc.wait(20)
+    cut.wait(40)
+
+    # Hässelby-Vällingby's number now reaches north; answered there by the overflow rules
+    answering = bromma.answer_calls(count=2, ring_seconds=0.5, talk_seconds=1.5, hangup="agent")
+    moved = call(workdir, cluster.sip_port, HV, digits=[(1.5, "1")], caller_number="0712000003",
+                 hangup_after=None, wait_far_bye=45)
+    moved.wait_ok(45)
+    # and Bromma's calls keep working
+    local = call(workdir, cluster.sip_port, BROMMA, digits=[(1.5, "1")],
+                 caller_number="0712000004", hangup_after=None, wait_far_bye=45)
+    local.wait_ok(45)
+    answering.wait_ok(45)
+    for caller, district in (("0712000003", "hasselby-vallingby"), ("0712000004", "bromma")):
+        contact = contact_of(cluster, since, caller)
+        assert contact["outcome"] == "answered" and contact["agent"] == "bromma-101", contact
+        assert contact["district"] == district
+        assert nodes_of(cluster, contact["id"]) == ("north", "north")
+    for caller in ("0712000002", "0712000003", "0712000004"):    # nothing twice, nothing lost
+        assert cluster.sql("select count(*) from contacts where caller = ?", caller)[0][0] == 1
+    cluster.set_state("bromma-101", "logged_out")
+
+    # west back: its agents are routable again once their phones register, no service restart
+    cluster._start("west", "asterisk", "--node", "west")
+    cluster.wait_for(lambda: node_health(cluster, "west")["ami"] == "up", 60, "west back")
+    hv = phone(cluster, workdir, "hv-201", "west")
+    answering = hv.answer_calls(count=1, ring_seconds=0.5, talk_seconds=1.5, hangup="agent")
+    back = call(workdir, cluster.sip_port, HV, digits=[(1.5, "1")], caller_number="0712000005",
+                hangup_after=None, wait_far_bye=45)
+    answering.wait_ok(45)
+    back.wait_ok(45)
+    contact = contact_of(cluster, since, "0712000005")
+    assert contact["outcome"] == "answered" and contact["agent"] == "hv-201"
+    assert nodes_of(cluster, contact["id"]) == ("west", "west")
+    cluster.set_state("hv-201", "logged_out")
