@@ -31,7 +31,8 @@ root_recipe="suite=sid variant=minbase include=${root_include}"
 
 case "$choice" in 22|16) ;; *) echo "install-asterisk: KC_ASTERISK=$choice: choose 22 or 16" >&2; exit 2;; esac
 
-tools=(sip-tester espeak-ng sox libsox-fmt-mp3)
+# kamailio: the SIP front door of a cluster of Asterisk nodes (pbx/kamailio.py)
+tools=(sip-tester espeak-ng sox libsox-fmt-mp3 kamailio)
 [[ $with_tests == yes ]] && tools+=(chromium)
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
@@ -112,6 +113,7 @@ main_mirror() {
 stop_system_asterisk() {
   if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
     systemctl disable --now asterisk >/dev/null 2>&1 || true
+    systemctl disable --now kamailio >/dev/null 2>&1 || true   # ours runs from var/ (kc asterisk)
   elif [[ -x /etc/init.d/asterisk ]]; then
     /etc/init.d/asterisk stop >/dev/null 2>&1 || true
   fi
@@ -123,6 +125,7 @@ apt_update() { [[ $apt_updated == yes ]] || { apt-get update -q; apt_updated=yes
 if [[ ${#missing_tools[@]} -gt 0 ]]; then
   apt_update
   apt-get install -y -q --no-install-recommends "${missing_tools[@]}"
+  stop_system_asterisk   # the kamailio package may start a system Kamailio on port 5060
 fi
 
 if [[ $need22 == yes ]] && root_made; then

@@ -146,6 +146,8 @@ def test_kill_of_a_node_then_its_return(cluster, workdir):
     assert time.monotonic() - killed < 5.0
     assert node_health(cluster, "north")["asterisk"] == "up"
     assert cluster.agent("hv-203")["registered"] is False      # unroutable at once
+    cluster.wait_for(lambda: cluster.request("GET", "/api/wallboard")[1]["nodes_down"] == ["west"],
+                     10, "the wallboard shows west down")
     failed = contact_of(cluster, since, "0712000002", timeout=20)
     assert failed["outcome"] == "failed", failed
     reason = cluster.sql("select data from contact_events where contact_id = ? and kind = 'failed'",
