@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from datetime import datetime, timezone
 
 import pytest
-import sqlite_utils
 
-from kc.queue_config import OverflowStep, QueueConfig, save_queue_config
-from kc_instance import KC, ROOT, free_port, make_instance, remove_instance
+from kc.queue_config import OverflowStep, QueueConfig
+from kc_instance import make_cluster, remove_cluster, start_cluster
 from sipp_driver import SipPhone, call
 
 pytestmark = pytest.mark.telephony
@@ -32,37 +30,19 @@ def now_iso() -> str:
 
 @pytest.fixture(scope="module")
 def cluster():
-    inst = make_instance()
-    inst.nodes = {name: {"sip": free_port(socket.SOCK_DGRAM), "ami": free_port()}
-                  for name in ("north", "west")}
-    homes = {"north": "bromma", "west": "hasselby-vallingby"}
-    nodes_file = inst.var / "nodes.yaml"
-    nodes_file.write_text("nodes:\n" + "".join(
-        f"  - {{id: {n}, sip: '127.0.0.1:{p['sip']}', ami: '127.0.0.1:{p['ami']}', "
-        f"districts: [{homes[n]}]}}\n" for n, p in inst.nodes.items()))
+    inst = make_cluster((
+        QueueConfig("elderly-care", "bromma", overflow=(OverflowStep(4, ("hasselby-vallingby",)),)),
+        QueueConfig("elderly-care", "hasselby-vallingby", overflow=(OverflowStep(4, ("bromma",)),)),
+        QueueConfig("school", "hasselby-vallingby", overflow=()),
+    ))
     inst.env.update(KC_RING_TIMEOUT="8", KC_WRAP_UP_SECONDS="0")
     try:
-        subprocess.run([*KC, "init", "--demo", "--nodes", str(nodes_file)], cwd=ROOT, env=inst.env,
-                       check=True, capture_output=True)
-        db = sqlite_utils.Database(inst.var / "kc.db")
-        for config in (
-            QueueConfig("elderly-care", "bromma", overflow=(OverflowStep(4, ("hasselby-vallingby",)),)),
-            QueueConfig("elderly-care", "hasselby-vallingby", overflow=(OverflowStep(4, ("bromma",)),)),
-            QueueConfig("school", "hasselby-vallingby", overflow=()),
-        ):
-            save_queue_config(db, config)
-        db.conn.close()
-        for node in inst.nodes:
-            inst._start(node, "asterisk", "--node", node)
-        inst._start("front", "asterisk", "--front-door")
-        inst.start_service(90)
+        start_cluster(inst)
         yield inst
     finally:
         if os.environ.get("KC_KEEP_LOGS"):
             print(inst.logs())
-        for name in ("front", "north", "west"):
-            inst._stop(name)
-        remove_instance(inst)
+        remove_cluster(inst)
 
 
 def phone(kc, workdir, agent_id: str, node: str) -> SipPhone:
