@@ -190,12 +190,14 @@ async def cmd_up(settings: Settings) -> int:
         print(f"""
 Kommuncentral is up.
   Web:      {settings.web_url}/          API: {settings.web_url}/api/health
-  SIP:      udp {settings.sip_host}:{settings.sip_port}{"  (Kamailio, the front door)" if front else ""}
-  AMI:      {settings.bind_host}:{settings.ami_port}   FastAGI: {settings.bind_host}:{settings.agi_port}""", flush=True)
-        if front is not None:
+  SIP:      udp {settings.sip_host}:{settings.sip_port}{"  (Kamailio, the front door)" if front else ""}""", flush=True)
+        if front is None:
+            print(f"  AMI:      {settings.bind_host}:{settings.ami_port}   FastAGI: {settings.bind_host}:{settings.agi_port}")
+        else:
+            print(f"  FastAGI:  {settings.bind_host}:{settings.agi_port}   agents register on their node:")
             for ctx in contexts:
                 print(f"  Node {ctx.node:<8} SIP {ctx.sip_host}:{ctx.sip_port}  AMI {ctx.ami_host}:{ctx.ami_port}"
-                      f"  agents: {len(ctx.agents)}")
+                      f"  agents: {', '.join(a.id for a in ctx.agents)[:60]}")
         print("  Residents dial:", flush=True)
         for district in districts:
             print(f"    {', '.join(district.numbers):<24} {district.name}")
