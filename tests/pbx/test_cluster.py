@@ -119,6 +119,12 @@ def test_kill_of_a_node_then_its_return(cluster, workdir):
         "select count(*) from contacts where caller = '0712000002' and enqueued_at is not null")[0][0],
         20, "the caller waiting")
 
+    # a Bromma caller talking to a Bromma agent on north while west fails
+    talking = bromma.answer_calls(count=1, ring_seconds=0.3, talk_seconds=8, hangup="agent")
+    ongoing = call(workdir, cluster.sip_port, BROMMA, digits=[(1.5, "1")], caller_number="0712000006",
+                   hangup_after=None, wait_far_bye=45)
+    cluster.wait_for(lambda: cluster.agent("bromma-101")["state"] == "on_call", 30, "Bromma talking")
+
     proc = cluster.procs.pop("west")
     os.kill(_west_pid(cluster), signal.SIGKILL)
     killed = time.monotonic()
@@ -135,6 +141,10 @@ def test_kill_of_a_node_then_its_return(cluster, workdir):
     assert reason and "west" in reason[0][0]
     proc.wait(20)
     cut.wait(40)
+    talking.wait_ok(30)
+    ongoing.wait_ok(30)
+    kept = contact_of(cluster, since, "0712000006")      # north's call is not west's to close
+    assert kept["outcome"] == "answered" and kept["talk_seconds"] >= 7.0, kept
 
     # Hässelby-Vällingby's number now reaches north; answered there by the overflow rules
     answering = bromma.answer_calls(count=2, ring_seconds=0.5, talk_seconds=1.5, hangup="agent")
@@ -151,7 +161,7 @@ def test_kill_of_a_node_then_its_return(cluster, workdir):
         assert contact["outcome"] == "answered" and contact["agent"] == "bromma-101", contact
         assert contact["district"] == district
         assert nodes_of(cluster, contact["id"]) == ("north", "north")
-    for caller in ("0712000002", "0712000003", "0712000004"):    # nothing twice, nothing lost
+    for caller in ("0712000002", "0712000003", "0712000004", "0712000006"):   # once each
         assert cluster.sql("select count(*) from contacts where caller = ?", caller)[0][0] == 1
     cluster.set_state("bromma-101", "logged_out")
 
