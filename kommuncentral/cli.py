@@ -130,6 +130,7 @@ async def cmd_asterisk(settings: Settings, node: str | None = None,
     door (`--node NAME`: that node only; `--front-door`: the front door only)."""
     from pbx.kamailio import FrontDoorProcess
     from pbx.process import AsteriskProcess
+    from kommuncentral.supervisor import keep_front_door
 
     _require_db(settings)
     stop = _stop_event()
@@ -139,17 +140,23 @@ async def cmd_asterisk(settings: Settings, node: str | None = None,
     procs: list = [] if front_door else [AsteriskProcess(c) for c in _pick(contexts, node)]
     if door is not None and node is None:
         procs.append(FrontDoorProcess(door))
+    keeping = None
     try:
         for proc in procs:
             await proc.start()
+            if isinstance(proc, FrontDoorProcess):
+                keeping = asyncio.create_task(keep_front_door(proc, stop))
         print("asterisk running" if not front_door else "front door running", flush=True)
         stopped = asyncio.create_task(stop.wait())
         while not stopped.done():
             await asyncio.wait([stopped], timeout=1)
             for proc in procs:
-                if not proc.running:
+                if not proc.running and not isinstance(proc, FrontDoorProcess):
                     raise KcError(f"{type(proc).__name__} exited with {proc.returncode}")
     finally:
+        stop.set()
+        if keeping is not None:
+            await asyncio.gather(keeping, return_exceptions=True)
         for proc in procs:
             await proc.stop()
     return 0
@@ -163,7 +170,7 @@ async def cmd_up(settings: Settings) -> int:
     from pbx.process import AsteriskProcess
     from kommuncentral.demo import demo_logins
     from kommuncentral.service import run_service
-    from kommuncentral.supervisor import PbxSupervisor, single_instance
+    from kommuncentral.supervisor import PbxSupervisor, keep_front_door, single_instance
 
     _require_db(settings)
     lock = single_instance(settings.var_dir / "kc-up.lock")
@@ -182,6 +189,8 @@ async def cmd_up(settings: Settings) -> int:
         await front.start()
     supervisors = [PbxSupervisor(pbx) for pbx in pbxs]
     watches = [asyncio.create_task(s.run(stop)) for s in supervisors]
+    if front is not None:
+        watches.append(asyncio.create_task(keep_front_door(front, stop)))
     try:
         service = asyncio.create_task(run_service(settings, stop))
         await asyncio.sleep(0.5)

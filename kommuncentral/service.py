@@ -51,6 +51,7 @@ from kommuncentral import cluster
 from kommuncentral.follow import Follower
 from pbx.asterisk import (AgentEndpoint, AsteriskContext, DistrictNumber, default_run_user,
                          render_config)
+from pbx.kamailio import render_front_door
 from pbx.process import AsteriskProcess, reload_succeeded
 from reporting import reports
 from pbx.runtime import AsteriskRuntime, RuntimeMissing, runtime_for
@@ -400,6 +401,9 @@ async def _reload(settings: Settings, store: Store, commands: tuple[str, ...]) -
         raise InvalidInput(f"Asterisk did not reload: {' '.join(failed)}")
     for problem in failed:
         log.warning("a node did not reload (down?): %s", problem)
+    door = await asyncio.to_thread(cluster.front_door, settings, store)
+    if door is not None:   # whoever runs the front door restarts it on the new files
+        await asyncio.to_thread(render_front_door, door)
     return " ".join(out)
 
 

@@ -97,6 +97,25 @@ class FrontDoorProcess:
     def __init__(self, door: FrontDoor):
         self.door = door
         self._proc: asyncio.subprocess.Process | None = None
+        self._running_files = ""    # the configuration it was started with
+
+    def _files(self) -> str:
+        try:
+            return self.door.config_path.read_text() + self.door.list_path.read_text()
+        except OSError:
+            return ""
+
+    @property
+    def stale(self) -> bool:
+        """Its configuration was rendered anew since it started (numbers or nodes changed)."""
+        return self.running and self._files() != self._running_files
+
+    async def restart(self) -> None:
+        """Kamailio reads its routes only at start: stopped and started on the new files
+        (calls already set up go on; their in-dialog requests need no state here)."""
+        await self.stop()
+        self._proc = None
+        await self.start(render=False)
 
     @property
     def running(self) -> bool:
@@ -111,12 +130,14 @@ class FrontDoorProcess:
         return [door.binary, "-f", str(door.config_path), "-P", str(door.pid_path),
                 "-Y", str(Path(door.root) / "run"), "-DD", "-E", *_unprivileged()]
 
-    async def start(self, timeout: float = 15) -> None:
+    async def start(self, timeout: float = 15, render: bool = True) -> None:
         if self.running:
             return
         if not shutil.which(self.door.binary):
             raise AsteriskError(f"{self.door.binary} not found: install the kamailio package")
-        render_front_door(self.door)
+        if render:
+            render_front_door(self.door)
+        self._running_files = self._files()
         check = await asyncio.create_subprocess_exec(
             self.door.binary, "-c", "-f", str(self.door.config_path),
             stdout=asyncio.subprocess.PIPE, stderr=subprocess.STDOUT)

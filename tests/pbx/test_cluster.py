@@ -178,3 +178,27 @@ def test_kill_of_a_node_then_its_return(cluster, workdir):
     assert contact["outcome"] == "answered" and contact["agent"] == "hv-201"
     assert nodes_of(cluster, contact["id"]) == ("west", "west")
     cluster.set_state("hv-201", "logged_out")
+
+
+def test_a_new_number_reaches_its_home_node_through_the_front_door(cluster, workdir):
+    """Numbers are data: one added through the API is in the front door's routes within
+    seconds (Kamailio restarted on its new files) and reaches the district's home node."""
+    since = now_iso()
+    status, config = cluster.request("GET", "/api/config")
+    assert status == 200
+    hv = next(d for d in config["districts"] if d["id"] == "hasselby-vallingby")
+    hv["numbers"].append("0850820099")
+    status, done = cluster.request("PUT", "/api/config", config)
+    assert status == 200 and "Asterisk reloaded" in done["reload"], done
+    door = cluster.var / "asterisk" / "front-door"
+    assert '"0850820099"' in (door / "kamailio.cfg").read_text()
+    cluster.wait_for(lambda: "restarting" in (cluster.var / "front.log").read_text(), 20,
+                     "the front door restarted")
+    cluster.wait_for(lambda: cluster.health()["front_door"]["status"] == "up", 20, "front door up")
+    resident = call(workdir, cluster.sip_port, "0850820099", caller_number="0712000007",
+                    hangup_after=3)
+    resident.wait_ok(40)
+    contact = contact_of(cluster, since, "0712000007")
+    assert contact["district"] == "hasselby-vallingby" and contact["dialed"] == "0850820099"
+    uniqueid = cluster.sql("select uniqueid from contacts where id = ?", contact["id"])[0][0]
+    assert uniqueid.startswith("west-"), uniqueid
