@@ -191,9 +191,10 @@ class Records:
         await self._event(contact_id, "adopted", {"agent": agent_id, "after": "restart"})
 
     async def closed_unseen(self, end: float, contact: dict[str, Any], queue: str,
-                            reason: str) -> None:
+                            reason: str, outcome: str = "abandoned") -> None:
         """A contact left open (a crash, a lost PBX link) whose call the PBX no longer has:
-        closed at `end`, the last moment it was seen, never the time we noticed."""
+        closed at `end`, the last moment it was seen, never the time we noticed (`failed`
+        when the node that held it stopped)."""
         cid, at = contact["id"], self._at(end)
         uniqueid = contact["uniqueid"] or "NONE"
         where = ("talking" if contact["answered_at"] else "waiting" if contact["enqueued_at"]
@@ -210,9 +211,9 @@ class Records:
         else:
             wait = (max(0.0, end - parse_iso(contact["enqueued_at"]).timestamp())
                     if contact["enqueued_at"] else None)
-            await self._update(cid, outcome="abandoned", ended_at=at,
+            await self._update(cid, outcome=outcome, ended_at=at,
                                **({"wait_seconds": round(wait, 3)} if wait is not None else {}))
-            await self.store.record(queries.add_event, cid, at, "abandoned", data)
+            await self.store.record(queries.add_event, cid, at, outcome, data)
             if wait is not None:
                 place = contact.get("queue_position") or 1   # from before positions were kept
                 self.queue_log.write(end, uniqueid, queue, "NONE", "ABANDON", place, place,

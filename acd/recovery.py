@@ -38,6 +38,9 @@ class Recovery:
                 if home == node:
                     self.agents.set_registered(agent, False)
             await self._lost(frozenset(), at, f"node {node} stopped", frozenset({node}), "failed")
+            # and its callers still in a menu (no part of the distributor holds them yet)
+            await self._reconcile_open_contacts(iso(floor.clock()), frozenset(),
+                                                f"node {node} stopped", frozenset({node}), "failed")
             for conn in list(floor.connected.values()):
                 if floor.agent_nodes.get(conn.agent_id) == node and conn.leg_id in floor.leg_channels:
                     try:
@@ -100,7 +103,8 @@ class Recovery:
         floor.dispatch()
 
     async def _reconcile_open_contacts(self, before: str, live: frozenset[str], reason: str,
-                                       nodes: frozenset[str] | None = None) -> None:
+                                       nodes: frozenset[str] | None = None,
+                                       outcome: str = "abandoned") -> None:
         """Open phone contacts (in the menu, waiting, ringing, talking) the PBX no longer has a
         channel for, and no part of the distributor holds: closed as of the last time anything
         was seen of them."""
@@ -119,4 +123,4 @@ class Recovery:
             end = parse_iso(c["last_seen"]).timestamp()
             log.info("contact %s closed: its call ended (%s)", cid, reason)
             await floor.records.closed_unseen(end, c, queue_name(c["skill"], c["district"]),
-                                              reason)
+                                              reason, outcome)

@@ -119,6 +119,9 @@ def test_kill_of_a_node_then_its_return(cluster, workdir):
         "select count(*) from contacts where caller = '0712000002' and enqueued_at is not null")[0][0],
         20, "the caller waiting")
 
+    # a Hässelby-Vällingby caller still in the menu on west
+    in_menu = call(workdir, cluster.sip_port, HV, caller_number="0712000008", hangup_after=40)
+    contact_of(cluster, since, "0712000008", done=False)
     # a Bromma caller talking to a Bromma agent on north while west fails
     talking = bromma.answer_calls(count=1, ring_seconds=0.3, talk_seconds=8, hangup="agent")
     ongoing = call(workdir, cluster.sip_port, BROMMA, digits=[(1.5, "1")], caller_number="0712000006",
@@ -139,8 +142,13 @@ def test_kill_of_a_node_then_its_return(cluster, workdir):
     reason = cluster.sql("select data from contact_events where contact_id = ? and kind = 'failed'",
                          failed["id"])
     assert reason and "west" in reason[0][0]
+    # the menu's own FastAGI session ends with the node: closed, not left open (the menu
+    # cannot tell a node's death from a hang-up, so it says abandoned)
+    menu = contact_of(cluster, since, "0712000008", timeout=20)
+    assert menu["outcome"] in ("failed", "abandoned") and menu["ended_at"], menu
+    in_menu.stop()      # its node is gone: nobody answers its BYE
     proc.wait(20)
-    cut.wait(40)
+    cut.stop()
     talking.wait_ok(30)
     ongoing.wait_ok(30)
     kept = contact_of(cluster, since, "0712000006")      # north's call is not west's to close
@@ -161,7 +169,7 @@ def test_kill_of_a_node_then_its_return(cluster, workdir):
         assert contact["outcome"] == "answered" and contact["agent"] == "bromma-101", contact
         assert contact["district"] == district
         assert nodes_of(cluster, contact["id"]) == ("north", "north")
-    for caller in ("0712000002", "0712000003", "0712000004", "0712000006"):   # once each
+    for caller in ("0712000002", "0712000003", "0712000004", "0712000006", "0712000008"):  # once
         assert cluster.sql("select count(*) from contacts where caller = ?", caller)[0][0] == 1
     cluster.set_state("bromma-101", "logged_out")
 
