@@ -34,6 +34,7 @@ def cluster():
         QueueConfig("elderly-care", "bromma", overflow=(OverflowStep(4, ("hasselby-vallingby",)),)),
         QueueConfig("elderly-care", "hasselby-vallingby", overflow=(OverflowStep(4, ("bromma",)),)),
         QueueConfig("school", "hasselby-vallingby", overflow=()),
+        QueueConfig("school", "bromma", overflow=(OverflowStep(0, ("hasselby-vallingby",)),)),
     ))
     inst.env.update(KC_RING_TIMEOUT="8", KC_WRAP_UP_SECONDS="0")
     try:
@@ -95,6 +96,35 @@ def test_cross_node_overflow_answer_counts_as_overflowed(cluster, workdir):
     assert any(f[3] == "hv-201" and f[4] == "CONNECT" and f[2] == "elderly-care@bromma"
                for f in lines)
     cluster.set_state("hv-201", "logged_out")
+
+
+def test_a_transfer_to_a_queue_is_answered_on_the_other_node(cluster, workdir):
+    """A supervisor moves a Bromma caller talking on north to the school queue; only a
+    Hässelby-Vällingby school agent (on west) is ready: answered there, through the trunk."""
+    since = now_iso()
+    first = phone(cluster, workdir, "bromma-102", "north")
+    talking = first.answer_calls(count=1, ring_seconds=0.3, talk_seconds=30, hangup="far")
+    resident = call(workdir, cluster.sip_port, BROMMA, digits=[(1.5, "1")],
+                    caller_number="0712000009", hangup_after=None, wait_far_bye=60)
+    cluster.wait_for(lambda: cluster.agent("bromma-102")["state"] == "on_call", 30, "on call")
+    old = contact_of(cluster, since, "0712000009", done=False)
+    second = phone(cluster, workdir, "hv-203", "west")
+    answering = second.answer_calls(count=1, ring_seconds=0.3, talk_seconds=1.5, hangup="agent")
+    status, body = cluster.request("POST", f"/api/contacts/{old['id']}/transfer", {"to": "queue:school"})
+    assert status == 200, body
+    assert talking.wait(20).hangup == "far"           # the first agent's leg is released
+    answering.wait_ok(30)
+    assert resident.wait_ok(30).hangup == "far"
+    after = cluster.wait_for(lambda: next((c for c in cluster.contacts(since)
+                                           if c["id"] == body["new_contact"] and c["outcome"]), None),
+                             20, "transferred contact done")
+    before = next(c for c in cluster.contacts(since) if c["id"] == old["id"])
+    assert before["outcome"] == "transferred" and before["agent"] == "bromma-102"
+    assert after["outcome"] == "answered" and after["agent"] == "hv-203" and after["skill"] == "school"
+    assert nodes_of(cluster, old["id"]) == ("north", "north")
+    assert nodes_of(cluster, after["id"]) == ("north", "west")
+    for agent in ("bromma-102", "hv-203"):
+        cluster.set_state(agent, "logged_out")
 
 
 def _west_pid(kc) -> int:
