@@ -41,7 +41,7 @@ async def health(request: web.Request) -> web.Response:
                          "asterisk_version": parse_version(n.pbx_version or "")}
                         for name, n in nodes.items()]
         settings = request.app[SETTINGS]
-        up = await probe(settings.sip_host, settings.sip_port, 1.0)
+        up = await probe(settings.sip_host, settings.sip_port, 1.5)
         out["front_door"] = {"sip": f"{settings.sip_host}:{settings.sip_port}",
                              "status": "up" if up else "down"}
     delayed = request.app[STORE].delayed

@@ -72,9 +72,11 @@ def cmd_init(settings: Settings, demo: bool, config: str | None, nodes: str | No
     return 0
 
 
-async def _render(settings: Settings):
-    """Every Asterisk's configuration (the cluster's nodes, or the one) and the front door's;
-    returns (the Asterisk contexts, the front door or None)."""
+async def _render(settings: Settings, node: str | None = None, pbx: bool = True,
+                  front: bool = True):
+    """Every Asterisk's configuration (the cluster's nodes, or the one; `node`: that one
+    only; `pbx` False: none) and the front door's (`front`); returns (the Asterisk contexts
+    rendered, the front door or None)."""
     from pbx.asterisk import render_config
     from pbx.kamailio import render_front_door
     from kommuncentral import cluster
@@ -83,13 +85,13 @@ async def _render(settings: Settings):
     prompt = await fallback_prompt(settings)
     store = Store(settings.db_path)
     try:
-        contexts = asterisk_contexts(settings, store, prompt)
+        contexts = _pick(asterisk_contexts(settings, store, prompt), node) if pbx else []
         door = cluster.front_door(settings, store)
     finally:
         store.close()
     for ctx in contexts:
         render_config(ctx)
-    if door is not None:
+    if door is not None and front:
         render_front_door(door)
     return contexts, door
 
@@ -134,10 +136,10 @@ async def cmd_asterisk(settings: Settings, node: str | None = None,
 
     _require_db(settings)
     stop = _stop_event()
-    contexts, door = await _render(settings)
+    contexts, door = await _render(settings, node, pbx=not front_door, front=node is None)
     if front_door and door is None:
         raise KcError("no nodes in the organisation's data: no front door to run")
-    procs: list = [] if front_door else [AsteriskProcess(c) for c in _pick(contexts, node)]
+    procs: list = [AsteriskProcess(c) for c in contexts]
     if door is not None and node is None:
         procs.append(FrontDoorProcess(door))
     keeping = None

@@ -408,7 +408,10 @@ def render_config(ctx: AsteriskContext) -> Path:
             if dst.is_symlink() and os.readlink(dst) != str(src):
                 dst.unlink()   # another Asterisk's layout
             if not dst.exists() and not dst.is_symlink():
-                dst.symlink_to(src)
+                try:
+                    dst.symlink_to(src)
+                except FileExistsError:   # another process rendering the same tree
+                    pass
 
     _ensure_sound(ctx.moh_dir / "kc-tune.wav", _MOH_TUNE, _NOTE_HZ)
     _ensure_sound(ctx.sounds_dir / "kc-error.wav", _ERROR_TONE, _ERROR_HZ)

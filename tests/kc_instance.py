@@ -217,6 +217,8 @@ def start_cluster(inst: KcInstance, timeout: float = 90) -> None:
         inst._start(node, "asterisk", "--node", node)
     inst._start("front", "asterisk", "--front-door")
     inst.start_service(timeout)
+    inst.wait_for(lambda: ((inst.health() or {}).get("front_door") or {}).get("status") == "up",
+                  timeout, "the front door answering")
 
 
 def remove_cluster(inst: KcInstance) -> None:
