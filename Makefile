@@ -23,7 +23,7 @@ system-test:
 	bash asterisk-docker/install-asterisk.sh --with-test-tools
 
 run: system $(STAMP)
-	$(BIN)/kc init --demo
+	$(BIN)/kc init --demo $(if $(KC_NODES),--nodes config/nodes-$(KC_NODES).yaml)
 	$(BIN)/kc up
 
 # The floor plan (layer contracts, docs/architecture.md), then every test on Asterisk 22 (or

@@ -80,7 +80,8 @@ class AmiLink:
                  on_ready: Callable[[], Awaitable[None]] | None = None,
                  heartbeat: float = 5.0, action_timeout: float = 10.0,
                  backoff: tuple[float, float] = (0.1, 0.5),
-                 on_gone: Callable[[float], None] | None = None):
+                 on_gone: Callable[[float], None] | None = None,
+                 on_down: Callable[[], None] | None = None, name: str = "ami-link"):
         self._config = dict(host=host, port=port, username=username, secret=secret)
         self._on_event = on_event
         self._on_ready = on_ready
@@ -91,6 +92,8 @@ class AmiLink:
         self._lost = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._on_gone = on_gone
+        self._on_down = on_down    # the link was lost (told at once, before any reconnect)
+        self.name = name
         self.up = False
         self.reachable = False        # TCP connect to AMI worked: Asterisk is running
         self.connects = 0
@@ -104,7 +107,7 @@ class AmiLink:
 
     # lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._supervise(), name="ami-link")
+        self._task = asyncio.create_task(self._supervise(), name=self.name)
 
     async def stop(self) -> None:
         if self._task:
@@ -209,8 +212,14 @@ class AmiLink:
             if was_up:
                 self.lost_at = self._closed_at or self._last_frame
                 self._gone_told = False
-                log.warning("AMI link lost (last alive %s)",
+                log.warning("AMI link %s lost (last alive %s)", self.name,
                             time.strftime("%H:%M:%S", time.localtime(self.lost_at)))
+                self.up = False
+                if self._on_down is not None:
+                    try:
+                        self._on_down()
+                    except Exception:
+                        log.exception("AMI: handling the link's loss failed")
             self._drop()
             self.reachable = self.reachable and self.up
             await asyncio.sleep(delay)

@@ -262,9 +262,17 @@ class Distributor:
         no longer has ended at `lost_at` (when the link was lost), if known."""
         await self.recovery.resync(lost_at)
 
-    def pbx_gone(self, at: float) -> None:
-        """The PBX stopped (the link was lost at `at` and it refuses connections)."""
-        self.floor.spawn(self.recovery.pbx_gone(at))
+    def pbx_gone(self, at: float, node: str | None = None) -> None:
+        """The PBX stopped (the link was lost at `at` and it refuses connections); in a
+        cluster, the node `node`."""
+        self.floor.spawn(self.recovery.pbx_gone(at, node))
+
+    def node_down(self, node: str) -> None:
+        """A node's AMI link was lost: its agents cannot be rung from now on (until the link
+        is back and the node's registrations are read again)."""
+        for agent, home in self.floor.agent_nodes.items():
+            if home == node:
+                self.team.set_registered(agent, False)
 
     # ------------------------------------------------------------------ PBX events
     def on_event(self, event: AmiEvent) -> None:

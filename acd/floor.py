@@ -49,6 +49,8 @@ class Floor:
     waiting: dict[int, "Waiting"] = field(default_factory=dict)
     connected: dict[int, "Connected"] = field(default_factory=dict)
     leg_channels: dict[str, str] = field(default_factory=dict)   # agent leg uniqueid -> channel name
+    # a cluster of Asterisk nodes: agent -> the node their phone registers on (empty: one PBX)
+    agent_nodes: dict[str, str] = field(default_factory=dict)
     handle_times: dict[str, deque] = field(default_factory=dict)   # skill -> recent handle seconds
     on_change: list[Callable[[], None]] = field(default_factory=list)
     tasks: set[asyncio.Task] = field(default_factory=set)

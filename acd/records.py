@@ -143,13 +143,16 @@ class Records:
 
     async def connected(self, now: float, contact_id: int, agent: Agent, district: str,
                         uniqueid: str, queue: str, wait: float, leg_id: str, ring: float,
-                        log_wait: float) -> None:
+                        log_wait: float, nodes: tuple[str | None, str | None] = (None, None)) -> None:
         """`wait`: the contact's, since it first reached a queue; `log_wait`: since this
-        queue_log call entered its queue (differs after the caller's queue closed)."""
+        queue_log call entered its queue (differs after the caller's queue closed); `nodes`: in
+        a cluster, the caller's node and the agent's."""
         await self._update(contact_id, agent=agent.id, agent_district=agent.district,
                            overflowed=agent.district != district, answered_at=self._at(),
-                           wait_seconds=round(wait, 3))
-        await self._event(contact_id, "connected", {"agent": agent.id}, queue=queue,
+                           wait_seconds=round(wait, 3),
+                           **({"node": nodes[0], "agent_node": nodes[1]} if nodes[0] else {}))
+        await self._event(contact_id, "connected", {"agent": agent.id, **(
+            {"node": nodes[0], "agent_node": nodes[1]} if nodes[0] else {})}, queue=queue,
                           overflowed=agent.district != district, wait=round(wait, 3))
         self.queue_log.write(now, uniqueid, queue, agent.id, "CONNECT", int(log_wait), leg_id,
                              int(ring))
@@ -161,13 +164,14 @@ class Records:
 
     async def abandoned(self, now: float, uniqueid: str, queue: str, contact_id: int,
                         wait: float, position: int, orig_position: int, log_wait: float,
-                        reason: str | None = None) -> None:
-        """The caller left the queue at `now` (or the PBX lost them then: `reason`)."""
+                        reason: str | None = None, outcome: str = "abandoned") -> None:
+        """The caller left the queue at `now` (or the PBX lost them then: `reason`; `failed`
+        when the node that held the call stopped)."""
         self.queue_log.write(now, uniqueid, queue, "NONE", "ABANDON", position, orig_position,
                              int(log_wait))
-        await self._update(contact_id, outcome="abandoned", ended_at=self._at(now),
+        await self._update(contact_id, outcome=outcome, ended_at=self._at(now),
                            wait_seconds=round(wait, 3))
-        await self._event(contact_id, "abandoned", {"where": "queue", "wait": round(wait, 3),
+        await self._event(contact_id, outcome, {"where": "queue", "wait": round(wait, 3),
                                                     **({"reason": reason} if reason else {})},
                           when=now, queue=queue)
 
@@ -211,9 +215,10 @@ class Records:
         await self._event(contact_id, "adopted", {"agent": agent_id, "after": "restart"})
 
     async def closed_unseen(self, end: float, contact: dict[str, Any], queue: str,
-                            reason: str) -> None:
+                            reason: str, outcome: str = "abandoned") -> None:
         """A contact left open (a crash, a lost PBX link) whose call the PBX no longer has:
-        closed at `end`, the last moment it was seen, never the time we noticed."""
+        closed at `end`, the last moment it was seen, never the time we noticed (`failed`
+        when the node that held it stopped)."""
         cid, at = contact["id"], self._at(end)
         uniqueid = contact["uniqueid"] or "NONE"
         where = ("talking" if contact["answered_at"] else "waiting" if contact["enqueued_at"]
@@ -230,9 +235,9 @@ class Records:
         else:
             wait = (max(0.0, end - parse_iso(contact["enqueued_at"]).timestamp())
                     if contact["enqueued_at"] else None)
-            await self._update(cid, outcome="abandoned", ended_at=at,
+            await self._update(cid, outcome=outcome, ended_at=at,
                                **({"wait_seconds": round(wait, 3)} if wait is not None else {}))
-            await self._event(cid, "abandoned", data, at=at,
+            await self._event(cid, outcome, data, at=at,
                               **({"queue": queue} if contact["enqueued_at"] else {}))
             if wait is not None:
                 place = contact.get("queue_position") or 1   # from before positions were kept

@@ -29,6 +29,7 @@ class PbxSnapshot:
     channels: frozenset[str]                        # uniqueids of every live channel
     bridged: tuple[Bridged, ...] = ()               # callers already talking to an agent
     agent_legs: tuple[tuple[str, str], ...] = ()    # (uniqueid, channel) of our Originate legs
+    nodes: frozenset[str] | None = None             # the cluster's nodes it covers (None: all)
 
 
 class Telephony(Protocol):
@@ -83,25 +84,27 @@ class AmiTelephony:
         self._link = link
 
     def _ring(self, *, agent: str, context: str, leg_id: str, caller_id: str,
-              timeout: float, variables: list[str]) -> Awaitable[bool]:
+              timeout: float, variables: list[str], dial: str | None = None) -> Awaitable[bool]:
         """Originate to the agent's phone, sent before this returns; once answered the leg runs
         `context`. The awaitable: True if the agent answered (the async Originate's final
-        OriginateResponse)."""
+        OriginateResponse). `dial`: how this PBX reaches the agent (default their endpoint here;
+        in a cluster, through the trunk to their node)."""
         reply = self._link.send(
             "Originate", timeout=timeout + 15,
-            Channel=f"PJSIP/{agent}", Context=context, Exten="s", Priority="1",
+            Channel=dial or f"PJSIP/{agent}", Context=context, Exten="s", Priority="1",
             Timeout=str(int(timeout * 1000)), Async="true", ChannelId=leg_id,
             CallerID=_caller_id(caller_id), Variable=variables,
         )
         return _answered(reply)
 
     def ring_agent(self, *, agent: str, caller_channel: str, contact_id: int,
-                   leg_id: str, caller_id: str, timeout: float) -> Awaitable[bool]:
+                   leg_id: str, caller_id: str, timeout: float,
+                   dial: str | None = None) -> Awaitable[bool]:
         return self._ring(
             agent=agent, context="kc-connect", leg_id=leg_id, caller_id=caller_id,
-            timeout=timeout,
+            timeout=timeout, dial=dial,
             variables=[f"KC_CALLER_CHANNEL={caller_channel}", f"KC_CONTACT_ID={contact_id}",
-                       "TRANSFER_CONTEXT=kc-agent-transfer"])
+                       f"KC_AGENT={agent}", "TRANSFER_CONTEXT=kc-agent-transfer"])
 
     def call_back(self, *, agent: str, contact_id: int, leg_id: str, number: str,
                   caller_id: str, timeout: float, ring_resident: int) -> Awaitable[bool]:
@@ -169,6 +172,12 @@ class AmiTelephony:
                          if p.get("Uniqueid", "").startswith("kc-")), None)
             if peer is not None:
                 agent = peer.get("Channel", "")[6:].rsplit("-", 1)[0]   # PJSIP/<agent>-0000001a
+                if agent.startswith("kc-node-"):    # through the trunk to the agent's node
+                    try:
+                        agent = (await self._link.action("Getvar", Channel=peer["Channel"],
+                                                         Variable="KC_AGENT")).get("Value", "")
+                    except AmiActionFailed:
+                        continue
                 bridged.append(Bridged(uid, name, contact_id, agent, peer["Uniqueid"]))
             else:
                 waiting.append((uid, name, contact_id))

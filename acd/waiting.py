@@ -21,6 +21,7 @@ from kc.telemetry import ACD_DECISION, ENQUEUE_TO_RING
 from . import estimate
 from .agents import AgentRuntime, Agents
 from .calls import Connected
+from .cluster import split
 from .floor import Floor
 from .routing import WaitingCall
 
@@ -208,7 +209,8 @@ class WaitingRoom:
                 return True
         return False
 
-    async def abandon(self, entry: Waiting, now: float, reason: str | None = None) -> None:
+    async def abandon(self, entry: Waiting, now: float, reason: str | None = None,
+                      outcome: str = "abandoned") -> None:
         """The caller left at `now` (`reason`: the PBX lost them then)."""
         call = entry.call
         if self.waiting.get(call.contact_id) is not entry:
@@ -223,7 +225,7 @@ class WaitingRoom:
             records.ring_canceled(now, entry.log_callid, queue, entry.offered_to,
                                   int((now - entry.offered_at) * 1000))
         await records.abandoned(now, entry.log_callid, queue, call.contact_id, wait, place,
-                                entry.position, entry.log_wait(now), reason)
+                                entry.position, entry.log_wait(now), reason, outcome)
         if entry.offered_to and entry.leg_id:
             leg = self.floor.leg_channels.get(entry.leg_id)
             if leg:
@@ -362,7 +364,8 @@ class WaitingRoom:
         await self.agents.set_state(rt, AgentState.ON_CALL)
         await self.floor.records.connected(now, call.contact_id, rt.agent, call.district,
                                            entry.log_callid, queue, wait, entry.leg_id or "", ring,
-                                           entry.log_wait(now))
+                                           entry.log_wait(now),
+                                           (split(entry.channel)[0], self.floor.agent_nodes.get(rt.agent.id)))
 
     # ------------------------------------------------------------------ the waiting caller's view
     def position(self, contact_id: int) -> int | None:

@@ -9,6 +9,7 @@ from aiohttp import web
 from acd.agents import AgentRuntime
 from cases.access import supervises
 from kc import queries
+from pbx.kamailio import probe
 from pbx.runtime import parse_version
 from kc.clock import iso, parse_iso
 from kc.errors import InvalidInput
@@ -17,7 +18,7 @@ from kc.audit import audit
 
 from .auth import require_role, runs_agent
 from .errors import json_object
-from .keys import AMI, CLOCK, DISTRIBUTOR, STORE
+from .keys import AMI, CLOCK, DISTRIBUTOR, SETTINGS, STORE
 
 routes = web.RouteTableDef()
 
@@ -33,6 +34,16 @@ async def health(request: web.Request) -> web.Response:
         "ami": "up" if link.up else "down",
         "asterisk_version": parse_version(link.pbx_version or ""),
     }
+    nodes = getattr(link, "nodes", None)
+    if nodes:   # a cluster: each node, and the front door residents call
+        out["nodes"] = [{"node": name, "asterisk": "up" if n.reachable or n.up else "down",
+                         "ami": "up" if n.up else "down",
+                         "asterisk_version": parse_version(n.pbx_version or "")}
+                        for name, n in nodes.items()]
+        settings = request.app[SETTINGS]
+        up = await probe(settings.sip_host, settings.sip_port, 1.5)
+        out["front_door"] = {"sip": f"{settings.sip_host}:{settings.sip_port}",
+                             "status": "up" if up else "down"}
     delayed = request.app[STORE].delayed
     if delayed:   # the database refuses writes: records wait in the journal, calls go on
         out.update(records="delayed", records_waiting=delayed)

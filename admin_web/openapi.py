@@ -65,7 +65,7 @@ OVERFLOW = {"type": "array", "items": _obj({"after_seconds": {"type": "number"},
 
 PATHS: dict[str, dict[str, Any]] = {
     "/api/openapi.json": {"get": _op("This description", "anyone", public=True)},
-    "/api/health": {"get": _op("Service, Asterisk and AMI up?", "anyone", public=True)},
+    "/api/health": {"get": _op("Service, Asterisk (each node of a cluster and its front door) and AMI up?", "anyone", public=True)},
     "/api/contacts": {"get": _op("Contacts since a time", f"{READERS}, agent", [
         _param("since", TIME), _param("limit", {"type": "integer", "minimum": 1, "maximum": 10000})])},
     "/api/contacts/{contact_id}/transfer": {"post": _op(

@@ -31,7 +31,7 @@ from kc.domain import AgentState
 from kc.store import StoreError
 
 from .auth import require_page_role, require_role
-from .keys import CLOCK, DISTRIBUTOR, STORE, STREAMS
+from .keys import AMI, CLOCK, DISTRIBUTOR, STORE, STREAMS
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -152,7 +152,13 @@ async def build_snapshot(app: web.Application) -> dict[str, Any]:
             })
     return {"at": iso(now), "now": now.timestamp(), "day": period.as_json()["from_local"][:10],
             "districts": out_districts, "queues": out_queues, "states": STATES,
-            "records_delayed": store.delayed}
+            "records_delayed": store.delayed, "nodes_down": _nodes_down(app)}
+
+
+def _nodes_down(app: web.Application) -> list[str]:
+    """The cluster's nodes whose AMI link is down (their agents cannot be rung)."""
+    nodes = getattr(app.get(AMI), "nodes", None) or {}
+    return sorted(name for name, link in nodes.items() if not link.up)
 
 
 def _today_figures(db, period: reports.Period, use_cache: bool = True):

@@ -32,7 +32,7 @@ def _copy(src: Path, dst: Path) -> None:
         return
     if dst.exists() and filecmp.cmp(src, dst, shallow=False):
         return
-    tmp = dst.with_name(f".{dst.name}.tmp")
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")   # the nodes of a cluster stage at once
     shutil.copyfile(src, tmp)
     os.chmod(tmp, 0o644)
     os.replace(tmp, dst)   # a fallback starting right now sees the old file or the new one

@@ -33,7 +33,8 @@ root_recipe="suite=sid variant=minbase include=${root_include}"
 
 case "$choice" in 22|16) ;; *) echo "install-asterisk: KC_ASTERISK=$choice: choose 22 or 16" >&2; exit 2;; esac
 
-tools=(sip-tester espeak-ng sox libsox-fmt-mp3)
+# kamailio: the SIP front door of a cluster of Asterisk nodes (pbx/kamailio.py)
+tools=(sip-tester espeak-ng sox libsox-fmt-mp3 kamailio)
 [[ $with_tests == yes ]] && tools+=(chromium nginx-light openssl)
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
@@ -114,6 +115,7 @@ main_mirror() {
 stop_system_asterisk() {
   if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
     systemctl disable --now asterisk >/dev/null 2>&1 || true
+    systemctl disable --now kamailio >/dev/null 2>&1 || true   # ours runs from var/ (kc asterisk)
   elif [[ -x /etc/init.d/asterisk ]]; then
     /etc/init.d/asterisk stop >/dev/null 2>&1 || true
   fi
@@ -133,6 +135,7 @@ if [[ ${#missing_tools[@]} -gt 0 ]]; then
       /etc/init.d/nginx stop >/dev/null 2>&1 || true
     fi
   fi
+  stop_system_asterisk   # the kamailio package may start a system Kamailio on port 5060
 fi
 
 if [[ $need22 == yes ]] && root_made; then

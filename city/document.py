@@ -13,7 +13,8 @@ are. Sections (every one optional on input, every one present on output):
 - `queues` (skill × district: service level, wrap-up, overflow, priority), `agents`, `users`
   (never a password or token on output; on input `password`, `token`, and for agents
   `agent_password` at the top, set them), `departments`, `case_categories`, `knowledge_base`,
-  `keywords` (skill → words), `transfer_codes` (code an agent dials → `queue:<skill>` or a number).
+  `keywords` (skill → words), `transfer_codes` (code an agent dials → `queue:<skill>` or a number),
+  `nodes` (the cluster's Asterisk nodes and the districts each homes, `city/nodes.py`).
 
 `normalise(data)` returns `(document, problems)`: every problem names where it is
 (`districts[3] (<id>).numbers[1]: ...`); nothing is written while any problem remains. Pure: no
@@ -28,6 +29,8 @@ from agi.menu import Menu, MenuError
 from agi.menus import check as check_menu, sharing_problems
 from kc.domain import QueueConfig, Role
 from kc.errors import InvalidInput
+
+from . import nodes
 from schedules.schedule import Schedule, ScheduleError
 
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")            # districts, skills (the PBX's rule)
@@ -36,7 +39,7 @@ NUMBER_RE = re.compile(r"^\+?[0-9]{3,32}$")
 ADDRESS_RE = re.compile(r"^[^@\s<>\"]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 CODE_RE = re.compile(r"^[0-9]{1,2}$")
 SECTIONS = ("organisation", "skills", "districts", "queues", "agents", "users", "departments",
-            "case_categories", "knowledge_base", "keywords", "transfer_codes")
+            "case_categories", "knowledge_base", "keywords", "transfer_codes", "nodes")
 SECRET_KEYS = ("password", "token", "agent_password")
 
 
@@ -135,6 +138,7 @@ def normalise(data: Any) -> tuple[dict[str, Any], list[str]]:
         "knowledge_base": [],
         "keywords": _keywords(data, skill_ids, p),
         "transfer_codes": _codes(data, live_skills, p),
+        "nodes": nodes.normalise(data, district_ids, p),
     }
     doc["knowledge_base"] = _kb(data, {c["name"] for c in doc["case_categories"]}, p)
     _check_districts(doc, p)

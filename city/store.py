@@ -18,6 +18,7 @@ from kc.domain import AgentState, QueueConfig
 from kc.passwords import SIP_REALM, hash_password, sip_ha1, token_hash
 from kc.queue_config import list_queue_configs, save_queue_config
 
+from . import nodes
 from .document import SECTIONS, public
 
 
@@ -73,6 +74,7 @@ def export(db: sqlite_utils.Database) -> dict[str, Any]:
         "case_categories": categories, "knowledge_base": kb,
         "keywords": organisation.keywords(db),
         "transfer_codes": organisation.transfer_codes(db),
+        "nodes": [node.to_dict() for node in nodes.read(db)],
     }
 
 
@@ -195,6 +197,8 @@ def _write(db, current, target, touched, by, at, note) -> None:
     _casework(db, target, changed)
     organisation.set_keywords(db, target["keywords"])
     organisation.set_transfer_codes(db, target["transfer_codes"])
+    if changed("nodes"):
+        nodes.write(db, target["nodes"])
 
 
 def _hours_and_menu(db, d: dict, before: dict | None, by: str, at: str, note: str) -> None:

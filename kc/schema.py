@@ -407,6 +407,17 @@ def switchboard_callbacks(db: sqlite_utils.Database) -> None:
         db["queues"].add_column("written_service_level_seconds", float)
 
 
+def pbx_nodes(db: sqlite_utils.Database) -> None:
+    """Migration ``0020_pbx_nodes``: the cluster's Asterisk nodes as data (name, SIP and AMI
+    addresses, the districts each one homes, in order; none: the one Asterisk of the settings),
+    and on each contact the node the caller was on and the node of the agent who answered."""
+    db.execute("create table pbx_nodes (id text primary key, position integer not null, "
+               "sip_host text not null, sip_port integer not null, ami_host text not null, "
+               "ami_port integer not null, districts text not null)")
+    db["contacts"].add_column("node", str)
+    db["contacts"].add_column("agent_node", str)
+
+
 # (name, step) in the order they were written.
 STEPS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_initial", initial),
@@ -426,5 +437,6 @@ STEPS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0015_contact_figures", contact_figures),
     ("0016_report_hours", report_hours),
     ("0017_organisation", organisation),
+    ("0020_pbx_nodes", pbx_nodes),
     ("0024_switchboard_callbacks", switchboard_callbacks),
 ]

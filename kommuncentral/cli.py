@@ -1,11 +1,12 @@
 """`kc`: set up, run and inspect Kommuncentral.
 
-  kc init [--demo | --config FILE]   create var/kc.db (with the demo centre, KC_CONFIG, or the
+  kc init [--demo | --config FILE] [--nodes FILE]   create var/kc.db (with the demo centre, KC_CONFIG, or the
                      organisation in FILE); never overwrites
   kc config export|validate|import   the whole organisation as YAML (kommuncentral/config_cli.py)
   kc render          write the Asterisk configuration into var/asterisk/
   kc serve           run the service (FastAGI, AMI/ACD, web) against a running Asterisk
-  kc asterisk        render and run only Asterisk (foreground) until stopped
+  kc asterisk [--node N | --front-door]   render and run only Asterisk (a cluster: its nodes
+                     and its Kamailio front door) in the foreground until stopped
   kc up              render, start Asterisk from var/asterisk/, run the service; Ctrl-C stops both
   kc cli COMMAND...  one Asterisk CLI command on the running instance (whichever Asterisk it is)
   kc directory import FILE | search WORDS   the staff directory (kommuncentral/directory_cli.py)
@@ -38,7 +39,7 @@ from kc.store import Store
 log = logging.getLogger("kc")
 
 
-def cmd_init(settings: Settings, demo: bool, config: str | None) -> int:
+def cmd_init(settings: Settings, demo: bool, config: str | None, nodes: str | None = None) -> int:
     from pathlib import Path
     from city.document import ConfigInvalid
     from kommuncentral.demo import load_config
@@ -49,7 +50,7 @@ def cmd_init(settings: Settings, demo: bool, config: str | None) -> int:
         try:     # checked before the database is created: a bad file leaves nothing behind
             from kommuncentral.demo import read
             from city.document import validated
-            validated(read(source))
+            validated(read(source, Path(nodes) if nodes else None))
         except ConfigInvalid as exc:
             print(f"kc: {source}: no centre created, {len(exc.problems)} problem(s):", file=sys.stderr)
             for problem in exc.problems:
@@ -62,7 +63,8 @@ def cmd_init(settings: Settings, demo: bool, config: str | None) -> int:
             print(f"{settings.db_path} exists; left as it is")
             return 0
         if source is not None:
-            store.run_sync(load_config, system_clock, source, settings.demo_always_open)
+            store.run_sync(load_config, system_clock, source, settings.demo_always_open, "init",
+                           Path(nodes) if nodes else None)
             print(f"created {settings.db_path} from {source}")
         else:
             print(f"created empty {settings.db_path}")
@@ -73,18 +75,37 @@ def cmd_init(settings: Settings, demo: bool, config: str | None) -> int:
     return 0
 
 
-async def _render(settings: Settings):
+async def _render(settings: Settings, node: str | None = None, pbx: bool = True,
+                  front: bool = True):
+    """Every Asterisk's configuration (the cluster's nodes, or the one; `node`: that one
+    only; `pbx` False: none) and the front door's (`front`); returns (the Asterisk contexts
+    rendered, the front door or None)."""
     from pbx.asterisk import render_config
-    from kommuncentral.service import asterisk_context, fallback_prompt
+    from pbx.kamailio import render_front_door
+    from kommuncentral import cluster
+    from kommuncentral.service import asterisk_contexts, fallback_prompt
 
     prompt = await fallback_prompt(settings)
     store = Store(settings.db_path)
     try:
-        ctx = asterisk_context(settings, store, prompt)
+        contexts = _pick(asterisk_contexts(settings, store, prompt), node) if pbx else []
+        door = cluster.front_door(settings, store)
     finally:
         store.close()
-    render_config(ctx)
-    return ctx
+    for ctx in contexts:
+        render_config(ctx)
+    if door is not None and front:
+        render_front_door(door)
+    return contexts, door
+
+
+def _pick(contexts: list, node: str | None) -> list:
+    if node is None:
+        return contexts
+    chosen = [ctx for ctx in contexts if ctx.node == node]
+    if not chosen:
+        raise KcError(f"no node {node!r} (the nodes: {', '.join(str(c.node) for c in contexts)})")
+    return chosen
 
 
 def _stop_event() -> asyncio.Event:
@@ -108,22 +129,41 @@ async def cmd_serve(settings: Settings) -> int:
     return 0
 
 
-async def cmd_asterisk(settings: Settings) -> int:
+async def cmd_asterisk(settings: Settings, node: str | None = None,
+                       front_door: bool = False) -> int:
+    """Only the PBX, in the foreground: the one Asterisk, or the cluster's nodes and its front
+    door (`--node NAME`: that node only; `--front-door`: the front door only)."""
+    from pbx.kamailio import FrontDoorProcess
     from pbx.process import AsteriskProcess
+    from kommuncentral.supervisor import keep_front_door
 
     _require_db(settings)
     stop = _stop_event()
-    pbx = AsteriskProcess(await _render(settings))
-    await pbx.start()
-    print("asterisk running", flush=True)
+    contexts, door = await _render(settings, node, pbx=not front_door, front=node is None)
+    if front_door and door is None:
+        raise KcError("no nodes in the organisation's data: no front door to run")
+    procs: list = [AsteriskProcess(c) for c in contexts]
+    if door is not None and node is None:
+        procs.append(FrontDoorProcess(door))
+    keeping = None
     try:
+        for proc in procs:
+            await proc.start()
+            if isinstance(proc, FrontDoorProcess):
+                keeping = asyncio.create_task(keep_front_door(proc, stop))
+        print("asterisk running" if not front_door else "front door running", flush=True)
         stopped = asyncio.create_task(stop.wait())
         while not stopped.done():
             await asyncio.wait([stopped], timeout=1)
-            if not pbx.running:
-                raise KcError(f"Asterisk exited with {pbx.returncode}")
+            for proc in procs:
+                if not proc.running and not isinstance(proc, FrontDoorProcess):
+                    raise KcError(f"{type(proc).__name__} exited with {proc.returncode}")
     finally:
-        await pbx.stop()
+        stop.set()
+        if keeping is not None:
+            await asyncio.gather(keeping, return_exceptions=True)
+        for proc in procs:
+            await proc.stop()
     return 0
 
 
@@ -131,10 +171,11 @@ async def cmd_up(settings: Settings) -> int:
     """Asterisk and the service, supervised: Asterisk restarted when it dies (a limited number
     of times, see `kommuncentral.supervisor`), everything stopped cleanly when it cannot be
     kept up or the service fails; exit status 1 then, for a service manager to see."""
+    from pbx.kamailio import FrontDoorProcess
     from pbx.process import AsteriskProcess
     from kommuncentral.demo import demo_logins
     from kommuncentral.service import run_service
-    from kommuncentral.supervisor import PbxSupervisor, single_instance
+    from kommuncentral.supervisor import PbxSupervisor, keep_front_door, single_instance
 
     _require_db(settings)
     lock = single_instance(settings.var_dir / "kc-up.lock")
@@ -144,11 +185,17 @@ async def cmd_up(settings: Settings) -> int:
     finally:
         store.close()
     stop = _stop_event()
-    ctx = await _render(settings)
-    pbx = AsteriskProcess(ctx)
-    await pbx.start()
-    supervisor = PbxSupervisor(pbx)
-    watch = asyncio.create_task(supervisor.run(stop))
+    contexts, door = await _render(settings)
+    pbxs = [AsteriskProcess(ctx) for ctx in contexts]
+    front = FrontDoorProcess(door) if door is not None else None
+    for pbx in pbxs:
+        await pbx.start()
+    if front is not None:
+        await front.start()
+    supervisors = [PbxSupervisor(pbx) for pbx in pbxs]
+    watches = [asyncio.create_task(s.run(stop)) for s in supervisors]
+    if front is not None:
+        watches.append(asyncio.create_task(keep_front_door(front, stop)))
     try:
         service = asyncio.create_task(run_service(settings, stop))
         await asyncio.sleep(0.5)
@@ -157,9 +204,15 @@ async def cmd_up(settings: Settings) -> int:
         print(f"""
 Kommuncentral is up.
   Web:      {settings.web_url}/          API: {settings.web_url}/api/health
-  SIP:      udp {settings.sip_host}:{settings.sip_port}
-  AMI:      {settings.bind_host}:{settings.ami_port}   FastAGI: {settings.bind_host}:{settings.agi_port}
-  Residents dial:""", flush=True)
+  SIP:      udp {settings.sip_host}:{settings.sip_port}{"  (Kamailio, the front door)" if front else ""}""", flush=True)
+        if front is None:
+            print(f"  AMI:      {settings.bind_host}:{settings.ami_port}   FastAGI: {settings.bind_host}:{settings.agi_port}")
+        else:
+            print(f"  FastAGI:  {settings.bind_host}:{settings.agi_port}   agents register on their node:")
+            for ctx in contexts:
+                print(f"  Node {ctx.node:<8} SIP {ctx.sip_host}:{ctx.sip_port}  AMI {ctx.ami_host}:{ctx.ami_port}"
+                      f"  agents: {', '.join(a.id for a in ctx.agents)[:60]}")
+        print("  Residents dial:", flush=True)
         for district in districts:
             print(f"    {', '.join(district.numbers):<24} {district.name}")
         source = settings.config_file or DEMO_FILE
@@ -170,33 +223,39 @@ Kommuncentral is up.
         await service
     finally:
         stop.set()
-        await asyncio.gather(watch, return_exceptions=True)
-        await pbx.stop()
+        await asyncio.gather(*watches, return_exceptions=True)
+        if front is not None:
+            await front.stop()
+        for pbx in pbxs:
+            await pbx.stop()
         lock.close()
         print("stopped", flush=True)
-    if supervisor.gave_up:
-        print(f"kc: {supervisor.gave_up}", file=sys.stderr)
-        return 1
+    for supervisor in supervisors:
+        if supervisor.gave_up:
+            print(f"kc: {supervisor.gave_up}", file=sys.stderr)
+            return 1
     return 0
 
 
-async def cmd_cli(settings: Settings, command: str) -> int:
-    """`asterisk -rx` through the same runtime that started it (in its root, for 22)."""
+async def cmd_cli(settings: Settings, command: str, node: str | None = None) -> int:
+    """`asterisk -rx` through the same runtime that started it (in its root, for 22); in a
+    cluster on the first node, or on `--node`."""
     from pbx.process import AsteriskProcess
 
     _require_db(settings)
-    rc, out = await AsteriskProcess(await _render_context(settings))._rx(command, timeout=30)
+    ctx = _pick(await _render_context(settings), node)[0]
+    rc, out = await AsteriskProcess(ctx)._rx(command, timeout=30)
     print(out, end="")
     return 0 if rc == 0 else 3
 
 
 async def _render_context(settings: Settings):
-    """The context `kc asterisk` uses (nothing rendered)."""
-    from kommuncentral.service import asterisk_context
+    """The contexts `kc asterisk` uses (nothing rendered)."""
+    from kommuncentral.service import asterisk_contexts
 
     store = Store(settings.db_path)
     try:
-        return asterisk_context(settings, store, None)
+        return asterisk_contexts(settings, store, None)
     finally:
         store.close()
 
@@ -210,11 +269,16 @@ def main(argv: list[str] | None = None) -> int:
     p_init.add_argument("--demo", action="store_true",
                         help="with the demo centre (config/demo.yaml, or the file KC_CONFIG names)")
     p_init.add_argument("--config", metavar="FILE", help="with the organisation in FILE")
+    p_init.add_argument("--nodes", metavar="FILE",
+                        help="on the cluster of Asterisk nodes FILE's `nodes` section names")
     sub.add_parser("render", help="write the Asterisk configuration")
     sub.add_parser("serve", help="run the service")
-    sub.add_parser("asterisk", help="run only Asterisk")
+    p_ast = sub.add_parser("asterisk", help="run only Asterisk (a cluster: its nodes and front door)")
+    p_ast.add_argument("--node", help="only this node of the cluster")
+    p_ast.add_argument("--front-door", action="store_true", help="only the cluster's front door (Kamailio)")
     sub.add_parser("up", help="run Asterisk and the service together")
     p_cli = sub.add_parser("cli", help="run one Asterisk CLI command, e.g. kc cli pjsip show contacts")
+    p_cli.add_argument("--node", help="on this node of the cluster (default: the first)")
     p_cli.add_argument("words", nargs="+")
     menu_cli.add_parser(sub)
     config_cli.add_parser(sub)
@@ -235,19 +299,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         if args.command == "init":
-            return cmd_init(settings, args.demo, args.config)
+            return cmd_init(settings, args.demo, args.config, args.nodes)
         if args.command == "render":
-            ctx = asyncio.run(_render(settings))
-            print(f"rendered {ctx.config_path}")
+            contexts, door = asyncio.run(_render(settings))
+            for ctx in contexts:
+                print(f"rendered {ctx.config_path}")
+            if door is not None:
+                print(f"rendered {door.config_path}")
             return 0
         if args.command == "serve":
             return asyncio.run(cmd_serve(settings))
         if args.command == "asterisk":
-            return asyncio.run(cmd_asterisk(settings))
+            return asyncio.run(cmd_asterisk(settings, args.node, args.front_door))
         if args.command == "up":
             return asyncio.run(cmd_up(settings))
         if args.command == "cli":
-            return asyncio.run(cmd_cli(settings, " ".join(args.words)))
+            return asyncio.run(cmd_cli(settings, " ".join(args.words), args.node))
         if args.command == "config":
             return config_cli.run(settings, args)
         if args.command == "menu":

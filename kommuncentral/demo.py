@@ -16,9 +16,14 @@ from schedules.schedule import ALWAYS_OPEN_BODY
 DEMO_FILE = PROJECT_ROOT / "config" / "demo.yaml"
 
 
-def read(source: Path) -> Any:
-    """The parsed document in `source` (duplicate keys refused)."""
-    return strict_yaml.load(source.read_text(encoding="utf-8"))
+def read(source: Path, nodes: Path | None = None) -> Any:
+    """The parsed document in `source` (duplicate keys refused); with `nodes`, that file's
+    `nodes` section in place of the document's (the same centre on a cluster of nodes)."""
+    data = strict_yaml.load(source.read_text(encoding="utf-8"))
+    if nodes is not None and isinstance(data, dict):
+        extra = strict_yaml.load(nodes.read_text(encoding="utf-8"))
+        data["nodes"] = extra.get("nodes") if isinstance(extra, dict) else extra
+    return data
 
 
 def always_open(data: Any) -> Any:
@@ -32,10 +37,12 @@ def always_open(data: Any) -> Any:
 
 
 def load_config(db: sqlite_utils.Database, clock: Clock, source: Path = DEMO_FILE,
-                always_open_hours: bool = False, by: str = "init") -> list[tuple[str, str, str]]:
-    """Create (or bring up to date) the centre `source` describes; `ConfigInvalid` listing
-    every problem when it cannot be, and then nothing is written."""
-    data = read(source)
+                always_open_hours: bool = False, by: str = "init",
+                nodes: Path | None = None) -> list[tuple[str, str, str]]:
+    """Create (or bring up to date) the centre `source` describes (on the nodes `nodes`
+    names); `ConfigInvalid` listing every problem when it cannot be, and then nothing is
+    written."""
+    data = read(source, nodes)
     if always_open_hours:
         data = always_open(data)
     return city_store.apply(db, document.validated(data), by, iso(clock()),

@@ -13,13 +13,14 @@ import functools
 import json
 import logging
 from pathlib import Path
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 from aiohttp import web
 
 from acd import estimate, queue_log
 from acd.ami import AmiLink
 from acd.ami_events import AMI_EVENTS
+from acd.cluster import ClusterLinks, ClusterTelephony, node_events
 from acd.distributor import Distributor, Queued
 from acd.options import AcdOptions
 from acd.queue_log import QueueLog
@@ -51,10 +52,12 @@ from kc.errors import InvalidInput
 from kc.settings import Settings
 from kc.store import Store, private_file
 from kc.telemetry import StepLog, Telemetry
+from kommuncentral import cluster
 from kommuncentral.metrics import Metrics
 from kommuncentral.follow import Follower
 from pbx.asterisk import (AgentEndpoint, AsteriskContext, DistrictNumber, default_run_user,
                          render_config)
+from pbx.kamailio import render_front_door
 from pbx import tls as tls_files
 from pbx.process import AsteriskProcess, reload_succeeded
 from reporting import reports
@@ -204,25 +207,42 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
     async def acd_ctx(app: web.Application) -> AsyncIterator[None]:
         store = app[STORE]
         holder: dict[str, Distributor] = {}
-        link = AmiLink(
-            settings.bind_host, settings.ami_port, AMI_USER, settings.secret("ami.secret"),
-            on_event=lambda event: holder["d"].on_event(event),
-            on_ready=lambda: holder["d"].resync(link.lost_at),
-            on_gone=lambda at: holder["d"].pbx_gone(at),
-        )
+        nodes = await asyncio.to_thread(cluster.read_nodes, store)
+        homes = await asyncio.to_thread(cluster.agent_nodes, store)
+        links = {node.id: _node_link(settings, node.id, node.ami_host, node.ami_port, holder)
+                 for node in nodes}
+        if links:     # a cluster: every node over its own link
+            telephony: Any = ClusterTelephony(links, homes)
+            link: Any = ClusterLinks(links)
+        else:
+            link = telephony_link = AmiLink(
+                settings.bind_host, settings.ami_port, AMI_USER, settings.secret("ami.secret"),
+                on_event=lambda event: holder["d"].on_event(event),
+                on_ready=lambda: holder["d"].resync(telephony_link.lost_at),
+                on_gone=lambda at: holder["d"].pbx_gone(at),
+            )
+            telephony = AmiTelephony(telephony_link)
         options = AcdOptions.from_settings(settings)
-        distributor = Distributor(store, AmiTelephony(link), clock,
+        distributor = Distributor(store, telephony, clock,
                                   QueueLog(private_file(settings.queue_log)),   # callers' numbers
                                   ring_timeout=settings.ring_timeout,
                                   wrap_up_seconds=options.wrap_up_seconds, options=options,
                                   telemetry=telemetry)
         holder["d"] = metrics.sources.distributor = distributor
         metrics.sources.ami = link
+        distributor.floor.agent_nodes.update(homes)
         await distributor.load()
         app[AMI], app[DISTRIBUTOR] = link, distributor
         await distributor.restore_moves()   # supervisors' moves of the day
-        await link.start()
-        follower = Follower(store, distributor.reload_organisation,
+        for each in links.values() or [link]:
+            await each.start()
+
+        async def reload_organisation() -> None:
+            fresh = await asyncio.to_thread(cluster.agent_nodes, store)
+            distributor.floor.agent_nodes.clear()
+            distributor.floor.agent_nodes.update(fresh)
+            await distributor.reload_organisation()
+        follower = Follower(store, reload_organisation,
                             functools.partial(reload_pbx, settings, store))
         await follower.start()
         app[ORG_CHANGED] = follower.changed
@@ -230,7 +250,8 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
         yield
         following.cancel()
         await asyncio.gather(following, return_exceptions=True)
-        await link.stop()
+        for each in links.values() or [link]:
+            await each.stop()
         await distributor.close()
 
     async def agi_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -300,6 +321,18 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
 
     app.cleanup_ctx.extend([store_ctx, acd_ctx, agi_ctx, casework_ctx])
     return app
+
+
+def _node_link(settings: Settings, node: str, host: str, port: int,
+               holder: dict[str, Distributor]) -> AmiLink:
+    """One node's AMI link: its events carry its name, its loss makes its agents unroutable
+    at once, its refusal (the node stopped) closes its calls, its return resynchronises."""
+    link = AmiLink(host, port, AMI_USER, settings.secret("ami.secret"),
+                   on_event=node_events(node, lambda event: holder["d"].on_event(event)),
+                   on_ready=lambda: holder["d"].resync(link.lost_at),
+                   on_gone=lambda at: holder["d"].pbx_gone(at, node),
+                   on_down=lambda: holder["d"].node_down(node), name=f"ami-{node}")
+    return link
 
 
 async def run_purge(settings: Settings, store: Store, clock: Clock, days: int) -> dict[str, int]:
@@ -406,28 +439,45 @@ def asterisk_user_ids(settings: Settings) -> tuple[int, int] | None:
         return None
 
 
+def asterisk_contexts(settings: Settings, store: Store, fallback_prompt: Path | None) -> list[AsteriskContext]:
+    """Every Asterisk of the centre: the nodes of the cluster, or the one of the settings."""
+    base = asterisk_context(settings, store, fallback_prompt)
+    return list(cluster.node_contexts(settings, store, base).values()) or [base]
+
+
+async def _reload(settings: Settings, store: Store, commands: tuple[str, ...]) -> str:
+    """Render every Asterisk's configuration from the database and run `commands` on each
+    (no restart). A node that is down is left (it reads its new files when it starts)."""
+    prompt = await fallback_prompt(settings)
+    contexts = await asyncio.to_thread(asterisk_contexts, settings, store, prompt)
+    out, failed = [], []
+    for ctx in contexts:
+        await asyncio.to_thread(render_config, ctx)
+        for command in commands:
+            rc, text = await AsteriskProcess(ctx)._rx(command, timeout=15)
+            ok = rc == 0 and (reload_succeeded(text) if "module reload" in command else True)
+            (out if ok else failed).append(f"{ctx.node + ': ' if ctx.node else ''}{text.strip()[:200]}")
+    if failed and (len(contexts) == 1 or len(failed) == len(contexts) * len(commands)):
+        raise InvalidInput(f"Asterisk did not reload: {' '.join(failed)}")
+    for problem in failed:
+        log.warning("a node did not reload (down?): %s", problem)
+    door = await asyncio.to_thread(cluster.front_door, settings, store)
+    if door is not None:   # whoever runs the front door restarts it on the new files
+        await asyncio.to_thread(render_front_door, door)
+    return " ".join(out)
+
+
 async def reload_pjsip(settings: Settings, store: Store) -> str:
     """Render pjsip.conf from the database and have Asterisk reload PJSIP (no restart).
 
     The AMI user is deliberately not allowed `system` actions (module reloads), so the reload
     goes through Asterisk's control socket, as `kc asterisk` itself uses it."""
-    prompt = await fallback_prompt(settings)
-    ctx = await asyncio.to_thread(asterisk_context, settings, store, prompt)
-    await asyncio.to_thread(render_config, ctx)
-    rc, out = await AsteriskProcess(ctx)._rx("module reload res_pjsip.so", timeout=15)
-    if rc != 0 or not reload_succeeded(out):
-        raise InvalidInput(f"Asterisk did not reload PJSIP: {out.strip()[:200]}")
-    return out.strip()
+    return await _reload(settings, store, ("module reload res_pjsip.so",))
 
 
 async def reload_pbx(settings: Settings, store: Store) -> str:
     """Numbers or agents changed: render the configuration and reload the dialplan and PJSIP."""
-    out = await reload_pjsip(settings, store)
-    ctx = await asyncio.to_thread(asterisk_context, settings, store, await fallback_prompt(settings))
-    rc, text = await AsteriskProcess(ctx)._rx("dialplan reload", timeout=15)
-    if rc != 0:
-        raise InvalidInput(f"Asterisk did not reload the dialplan: {text.strip()[:200]}")
-    return f"{out} {text.strip()}"
+    return await _reload(settings, store, ("module reload res_pjsip.so", "dialplan reload"))
 
 
 async def fallback_prompt(settings: Settings) -> Path:

@@ -79,3 +79,23 @@ class PbxSupervisor:
                             self.pbx.pid)
             except Exception as exc:   # a failed start counts as a restart; tried again next turn
                 log.error("Asterisk did not start again: %s", exc)
+
+
+async def keep_front_door(front: Any, stop: asyncio.Event, every: float = 1.0) -> None:
+    """The cluster's front door (`pbx.kamailio.FrontDoorProcess`) until `stop`: restarted on
+    its new files when the service rendered them anew (numbers or nodes changed), and when it
+    died."""
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), every)
+            return
+        except asyncio.TimeoutError:
+            pass
+        if front.running and not front.stale:
+            continue
+        log.warning("front door %s: restarting it", "died" if not front.running else
+                    "has a new configuration")
+        try:
+            await front.restart()
+        except Exception:
+            log.exception("the front door did not restart; tried again in %.0f s", every)

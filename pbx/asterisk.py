@@ -32,6 +32,7 @@ from .runtime import AsteriskRuntime, RuntimeMissing, system_runtime
 __all__ = [
     "AgentEndpoint",
     "DistrictNumber",
+    "PeerNode",
     "AsteriskContext",
     "AsteriskError",
     "render_config",
@@ -90,6 +91,14 @@ class DistrictNumber:
 
 
 @dataclass(frozen=True)
+class PeerNode:
+    """Another Asterisk of the cluster: reached (and recognised) at its SIP address."""
+    name: str
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
 class AsteriskContext:
     root: Path  # var/asterisk -- everything Asterisk writes/reads lives under it
     sip_host: str
@@ -128,6 +137,10 @@ class AsteriskContext:
     tls_port: int = 0
     tls_cert_pem: str = field(default="", repr=False)
     tls_key_pem: str = field(default="", repr=False)
+    # In a cluster: this node's name (Asterisk's system name: every uniqueid starts with it)
+    # and the other nodes, linked by one PJSIP trunk each (`kc-node-<name>`).
+    node: str | None = None
+    peers: tuple[PeerNode, ...] = ()
 
     @property
     def etc_dir(self) -> Path:
@@ -216,7 +229,7 @@ def _validate(ctx: AsteriskContext) -> None:
         seen_numbers.add(d.number)
     seen_agents: set[str] = set()
     for a in ctx.agents:
-        if not _ID_RE.match(a.id) or a.id in reserved:
+        if not _ID_RE.match(a.id) or a.id in reserved or a.id.startswith("kc-node-"):
             raise ValueError(f"bad agent id {a.id!r}")
         if a.id in seen_agents:
             raise ValueError(f"duplicate agent id {a.id!r}")
@@ -225,6 +238,12 @@ def _validate(ctx: AsteriskContext) -> None:
             raise ValueError(f"bad agent district {a.district!r}")
         if not _HEX32_RE.match(a.ha1):
             raise ValueError(f"agent {a.id}: ha1 must be 32 lowercase hex digits")
+    for peer in ctx.peers:
+        if not ctx.node or not re.match(r"^[a-z][a-z0-9-]{0,30}$", peer.name) or peer.name == ctx.node:
+            raise ValueError(f"bad peer node {peer.name!r} (of node {ctx.node!r})")
+        ipaddress.ip_address(peer.host)
+        if not 0 < int(peer.port) < 65536:
+            raise ValueError(f"bad port {peer.port}")
     if not ctx.fallback_command:
         raise ValueError("fallback_command is empty")
     for arg in ctx.fallback_command:
@@ -395,7 +414,10 @@ def render_config(ctx: AsteriskContext) -> Path:
             if dst.is_symlink() and os.readlink(dst) != str(src):
                 dst.unlink()   # another Asterisk's layout
             if not dst.exists() and not dst.is_symlink():
-                dst.symlink_to(src)
+                try:
+                    dst.symlink_to(src)
+                except FileExistsError:   # another process rendering the same tree
+                    pass
 
     _ensure_sound(ctx.moh_dir / "kc-tune.wav", _MOH_TUNE, _NOTE_HZ)
     _ensure_sound(ctx.sounds_dir / "kc-error.wav", _ERROR_TONE, _ERROR_HZ)
@@ -424,6 +446,9 @@ def render_config(ctx: AsteriskContext) -> Path:
         ami_write_system=bool(ctx.ami_write_system),
         ami_permit=ctx.ami_permit or default_permit,
         ami_events=ctx.ami_events,
+        # a call from another node is taken only from that node's SIP address
+        from_peer=" | ".join(f'"${{CHANNEL(pjsip,remote_addr)}}" = "{p.host}:{p.port}"'
+                             for p in ctx.peers),
     )
     if ctx.tls_port:
         _write(root / "keys" / "sip-tls.crt", ctx.tls_cert_pem, 0o644, ids)

@@ -54,6 +54,7 @@ class KcInstance:
     sip_port: int
     web_port: int
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    nodes: dict[str, dict[str, int]] = field(default_factory=dict)   # a cluster: node -> ports
 
     @property
     def url(self) -> str:
@@ -101,7 +102,7 @@ class KcInstance:
 
     def logs(self) -> str:
         out = []
-        for name in ("service", "asterisk"):
+        for name in ("service", "asterisk", *self.nodes, "front"):
             path = self.var / f"{name}.log"
             if path.exists():
                 out.append(f"--- {name}.log\n" + path.read_text(errors="replace")[-6000:])
@@ -182,6 +183,49 @@ def make_instance() -> KcInstance:
            "PYTHONUNBUFFERED": "1",
            "KC_DEMO_ALWAYS_OPEN": "1"}   # demo schedules always open: tests independent of the hour
     return KcInstance(var, env, ports["KC_SIP_PORT"], ports["KC_WEB_PORT"])
+
+
+# The demo centre on two nodes: each node's name and the district it homes.
+CLUSTER_HOMES = {"north": "bromma", "west": "hasselby-vallingby"}
+
+
+def make_cluster(queue_configs: tuple = ()) -> KcInstance:
+    """The demo centre on two Asterisk nodes behind the front door (free ports), created with
+    `queue_configs` (`kc.queue_config.QueueConfig`s) saved; nothing started yet."""
+    import sqlite_utils
+    from kc.queue_config import save_queue_config
+
+    inst = make_instance()
+    inst.nodes = {name: {"sip": free_port(socket.SOCK_DGRAM), "ami": free_port()}
+                  for name in CLUSTER_HOMES}
+    nodes_file = inst.var / "nodes.yaml"
+    nodes_file.write_text("nodes:\n" + "".join(
+        f"  - {{id: {n}, sip: '127.0.0.1:{p['sip']}', ami: '127.0.0.1:{p['ami']}', "
+        f"districts: [{CLUSTER_HOMES[n]}]}}\n" for n, p in inst.nodes.items()))
+    subprocess.run([*KC, "init", "--demo", "--nodes", str(nodes_file)], cwd=ROOT, env=inst.env,
+                   check=True, capture_output=True)
+    db = sqlite_utils.Database(inst.var / "kc.db")
+    for config in queue_configs:
+        save_queue_config(db, config)
+    db.conn.close()
+    return inst
+
+
+def start_cluster(inst: KcInstance, timeout: float = 90) -> None:
+    """Every node (`kc asterisk --node`), the front door, then the service."""
+    for node in inst.nodes:
+        inst._start(node, "asterisk", "--node", node)
+    inst._start("front", "asterisk", "--front-door")
+    inst.start_service(timeout)
+    inst.wait_for(lambda: ((inst.health() or {}).get("front_door") or {}).get("status") == "up",
+                  timeout, "the front door answering")
+
+
+def remove_cluster(inst: KcInstance) -> None:
+    inst.stop()
+    for name in ("front", *inst.nodes):
+        inst._stop(name)
+    shutil.rmtree(inst.var, ignore_errors=True)
 
 
 def remove_instance(inst: KcInstance) -> None:

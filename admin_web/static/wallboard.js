@@ -70,7 +70,10 @@
     es.addEventListener("snapshot", (ev) => {
       snap = JSON.parse(ev.data);
       offset = snap.sent - Date.now() / 1000;
-      if (snap.records_delayed) {
+      if (snap.nodes_down && snap.nodes_down.length) {
+        status.textContent = "nod nere: " + snap.nodes_down.join(", ") + " " + new Date().toLocaleTimeString();
+        status.className = "wb-status delayed";
+      } else if (snap.records_delayed) {
         status.textContent = "records delayed (" + snap.records_delayed + ") " + new Date().toLocaleTimeString();
         status.className = "wb-status delayed";
       } else {

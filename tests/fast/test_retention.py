@@ -28,6 +28,8 @@ NOT_PERSONAL: dict[str, set[str]] = {
     "district_numbers": {"district", "number"},
     "district_addresses": {"district", "address"},
     "org_settings": {"key", "value"},
+    # the cluster's Asterisk nodes: machines and the districts they home
+    "pbx_nodes": {"id", "position", "sip_host", "sip_port", "ami_host", "ami_port", "districts"},
     "category_keywords": {"skill", "word"},
     "transfer_codes": {"code", "target"},
     "agents": {"id", "name", "district", "languages", "cleared_for", "sip_ha1"},
@@ -42,7 +44,7 @@ NOT_PERSONAL: dict[str, set[str]] = {
                  "language", "skill", "outcome", "agent", "agent_district", "overflowed",
                  "wait_seconds", "talk_seconds", "confidential", "uniqueid", "channel_name",
                  "enqueued_at", "answered_at", "menu_priority", "queue_position",
-                 "wrap_up_seconds"},
+                 "wrap_up_seconds", "node", "agent_node"},
     "contact_events": {"id", "contact_id", "at", "kind"},
     "web_sessions": {"id_hash", "username", "csrf", "created_at", "expires_at"},
     "audit_log": {"id", "at", "username", "action"},
