@@ -29,6 +29,7 @@ from kc.errors import InvalidInput, NotFound
 
 from .auth import agent_district, require_page_role
 from .errors import json_object
+from .wallboard import hub as wallboard_hub
 from .keys import CLOCK, DISTRIBUTOR, HUB, MAIL, SETTINGS, STORE, STREAMS, TASKS, USER
 
 log = logging.getLogger(__name__)
@@ -275,6 +276,7 @@ async def _save_case(request: web.Request, user: dict[str, Any], body: dict[str,
         created_by=user["username"], at=iso(clock()))
     await audit(store, clock, user["username"], "case.create", str(case_id), None,
                 {"contact": contact_id, "outcome": body.get("outcome")})
+    wallboard_hub(request.app).notify()      # one uncategorised contact fewer
     return {"case_id": case_id}
 
 
