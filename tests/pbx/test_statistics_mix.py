@@ -25,12 +25,11 @@ from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 
 import pytest
-import sqlite_utils
 
 from acd.queue_log import EXITS, check_line
 from conftest import registered_phone
-from kc.queue_config import OverflowStep, QueueConfig, save_queue_config
-from kc_instance import KC, ROOT, make_instance, remove_instance
+from kc.queue_config import OverflowStep, QueueConfig
+from kc_instance import KC, ROOT, init_with_queues, make_instance, remove_instance
 from sipp_driver import call
 
 pytestmark = pytest.mark.telephony
@@ -48,16 +47,12 @@ def centre():
     inst = make_instance()
     inst.env.update(KC_RING_TIMEOUT="8", KC_ANNOUNCE_SECONDS="30", KC_WRAP_UP_SECONDS="0")
     try:
-        subprocess.run([*KC, "init", "--demo"], cwd=ROOT, env=inst.env, check=True, capture_output=True)
-        db = sqlite_utils.Database(inst.var / "kc.db")
-        for config in (
+        init_with_queues(inst, [
             QueueConfig("elderly-care", "bromma", service_level_seconds=TARGET_BROMMA, overflow=()),
             QueueConfig("elderly-care", "hasselby-vallingby", service_level_seconds=TARGET_HV,
                         overflow=(OverflowStep(4, ("bromma",)),)),
             QueueConfig("school", "bromma", overflow=()),
-        ):
-            save_queue_config(db, config)
-        db.conn.close()
+        ])
         inst.start()
         yield inst
     finally:
