@@ -93,9 +93,9 @@ def main() -> int:
         result["target_hold_50ms"] = bool(done) and result["longest_writer_hold_ms"] <= HOLD_TARGET_MS
         result["target_memory_150mb"] = (result["service_peak_rss_mb"] or 1e9) < MEMORY_TARGET_MB
     finally:
+        print(json.dumps(result, indent=2), flush=True)   # measured: kept even if the stop fails
+        merge_results("purge", result)
         release_instance(inst)
-    print(json.dumps(result, indent=2), flush=True)
-    merge_results("purge", result)
     return 0 if result.get("target_hold_50ms") and result.get("target_memory_150mb") else 1
 
 
