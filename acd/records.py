@@ -75,7 +75,7 @@ class Records:
         return await self.store.run(queries.open_calls, before)
 
     async def recent_handle_times(self, skill: str, wrap_up: float) -> list[float]:
-        return await self.store.run(queries.recent_handle_times, skill, wrap_up)
+        return await self.store.read(queries.recent_handle_times, skill, wrap_up)
 
     # ---------------------------------------------------------------------- agents
     async def agent_state(self, now: float, agent_id: str, before: AgentState, state: AgentState,
@@ -186,9 +186,12 @@ class Records:
             self.queue_log.write(now, uniqueid, queue, "NONE", "EXITWITHTIMEOUT", position,
                                  orig_position, int(wait))
 
-    async def announced(self, contact_id: int, position: int, eta: float, staffed: int) -> None:
-        await self._event(contact_id, "announced",
-                          {"position": position, "estimate_seconds": round(eta), "staffed": staffed})
+    def announced(self, contact_id: int, position: int, eta: float, staffed: int) -> None:
+        """Queued for the writer, not waited for: the caller hears the announcement at once,
+        however many writes are ahead of it."""
+        self.store.record_soon(queries.add_event, contact_id, self._at(), "announced",
+                               {"position": position, "estimate_seconds": round(eta),
+                                "staffed": staffed})
 
     # ---------------------------------------------------------------------- calls
     async def completed(self, now: float, conn: "Connected", talk: float) -> None:

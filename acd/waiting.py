@@ -391,10 +391,10 @@ class WaitingRoom:
                       if rt.state is not AgentState.LOGGED_OUT and rt.registered
                       and rt.agent.may_take(call.skill, call.district, call.confidential))
         recent = floor.handle_times.get(call.skill)
-        if not recent:
+        if recent is None:     # once per skill (an empty history too), on a reader connection
             recent = deque(await floor.records.recent_handle_times(
                 call.skill, floor.wrap_up_for(call.skill, call.district)), maxlen=50)
             floor.handle_times[call.skill] = recent
         eta = estimate.estimated_wait(pos, estimate.average_handle(recent), staffed)
-        await floor.records.announced(contact_id, pos, eta, staffed)
+        floor.records.announced(contact_id, pos, eta, staffed)   # queued, not waited for
         return pos, eta, call.language

@@ -29,6 +29,7 @@ from kc.errors import InvalidInput, NotFound
 
 from .auth import agent_district, require_page_role
 from .errors import json_object
+from .wallboard import hub as wallboard_hub
 from .keys import CLOCK, DISTRIBUTOR, HUB, MAIL, SETTINGS, STORE, STREAMS, TASKS, TELEMETRY, USER
 
 log = logging.getLogger(__name__)
@@ -278,6 +279,7 @@ async def _save_case(request: web.Request, user: dict[str, Any], body: dict[str,
                 {"contact": contact_id, "outcome": body.get("outcome")})
     request.app[TELEMETRY].step("web", "case_saved", contact_id, case=case_id,
                                 outcome=_text(body.get("outcome"), 40), by=user["username"])
+    wallboard_hub(request.app).notify()      # one uncategorised contact fewer
     return {"case_id": case_id}
 
 

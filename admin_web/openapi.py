@@ -138,10 +138,12 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/reports/rundgang": {"get": _op(
         "Rundgång: residents contacting again about the same matter, and first-contact "
         "resolution checked against it, with the contacts behind each count", READERS, PERIOD)},
+    "/api/reports/agents": {"get": _op(
+        "Uncategorised contacts per agent and the agent's district", READERS, PERIOD)},
     "/api/reports/{name}.csv": {"get": _op(
         "A table as CSV", READERS,
         [_path("name", {"enum": ["summary", "district", "queue", "category", "hour", "day",
-                                 "staffing"]}), *PERIOD], content="text/csv")},
+                                 "staffing", "agents", "rundgang"]}), *PERIOD], content="text/csv")},
     "/api/reports/charts/{name}.svg": {"get": _op(
         "A chart", READERS, [_path("name", {"type": "string", "pattern": "^[a-z-]{1,40}$"}), *PERIOD],
         content="image/svg+xml")},

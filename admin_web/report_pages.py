@@ -19,7 +19,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from cases.access import agent_clearance, may_read, supervises
-from reporting import reports, rundgang
+from reporting import reports, rundgang, uncategorised
 from kc.errors import InvalidInput, NotFound
 from reporting.report_output import CHARTS, chart, to_csv
 
@@ -76,15 +76,12 @@ async def table(request: web.Request) -> web.Response:
                               "rows": rows}, dumps=_dumps)
 
 
-@routes.get("/api/reports/rundgang")
-async def rundgang_report(request: web.Request) -> web.Response:
-    """Rundgång per district, category and channel, and first-contact resolution checked
-    against it, with the contacts behind each number: a confidential contact is listed only
-    for those who may read its district's confidential matters (`cases.access`), and the
-    resident (number or address) only for admins and the district's supervisors (of a
-    confidential contact: only for those cleared)."""
-    user = require_role(request, *READERS)
-    period, scope = _params(request)
+async def _rundgang(request: web.Request, user: dict[str, Any], period: reports.Period,
+                    scope: reports.Scope) -> dict[str, Any]:
+    """Rundgång and first-contact resolution with the contacts behind each number, as `user`
+    may see them: a confidential contact is listed only for those who may read its district's
+    confidential matters (`cases.access`), and the resident (number or address) only for
+    admins and the district's supervisors (of a confidential contact: only for those cleared)."""
     store = request.app[STORE]
     found = await store.run(rundgang.analyse, period, scope, request.app[SETTINGS].rundgang_days)
     clearance = await store.run(agent_clearance, user.get("agent"))
@@ -101,9 +98,32 @@ async def rundgang_report(request: web.Request) -> web.Response:
         return out
     found["rundgang"]["contacts"] = shown(found["rundgang"]["contacts"])
     found["first_contact_resolution"]["contacts"] = shown(found["first_contact_resolution"]["contacts"])
+    return found
+
+
+def _rundgang_definitions() -> list[dict[str, str]]:
+    return [d for d in reports.definitions_json() if d["key"] in ("rundgang", "first_contact_resolution")]
+
+
+@routes.get("/api/reports/rundgang")
+async def rundgang_report(request: web.Request) -> web.Response:
+    """Rundgång per district, category and channel, and first-contact resolution checked
+    against it, with the contacts behind each number (as the reader may see them)."""
+    user = require_role(request, *READERS)
+    period, scope = _params(request)
+    found = await _rundgang(request, user, period, scope)
     return web.json_response({"period": period.as_json(), "scope": scope.as_json(), **found,
-                              "definitions": [d for d in reports.definitions_json()
-                                              if d["key"] in ("rundgang", "first_contact_resolution")]},
+                              "definitions": _rundgang_definitions()}, dumps=_dumps)
+
+
+@routes.get("/api/reports/agents")
+async def agents_report(request: web.Request) -> web.Response:
+    """Uncategorised contacts per agent (and the agent's district) beside all they answered."""
+    require_role(request, *READERS)
+    period, scope = _params(request)
+    rows = await request.app[STORE].run(uncategorised.by_agent, period, scope)
+    return web.json_response({"period": period.as_json(), "scope": scope.as_json(), "rows": rows,
+                              "definition": reports.DEFINITION_BY_KEY["uncategorised"].text},
                              dumps=_dumps)
 
 
@@ -120,21 +140,52 @@ STAFFING_COLUMNS = ["hour", "calls_per_hour", "aht", "erlangs", "agents",
                     "predicted_service_level", "predicted_asa"]
 
 
+RUNDGANG_COLUMNS = ("contact", "started_at", "district", "category", "channel", "why",
+                    "earlier_contact", "earlier_outcome", "passed", "resident")
+
+
+def _rundgang_notes(found: dict[str, Any]) -> list[str]:
+    """The CSV's header comments: the definitions, the counts, what each column says."""
+    r, f = found["rundgang"], found["first_contact_resolution"]
+    notes = [f"{d['key']}: {d['label']}. {d['definition']}" for d in _rundgang_definitions()]
+    rate = f["rate"] if f["rate"] is not None else "–"
+    notes.append(f"N = {found['days']} days. Rundgång {r['total']} (again {r['again']}, passed on "
+                 f"{r['passed']}); first-contact resolution {rate} % ({f['resolved']} of "
+                 f"{f['answered']} answered; {f['resolved_but_came_back']} resolved but came back)")
+    for by in ("district", "category", "channel"):
+        counts = ", ".join(f"{k} {v}" for k, v in r[f"by_{by}"].items()) or "none"
+        notes.append(f"rundgång by {by}: {counts}")
+    notes.append("One row per rundgång contact. why: again (the same resident about the same "
+                 "category within N days; earlier_contact, earlier_outcome) or passed (an agent "
+                 "passed it on to another unit); resident: shown only to those allowed to see it")
+    return notes
+
+
 @routes.get(r"/api/reports/{name:[a-z]+}.csv")
 async def csv_export(request: web.Request) -> web.Response:
-    require_role(request, *READERS)
+    user = require_role(request, *READERS)
     name = request.match_info["name"]
     period, scope = _params(request)
+    notes: list[str] = []
     if name == "summary":
         rows, columns = [await _figures(request, period, scope)], reports.columns(None)
     elif name == "staffing":
         rows, columns = await request.app[STORE].run(reports.staffing, period, scope), STAFFING_COLUMNS
     elif name in reports.BREAKDOWNS:
         rows, columns = await _figures(request, period, scope, name), reports.columns(name)
+    elif name == "agents":
+        rows = await request.app[STORE].run(uncategorised.by_agent, period, scope)
+        columns = list(uncategorised.COLUMNS)
+        notes.append("uncategorised per agent (agent_district: the agent's district): "
+                     + reports.DEFINITION_BY_KEY["uncategorised"].text)
+    elif name == "rundgang":
+        found = await _rundgang(request, user, period, scope)
+        rows, columns = found["rundgang"]["contacts"], list(RUNDGANG_COLUMNS)
+        notes += _rundgang_notes(found)
     else:
         raise NotFound(f"no table {name!r}")
     stamp = f"{period.as_json()['from_local'][:10]}_{period.as_json()['to_local'][:10]}"
-    notes = [f"Kommuncentral {name}, {period.as_json()['from_local']} to {period.as_json()['to_local']}"]
+    notes.insert(0, f"Kommuncentral {name}, {period.as_json()['from_local']} to {period.as_json()['to_local']}")
     if name == "staffing":
         notes.append("agents: Erlang C, the agents needed per hour of day for the service-level "
                      "goal, on the measured arrivals and the full average handle time (aht)")
@@ -171,7 +222,7 @@ def _fmt(value: Any, unit: str) -> str:
 @routes.get("/reports")
 @aiohttp_jinja2.template("reports.html")
 async def reports_page(request: web.Request) -> dict[str, Any]:
-    require_page_role(request, *READERS)
+    user = require_page_role(request, *READERS)
     try:
         period, scope = _params(request)
         error = None
@@ -182,6 +233,8 @@ async def reports_page(request: web.Request) -> dict[str, Any]:
     totals = await _figures(request, period, scope)
     tables = {by: await _figures(request, period, scope, by) for by in reports.BREAKDOWNS}
     staffing_rows = await store.run(reports.staffing, period, scope, tables["hour"])
+    per_agent = await store.run(uncategorised.by_agent, period, scope)
+    found = await _rundgang(request, user, period, scope)
     from kc import queries
     districts = await store.run(queries.list_districts)
     skills = await store.run(queries.list_skills)
@@ -195,6 +248,7 @@ async def reports_page(request: web.Request) -> dict[str, Any]:
     return {
         "error": error, "period": local, "scope": scope, "totals": totals, "tables": tables,
         "staffing": staffing_rows, "definitions": reports.DEFINITIONS, "fmt": _fmt,
+        "per_agent": per_agent, "rundgang": found, "defs": reports.DEFINITION_BY_KEY,
         "units": {d.key: d.unit for d in reports.DEFINITIONS}, "qs": qs, "query": query,
         "districts": districts, "queues": [f"{s.id}@{d.id}" for d in districts for s in skills],
         "charts": list(CHARTS), "breakdowns": reports.BREAKDOWNS,

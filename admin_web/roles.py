@@ -25,13 +25,15 @@ class Area:
 
 AREAS: tuple[Area, ...] = (
     Area("`/wallboard` live per district and queue: waiting, longest wait, agents by state, "
-         "answered/abandoned and service level today", "everyone logged in", EVERYONE,
+         "answered/abandoned, service level and uncategorised (per district and agent) today",
+         "everyone logged in", EVERYONE,
          ("/wallboard", "/wallboard/events", "/api/wallboard")),
     Area("`/reports` offered, answered, abandons (under 5 s apart), service level, availability, "
          "ASA, AHT, overflow, after-hours, call-backs, repeat callers, first-contact resolution; "
          "SVG charts, CSV, Erlang C staffing per hour; definitions on the page; `/reports/fcr`",
          "admin, supervisor, manager", READERS,
          ("/reports", "/reports/fcr", "/api/reports/summary", "/api/reports/table", "/api/reports/rundgang",
+          "/api/reports/agents",
           "/api/reports/staffing", "/api/reports/{name}.csv", "/api/reports/charts/{name}.svg",
           "/api/cases/fcr")),
     Area("`/admin/org` districts, skills, queues; `/admin/queues/<skill>/<district>` "

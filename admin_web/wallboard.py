@@ -2,7 +2,8 @@
 
 The ACD calls `Distributor.on_change` after every change of an agent or a caller; the hub
 debounces those (≤ 0.25 s), builds one snapshot (live state from the ACD, today's answered /
-abandoned / service level from the recorded contacts via `kc.reports`) and wakes every open
+abandoned / service level / uncategorised from the recorded contacts via `reporting.reports`,
+per agent via `reporting.uncategorised`) and wakes every open
 stream. Streams also send the snapshot every 15 s as a keep-alive.
 
 - `GET /wallboard` the page (large type for a wall screen; `?district=` narrows it);
@@ -24,7 +25,7 @@ from aiohttp import web
 
 from kc import queries
 
-from reporting import reports
+from reporting import reports, uncategorised
 from cases import tasks as task_store
 from kc.clock import iso, parse_iso
 from kc.domain import AgentState
@@ -106,6 +107,7 @@ async def build_snapshot(app: web.Application) -> dict[str, Any]:
         by_queue, by_district, districts = await store.run(_today_figures, period)
     except StoreError:   # the database refuses writes: figures from the contacts, cache untouched
         by_queue, by_district, districts = await store.read(_today_figures, period, False)
+    per_agent = await store.read(uncategorised.by_agent, period)
     skills = sorted(dist.skills.values(), key=lambda s: s.id)
     waiting: dict[tuple[str, str], list[float]] = {}
     for w in dist.waiting.values():
@@ -127,7 +129,7 @@ async def build_snapshot(app: web.Application) -> dict[str, Any]:
         f = rows.get(key) or {}
         return {"offered": f.get("offered", 0), "answered": f.get("answered", 0),
                 "abandoned": f.get("abandoned", 0) + f.get("abandoned_short", 0),
-                "service_level": f.get("service_level")}
+                "service_level": f.get("service_level"), "uncategorised": f.get("uncategorised", 0)}
 
     out_districts, out_queues = [], []
     for d in districts:
@@ -152,6 +154,8 @@ async def build_snapshot(app: web.Application) -> dict[str, Any]:
             })
     return {"at": iso(now), "now": now.timestamp(), "day": period.as_json()["from_local"][:10],
             "districts": out_districts, "queues": out_queues, "states": STATES,
+            "agents_uncategorised": [dict(r, name=_agent_name(dist, r["agent"])) for r in per_agent
+                                     if r["uncategorised"]],
             "records_delayed": store.delayed, "nodes_down": _nodes_down(app)}
 
 
@@ -159,6 +163,11 @@ def _nodes_down(app: web.Application) -> list[str]:
     """The cluster's nodes whose AMI link is down (their agents cannot be rung)."""
     nodes = getattr(app.get(AMI), "nodes", None) or {}
     return sorted(name for name, link in nodes.items() if not link.up)
+
+
+def _agent_name(dist: Any, agent_id: str) -> str:
+    rt = dist.agents.get(agent_id)
+    return rt.agent.name if rt is not None else agent_id
 
 
 def _today_figures(db, period: reports.Period, use_cache: bool = True):

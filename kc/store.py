@@ -115,6 +115,7 @@ class Store:
         self._reader = ThreadPoolExecutor(max_workers=self.READERS, thread_name_prefix="kc-db-read")
         self._local = threading.local()
         self._readers: list[sqlite_utils.Database] = []
+        self._readers_lock = threading.Lock()    # not the writer's: a reader never waits for it
         self._journal = RecordJournal(path.with_name(path.name + ".pending"))
 
     def _ensure(self) -> sqlite_utils.Database:
@@ -162,7 +163,7 @@ class Store:
         db = getattr(self._local, "db", None)
         if db is None:
             db = self._local.db = connect_reader(self.path)
-            with self._lock:
+            with self._readers_lock:
                 self._readers.append(db)
         try:
             return fn(db, *args, **kwargs)
@@ -247,7 +248,7 @@ class Store:
         """Close the readers first, then write what waits and checkpoint, so no write-ahead
         log is left beside the database after a clean stop."""
         self._reader.shutdown(wait=True)
-        with self._lock:
+        with self._readers_lock:
             for db in self._readers:
                 db.conn.close()
             self._readers.clear()

@@ -348,7 +348,9 @@ async def run_purge(settings: Settings, store: Store, clock: Clock, days: int) -
         if done:
             break
     log.info("retention purge: %d steps, the longest %.1f ms in the writer, %.1f ms with its wait "
-             "for the writer; %d over 50 ms", steps, job.longest * 1000, longest * 1000, job.over_50ms)
+             "for the writer; %d over 50 ms; p99 %.1f ms, p50 %.1f ms; the longest used %.1f ms of CPU",
+             steps, job.longest * 1000, longest * 1000, job.over_50ms, job.hold_percentile(99) * 1000,
+             job.hold_percentile(50) * 1000, job.longest_cpu * 1000)
     counts = job.result()
     # The queue_log carries callers' numbers too (ENTERQUEUE): same pseudonyms there.
     counts["queue_log"] = await asyncio.get_running_loop().run_in_executor(

@@ -240,3 +240,15 @@ def release_instance(inst: KcInstance) -> None:
         inst.stop()
     else:
         remove_instance(inst)
+
+
+def init_with_queues(inst: KcInstance, configs: list) -> None:
+    """`kc init --demo` on the instance, then these queue configurations written before start
+    (short timings for a test: overflow steps, targets, wrap-up)."""
+    import sqlite_utils
+    from kc.queue_config import save_queue_config
+    subprocess.run([*KC, "init", "--demo"], cwd=ROOT, env=inst.env, check=True, capture_output=True)
+    db = sqlite_utils.Database(inst.var / "kc.db")
+    for config in configs:
+        save_queue_config(db, config)
+    db.conn.close()

@@ -43,7 +43,8 @@
                  big("paused", d.agents.paused, false, "paused"),
                  big("answered today", d.answered, false, "answered"),
                  big("abandoned today", d.abandoned, false, "abandoned"),
-                 big("service level today", pct(d.service_level), false, "service_level"));
+                 big("service level today", pct(d.service_level), false, "service_level"),
+                 big("okategoriserade idag", d.uncategorised, d.uncategorised > 0, "uncategorised"));
       card.append(row);
       grid.append(card);
     }
@@ -56,11 +57,25 @@
       tr.dataset.queue = q.name;
       const cells = [q.skill_name + " @ " + q.district, q.waiting, wait(q.longest_wait_since),
                      q.written_waiting, wait(q.written_longest_wait_since), q.agents.ready,
-                     busy(q.agents), q.agents.paused, loggedIn(q.agents), q.answered, q.abandoned, pct(q.service_level)];
+                     busy(q.agents), q.agents.paused, loggedIn(q.agents), q.answered, q.abandoned, pct(q.service_level),
+                     q.uncategorised];
       const keys = ["name", "waiting", "longest", "written", "written_longest", "ready", "busy", "paused",
-                    "logged_in", "answered", "abandoned", "service_level"];
+                    "logged_in", "answered", "abandoned", "service_level", "uncategorised"];
       cells.forEach((v, i) => { const td = text(mk(i === 0 ? "th" : "td"), v); td.dataset.key = keys[i]; tr.append(td); });
       body.append(tr);
+    }
+    const agents = document.querySelector("#wb-uncategorised tbody");
+    agents.replaceChildren();
+    for (const a of snap.agents_uncategorised || []) {
+      if (only && a.agent_district !== only) continue;
+      const tr = mk("tr");
+      tr.dataset.agent = a.agent;
+      [a.name, a.agent_district, a.answered, a.uncategorised].forEach((v, i) => {
+        const td = text(mk(i === 0 ? "th" : "td"), v);
+        td.dataset.key = ["agent", "district", "answered", "uncategorised"][i];
+        tr.append(td);
+      });
+      agents.append(tr);
     }
   }
 

@@ -244,3 +244,48 @@ async def _wrap_up(tmp_path: Path, needs_category: bool) -> None:
     finally:
         await dist.close()
         store.close()
+
+
+def test_an_announcement_never_waits_for_the_writer(tmp_path: Path):
+    """Place and estimate come from memory and a reader: a writer busy with other jobs (a
+    thousand callers' records, a purge window) does not delay what the caller hears."""
+    asyncio.run(_announce_with_busy_writer(tmp_path))
+
+
+async def _announce_with_busy_writer(tmp_path: Path) -> None:
+    import threading
+    clock = Clock()
+    store = Store(tmp_path / "kc.db")
+    await store.run(load_demo, clock)
+    dist = Distributor(store, ScriptedPbx(), clock, QueueLog(tmp_path / "queue_log"),
+                       ring_timeout=15, wrap_up_seconds=0)
+    release = threading.Event()
+    try:
+        await dist.load()
+        cids = []
+        for n in range(2):
+            cid = await store.run(queries.create_contact, channel="phone", district="bromma",
+                                  caller=f"070100000{n}", skill="school", language="sv",
+                                  started_at=clock.now.isoformat())
+            dist.expect(cid, Queued("school", "bromma", "sv", f"070100000{n}", None))
+            dist.on_event(parse_event({"Event": "UserEvent", "UserEvent": "KcWaiting",
+                                       "ContactID": str(cid), "Uniqueid": f"u{cid}",
+                                       "Channel": f"PJSIP/residents-{cid}"}))
+            cids.append(cid)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        await store.run(lambda db: None)
+        busy = asyncio.ensure_future(store.run(lambda db: release.wait(30)))   # the writer is held
+        await asyncio.sleep(0.05)
+        info = await asyncio.wait_for(dist.waiting_info(cids[1]), 5)
+        assert info is not None and info[0] == 2 and info[2] == "sv"
+        release.set()
+        await busy
+        await store.run(lambda db: None)
+        events = await store.run(lambda db: [r[0] for r in db.execute(
+            "select kind from contact_events where contact_id = ?", [cids[1]])])
+        assert "announced" in events                      # written once the writer was free
+    finally:
+        release.set()
+        await dist.close()
+        store.close()

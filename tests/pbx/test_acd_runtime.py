@@ -10,15 +10,13 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import subprocess
 import time
 from datetime import datetime, timezone
 
 import pytest
-import sqlite_utils
 
-from kc.queue_config import OverflowStep, QueueConfig, save_queue_config
-from kc_instance import KC, ROOT, make_instance, remove_instance
+from kc.queue_config import OverflowStep, QueueConfig
+from kc_instance import init_with_queues, make_instance, remove_instance
 from conftest import registered_phone
 from sipp_driver import SipPhone, call, free_udp_port
 
@@ -38,17 +36,13 @@ def acd(tmp_path_factory):
     inst.env.update(KC_RING_TIMEOUT="5", KC_ANNOUNCE_SECONDS="6", KC_WRAP_UP_SECONDS="0",
                     KC_CALLBACK_TRUNK=f"127.0.0.1:{inst.callback_port}")
     try:
-        subprocess.run([*KC, "init", "--demo"], cwd=ROOT, env=inst.env, check=True, capture_output=True)
-        db = sqlite_utils.Database(inst.var / "kc.db")
-        for config in (
+        init_with_queues(inst, [
             QueueConfig("elderly-care", "hasselby-vallingby", overflow=(OverflowStep(4, ("bromma",)),)),
             QueueConfig("elderly-care", "bromma", overflow=()),
             QueueConfig("social-services", "bromma", overflow=(OverflowStep(0, ("*",)),)),
             QueueConfig("school", "bromma", wrap_up_seconds=3, overflow=()),
             QueueConfig("school", "hasselby-vallingby", overflow=()),
-        ):
-            save_queue_config(db, config)
-        db.conn.close()
+        ])
         inst.start()
         yield inst
     finally:

@@ -127,7 +127,8 @@ Q = f"from={DAY}&to={DAY}"
 API_ROUTES = [f"/api/reports/summary?{Q}", f"/api/reports/table?by=queue&{Q}",
               f"/api/reports/staffing?{Q}", f"/api/reports/queue.csv?{Q}",
               f"/api/reports/summary.csv?{Q}", f"/api/reports/staffing.csv?{Q}",
-              f"/api/reports/charts/volume-by-day.svg?{Q}"]
+              f"/api/reports/charts/volume-by-day.svg?{Q}", f"/api/reports/agents?{Q}",
+              f"/api/reports/agents.csv?{Q}", f"/api/reports/rundgang.csv?{Q}"]
 PAGE_ROUTES = [f"/reports?{Q}"]
 REPORT_READERS = {"admin", "supervisor", "manager"}
 RUNNERS_ROLES = {"admin", "supervisor"}
