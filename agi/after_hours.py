@@ -230,8 +230,10 @@ class AfterHours:
                    interruptible: bool = False) -> str | None:
         if chan.hung_up:
             raise CallerGone("caller left")
-        path = await self.prompts.ensure(sentence, language)
-        return await chan.stream(str(path), "0123456789*#" if interruptible else "")
+        if not interruptible:
+            return await chan.stream(str(await self.prompts.ensure(sentence, language)), "")
+        path, digit = await chan.listening(self.prompts.ensure(sentence, language))
+        return digit if path is None else await chan.stream(str(path), "0123456789*#")
 
 
 # ---------------------------------------------------------------------- the ACD side
