@@ -18,6 +18,7 @@ NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("/wallboard", "Wallboard", ("admin", "supervisor", "manager", "agent")),
     ("/admin/agents", "Agents", ("admin", "supervisor")),
     ("/admin/org", "Districts and queues", ("admin", "supervisor")),
+    ("/admin/surveys", "Survey", ("admin", "supervisor")),
 ]
 
 

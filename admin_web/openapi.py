@@ -83,6 +83,16 @@ PATHS: dict[str, dict[str, Any]] = {
         "Replace a queue's settings", "admin", [_path("skill", SKILL), _path("district", DISTRICT)],
         _obj({"service_level_seconds": {"type": "number"}, "wrap_up_seconds": {"type": "number"},
               "priority": {"type": "integer"}, "overflow": OVERFLOW}))},
+    "/api/surveys": {"get": _op("Every queue's survey after the call", READERS)},
+    "/api/surveys/{skill}/{district}": {"put": _op(
+        "Switch a queue's survey on or off, its questions per language", "admin, supervisors of the district",
+        [_path("skill", SKILL), _path("district", DISTRICT)],
+        _obj({"enabled": {"type": "boolean"}, "every_nth": {"type": "integer", "minimum": 0, "maximum": 10000},
+              "questions": {"type": "array", "maxItems": 3, "items": {
+                  "type": "object", "additionalProperties": {"type": "string", "maxLength": 300}}}}))},
+    "/api/reports/survey": {"get": _op(
+        "The survey's answers per district, queue, agent or category, with the share who answered",
+        READERS, [*PERIOD, _param("by", {"enum": ["district", "queue", "agent", "category"]})])},
     "/api/menus/{district}": {
         "get": _op("The published menu", READERS, [_path("district", DISTRICT)]),
         "put": _op("Publish a menu", "admin", [_path("district", DISTRICT),

@@ -204,7 +204,8 @@ class CallFlow:
             if self.on_queued is not None:
                 self.on_queued(contact_id, then.skill, district, session.language, caller,
                                then.priority or None)
-            await chan.set_variables(KC_CONTACT_ID=contact_id, KC_SKILL=then.skill, KC_NEXT="wait")
+            await chan.set_variables(KC_CONTACT_ID=contact_id, KC_SKILL=then.skill,
+                                     KC_SURVEY="yes" if then.survey else "no", KC_NEXT="wait")
         elif isinstance(then, Transfer):   # to an outside number: the dialplan dials it
             await self._transfer_out(chan, record, then.target)
         elif isinstance(then, Hangup):

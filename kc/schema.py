@@ -13,6 +13,7 @@ from typing import Callable
 import sqlite_utils
 
 from .queue_config import DEFAULT_SERVICE_LEVEL_SECONDS, TABLE as QUEUES_TABLE
+from .surveys import create_tables
 
 # A caller calling again within this many hours counts as a repeat caller (reports).
 REPEAT_WINDOW_HOURS = 24
@@ -385,6 +386,12 @@ def report_hours(db: sqlite_utils.Database) -> None:
                "from report_buckets b group by b.hour")
 
 
+def survey(db: sqlite_utils.Database) -> None:
+    """Migration ``0023_survey``: the survey after a call per queue, who was asked and the
+    scores they gave (`kc.surveys`)."""
+    create_tables(db)
+
+
 # (name, step) in the order they were written.
 STEPS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_initial", initial),
@@ -404,4 +411,5 @@ STEPS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0015_contact_figures", contact_figures),
     ("0016_report_hours", report_hours),
     ("0017_organisation", organisation),
+    ("0023_survey", survey),
 ]

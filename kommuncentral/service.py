@@ -31,6 +31,7 @@ from admin_web.keys import (AMI, CALL_DATA, CLOCK, DISTRIBUTOR, HUB, MAIL, ORG_C
                             RELOAD_PJSIP, SETTINGS, STORE, TASKS)
 from agi.after_hours import setup as after_hours_setup
 from agi.acd_routes import AcdRoutes
+from agi.survey import SurveyRoute
 from agi import fallback_stage
 from agi.call_catalogue import LiveCatalogue
 from agi.call_flow import CallFlow
@@ -226,7 +227,9 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
                                                      distributor, app[AMI], asterisk_user_ids(settings))
         server = FastAgiServer({"menu": flow.menu, "agent-feature": flow.agent_feature,
                                 **flow.after_hours.routes(),
-                                **AcdRoutes(distributor, prompts, catalogue).routes()},
+                                **AcdRoutes(distributor, prompts, catalogue).routes(),
+                                "survey": SurveyRoute(store, prompts, clock,
+                                                      distributor.agent_left).survey},
                                settings.bind_host, settings.agi_port,
                                secret=settings.secret("agi.secret"),
                                allow=parse_allow(settings.agi_allow))

@@ -32,6 +32,10 @@ NOT_PERSONAL: dict[str, set[str]] = {
     "transfer_codes": {"code", "target"},
     "agents": {"id", "name", "district", "languages", "cleared_for", "sip_ha1"},
     "agent_skills": {"agent", "skill", "proficiency"},
+    # the survey after a call: the city's questions, and scores 1-5 (no caller in them)
+    "queue_surveys": {"skill", "district", "enabled", "every_nth", "questions"},
+    "contact_surveys": {"contact_id", "asked_at", "reason", "language", "questions"},
+    "survey_answers": {"contact_id", "question", "score"},
     "agent_status": {"agent", "state", "reason", "since"},
     "menu_versions": {"id", "district", "version", "body", "created_at", "created_by",
                       "published", "note"},
