@@ -124,7 +124,7 @@ class AfterHours:
         call, or None when it ends here (`KC_NEXT=hangup`)."""
         if language not in LANGUAGES:
             language = await self.store.run(schedule_store.last_language, _caller(chan) or None)
-        language = language if language in LANGUAGES else "sv"
+        language = language if language in LANGUAGES and language in self.prompts.voices else "sv"
         if isinstance(decision, Routed):
             await self._routed(chan, contact_id, decision, skill, language)
             return decision.target

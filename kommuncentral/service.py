@@ -17,7 +17,7 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from acd import estimate, queue_log
+from acd import queue_log
 from acd.ami import AmiLink
 from acd.ami_events import AMI_EVENTS
 from acd.distributor import Distributor, Queued
@@ -36,6 +36,7 @@ from agi import fallback_stage
 from agi.call_catalogue import LiveCatalogue
 from agi.call_flow import CallFlow
 from agi.fastagi import FastAgiServer, parse_allow
+from agi import phrasebook
 from agi.phrases import PhraseParts
 from agi.prompts import PromptCache
 from cases import retention
@@ -328,9 +329,12 @@ async def _warm_prompts(catalogue: LiveCatalogue, prompts: PromptCache) -> None:
         for text in ("Du är inloggad och redo.", "Du är utloggad.", "Du har paus.",
                      "Det gick inte. Försök igen."):
             await prompts.ensure(text, "sv")
-        # what waiting callers hear: the announcements' parts and the call-back confirmation
+        # what waiting callers hear: the announcements' parts and the call-back confirmation;
+        # the survey's introduction and thanks
+        fixed = ("callback_confirmed", "survey_intro", "survey_thanks")
         await PhraseParts(prompts).render(
-            {lang: [estimate.callback_text(lang)[0]] for lang in estimate.CALLBACK_TEXT})
+            {lang: [phrasebook.text(key, lang) for key in fixed]
+             for lang in phrasebook.languages() if lang in prompts.voices})
     except asyncio.CancelledError:
         raise
     except Exception:
