@@ -82,7 +82,11 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/queues/{skill}/{district}": {"put": _op(
         "Replace a queue's settings", "admin", [_path("skill", SKILL), _path("district", DISTRICT)],
         _obj({"service_level_seconds": {"type": "number"}, "wrap_up_seconds": {"type": "number"},
-              "priority": {"type": "integer"}, "overflow": OVERFLOW}))},
+              "priority": {"type": "integer"}, "overflow": OVERFLOW,
+              "escalation": {"type": "array", "items": _obj(
+                  {"after_seconds": {"type": "number"}, "raise_by": {"type": "integer"}},
+                  ("after_seconds", "raise_by"))},
+              "alert_seconds": {"type": "number", "minimum": 0, "maximum": 86400}}))},
     "/api/surveys": {"get": _op("Every queue's survey after the call", READERS)},
     "/api/surveys/{skill}/{district}": {"put": _op(
         "Switch a queue's survey on or off, its questions per language", "admin, supervisors of the district",

@@ -287,7 +287,8 @@ def _queues(data: dict, districts: set[str], skills: set[str], p: _Problems) -> 
             continue
         where = f"queues[{i}] ({config.name})"
         _unknown_keys(item, ("name", "skill", "district", "service_level_seconds",
-                             "wrap_up_seconds", "overflow", "priority"), where, p)
+                             "wrap_up_seconds", "overflow", "priority", "escalation",
+                             "alert_seconds"), where, p)
         if config.skill not in skills:
             p.add(where, f"no skill {config.skill!r}")
         if config.district not in districts:

@@ -26,8 +26,8 @@ from typing import Any
 
 import sqlite_utils
 
-from .domain import (ANY_DISTRICT, DEFAULT_SERVICE_LEVEL_SECONDS, OverflowStep, QueueConfig,
-                     queue_name)
+from .domain import (ANY_DISTRICT, DEFAULT_SERVICE_LEVEL_SECONDS, EscalationStep, OverflowStep,
+                     QueueConfig, queue_name)
 from .errors import InvalidInput, NotFound
 
 __all__ = ["ANY_DISTRICT", "DEFAULT_SERVICE_LEVEL_SECONDS", "OverflowStep", "QueueConfig", "queue_name"]
@@ -45,6 +45,8 @@ def _row(config: QueueConfig) -> dict[str, Any]:
         "wrap_up_seconds": config.wrap_up_seconds,
         "overflow": json.dumps([s.to_list() for s in config.overflow], ensure_ascii=False),
         "priority": config.priority,
+        "escalation": json.dumps([[s.after_seconds, s.raise_by] for s in config.escalation]),
+        "alert_seconds": config.alert_seconds,
     }
 
 
@@ -55,6 +57,9 @@ def _from_row(row: dict[str, Any]) -> QueueConfig:
         wrap_up_seconds=row["wrap_up_seconds"],
         overflow=tuple(OverflowStep(float(a), tuple(d)) for a, d in json.loads(row["overflow"] or "[]")),
         priority=row["priority"],
+        escalation=tuple(EscalationStep(float(a), int(r))
+                         for a, r in json.loads(row.get("escalation") or "[]")),
+        alert_seconds=row.get("alert_seconds") or 0.0,
     )
 
 

@@ -392,6 +392,13 @@ def survey(db: sqlite_utils.Database) -> None:
     create_tables(db)
 
 
+def queue_escalation(db: sqlite_utils.Database) -> None:
+    """Migration ``0023_queue_escalation``: a queue's priority steps by waiting time
+    (`[[after_seconds, raise_by], ...]`) and the wait that alerts its supervisors."""
+    db.execute("alter table queues add column escalation text not null default '[]'")
+    db.execute("alter table queues add column alert_seconds real not null default 0")
+
+
 # (name, step) in the order they were written.
 STEPS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_initial", initial),
@@ -412,4 +419,5 @@ STEPS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0016_report_hours", report_hours),
     ("0017_organisation", organisation),
     ("0023_survey", survey),
+    ("0023_queue_escalation", queue_escalation),
 ]

@@ -51,7 +51,7 @@ NOT_PERSONAL: dict[str, set[str]] = {
     "web_sessions": {"id_hash", "username", "csrf", "created_at", "expires_at"},
     "audit_log": {"id", "at", "username", "action"},
     "queues": {"skill", "district", "service_level_seconds", "wrap_up_seconds", "overflow",
-               "priority"},
+               "priority", "escalation", "alert_seconds"},
     "schedules": {"district", "body", "updated_at", "updated_by"},
     "after_hours_requests": {"id", "contact_id", "district", "kind", "target", "language",
                              "created_at", "due_at", "handled_at", "handled_by"},
