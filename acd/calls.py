@@ -73,6 +73,17 @@ class Calls:
                 return True
         return False
 
+    async def agent_left(self, contact_id: int, now: float) -> bool:
+        """The agent hung up and the caller stays on the line (the survey after the call,
+        `kc-survey`): the call is complete now and the agent goes on to wrap-up, not when the
+        caller hangs up. False if the contact is not talking to an agent."""
+        conn = self.connected.get(contact_id)
+        if conn is None or conn.callback:
+            return False
+        conn.ended_by = conn.ended_by or "agent"
+        await self.complete(conn, now)
+        return True
+
     async def complete(self, conn: Connected, now: float) -> None:
         floor = self.floor
         if self.connected.get(conn.contact_id) is not conn:

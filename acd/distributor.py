@@ -257,6 +257,10 @@ class Distributor:
         log.info("click to call %s for %s: %s", number, agent_id,
                  "answered" if answered else "not answered")
 
+    async def agent_left(self, contact_id: int) -> bool:
+        """The agent hung up; the caller stays for the survey (`acd.calls.Calls.agent_left`)."""
+        return await self.calls.agent_left(contact_id, self.floor.now())
+
     async def resync(self, lost_at: float | None = None) -> None:
         """After an AMI (re)connect, and after a crash: read the PBX's state again; calls it
         no longer has ended at `lost_at` (when the link was lost), if known."""

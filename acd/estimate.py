@@ -25,16 +25,3 @@ def estimated_wait(position: int, handle_seconds: float, staffed: int) -> float:
 
 def minutes(seconds: float) -> int:
     return max(1, math.ceil(seconds / 60))
-
-
-CALLBACK_TEXT = {
-    "sv": "Tack. Du behåller din plats i kön och vi ringer upp dig så snart en handläggare är ledig. "
-          "Du kan lägga på nu.",
-    "en": "Thank you. You keep your place in the queue and we will call you back as soon as an "
-          "agent is free. You may hang up now.",
-}
-
-
-def callback_text(language: str) -> tuple[str, str]:
-    lang = language if language in CALLBACK_TEXT else "sv"
-    return CALLBACK_TEXT[lang], lang

@@ -55,7 +55,7 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator, NamedTuple
 
 from kc.domain import AgentState
-from kc.domain import ANY_DISTRICT, OverflowStep, QueueConfig
+from kc.domain import ANY_DISTRICT, EscalationStep, OverflowStep, QueueConfig
 
 # Before queues were configurable every district's agents could take a call at once (home first).
 IMMEDIATE_ANYWHERE: tuple[OverflowStep, ...] = (OverflowStep(0.0, (ANY_DISTRICT,)),)
@@ -138,6 +138,15 @@ class RoutingPolicy:
         q = self._queues.get((skill, district))
         return q.priority if q is not None else 0
 
+    def escalation(self, skill: str, district: str) -> tuple[EscalationStep, ...]:
+        q = self._queues.get((skill, district))
+        return q.escalation if q is not None else ()
+
+    @property
+    def escalates(self) -> bool:
+        """Does any queue raise its callers' priority with the wait?"""
+        return any(q.escalation for q in self._queues.values())
+
     def reach(self, skill: str, call_district: str, agent_district: str) -> tuple[int, float] | None:
         """(tier, after_seconds) at which agents of `agent_district` may take calls of queue
         (skill, call_district): (0, 0) at home, (k, s) via overflow step k; None: never."""
@@ -162,6 +171,20 @@ DEFAULT_POLICY = RoutingPolicy()
 
 
 # ------------------------------------------------------------------ the policy, stated plainly
+
+
+def escalated_priority(base: int, waited: float, steps: Iterable[EscalationStep]) -> tuple[int, float | None]:
+    """(the priority of a caller of base priority `base` who has waited `waited` seconds under
+    the queue's escalation steps, the wait at which it rises next or None). Pure: the clock is
+    the caller's."""
+    priority, following = base, None
+    for step in steps:
+        if waited >= step.after_seconds:
+            priority = base + step.raise_by
+        else:
+            following = step.after_seconds
+            break
+    return priority, following
 
 
 def call_order(call: WaitingCall) -> tuple:

@@ -6,6 +6,7 @@ the estimated wait.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections import deque
@@ -23,7 +24,7 @@ from .agents import AgentRuntime, Agents
 from .calls import Connected
 from .cluster import split
 from .floor import Floor
-from .routing import WaitingCall
+from .routing import WaitingCall, escalated_priority
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class Waiting:
     callid: str = ""                  # queue_log's call id when not `uniqueid` (a call-back)
     logged_at: float | None = None    # when that call id entered the queue (None: enqueued_at)
     left_at_position: int = 1         # its place when taken out (`WaitingRoom.take`)
+    base_priority: int | None = None  # before any escalation by waiting time
 
     @property
     def log_callid(self) -> str:
@@ -154,7 +156,8 @@ class WaitingRoom:
             priority = floor.policy.priority(queued.skill, queued.district)
         call = WaitingCall(contact_id, queued.skill, queued.district, queued.language,
                            int(priority), confidential, now if first else enqueued)
-        entry = Waiting(call, uniqueid, channel, queued.caller, callback=callback)
+        entry = Waiting(call, uniqueid, channel, queued.caller, callback=callback,
+                        base_priority=int(priority))
         if callback:    # a call-back still owed after a restart: its own queue_log call
             entry.callid = f"{uniqueid}-cb"
         self.waiting[contact_id] = entry
@@ -246,6 +249,7 @@ class WaitingRoom:
         floor = self.floor
         now = floor.now()
         offered = False
+        self._escalate(now)
         started = time.perf_counter()
         offers = floor.router.dispatch(now)
         if offers:   # a decision that found nothing to offer is not one (the wake-ups are many)
@@ -274,6 +278,24 @@ class WaitingRoom:
         if due is not None:
             self._wake = asyncio.get_running_loop().call_later(max(0.02, due - now + 0.01),
                                                                self._on_wake)
+
+    def _escalate(self, now: float) -> None:
+        """Callers whose wait crossed a step of their queue's escalation get its priority
+        (`acd.routing.escalated_priority`, pure) before the next decision. Only agents freed
+        since decide anew, so this runs at each dispatch, not on a timer of its own."""
+        policy, router = self.floor.policy, self.floor.router
+        if not policy.escalates:
+            return
+        for entry in self.waiting.values():
+            call = entry.call
+            steps = policy.escalation(call.skill, call.district)
+            if entry.offered_to is not None or not steps:
+                continue
+            base = call.priority if entry.base_priority is None else entry.base_priority
+            priority, _ = escalated_priority(base, now - call.enqueued_at, steps)
+            if priority != call.priority and router.remove_call(call.contact_id) is not None:
+                entry.call = dataclasses.replace(call, priority=priority)
+                router.add_call(entry.call)
 
     def _on_wake(self) -> None:
         self._wake = None

@@ -10,7 +10,7 @@ from aiohttp import web
 from . import (access_pages, acd_api, agent_pages, api, case_pages, desk, desk_after_hours,
                desk_calls, directory_api, district_api, district_pages, menu_api, menu_pages,
                metrics_route, nav, openapi, pages, proxy, queue_pages, report_pages,
-               schedule_api, wallboard)
+               schedule_api, survey_pages, wallboard)
 from .auth import Streams, authenticate, template_context
 from .errors import translate_errors
 from .keys import DEVICE_KEY, SETTINGS, STREAMS, THROTTLE
@@ -68,6 +68,7 @@ def setup(app: web.Application) -> None:
     app.add_routes(wallboard.routes)
     app.add_routes(agent_pages.routes)
     app.add_routes(queue_pages.routes)
+    app.add_routes(survey_pages.routes)       # the survey after a call, its report
     app.add_routes(district_api.routes)      # districts, skills, the whole organisation
     app.add_routes(district_pages.routes)    # the same, as admin pages
     app.add_routes(metrics_route.routes)     # /metrics: by address or token, no log-in

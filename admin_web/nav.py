@@ -19,6 +19,7 @@ NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("/admin/agents", "Agents", ("admin", "supervisor")),
     ("/admin/org", "Districts and queues", ("admin", "supervisor")),
     ("/admin/districts", "Stadsdelar", ("admin",)),
+    ("/admin/surveys", "Survey", ("admin", "supervisor")),
 ]
 
 

@@ -94,7 +94,21 @@ PATHS: dict[str, dict[str, Any]] = {
         "Replace a queue's settings", "admin", [_path("skill", SKILL), _path("district", DISTRICT)],
         _obj({"service_level_seconds": {"type": "number"}, "wrap_up_seconds": {"type": "number"},
               "written_service_level_seconds": {"type": "number", "exclusiveMinimum": 0},
-              "priority": {"type": "integer"}, "overflow": OVERFLOW}))},
+              "priority": {"type": "integer"}, "overflow": OVERFLOW,
+              "escalation": {"type": "array", "items": _obj(
+                  {"after_seconds": {"type": "number"}, "raise_by": {"type": "integer"}},
+                  ("after_seconds", "raise_by"))},
+              "alert_seconds": {"type": "number", "minimum": 0, "maximum": 86400}}))},
+    "/api/surveys": {"get": _op("Every queue's survey after the call", READERS)},
+    "/api/surveys/{skill}/{district}": {"put": _op(
+        "Switch a queue's survey on or off, its questions per language", "admin, supervisors of the district",
+        [_path("skill", SKILL), _path("district", DISTRICT)],
+        _obj({"enabled": {"type": "boolean"}, "every_nth": {"type": "integer", "minimum": 0, "maximum": 10000},
+              "questions": {"type": "array", "maxItems": 3, "items": {
+                  "type": "object", "additionalProperties": {"type": "string", "maxLength": 300}}}}))},
+    "/api/reports/survey": {"get": _op(
+        "The survey's answers per district, queue, agent or category, with the share who answered",
+        READERS, [*PERIOD, _param("by", {"enum": ["district", "queue", "agent", "category"]})])},
     "/api/menus/{district}": {
         "get": _op("The published menu", READERS, [_path("district", DISTRICT)]),
         "put": _op("Publish a menu", "admin", [_path("district", DISTRICT),

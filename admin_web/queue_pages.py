@@ -14,6 +14,7 @@ from aiohttp import web
 from kc import queries
 from kc.audit import audit
 from kc.errors import InvalidInput, NotFound
+from kc.domain import EscalationStep
 from kc.queue_config import (OverflowStep, QueueConfig, get_queue_config, list_queue_configs,
                              save_queue_config)
 
@@ -88,6 +89,26 @@ def parse_overflow(text: str) -> tuple[OverflowStep, ...]:
     return tuple(steps)
 
 
+def parse_escalation(text: str) -> tuple[EscalationStep, ...]:
+    """One step a line: `120: +5` (after 120 s waiting, the queue's priority plus 5)."""
+    steps = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        seconds, sep, raise_by = line.partition(":")
+        try:
+            steps.append(EscalationStep(float(seconds), int(raise_by.strip().lstrip("+"))))
+        except ValueError:
+            raise InvalidInput(f"escalation line {n}: write 'seconds: +raise', e.g. '120: +5'") from None
+        if not sep:
+            raise InvalidInput(f"escalation line {n}: write 'seconds: +raise', e.g. '120: +5'")
+    return tuple(steps)
+
+
+def escalation_text(config: QueueConfig) -> str:
+    return "\n".join(f"{s.after_seconds:g}: +{s.raise_by}" for s in config.escalation)
+
+
 def overflow_text(config: QueueConfig) -> str:
     return "\n".join(f"{s.after_seconds:g}: {', '.join(s.districts)}" for s in config.overflow)
 
@@ -97,7 +118,8 @@ async def queue_page(request: web.Request) -> web.Response:
     user = require_page_role(request, "admin", "supervisor")
     config = await _current(request, request.match_info["skill"], request.match_info["district"])
     return aiohttp_jinja2.render_template("queue_edit.html", request, {
-        "q": config, "overflow": overflow_text(config), "can_edit": user["role"] == "admin",
+        "q": config, "overflow": overflow_text(config), "escalation": escalation_text(config),
+        "can_edit": user["role"] == "admin",
         "error": None, "saved": request.query.get("saved") == "1"})
 
 
@@ -114,13 +136,19 @@ async def queue_save(request: web.Request) -> web.Response:
             priority = int(field("priority") or 0)
         except ValueError:
             raise InvalidInput("target, wrap-up and priority must be numbers") from None
+        try:
+            alert = float(field("alert_seconds") or 0)
+        except ValueError:
+            raise InvalidInput("the alert limit must be a number of seconds") from None
         config = QueueConfig(skill, district, numbers["service_level_seconds"],
-                             numbers["wrap_up_seconds"], parse_overflow(field("overflow")), priority)
+                             numbers["wrap_up_seconds"], parse_overflow(field("overflow")), priority,
+                             parse_escalation(field("escalation")), alert)
         await _save(request, user["username"], config, before)
     except InvalidInput as exc:
         return aiohttp_jinja2.render_template("queue_edit.html", request, {
             "q": before, "overflow": field("overflow"), "can_edit": True, "error": str(exc),
-            "saved": False, "form": {k: field(k) for k in ("service_level_seconds",
-                                                          "wrap_up_seconds", "priority")}},
+            "saved": False, "escalation": field("escalation"),
+            "form": {k: field(k) for k in ("service_level_seconds", "wrap_up_seconds", "priority",
+                                           "alert_seconds")}},
             status=422)
     raise web.HTTPFound(f"/admin/queues/{skill}/{district}?saved=1")

@@ -19,7 +19,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from cases.access import agent_clearance, may_read, supervises
-from reporting import reports, rundgang, uncategorised
+from reporting import reports, rundgang, survey_report, uncategorised
 from kc.errors import InvalidInput, NotFound
 from reporting.report_output import CHARTS, chart, to_csv
 
@@ -171,6 +171,10 @@ async def csv_export(request: web.Request) -> web.Response:
         rows, columns = [await _figures(request, period, scope)], reports.columns(None)
     elif name == "staffing":
         rows, columns = await request.app[STORE].run(reports.staffing, period, scope), STAFFING_COLUMNS
+    elif name == "survey":   # ?by=district|queue|agent|category
+        by = request.query.get("by") or None
+        rows = await request.app[STORE].run(survey_report.survey_table, period, scope, by)
+        columns = survey_report.columns(by) if by else list(survey_report.COLUMNS)
     elif name in reports.BREAKDOWNS:
         rows, columns = await _figures(request, period, scope, name), reports.columns(name)
     elif name == "agents":
@@ -255,5 +259,7 @@ async def reports_page(request: web.Request) -> dict[str, Any]:
         "goal": int(reports.SERVICE_LEVEL_GOAL * 100), "short": reports.SHORT_ABANDON_SECONDS,
         "default_target": reports.DEFAULT_TARGET_SECONDS,
         "labels": {"district": "District", "queue": "Queue", "category": "Matter category",
-                   "hour": "Hour of day", "day": "Day"},
+                   "hour": "Hour of day", "day": "Day", "agent": "Agent"},
+        "survey": {by: await store.run(survey_report.survey_table, period, scope, by)
+                   for by in survey_report.SURVEY_BREAKDOWNS},
     }

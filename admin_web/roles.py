@@ -97,6 +97,12 @@ AREAS: tuple[Area, ...] = (
          ("/api/menus/{district}", "/api/menus/{district}/share",
           "/api/menus/{district}/versions", "/api/menus/{district}/versions/{version}",
           "/api/queues")),
+    Area("`/admin/surveys` the survey after a call per queue: on/off, every n-th caller, the "
+         "questions in every menu language", "admin, supervisor (changes: admin, supervisors "
+         "of the district)", frozenset({"admin", "supervisor"}), ("/admin/surveys",)),
+    Area("`/api/surveys` the surveys' settings, `/api/reports/survey` their answers",
+         "admin, supervisor, manager",
+         READERS, ("/api/surveys", "/api/reports/survey")),
     Area("`/api/export?person=` everything stored about one person (audited)",
          "admin, supervisor", frozenset({"admin", "supervisor"}), ("/api/export",)),
 )

@@ -149,6 +149,7 @@ async def build_snapshot(app: web.Application) -> dict[str, Any]:
                 "waiting": len(ts), "longest_wait_since": min(ts) if ts else None,
                 "written_waiting": len(mail),
                 "written_longest_wait_since": min(mail) if mail else None,
+                "alert_seconds": dist.policy.queue(s.id, d.id).alert_seconds or None,
                 "agents": agent_counts(lambda rt, d=d, s=s: rt.agent.district == d.id and s.id in rt.agent.skills),
                 **today(by_queue, name),
             })

@@ -15,11 +15,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from acd import estimate
 from acd.options import NUMBER_RE
 from kc.errors import CallerGone, KcError
 
-from . import phrases
+from . import phrasebook, phrases
 from .fastagi import AgiChannel, Handler
 from .phrases import PhraseParts
 from .prompts import PromptCache, PromptError
@@ -51,7 +50,7 @@ class AcdRoutes:
                 await chan.set_variable("KC_WAIT_DONE", "yes")   # nothing left to wait for
             return
         position, eta, language = info
-        parts, lang = phrases.announcement(language, position, eta)
+        parts, lang = phrases.announcement(self._spoken(language), position, eta)
         paths = PhraseParts(self.prompts).ready(parts, lang)   # never synthesised at call time
         if paths is None:
             return                    # still rendering at start-up: the next turn says it
@@ -63,6 +62,11 @@ class AcdRoutes:
                     return
         except CallerGone:
             return
+
+    def _spoken(self, language: str) -> str:
+        """The caller's language when it has a voice here, else Swedish (a menu language
+        without one is refused at publish: `agi.phrasebook.missing`)."""
+        return language if language in self.prompts.voices else phrasebook.DEFAULT_LANGUAGE
 
     async def _finished(self, contact_id: int) -> bool:
         from kc import queries
@@ -82,7 +86,7 @@ class AcdRoutes:
             return   # the caller keeps waiting with music
         await chan.set_variable("KC_CALLBACK", "yes")
         entry = self.distributor.waiting.get(contact_id)
-        text, lang = estimate.callback_text(entry.call.language if entry else "sv")
+        text, lang = phrasebook.say("callback_confirmed", self._spoken(entry.call.language if entry else ""))
         try:
             await chan.stream(str(await self.prompts.ensure(text, lang)))
         except (CallerGone, PromptError):

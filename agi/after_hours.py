@@ -127,7 +127,7 @@ class AfterHours:
         call, or None when it ends here (`KC_NEXT=hangup`)."""
         if language not in LANGUAGES:
             language = await self.store.run(schedule_store.last_language, _caller(chan) or None)
-        language = language if language in LANGUAGES else "sv"
+        language = language if language in LANGUAGES and language in self.prompts.voices else "sv"
         if isinstance(decision, Routed):
             await self._routed(chan, contact_id, decision, skill, language)
             return decision.target
@@ -237,8 +237,10 @@ class AfterHours:
                    interruptible: bool = False) -> str | None:
         if chan.hung_up:
             raise CallerGone("caller left")
-        path = await self.prompts.ensure(sentence, language)
-        return await chan.stream(str(path), "0123456789*#" if interruptible else "")
+        if not interruptible:
+            return await chan.stream(str(await self.prompts.ensure(sentence, language)), "")
+        path, digit = await chan.listening(self.prompts.ensure(sentence, language))
+        return digit if path is None else await chan.stream(str(path), "0123456789*#")
 
 
 # ---------------------------------------------------------------------- the ACD side

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Container, Mapping, Union
+from typing import Any, Container, Mapping, Union
 
 from schedules.hours import OpeningHours
 from schedules.schedule import TZ, Status
 
-LANGUAGES = ("sv", "en")
+from . import phrasebook
+
+LANGUAGES = phrasebook.languages()   # every language the after-hours texts are in
 
 _SV_DAYS = ("måndag", "tisdag", "onsdag", "torsdag", "fredag", "lördag", "söndag")
 _EN_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -29,41 +31,9 @@ _SV_MONTHS = ("januari", "februari", "mars", "april", "maj", "juni", "juli", "au
 _EN_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
               "September", "October", "November", "December")
 
-TEXTS = {
-    "sv": {
-        "closed": "{name} har stängt just nu.",
-        "closed_holiday": "{name} har stängt i dag, {detail}.",
-        "never": "Vi kan inte säga när vi öppnar igen.",
-        "routed": "{name} har stängt just nu. Vi kopplar dig till {target}.",
-        "choices_voice": "Tryck 1 för att lämna ett röstmeddelande.",
-        "choices_callback": "Tryck 2 så ringer vi upp dig när vi öppnar.",
-        "other_language": "For English, press 9.",
-        "record": "Tala in ditt meddelande efter tonen. Avsluta med fyrkant.",
-        "recorded": "Tack. Ditt meddelande är registrerat och vi hör av oss när vi öppnar.",
-        "callback": "Tack. Vi ringer upp dig på det nummer du ringer från när vi öppnar.",
-        "nothing": "Ditt meddelande blev tomt.",
-        "goodbye": "Tack för att du ringde. Hej då.",
-    },
-    "en": {
-        "closed": "{name} is closed right now.",
-        "closed_holiday": "{name} is closed today, {detail}.",
-        "never": "We cannot say when we will open again.",
-        "routed": "{name} is closed right now. We are connecting you to {target}.",
-        "choices_voice": "Press 1 to leave a voice message.",
-        "choices_callback": "Press 2 and we will call you back when we open.",
-        "other_language": "För svenska, tryck 9.",
-        "record": "Please speak your message after the tone. Press the hash key when you are done.",
-        "recorded": "Thank you. Your message is registered and we will get back to you when we open.",
-        "callback": "Thank you. We will call you back on the number you are calling from when we open.",
-        "nothing": "Your message was empty.",
-        "goodbye": "Thank you for calling. Goodbye.",
-    },
-}
-
-
 def text(key: str, language: str, **values: str) -> str:
-    table = TEXTS.get(language, TEXTS["sv"])
-    return table[key].format(**values)
+    """An after-hours sentence (`agi.phrasebook`, keys `after_hours_*`) in `language`, else Swedish."""
+    return phrasebook.say(f"after_hours_{key}", language)[0].format(**values)
 
 
 def _sv_clock(moment: datetime) -> str:
@@ -104,11 +74,24 @@ def opening_phrase(next_open: datetime | None, now: datetime, language: str) -> 
     if next_open is None:
         return text("never", language)
     local, today = next_open.astimezone(TZ), now.astimezone(TZ).date()
+    if language in phrasebook.OPENING:
+        return _opening_in(phrasebook.OPENING[language], local, today)
     when = _when(local.date(), today, language)
     if language == "sv":
         return f"Vi öppnar igen {when} {_sv_clock(local)}."
     phrase = f"We open again {when} {_en_clock(local)}"
     return phrase if phrase.endswith(".") else phrase + "."
+
+
+def _opening_in(words: Mapping[str, Any], local: datetime, today: date) -> str:
+    """"We open again <when> <clock>." from a language's words (`agi.phrasebook.OPENING`);
+    a day a week or more away is its weekday and date (day.month)."""
+    delta = (local.date() - today).days
+    day = words["days"][local.weekday()]
+    when = (words["today"] if delta == 0 else words["tomorrow"] if delta == 1
+            else day if delta < 7 else f"{day} {local.day}.{local.month}.")
+    clock = (words["minute"] if local.minute else words["hour"]).format(h=local.hour, mm=f"{local.minute:02d}")
+    return words["sentence"].format(when=when, clock=clock)
 
 
 # ---------------------------------------------------------------------- the decision

@@ -97,9 +97,21 @@ class CallFlow:
     _pending: set = field(default_factory=set, repr=False)   # records queued for the writer, not yet written
 
     async def _play(self, chan: AgiChannel, speech: Speech) -> str | None:
-        """Play a speech; returns the digit that cut an interruptible one short."""
-        path = await self.prompts.resolve(speech.text, speech.language, speech.audio)
-        return await chan.stream(str(path), ALL_DIGITS if speech.interruptible else "")
+        """Play a speech; returns the digit that cut an interruptible one short (also one
+        pressed while its prompt was still being prepared)."""
+        return await self._say(chan, speech.text, speech.language, speech.audio,
+                               ALL_DIGITS if speech.interruptible else "")
+
+    async def _say(self, chan: AgiChannel, text: str, language: str, audio: str | None,
+                   escape: str) -> str | None:
+        preparing = self.prompts.resolve(text, language, audio)
+        if escape:
+            path, digit = await chan.listening(preparing)
+            if digit is not None:
+                return digit
+        else:
+            path = await preparing
+        return await chan.stream(str(path), escape)
 
     async def _collect(self, chan: AgiChannel, step: Collect, early: str | None) -> str | None:
         digit = early or await self._play(chan, step.prompt)
@@ -165,12 +177,15 @@ class CallFlow:
         version = call_menu.version
         session = MenuSession(call_menu.menu)
         try:
-            self._announcement_record(record, await self._announcement(chan, catalogue, district, call_menu))
+            announced = await self._announcement(chan, catalogue, district, call_menu)
+            self._announcement_record(record, announced)
             self._write(record)
             record = queries.ContactRecord(contact_id)
             step = session.start()
+            # a digit pressed during the district's announcement answers the menu's first prompt
+            pressed = announced[2] if announced else None
             while True:
-                early = None   # a digit pressed during an announcement answers the next prompt
+                early, pressed = pressed, None   # a digit pressed during a speech answers the next prompt
                 for speech in step.say:
                     if early is None:
                         early = await self._play(chan, speech)
@@ -206,7 +221,8 @@ class CallFlow:
             if self.on_queued is not None:
                 self.on_queued(contact_id, then.skill, district, session.language, caller,
                                then.priority or None)
-            await chan.set_variables(KC_CONTACT_ID=contact_id, KC_SKILL=then.skill, KC_NEXT="wait")
+            await chan.set_variables(KC_CONTACT_ID=contact_id, KC_SKILL=then.skill,
+                                     KC_SURVEY="yes" if then.survey else "no", KC_NEXT="wait")
         elif isinstance(then, Transfer):   # to an outside number: the dialplan dials it
             await self._transfer_out(chan, record, then.target)
         elif isinstance(then, Hangup):
@@ -220,27 +236,32 @@ class CallFlow:
         self._record_referrals(record, session)
 
     async def _announcement(self, chan: AgiChannel, catalogue: Catalogue, district: str,
-                            call_menu: CallMenu) -> tuple[list[str], str] | None:
+                            call_menu: CallMenu) -> tuple[list[str], str, str | None] | None:
         """The district's temporary announcement, in each menu language it has (default first);
-        returns (languages played, end time), or None when there is none."""
+        a caller who knows the menu may press its digit during it (the rest is skipped).
+        Returns (languages played, end time, the digit pressed or None), or None when there
+        is none."""
         ann = catalogue.announcement(district, self.clock())
         if ann is None:
             return None
-        played = []
+        played: list[str] = []
         for lang in call_menu.menu.languages:
             text, audio = ann.texts.get(lang), ann.audio.get(lang)
             if not (text or audio):
                 continue
-            path = await self.prompts.resolve(text or "", lang, audio)
-            await chan.stream(str(path), "")
             played.append(lang)
-        return played, ann.ends_at
+            digit = await self._say(chan, text or "", lang, audio, ALL_DIGITS)
+            if digit is not None:
+                return played, ann.ends_at, digit
+        return played, ann.ends_at, None
 
     def _announcement_record(self, record: queries.ContactRecord,
-                             played: tuple[list[str], str] | None) -> None:
+                             played: tuple[list[str], str, str | None] | None) -> None:
         if played is not None:
-            record.event(iso(self.clock()), "announcement",
-                         {"languages": played[0], "ends_at": played[1]})
+            data = {"languages": played[0], "ends_at": played[1]}
+            if played[2] is not None:
+                data["interrupted_by"] = played[2]
+            record.event(iso(self.clock()), "announcement", data)
 
     def _record_referrals(self, record: queries.ContactRecord, session: MenuSession) -> None:
         """Each e-service the caller was pointed to becomes a contact event `eservice_referral`."""

@@ -15,7 +15,7 @@ import ipaddress
 import logging
 import re
 from dataclasses import dataclass
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, TypeVar
 from urllib.parse import unquote
 
 from kc.errors import AgiLinkError, CallerGone
@@ -59,6 +59,13 @@ def parse_result(line: str) -> AgiResult:
 
 
 Handler = Callable[["AgiChannel"], Awaitable[None]]
+T = TypeVar("T")
+
+
+def _consume(task: "asyncio.Future") -> None:
+    """A preparation nobody waits for any more: its failure is logged, not left unretrieved."""
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("a prompt prepared while the caller pressed on failed: %s", task.exception())
 
 
 class AgiChannel:
@@ -168,6 +175,25 @@ class AgiChannel:
             self.hung_up = True
             raise CallerGone("hang-up during playback")
         return chr(code) if code > 0 else None
+
+    async def listening(self, preparing: Awaitable[T], poll: float = 0.25) -> tuple[T | None, str | None]:
+        """Await `preparing` (e.g. a prompt being synthesised) while the caller is heard:
+        Asterisk drops a digit pressed between two AGI commands, so while the next prompt is
+        not ready the channel waits for a digit in short turns. Returns (what `preparing`
+        gave, None) or, when a digit came first, (None, the digit); the preparation then
+        goes on by itself (a prompt is still written for the next caller)."""
+        task = asyncio.ensure_future(preparing)
+        await asyncio.wait({task}, timeout=0.02)    # ready at once: no extra round trip
+        while not task.done():
+            try:
+                digit = await self.wait_for_digit(poll)
+            except BaseException:
+                task.add_done_callback(_consume)
+                raise
+            if digit is not None:
+                task.add_done_callback(_consume)
+                return None, digit
+        return task.result(), None
 
     async def wait_for_digit(self, timeout: float) -> str | None:
         result = await self.command("WAIT FOR DIGIT", int(timeout * 1000), timeout=timeout + 10)

@@ -58,6 +58,7 @@ class QueueAction:
 
     skill: str
     priority: int = 0
+    survey: bool = False      # the caller agreed to the survey after the call by choosing this
     kind: ClassVar[str] = "queue"
 
 
@@ -256,7 +257,7 @@ def _parse_action(data: Any, where: str) -> Action:
     kind = data.get("action")
     fields: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         "submenu": (("node",), ()),
-        "queue": (("skill",), ("priority",)),
+        "queue": (("skill",), ("priority", "survey")),
         "info": (("prompt",), ("audio", "then")),
         "eservice": (("name", "address"), ("audio", "then")),
         "transfer": (("number",), ()),
@@ -272,7 +273,11 @@ def _parse_action(data: Any, where: str) -> Action:
     if kind == "submenu":
         return SubmenuAction(_str(data["node"], where, "node"))
     if kind == "queue":
-        return QueueAction(_str(data["skill"], where, "skill"), _int(data.get("priority", 0), where, "priority"))
+        survey = data.get("survey", False)
+        if not isinstance(survey, bool):
+            raise _fail(where, f"survey must be true or false, got {survey!r}")
+        return QueueAction(_str(data["skill"], where, "skill"),
+                           _int(data.get("priority", 0), where, "priority"), survey)
     if kind in ("info", "eservice"):
         then = data.get("then", "return")
         if then not in THEN_VALUES:
@@ -349,6 +354,8 @@ def _dump_action(action: Action) -> dict[str, Any]:
         out["node"] = action.node
     elif isinstance(action, QueueAction):
         out.update(skill=action.skill, priority=action.priority)
+        if action.survey:
+            out["survey"] = True
     elif isinstance(action, InfoAction):
         out["prompt"] = dict(action.prompt)
     elif isinstance(action, EServiceAction):
@@ -623,6 +630,7 @@ class Collect:
 class Queue:
     skill: str
     priority: int = 0
+    survey: bool = False      # the caller agreed in the menu to the survey after the call
 
 
 @dataclass(frozen=True)
@@ -764,7 +772,7 @@ class MenuSession:
     def _apply(self, action: Action, key: str) -> Step:
         """Carry out an action; never calls _failure, so on_fail cannot recurse."""
         if isinstance(action, QueueAction):
-            return self._emit((), Queue(action.skill, action.priority))
+            return self._emit((), Queue(action.skill, action.priority, action.survey))
         if isinstance(action, TransferAction):
             return self._emit((), Transfer(action.number))
         if isinstance(action, DirectoryAction):
@@ -806,7 +814,7 @@ class MenuSession:
             self._event("cap", self.node_id)
             on_fail = self._node.on_fail
             if isinstance(on_fail, QueueAction):
-                then = Queue(on_fail.skill, on_fail.priority)
+                then = Queue(on_fail.skill, on_fail.priority, on_fail.survey)
             elif isinstance(on_fail, TransferAction):
                 then = Transfer(on_fail.number)
             else:

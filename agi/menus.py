@@ -22,7 +22,8 @@ from agi.menu import (EServiceAction, InfoAction, Menu, MenuError, menu_with_dis
 from agi.prompts import VOICES, PromptCache, PromptError
 from agi.recordings import AUDIO_REF
 
-from agi import menu_store
+from agi import menu_store, phrasebook
+from kc import surveys
 from kc.audit import audit
 from kc.clock import Clock, iso, parse_iso
 from kc import strict_yaml
@@ -88,6 +89,8 @@ def check(body: Any, skills: set[str] | None) -> tuple[Menu | None, list[str]]:
         if lang not in VOICES:
             problems.append(f"menu: no speech synthesiser voice for language {lang!r} "
                             f"(available: {', '.join(sorted(VOICES))})")
+    # what the system says besides the menu (waiting, call-back, after hours, survey)
+    problems += [f"menu: {p}" for p in phrasebook.missing(menu.languages, VOICES)]
     for where, ref in _audio_refs(menu):
         if ref and not AUDIO_REF.match(ref):
             problems.append(f"{where} must be an uploaded recording (uploads/<id>), not {ref!r}")
@@ -127,6 +130,14 @@ def coverage_problems(db, district: str) -> list[str]:
             for node_id, where, skill in queued_skills(menu) if skill and skill not in have]
 
 
+def survey_problems(db, menu: Menu, users: list[str]) -> list[str]:
+    """A queue's survey that is on must ask its questions in every language of the menu its
+    district plays."""
+    return [f"survey of {s.skill}@{s.district}: no text for {gap}"
+            for s in surveys.list_surveys(db) if s.enabled and s.district in users
+            for gap in s.missing_languages(menu.languages)]
+
+
 def _users_data(db, owner: str, extra: str | None) -> tuple[list[str], dict[str, str], dict[str, set[str]]]:
     users = menu_store.users_of(db, owner)
     if extra and extra not in users:
@@ -144,6 +155,7 @@ async def problems_for(store: Store, district: str, body: Any,
     users, names, skills_of = await store.run(_users_data, district, also)
     if menu is not None:
         problems += sharing_problems(menu, users, names, skills_of)
+        problems += await store.run(survey_problems, menu, users)
     return menu, problems, users
 
 

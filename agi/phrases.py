@@ -18,33 +18,27 @@ from pathlib import Path
 
 from acd.estimate import minutes
 
+from . import phrasebook
 from .prompts import PromptCache, PromptError
 
 log = logging.getLogger(__name__)
 
 LARGEST = 9999   # a place in the queue or minutes beyond this are said as this
 
-# language -> the fixed texts of the announcement, the word for one minute / several minutes,
-# how "one" is said before "minut" (Swedish: "en minut", not "ett"), and the word between the
-# hundreds and the rest (English: "three hundred and five").
-_ANNOUNCE = {
-    "sv": {"you_are": "Du är nummer", "in_queue": "i kön.", "wait_is": "Beräknad väntetid är",
-           "minute": "minut.", "minutes": "minuter.", "one_minute": "en", "and": None},
-    "en": {"you_are": "You are number", "in_queue": "in the queue.",
-           "wait_is": "The estimated waiting time is", "minute": "minute.", "minutes": "minutes.",
-           "one_minute": None, "and": "and"},
-}
-DEFAULT_LANGUAGE = "sv"
+DEFAULT_LANGUAGE = phrasebook.DEFAULT_LANGUAGE
+_FIXED = ("wait_you_are", "wait_in_queue", "wait_is", "wait_minute", "wait_minutes",
+          "wait_minutes_few", "wait_one")
 
 
 def languages() -> tuple[str, ...]:
-    return tuple(_ANNOUNCE)
+    """The languages the announcement can be said in (its texts: `agi.phrasebook`)."""
+    return phrasebook.languages()
 
 
 def number_parts(n: int, language: str) -> list[str]:
     """The parts that say `n` (0..LARGEST) in `language`."""
     n = max(0, min(LARGEST, int(n)))
-    joiner = _ANNOUNCE.get(language, {}).get("and")
+    joiner = phrasebook.PHRASES["wait_and"].get(language)
     parts: list[str] = []
     thousands, rest = divmod(n, 1000)
     hundreds, rest = divmod(rest, 100)
@@ -62,18 +56,25 @@ def number_parts(n: int, language: str) -> list[str]:
 def announcement(language: str, position: int, wait_seconds: float) -> tuple[list[str], str]:
     """(parts, language used) of "you are number N in the queue; the wait is M minutes":
     in the caller's language when we have the phrase in it, else Swedish."""
-    lang = language if language in _ANNOUNCE else DEFAULT_LANGUAGE
-    words = _ANNOUNCE[lang]
+    lang = language if language in languages() else DEFAULT_LANGUAGE
+    word = phrasebook.PHRASES
     mins = minutes(wait_seconds)
-    said_mins = [words["one_minute"]] if mins == 1 and words["one_minute"] else number_parts(mins, lang)
-    return ([words["you_are"], *number_parts(position, lang), words["in_queue"],
-             words["wait_is"], *said_mins, words["minute" if mins == 1 else "minutes"]], lang)
+    if mins == 1:
+        one = word["wait_one"].get(lang)
+        said_mins = ([] if one == "" else [one or "1"]) + [word["wait_minute"][lang]]
+    else:
+        said_mins = [*number_parts(mins, lang), phrasebook.minute_word(lang, mins)]
+    parts = [word["wait_you_are"][lang], *number_parts(position, lang),
+             word["wait_in_queue"][lang], word["wait_is"][lang], *said_mins]
+    return [p for p in parts if p], lang
 
 
 def all_parts(language: str) -> list[str]:
     """Every part any announcement in `language` can use."""
-    words = _ANNOUNCE[language]
-    texts = [w for w in words.values() if w]
+    texts = [phrasebook.PHRASES[key].get(language) for key in _FIXED]
+    texts = [t for t in texts if t]
+    joiner = phrasebook.PHRASES["wait_and"].get(language)
+    texts += [joiner] if joiner else []
     texts += [str(n) for n in range(100)]
     texts += [f"{h}00" for h in range(1, 10)] + [f"{t}000" for t in range(1, 10)]
     return list(dict.fromkeys(texts))
@@ -88,7 +89,8 @@ class PhraseParts:
     async def render(self, extra: dict[str, list[str]] | None = None) -> int:
         """Synthesise every part of every language (and `extra` fixed texts by language) not
         yet on disk; returns how many there are. Run at start-up, in the background."""
-        jobs = [(text, lang) for lang in _ANNOUNCE for text in all_parts(lang)]
+        jobs = [(text, lang) for lang in languages() if lang in self.prompts.voices
+                for text in all_parts(lang)]
         jobs += [(text, lang) for lang, texts in (extra or {}).items() for text in texts]
         limit = asyncio.Semaphore(self.prompts.concurrency)
 

@@ -292,7 +292,8 @@ def _queues(data: dict, districts: set[str], skills: set[str], p: _Problems) -> 
         where = f"queues[{i}] ({config.name})"
         _unknown_keys(item, ("name", "skill", "district", "service_level_seconds",
                              "wrap_up_seconds", "overflow", "priority",
-                             "written_service_level_seconds"), where, p)
+                             "written_service_level_seconds", "escalation",
+                             "alert_seconds"), where, p)
         if config.skill not in skills:
             p.add(where, f"no skill {config.skill!r}")
         if config.district not in districts:

@@ -119,6 +119,13 @@ class OverflowStep:
 
 
 @dataclass(frozen=True)
+class EscalationStep:
+    """Once a caller has waited `after_seconds`, their priority is the queue's plus `raise_by`."""
+    after_seconds: float
+    raise_by: int
+
+
+@dataclass(frozen=True)
 class QueueConfig:
     skill: str
     district: str
@@ -127,6 +134,8 @@ class QueueConfig:
     overflow: tuple[OverflowStep, ...] = field(default=())
     priority: int = 0
     written_service_level_seconds: float = DEFAULT_WRITTEN_SERVICE_LEVEL_SECONDS
+    escalation: tuple[EscalationStep, ...] = field(default=())   # priority rising with the wait
+    alert_seconds: float = 0.0        # a caller waiting longer alerts the supervisors (0: never)
 
     def __post_init__(self) -> None:
         # Accept lists / (after, [districts]) pairs from callers; store tuples of OverflowStep.
@@ -140,6 +149,10 @@ class QueueConfig:
         object.__setattr__(self, "wrap_up_seconds", float(self.wrap_up_seconds))
         object.__setattr__(self, "written_service_level_seconds",
                            float(self.written_service_level_seconds))
+        object.__setattr__(self, "escalation", tuple(
+            s if isinstance(s, EscalationStep) else EscalationStep(float(s[0]), s[1])
+            for s in self.escalation))
+        object.__setattr__(self, "alert_seconds", float(self.alert_seconds))
         self.validate()
 
     @property
@@ -170,6 +183,16 @@ class QueueConfig:
             previous = step.after_seconds
             if not step.districts or not all(isinstance(d, str) and d for d in step.districts):
                 raise InvalidInput(f"overflow step {i}: name at least one district")
+        previous = 0.0
+        for i, esc in enumerate(self.escalation, 1):
+            if not (math.isfinite(esc.after_seconds) and esc.after_seconds > previous):
+                raise InvalidInput(f"escalation step {i}: seconds must be more than the step before")
+            previous = esc.after_seconds
+            if isinstance(esc.raise_by, bool) or not isinstance(esc.raise_by, int) \
+                    or not 1 <= esc.raise_by <= 1000:
+                raise InvalidInput(f"escalation step {i}: raise the priority by 1 to 1000")
+        if not (math.isfinite(self.alert_seconds) and 0 <= self.alert_seconds <= 86400):
+            raise InvalidInput("the alert limit must be 0 (none) to 86400 seconds")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -180,6 +203,9 @@ class QueueConfig:
                          for s in self.overflow],
             "priority": self.priority,
             "written_service_level_seconds": self.written_service_level_seconds,
+            "escalation": [{"after_seconds": s.after_seconds, "raise_by": s.raise_by}
+                           for s in self.escalation],
+            "alert_seconds": self.alert_seconds,
         }
 
     @classmethod
@@ -201,8 +227,11 @@ class QueueConfig:
                 priority=int(data.get("priority", 0)),
                 written_service_level_seconds=float(data.get(
                     "written_service_level_seconds", DEFAULT_WRITTEN_SERVICE_LEVEL_SECONDS)),
+                escalation=tuple(EscalationStep(float(s["after_seconds"]), s["raise_by"])
+                                 for s in data.get("escalation") or []),
+                alert_seconds=float(data.get("alert_seconds") or 0.0),
             )
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
             raise InvalidInput(f"bad queue configuration: {exc}") from None
 
 

@@ -28,8 +28,8 @@ from typing import Any
 
 import sqlite_utils
 
-from .domain import (ANY_DISTRICT, DEFAULT_SERVICE_LEVEL_SECONDS, OverflowStep, QueueConfig,
-                     queue_name)
+from .domain import (ANY_DISTRICT, DEFAULT_SERVICE_LEVEL_SECONDS, EscalationStep, OverflowStep,
+                     QueueConfig, queue_name)
 from .errors import InvalidInput, NotFound
 
 __all__ = ["ANY_DISTRICT", "DEFAULT_SERVICE_LEVEL_SECONDS", "OverflowStep", "QueueConfig", "queue_name"]
@@ -48,6 +48,8 @@ def _row(config: QueueConfig) -> dict[str, Any]:
         "overflow": json.dumps([s.to_list() for s in config.overflow], ensure_ascii=False),
         "priority": config.priority,
         "written_service_level_seconds": config.written_service_level_seconds,
+        "escalation": json.dumps([[s.after_seconds, s.raise_by] for s in config.escalation]),
+        "alert_seconds": config.alert_seconds,
     }
 
 
@@ -60,6 +62,9 @@ def _from_row(row: dict[str, Any]) -> QueueConfig:
         priority=row["priority"],
         **({"written_service_level_seconds": row["written_service_level_seconds"]}
            if row.get("written_service_level_seconds") is not None else {}),
+        escalation=tuple(EscalationStep(float(a), int(r))
+                         for a, r in json.loads(row.get("escalation") or "[]")),
+        alert_seconds=row.get("alert_seconds") or 0.0,
     )
 
 

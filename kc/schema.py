@@ -13,6 +13,7 @@ from typing import Callable
 import sqlite_utils
 
 from .queue_config import DEFAULT_SERVICE_LEVEL_SECONDS, TABLE as QUEUES_TABLE
+from .surveys import create_tables
 
 # A caller calling again within this many hours counts as a repeat caller (reports).
 REPEAT_WINDOW_HOURS = 24
@@ -418,6 +419,19 @@ def pbx_nodes(db: sqlite_utils.Database) -> None:
     db["contacts"].add_column("agent_node", str)
 
 
+def survey(db: sqlite_utils.Database) -> None:
+    """Migration ``0023_survey``: the survey after a call per queue, who was asked and the
+    scores they gave (`kc.surveys`)."""
+    create_tables(db)
+
+
+def queue_escalation(db: sqlite_utils.Database) -> None:
+    """Migration ``0023_queue_escalation``: a queue's priority steps by waiting time
+    (`[[after_seconds, raise_by], ...]`) and the wait that alerts its supervisors."""
+    db.execute("alter table queues add column escalation text not null default '[]'")
+    db.execute("alter table queues add column alert_seconds real not null default 0")
+
+
 # (name, step) in the order they were written.
 STEPS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_initial", initial),
@@ -439,4 +453,6 @@ STEPS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0017_organisation", organisation),
     ("0020_pbx_nodes", pbx_nodes),
     ("0024_switchboard_callbacks", switchboard_callbacks),
+    ("0023_survey", survey),
+    ("0023_queue_escalation", queue_escalation),
 ]

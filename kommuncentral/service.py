@@ -17,7 +17,7 @@ from typing import Any, AsyncIterator
 
 from aiohttp import web
 
-from acd import estimate, queue_log
+from acd import queue_log
 from acd.ami import AmiLink
 from acd.ami_events import AMI_EVENTS
 from acd.cluster import ClusterLinks, ClusterTelephony, node_events
@@ -33,6 +33,7 @@ from admin_web.keys import (AMI, CALL_DATA, CLOCK, DISTRIBUTOR, HUB, MAIL, ORG_C
                             RELOAD_PJSIP, SETTINGS, STORE, TASKS, TELEMETRY)
 from agi.after_hours import setup as after_hours_setup
 from agi.acd_routes import AcdRoutes
+from agi.survey import SurveyRoute
 from agi import fallback_stage
 from agi.call_catalogue import LiveCatalogue
 from agi.call_flow import CallFlow
@@ -40,6 +41,7 @@ from agi.dial_by_name import DialByName
 from agi.opening_callbacks import OpeningCallbacks
 from agi.outbound import OutboundCalls
 from agi.fastagi import FastAgiServer, parse_allow
+from agi import phrasebook
 from agi.phrases import PhraseParts
 from agi.prompts import PromptCache
 from cases import retention
@@ -277,7 +279,9 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
         server = FastAgiServer({"menu": flow.menu, "agent-feature": flow.agent_feature,
                                 **flow.after_hours.routes(),
                                 **OutboundCalls(store, clock, distributor).routes(),
-                                **AcdRoutes(distributor, prompts, catalogue).routes()},
+                                **AcdRoutes(distributor, prompts, catalogue).routes(),
+                                "survey": SurveyRoute(store, prompts, clock,
+                                                      distributor.agent_left).survey},
                                settings.bind_host, settings.agi_port,
                                secret=settings.secret("agi.secret"),
                                allow=parse_allow(settings.agi_allow))
@@ -420,9 +424,12 @@ async def _warm_prompts(catalogue: LiveCatalogue, prompts: PromptCache) -> None:
         for text in ("Du är inloggad och redo.", "Du är utloggad.", "Du har paus.",
                      "Det gick inte. Försök igen."):
             await prompts.ensure(text, "sv")
-        # what waiting callers hear: the announcements' parts and the call-back confirmation
+        # what waiting callers hear: the announcements' parts and the call-back confirmation;
+        # the survey's introduction and thanks
+        fixed = ("callback_confirmed", "survey_intro", "survey_thanks")
         await PhraseParts(prompts).render(
-            {lang: [estimate.callback_text(lang)[0]] for lang in estimate.CALLBACK_TEXT})
+            {lang: [phrasebook.text(key, lang) for key in fixed]
+             for lang in phrasebook.languages() if lang in prompts.voices})
     except asyncio.CancelledError:
         raise
     except Exception:

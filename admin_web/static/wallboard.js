@@ -48,6 +48,18 @@
       card.append(row);
       grid.append(card);
     }
+    // a caller waiting past the queue's limit alerts the supervisors (the wait ticks here)
+    const alerts = document.getElementById("wb-alerts");
+    alerts.replaceChildren();
+    for (const q of snap.queues) {
+      if (only && q.district !== only) continue;
+      if (!q.alert_seconds || q.longest_wait_since === null) continue;
+      if (serverNow() - q.longest_wait_since < q.alert_seconds) continue;
+      const p = text(mk("p", "wb-alert"), "Väntar för länge / waiting too long: " + q.skill_name + " @ " +
+                     q.district + " " + wait(q.longest_wait_since) + " (gräns " + q.alert_seconds + " s)");
+      p.dataset.queue = q.name;
+      alerts.append(p);
+    }
     const body = document.querySelector("#wb-queues tbody");
     body.replaceChildren();
     for (const q of snap.queues) {

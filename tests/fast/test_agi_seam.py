@@ -170,6 +170,35 @@ async def test_several_variables_take_one_round_trip_unless_a_value_needs_quotin
     assert asterisk_parse_args(peer.received[2])[-1] == 'a,b="c" (d)'
 
 
+async def test_a_digit_pressed_while_the_next_prompt_is_prepared_is_kept():
+    """Asterisk drops digits between AGI commands: while a prompt is still being made the
+    channel listens in short turns, and a digit heard then answers for the prompt."""
+    seen = {}
+    made = asyncio.Event()
+
+    async def slow_prompt():
+        await asyncio.sleep(0.6)
+        made.set()
+        return "/prompts/abc"
+
+    async def quick_prompt():
+        return "/prompts/ready"
+
+    async def handler(chan: AgiChannel):
+        seen["slow"] = await chan.listening(slow_prompt(), poll=0.1)
+        seen["quick"] = await chan.listening(quick_prompt())
+        await asyncio.wait_for(made.wait(), 2)   # the abandoned preparation still finishes
+
+    server = await _serve(handler)
+    try:
+        peer = ScriptedAsterisk(server.port, asterisk_headers(served("menu")))
+        await peer.run(["200 result=0", "200 result=50"])   # silence, then "2"
+    finally:
+        await server.stop()
+    assert seen == {"slow": (None, "2"), "quick": ("/prompts/ready", None)}
+    assert peer.received == ['WAIT FOR DIGIT "100"', 'WAIT FOR DIGIT "100"']
+
+
 async def test_hangup_line_and_dead_channel_become_caller_gone():
     outcome = {}
 

@@ -184,3 +184,26 @@ def test_a_district_sharing_brommas_menu_plays_it_with_its_own_name(kc, tmp_path
         kc.request("PUT", "/api/menus/hasselby-vallingby/share", {"menu_of": None})
         status, body = kc.request("PUT", "/api/menus/bromma", original["menu"])
         assert status == 200, body
+
+
+def test_a_digit_pressed_during_the_announcement_answers_the_menu(kc, tmp_path):
+    """A caller who knows the menu presses its digit during the district's temporary
+    announcement: the rest of it (and the menu's prompt) is skipped and the digit is taken."""
+    ends = (datetime.now(timezone.utc) + timedelta(minutes=5)).isoformat()
+    long_text = ("Driftstörning. På grund av ett tekniskt fel i verksamhetssystemet kan vi just nu "
+                 "inte se dina tidigare ärenden. Vi arbetar med att lösa felet och ber om ursäkt "
+                 "för besväret. Felet väntas vara åtgärdat under eftermiddagen.")
+    status, body = kc.request("PUT", "/api/menus/bromma/announcement",
+                              {"texts": {"sv": long_text, "en": "Disruption. " * 10}, "ends_at": ends})
+    assert status == 200, body
+    try:
+        since = now_iso()
+        run = call(tmp_path, kc.sip_port, BROMMA, digits=[(3.0, "2")],
+                   caller_number="0709000041", hangup_after=4)
+        run.wait(60)
+        c = wait_contact(kc, since, "0709000041")
+        assert c["menu_path"] == ["2"] and c["skill"] == "school", c
+        announced = next(d for k, d in events(kc, c["id"]) if k == "announcement")
+        assert announced["interrupted_by"] == "2" and announced["languages"] == ["sv"]
+    finally:
+        kc.request("DELETE", "/api/menus/bromma/announcement")

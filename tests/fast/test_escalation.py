@@ -1,0 +1,119 @@
+"""Escalation beyond overflow: a caller's priority rises with the wait by the queue's rule
+(pure, clock passed in), and the distributor decides on the risen priority."""
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from acd.ami_events import parse_event
+from acd.distributor import Distributor, Queued
+from acd.queue_log import QueueLog
+from acd.routing import escalated_priority
+from kc import queries
+from kc.domain import EscalationStep, QueueConfig
+from kc.errors import InvalidInput
+from kc.queue_config import get_queue_config, save_queue_config
+from kc.store import Store
+from kommuncentral.demo import load_demo
+from test_distributor_state import Clock, ScriptedPbx, _run
+
+STEPS = (EscalationStep(60, 5), EscalationStep(180, 20))
+
+
+@pytest.mark.parametrize("base, waited, expected", [
+    (0, 0, (0, 60)), (0, 59.9, (0, 60)), (0, 60, (5, 180)), (3, 100, (8, 180)),
+    (0, 180, (20, None)), (-2, 1000, (18, None)),
+])
+def test_the_priority_rises_with_the_wait(base, waited, expected):
+    assert escalated_priority(base, waited, STEPS) == expected
+    assert escalated_priority(base, waited, ()) == (base, None)
+
+
+@pytest.mark.parametrize("escalation, alert, message", [
+    ([(60, 5), (30, 5)], 0, "more than the step before"),
+    ([(60, 0)], 0, "by 1 to 1000"),
+    ([(60, True)], 0, "by 1 to 1000"),
+    ([(float("nan"), 1)], 0, "more than the step before"),
+    ([], -1, "alert limit"),
+])
+def test_bad_escalation_is_refused(escalation, alert, message):
+    with pytest.raises(InvalidInput, match=message):
+        QueueConfig("school", "bromma", escalation=tuple(escalation), alert_seconds=alert)
+
+
+def test_escalation_is_kept_in_the_store_and_the_api_shape(tmp_path):
+    store = Store(tmp_path / "kc.db")
+    try:
+        store.run_sync(load_demo, Clock())
+        config = QueueConfig("school", "bromma", escalation=STEPS, alert_seconds=240)
+        assert QueueConfig.from_dict(config.to_dict()) == config
+        store.run_sync(save_queue_config, config)
+        assert store.run_sync(get_queue_config, "school", "bromma") == config
+        with pytest.raises(InvalidInput):
+            QueueConfig.from_dict({"skill": "school", "district": "bromma", "escalation": [{"after_seconds": 5}]})
+    finally:
+        store.close()
+
+
+def test_a_long_waiting_caller_overtakes_a_higher_priority_one(tmp_path: Path):
+    """Switchboard callers have priority 5, elderly care 0 rising by 10 after 30 s: the agent
+    who becomes free after 45 s takes the elderly-care caller who waited longest, not the
+    switchboard caller who came first."""
+    asyncio.run(_overtake(tmp_path, escalate=True))
+    with pytest.raises(AssertionError):           # without the rule: the switchboard caller
+        asyncio.run(_overtake(tmp_path / "plain", escalate=False))
+
+
+async def _overtake(tmp_path: Path, escalate: bool) -> None:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    clock, pbx = Clock(), ScriptedPbx()
+    store = Store(tmp_path / "kc.db")
+    await store.run(load_demo, clock)
+    await store.run(save_queue_config, QueueConfig("switchboard", "bromma", priority=5, overflow=()))
+    await store.run(save_queue_config, QueueConfig(
+        "elderly-care", "bromma", overflow=(),
+        escalation=(EscalationStep(30, 10),) if escalate else ()))
+    dist = Distributor(store, pbx, clock, QueueLog(tmp_path / "queue_log"), ring_timeout=15,
+                       wrap_up_seconds=0)
+    try:
+        await dist.load()
+        ids = []
+        for n, skill in enumerate(("switchboard", "elderly-care")):
+            cid = await store.run(queries.create_contact, channel="phone", district="bromma",
+                                  caller=f"070100000{n}", skill=skill, language="sv",
+                                  started_at=clock.now.isoformat())
+            dist.expect(cid, Queued(skill, "bromma", "sv", f"070100000{n}", None))
+            dist.on_event(parse_event({"Event": "UserEvent", "UserEvent": "KcWaiting",
+                                       "ContactID": str(cid), "Uniqueid": f"u{cid}",
+                                       "Channel": f"PJSIP/residents-{cid}"}))
+            ids.append(cid)
+            clock.now += timedelta(seconds=5)
+        clock.now += timedelta(seconds=40)
+        dist.set_registered("bromma-101", True)
+        await dist.request_state("bromma-101", "ready")      # elderly care and switchboard
+        for _ in range(20):
+            await asyncio.sleep(0)
+        rung = [leg for leg in pbx.rings]
+        assert len(rung) == 1
+        assert rung[0].startswith(f"kc-{ids[1]}-"), rung
+    finally:
+        await dist.close()
+        store.close()
+
+
+@pytest.mark.parametrize("seed", [3, 11])
+def test_random_events_with_escalating_queues_keep_the_router_consistent(tmp_path: Path, seed: int, monkeypatch):
+    """The distributor's random-event check again, with every queue escalating fast."""
+    original = load_demo
+
+    def demo_with_escalation(db, clock):
+        original(db, clock)
+        for skill in ("elderly-care", "school", "social-services", "switchboard"):
+            for district in ("bromma", "hasselby-vallingby"):
+                save_queue_config(db, QueueConfig(skill, district, escalation=(
+                    EscalationStep(5, 1), EscalationStep(31, 3))))
+    monkeypatch.setattr("test_distributor_state.load_demo", demo_with_escalation)
+    asyncio.run(_run(tmp_path, seed))
