@@ -49,7 +49,8 @@ def test_a_new_district_gets_a_free_id_and_may_copy_anothers_hours():
     assert [q for q in doc["queues"] if q["district"] == "farsta"] == [
         {"skill": "school", "district": "farsta", "service_level_seconds": 30.0,
          "wrap_up_seconds": 0.0, "overflow": [{"after_seconds": 30.0, "districts": ["bromma"]}],
-         "priority": 0, "written_service_level_seconds": 28800.0}]
+         "priority": 0, "written_service_level_seconds": 28800.0,
+         "escalation": [], "alert_seconds": 0.0}]
     with pytest.raises(InvalidInput, match="taken by Bromma"):
         districts.add_district(DOC, "bromma", body)
     retired = districts.retire_district(doc, "farsta")
