@@ -7,6 +7,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from kc_instance import KcInstance, make_instance, remove_instance  # noqa: E402
+from own_agents import PASSWORD  # noqa: E402
 
 
 def pytest_collection_modifyitems(config, items):
@@ -68,10 +69,11 @@ def login(page, base_url: str, username: str, password: str) -> None:
 
 
 def open_desk(browser, base_url: str, agent: str, ready: str):
-    """A fresh context with `agent` logged in on /desk, once `ready` (a selector) shows."""
+    """A fresh context with `agent` (a module's own, `own_agents`) logged in on /desk, once
+    `ready` (a selector) shows."""
     context = browser.new_context()
     page = context.new_page()
-    login(page, base_url, agent, "demo-agent")
+    login(page, base_url, agent, PASSWORD)
     page.wait_for_url(f"{base_url}/")
     page.goto(f"{base_url}/desk")
     page.wait_for_selector(ready, timeout=10000)
@@ -106,9 +108,10 @@ def workdir(tmp_path):
 
 
 def registered_phone(kc, workdir, agent_id):
-    """The agent's SIP phone, registered (the demo password), once the service has seen it."""
+    """The SIP phone of a module's own agent (`own_agents`), registered, once the service has
+    seen it."""
     from sipp_driver import SipPhone
-    p = SipPhone(workdir, kc.sip_port, agent_id, "demo-agent")
+    p = SipPhone(workdir, kc.sip_port, agent_id, PASSWORD)
     p.register()
     kc.wait_for(lambda: kc.agent(agent_id)["registered"], 10, f"{agent_id} registered")
     return p
