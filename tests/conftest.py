@@ -3,11 +3,19 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from kc_instance import KcInstance, make_instance, remove_instance  # noqa: E402
 from own_agents import PASSWORD  # noqa: E402
+
+# Property tests: 100 examples each by default (Hypothesis's own default; the fast suite stays
+# fast), 300 in `make test`'s whole run (`--hypothesis-profile=thorough`). A failure found
+# either way is kept in .hypothesis/ and replayed first next time.
+hypothesis_settings.register_profile("suite", max_examples=100)
+hypothesis_settings.register_profile("thorough", max_examples=300)
+hypothesis_settings.load_profile("suite")
 
 
 def pytest_collection_modifyitems(config, items):

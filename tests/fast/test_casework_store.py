@@ -15,7 +15,7 @@ from cases import access, categories, fcr, knowledge, messages, records, retenti
 from cases.email import parse_message
 from kc.clock import iso
 from cases import mail_directory
-from kommuncentral.demo import load_demo
+from demo_template import load_demo
 from kc.domain import AgentState
 from kc.errors import InvalidInput
 from kc.store import Store

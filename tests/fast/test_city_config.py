@@ -16,7 +16,8 @@ from kc import strict_yaml
 from kc.errors import InvalidInput
 from kc.settings import PROJECT_ROOT
 from kc.store import Store
-from kommuncentral.demo import DEMO_FILE, load_demo
+from demo_template import load_demo
+from kommuncentral.demo import DEMO_FILE
 
 from demo_facts import DEMO
 

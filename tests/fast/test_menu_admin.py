@@ -16,7 +16,7 @@ from agi.prompts import PromptCache
 from agi.recordings import MAX_BYTES, check_upload, sniff, store_upload
 from kc import queries
 from agi import menu_store, menus
-from kommuncentral.demo import load_demo
+from demo_template import load_demo
 from kc.errors import InvalidInput, NotFound
 from kc.store import Store
 

@@ -15,7 +15,7 @@ from cases import messages, retention
 from kc import queries
 from kc.clock import iso
 from kc.store import Store
-from kommuncentral.demo import load_demo
+from demo_template import load_demo
 
 NOW = datetime(2025, 3, 3, 10, 0, tzinfo=timezone.utc)
 

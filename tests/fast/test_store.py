@@ -6,7 +6,7 @@ import pytest
 
 from kc import queries
 from kc.clock import iso, parse_iso
-from kommuncentral.demo import load_demo
+from demo_template import load_demo
 from kc.migrations import MIGRATIONS
 from kc.passwords import hash_password, verify_password, token_hash
 from kc.settings import Settings
