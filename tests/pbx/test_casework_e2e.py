@@ -22,7 +22,7 @@ from aiosmtpd.controller import Controller
 from conftest import login, open_desk
 from kc_instance import make_instance, remove_instance
 from sipp_driver import SipPhone, call
-from test_web_access import Client
+from web_client import Client
 
 pytestmark = pytest.mark.telephony
 
