@@ -1,4 +1,3 @@
-import os
 import sys
 from pathlib import Path
 
@@ -7,7 +6,7 @@ from hypothesis import settings as hypothesis_settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kc_instance import KcInstance, make_instance, remove_instance  # noqa: E402
+from kc_instance import KcInstance, running_instance  # noqa: E402
 from own_agents import PASSWORD  # noqa: E402
 
 # Property tests: 100 examples each by default (Hypothesis's own default; the fast suite stays
@@ -38,15 +37,10 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def kc() -> KcInstance:
-    """One private Asterisk + service for the session (tests use distinct agents)."""
-    inst = make_instance()
-    try:
-        inst.start()
+    """One private Asterisk + service for the session (each module hires its own agents:
+    `own_agents`)."""
+    with running_instance() as inst:
         yield inst
-    finally:
-        if os.environ.get("KC_KEEP_LOGS"):
-            print(inst.logs())
-        remove_instance(inst)
 
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -102,12 +96,8 @@ def admin_page(browser, kc):
 @pytest.fixture
 def own_kc():
     """A private centre for one test (a test that kills or restarts parts of it)."""
-    inst = make_instance()
-    try:
-        inst.start()
+    with running_instance() as inst:
         yield inst
-    finally:
-        remove_instance(inst)
 
 
 @pytest.fixture

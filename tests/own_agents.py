@@ -1,26 +1,39 @@
 """A test module's own agents, so that no module borrows (or changes) the demo agents.
 
 A module declares its crew at import time -- ids are derived from the module's name, so two
-modules never share an agent -- and hires it into the centre it runs against once:
+modules never share an agent -- and hires it into the centre it runs against:
 
     CREW = Crew(__name__)
-    ELDER = CREW.agent("elder", "bromma", {"elderly-care": 4, "switchboard": 3})
+    ELDER, SOCIAL = CREW.of("elder", "social")          # kinds of agent (KINDS)
+    crew = CREW.fixture()          # module-wide: hired into `kc` first, logged out at the end
 
-    @pytest.fixture(scope="module", autouse=True)
-    def crew(kc):
-        yield CREW.hire(kc)
-        CREW.log_out(kc)
-
-`hire` adds the agents (SIP credentials and web log-in: `PASSWORD`) to the organisation the way
-an administrator does it, `PUT /api/config` with the current document plus the crew, and
-returns once the service has reloaded the ACD and Asterisk's PJSIP (the API answers after).
+(or `CREW.hire(inst)` into a module's or a test's own centre). `hire` adds the agents (SIP
+credentials and web log-in: `PASSWORD`) as an administrator does, `PUT /api/config` with the
+current organisation plus the crew; the service has reloaded the ACD and Asterisk's PJSIP by the
+time the API answers.
 """
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 # Every own agent's SIP password and web password (the demo agents' is another).
 PASSWORD = "own-agent-pw"
+
+HV = "hasselby-vallingby"
+SWITCHBOARD = {"switchboard": 3}
+# The kinds of agent the tests need: district, skills with levels, districts cleared for
+# (confidential matters). The same shapes as the demo's agents.
+KINDS: dict[str, tuple[str, dict[str, int], tuple[str, ...]]] = {
+    "elder": ("bromma", {"elderly-care": 4, **SWITCHBOARD}, ()),
+    "elder-2": ("bromma", {"elderly-care": 3, **SWITCHBOARD}, ()),
+    "school": ("bromma", {"school": 4, **SWITCHBOARD}, ()),
+    "social": ("bromma", {"social-services": 4, **SWITCHBOARD}, ("bromma",)),
+    "elder-hv": (HV, {"elderly-care": 4, **SWITCHBOARD}, ()),
+    "school-hv": (HV, {"school": 4, **SWITCHBOARD}, ()),
+    "social-hv": (HV, {"social-services": 4, **SWITCHBOARD}, (HV,)),
+}
 
 
 class Crew:
@@ -40,6 +53,10 @@ class Crew:
                                  "cleared_for": list(cleared_for), "password": PASSWORD}
         return agent_id
 
+    def of(self, *kinds: str) -> tuple[str, ...]:
+        """One agent of each kind (KINDS), labelled by it; their ids."""
+        return tuple(self.agent(kind, *KINDS[kind]) for kind in kinds)
+
     def hire(self, kc) -> None:
         """Put the crew into `kc`'s organisation (again: their declared state is restored)."""
         status, doc = kc.request("GET", "/api/config")
@@ -56,3 +73,14 @@ class Crew:
         """Every crew agent logged out (a module's end: none left ready for the next module)."""
         for agent_id in self.agents:
             kc.request("POST", f"/api/agents/{agent_id}/state", {"state": "logged_out"})
+
+    def fixture(self, centre: str = "kc"):
+        """A module-wide autouse fixture: the crew hired into the fixture `centre`, logged
+        out when the module is done. Assign it to a module-level name."""
+        @pytest.fixture(scope="module", autouse=True)
+        def crew(request):
+            kc = request.getfixturevalue(centre)
+            self.hire(kc)
+            yield
+            self.log_out(kc)
+        return crew

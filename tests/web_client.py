@@ -2,6 +2,7 @@
 followed (a test reads where they point), forms posted with the page's CSRF token."""
 from __future__ import annotations
 
+import http.client
 import http.cookiejar
 import re
 import urllib.error
@@ -69,3 +70,43 @@ def logged_in(base: str, username: str, password: str) -> Client:
     status, _, body = client.login(username, password, "/")
     assert status in (302, 303), (username, status, body[:300])
     return client
+
+
+class Peer:
+    """HTTP from a chosen loopback address (each test its own 'client', as the log-in throttle
+    sees it), keeping cookies; no redirect followed."""
+
+    def __init__(self, kc, source: str):
+        self.kc, self.source, self.cookies = kc, source, {}
+
+    def request(self, method, path, form=None, headers=None, body=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.kc.web_port, timeout=15,
+                                          source_address=(self.source, 0))
+        headers = dict(headers or {})
+        if form is not None:
+            body = urllib.parse.urlencode(form)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        conn.request(method, path, body=body, headers=headers)
+        resp = conn.getresponse()
+        text = resp.read().decode("utf-8", "replace")
+        for value in resp.headers.get_all("Set-Cookie") or []:
+            name, _, rest = value.partition("=")
+            val = rest.split(";", 1)[0]
+            if val in ("", '""'):
+                self.cookies.pop(name, None)
+            else:
+                self.cookies[name] = val
+        conn.close()
+        return resp.status, resp.headers, text
+
+    def login(self, username, password, next_path="/"):
+        _, _, page = self.request("GET", "/login")
+        token = CSRF_RE.search(page).group(1)
+        return self.request("POST", "/login", {"csrf_token": token, "username": username,
+                                                "password": password, "next": next_path})
+
+    def csrf(self):
+        m = CSRF_RE.search(self.request("GET", "/")[2])
+        return m.group(1) if m else None

@@ -8,7 +8,6 @@ after 5 s, announcements every 6 s, queue configurations written before start (o
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import time
@@ -18,7 +17,7 @@ import pytest
 import sqlite_utils
 
 from kc.queue_config import OverflowStep, QueueConfig, save_queue_config
-from kc_instance import KC, ROOT, make_instance, remove_instance
+from kc_instance import KC, ROOT, running_instance
 from conftest import registered_phone
 from own_agents import Crew
 from sipp_driver import SipPhone, call, free_udp_port
@@ -28,45 +27,39 @@ pytestmark = pytest.mark.telephony
 BROMMA, HV = "0850810000", "0850820000"
 
 CREW = Crew(__name__)      # hired into the module's own centre
-ELDER = CREW.agent("elder", "bromma", {"elderly-care": 4, "switchboard": 3})
-ELDER_2 = CREW.agent("elder-2", "bromma", {"elderly-care": 3, "switchboard": 3})
-SCHOOL = CREW.agent("school", "bromma", {"school": 4, "switchboard": 3})
-SOCIAL = CREW.agent("social", "bromma", {"social-services": 4, "switchboard": 3},
-                    cleared_for=("bromma",))
-SCHOOL_HV = CREW.agent("school-hv", "hasselby-vallingby", {"school": 4, "switchboard": 3})
-SOCIAL_HV = CREW.agent("social-hv", "hasselby-vallingby", {"social-services": 4, "switchboard": 3},
-                       cleared_for=("hasselby-vallingby",))
+ELDER, ELDER_2, SCHOOL, SOCIAL, SCHOOL_HV, SOCIAL_HV = CREW.of(
+    "elder", "elder-2", "school", "social", "school-hv", "social-hv")
 
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _queue_configs(inst) -> None:
+    """Queue configurations written before start (the service reads them at start)."""
+    subprocess.run([*KC, "init", "--demo"], cwd=ROOT, env=inst.env, check=True, capture_output=True)
+    db = sqlite_utils.Database(inst.var / "kc.db")
+    for config in (
+        QueueConfig("elderly-care", "hasselby-vallingby", overflow=(OverflowStep(4, ("bromma",)),)),
+        QueueConfig("elderly-care", "bromma", overflow=()),
+        QueueConfig("social-services", "bromma", overflow=(OverflowStep(0, ("*",)),)),
+        QueueConfig("school", "bromma", wrap_up_seconds=3, overflow=()),
+        QueueConfig("school", "hasselby-vallingby", overflow=()),
+    ):
+        save_queue_config(db, config)
+    db.conn.close()
+
+
 @pytest.fixture(scope="module")
-def acd(tmp_path_factory):
-    inst = make_instance()
-    inst.callback_port = free_udp_port()
-    inst.env.update(KC_RING_TIMEOUT="5", KC_ANNOUNCE_SECONDS="6", KC_WRAP_UP_SECONDS="0",
-                    KC_CALLBACK_TRUNK=f"127.0.0.1:{inst.callback_port}")
-    try:
-        subprocess.run([*KC, "init", "--demo"], cwd=ROOT, env=inst.env, check=True, capture_output=True)
-        db = sqlite_utils.Database(inst.var / "kc.db")
-        for config in (
-            QueueConfig("elderly-care", "hasselby-vallingby", overflow=(OverflowStep(4, ("bromma",)),)),
-            QueueConfig("elderly-care", "bromma", overflow=()),
-            QueueConfig("social-services", "bromma", overflow=(OverflowStep(0, ("*",)),)),
-            QueueConfig("school", "bromma", wrap_up_seconds=3, overflow=()),
-            QueueConfig("school", "hasselby-vallingby", overflow=()),
-        ):
-            save_queue_config(db, config)
-        db.conn.close()
-        inst.start()
+def acd():
+    callback_port = free_udp_port()
+    with running_instance({"KC_RING_TIMEOUT": "5", "KC_ANNOUNCE_SECONDS": "6",
+                           "KC_WRAP_UP_SECONDS": "0",
+                           "KC_CALLBACK_TRUNK": f"127.0.0.1:{callback_port}"},
+                          _queue_configs) as inst:
+        inst.callback_port = callback_port
         CREW.hire(inst)
         yield inst
-    finally:
-        if os.environ.get("KC_KEEP_LOGS"):
-            print(inst.logs())
-        remove_instance(inst)
 
 
 def login(kc, workdir, agent_id) -> SipPhone:

@@ -20,18 +20,8 @@ pytestmark = pytest.mark.telephony
 BROMMA = "0850810000"
 
 CREW = Crew(__name__)
-SOCIAL = CREW.agent("social", "bromma", {"social-services": 4, "switchboard": 3},
-                    cleared_for=("bromma",))
-SOCIAL_HV = CREW.agent("social-hv", "hasselby-vallingby", {"social-services": 4, "switchboard": 3},
-                       cleared_for=("hasselby-vallingby",))
-SCHOOL = CREW.agent("school", "bromma", {"school": 4, "switchboard": 3})
-SCHOOL_HV = CREW.agent("school-hv", "hasselby-vallingby", {"school": 4, "switchboard": 3})
-
-
-@pytest.fixture(scope="module", autouse=True)
-def crew(kc):
-    yield CREW.hire(kc)
-    CREW.log_out(kc)
+SOCIAL, SOCIAL_HV, SCHOOL, SCHOOL_HV = CREW.of("social", "social-hv", "school", "school-hv")
+crew = CREW.fixture()
 ALWAYS_OPEN = {"always_open": True, "week": {}, "exceptions": []}
 
 

@@ -9,15 +9,8 @@ from kc.settings import Settings
 from own_agents import Crew
 
 CREW = Crew(__name__)
-SOCIAL = CREW.agent("social", "bromma", {"social-services": 4, "switchboard": 3},
-                    cleared_for=("bromma",))
-SCHOOL = CREW.agent("school", "hasselby-vallingby", {"school": 4, "switchboard": 3})
-
-
-@pytest.fixture(scope="module", autouse=True)
-def crew(kc):
-    yield CREW.hire(kc)
-    CREW.log_out(kc)
+SOCIAL, SCHOOL_HV = CREW.of("social", "school-hv")
+crew = CREW.fixture()
 
 
 @pytest.mark.smoke16
@@ -44,26 +37,26 @@ def test_agents_list_agents_with_skills_district_and_state(kc):
     status, body = kc.request("GET", "/api/agents", token="demo-manager-token")
     assert status == 200
     agents = {a["id"]: a for a in body["agents"]}
-    assert {SOCIAL, SCHOOL} <= set(agents)
+    assert {SOCIAL, SCHOOL_HV} <= set(agents)
     assert agents[SOCIAL]["skills"] == {"social-services": 4, "switchboard": 3}
     assert agents[SOCIAL]["state"] == "logged_out"
-    assert agents[SCHOOL]["district"] == "hasselby-vallingby"
+    assert agents[SCHOOL_HV]["district"] == "hasselby-vallingby"
     for agent in agents.values():
         assert agent["state"] in {"logged_out", "ready", "paused", "ringing", "on_call", "wrap_up"}
         assert isinstance(agent["registered"], bool)
 
 
 def test_state_change_needs_admin_and_valid_state(kc):
-    status, _ = kc.request("POST", f"/api/agents/{SCHOOL}/state", {"state": "ready"},
+    status, _ = kc.request("POST", f"/api/agents/{SCHOOL_HV}/state", {"state": "ready"},
                            token="demo-manager-token")
     assert status == 403
-    assert kc.request("POST", f"/api/agents/{SCHOOL}/state", {"state": "sleeping"})[0] == 422
-    assert kc.request("POST", f"/api/agents/{SCHOOL}/state", "ready")[0] == 422
+    assert kc.request("POST", f"/api/agents/{SCHOOL_HV}/state", {"state": "sleeping"})[0] == 422
+    assert kc.request("POST", f"/api/agents/{SCHOOL_HV}/state", "ready")[0] == 422
     assert kc.request("POST", "/api/agents/nobody/state", {"state": "ready"})[0] == 404
-    assert kc.set_state(SCHOOL, "ready")["state"] == "ready"
-    assert kc.set_state(SCHOOL, "paused")["state"] == "paused"
-    assert kc.agent(SCHOOL)["state"] == "paused"
-    assert kc.set_state(SCHOOL, "logged_out")["state"] == "logged_out"
+    assert kc.set_state(SCHOOL_HV, "ready")["state"] == "ready"
+    assert kc.set_state(SCHOOL_HV, "paused")["state"] == "paused"
+    assert kc.agent(SCHOOL_HV)["state"] == "paused"
+    assert kc.set_state(SCHOOL_HV, "logged_out")["state"] == "logged_out"
 
 
 def test_contacts_since_is_validated(kc):

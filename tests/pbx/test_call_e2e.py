@@ -16,17 +16,8 @@ pytestmark = pytest.mark.telephony
 BROMMA = "0850810000"
 
 CREW = Crew(__name__)
-ELDER = CREW.agent("elder", "bromma", {"elderly-care": 4, "switchboard": 3})
-ELDER_2 = CREW.agent("elder-2", "bromma", {"elderly-care": 3, "switchboard": 3})
-SOCIAL = CREW.agent("social", "bromma", {"social-services": 4, "switchboard": 3},
-                    cleared_for=("bromma",))
-ELDER_HV = CREW.agent("elder-hv", "hasselby-vallingby", {"elderly-care": 3, "switchboard": 3})
-
-
-@pytest.fixture(scope="module", autouse=True)
-def crew(kc):
-    yield CREW.hire(kc)
-    CREW.log_out(kc)
+ELDER, ELDER_2, SOCIAL, ELDER_HV = CREW.of("elder", "elder-2", "social", "elder-hv")
+crew = CREW.fixture()
 
 
 def now_iso() -> str:

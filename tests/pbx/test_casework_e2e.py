@@ -20,7 +20,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from conftest import login, open_desk, registered_phone
-from kc_instance import make_instance, remove_instance
+from kc_instance import running_instance
 from own_agents import PASSWORD, Crew
 from sipp_driver import call
 from web_client import Client
@@ -29,14 +29,9 @@ pytestmark = pytest.mark.telephony
 
 BROMMA = "0850810000"
 
-CREW = Crew(__name__)
-ELDER = CREW.agent("elder", "bromma", {"elderly-care": 4, "switchboard": 3})
-ELDER_2 = CREW.agent("elder-2", "bromma", {"elderly-care": 3, "switchboard": 3})
-SOCIAL = CREW.agent("social", "bromma", {"social-services": 4, "switchboard": 3},
-                    cleared_for=("bromma",))
-ELDER_HV = CREW.agent("elder-hv", "hasselby-vallingby", {"elderly-care": 4, "switchboard": 3})
-SOCIAL_HV = CREW.agent("social-hv", "hasselby-vallingby", {"social-services": 4, "switchboard": 3},
-                       cleared_for=("hasselby-vallingby",))
+CREW = Crew(__name__)      # hired into the module's own centre
+ELDER, ELDER_2, SOCIAL, ELDER_HV, SOCIAL_HV = CREW.of(
+    "elder", "elder-2", "social", "elder-hv", "social-hv")
 
 
 def password_of(user: str) -> str:
@@ -78,15 +73,10 @@ def sink():
 
 @pytest.fixture(scope="module")
 def kcw(sink):
-    inst = make_instance()
-    inst.env.update({"KC_SMTP_RELAY": f"127.0.0.1:{sink[1]}", "KC_SMTP_MAX_BYTES": "65536",
-                     "KC_FORM_LIMIT": "5"})
-    try:
-        inst.start()
+    with running_instance({"KC_SMTP_RELAY": f"127.0.0.1:{sink[1]}", "KC_SMTP_MAX_BYTES": "65536",
+                           "KC_FORM_LIMIT": "5"}) as inst:
         CREW.hire(inst)
         yield inst
-    finally:
-        remove_instance(inst)
 
 
 def smtp_port(kcw) -> int:

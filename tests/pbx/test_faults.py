@@ -19,8 +19,7 @@ from sipp_driver import SipPhone, call
 pytestmark = pytest.mark.telephony
 
 CREW = Crew(__name__)      # hired into each test's own centre
-ELDER = CREW.agent("elder", "bromma", {"elderly-care": 4, "switchboard": 3})
-ELDER_2 = CREW.agent("elder-2", "bromma", {"elderly-care": 3, "switchboard": 3})
+ELDER, ELDER_2 = CREW.of("elder", "elder-2")
 
 
 def now_iso() -> str:

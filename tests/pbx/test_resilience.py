@@ -12,7 +12,7 @@ from sipp_driver import SipPhone, call
 pytestmark = pytest.mark.telephony
 
 CREW = Crew(__name__)      # hired into the test's own centre
-ELDER = CREW.agent("elder", "bromma", {"elderly-care": 3, "switchboard": 3})
+[ELDER] = CREW.of("elder")
 
 
 def now_iso() -> str:

@@ -4,29 +4,22 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from admin_web import roles
 from kc.settings import PROJECT_ROOT
 from test_route_access import FILL
-from test_security import Peer
 
 from kommuncentral.service import build_app
 from kc.settings import Settings
 from own_agents import PASSWORD, Crew
+from web_client import Peer
 
 CREW = Crew(__name__)
-AGENT = CREW.agent("school", "bromma", {"school": 4, "switchboard": 3})
+[AGENT] = CREW.of("school")
+crew = CREW.fixture()
 
 USERS = {"admin": ("admin", "demo-admin"), "supervisor": ("supervisor", "demo-supervisor"),
          "manager": ("manager", "demo-manager"), "agent": (AGENT, PASSWORD)}
 STREAMS = {"/desk/ws", "/wallboard/events"}    # long-lived: opened by their own tests
-
-
-@pytest.fixture(scope="module", autouse=True)
-def crew(kc):
-    yield CREW.hire(kc)
-    CREW.log_out(kc)
 
 
 def _get_routes(kc, methods=("GET",)) -> list[str]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from admin_web import roles
 from kommuncentral.service import build_app
 from kc.settings import Settings
@@ -13,7 +11,7 @@ from own_agents import PASSWORD, Crew
 from web_client import Client
 
 CREW = Crew(__name__)
-AGENT = CREW.agent("school", "bromma", {"school": 4, "switchboard": 3})
+[AGENT] = CREW.of("school")
 
 # Routes meant for the public (or for logging in/out), by path: the one table's.
 PUBLIC = set(roles.PUBLIC)
@@ -36,10 +34,7 @@ def _routes(kc):
     return sorted(out)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def crew(kc):
-    yield CREW.hire(kc)
-    CREW.log_out(kc)
+crew = CREW.fixture()
 
 
 def test_anonymous_is_refused_everywhere_but_public_routes(kc):

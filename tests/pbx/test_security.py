@@ -21,63 +21,14 @@ import pytest
 
 from conftest import login
 from own_agents import PASSWORD, Crew
+from web_client import Peer
 
 ADMIN = {"Authorization": "Bearer demo-admin-token"}
 
 CREW = Crew(__name__)
-UNCLEARED = CREW.agent("school", "bromma", {"school": 4, "switchboard": 3})
-CLEARED = CREW.agent("social", "bromma", {"social-services": 4, "switchboard": 3},
-                     cleared_for=("bromma",))
-ELDER = CREW.agent("elder", "bromma", {"elderly-care": 3, "switchboard": 3})
-SCHOOL_HV = CREW.agent("school-hv", "hasselby-vallingby", {"school": 4, "switchboard": 3})
-SOCIAL_HV = CREW.agent("social-hv", "hasselby-vallingby", {"social-services": 4, "switchboard": 3},
-                       cleared_for=("hasselby-vallingby",))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def crew(kc):
-    yield CREW.hire(kc)
-    CREW.log_out(kc)
-
-
-class Peer:
-    """HTTP from a chosen loopback address (each test its own 'client'), keeping cookies."""
-
-    def __init__(self, kc, source: str):
-        self.kc, self.source, self.cookies = kc, source, {}
-
-    def request(self, method, path, form=None, headers=None, body=None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.kc.web_port, timeout=15,
-                                          source_address=(self.source, 0))
-        headers = dict(headers or {})
-        if form is not None:
-            body = urllib.parse.urlencode(form)
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        if self.cookies:
-            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        conn.request(method, path, body=body, headers=headers)
-        resp = conn.getresponse()
-        text = resp.read().decode("utf-8", "replace")
-        for value in resp.headers.get_all("Set-Cookie") or []:
-            name, _, rest = value.partition("=")
-            val = rest.split(";", 1)[0]
-            if val in ("", '""'):
-                self.cookies.pop(name, None)
-            else:
-                self.cookies[name] = val
-        conn.close()
-        return resp.status, resp.headers, text
-
-    def login(self, username, password, next_path="/"):
-        _, _, page = self.request("GET", "/login")
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-        return self.request("POST", "/login", {"csrf_token": token, "username": username,
-                                                "password": password, "next": next_path})
-
-    def csrf(self):
-        _, _, page = self.request("GET", "/")
-        m = re.search(r'name="csrf_token" value="([^"]+)"', page)
-        return m.group(1) if m else None
+UNCLEARED, CLEARED, ELDER, SCHOOL_HV, SOCIAL_HV = CREW.of(
+    "school", "social", "elder", "school-hv", "social-hv")
+crew = CREW.fixture()
 
 
 def make_user(kc, username, role, agent="", districts=(), password="long-enough-pw"):

@@ -4,20 +4,13 @@ from __future__ import annotations
 import re
 import urllib.request
 
-import pytest
-
 from conftest import login
 from own_agents import PASSWORD, Crew
 from web_client import Client
 
 CREW = Crew(__name__)
-AGENT = CREW.agent("school", "hasselby-vallingby", {"school": 4, "switchboard": 3})
-
-
-@pytest.fixture(scope="module", autouse=True)
-def crew(kc):
-    yield CREW.hire(kc)
-    CREW.log_out(kc)
+[AGENT] = CREW.of("school-hv")
+crew = CREW.fixture()
 
 
 def test_login_and_lockout_in_the_browser(browser, kc):
