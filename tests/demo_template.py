@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import sqlite_utils
 
 from kc.clock import Clock
+from kc.store import Store
 from kommuncentral import demo
 
 _templates: dict[tuple, sqlite3.Connection] = {}
@@ -40,3 +43,14 @@ def load_demo(db: sqlite_utils.Database, clock: Clock, source: Path = demo.DEMO_
             _templates[key] = template
             return
         template.backup(db.conn)
+
+
+@contextmanager
+def demo_store(directory: Path, clock: Clock) -> Iterator[Store]:
+    """A store in `directory` (`kc.db`) holding the demo loaded at `clock()`; closed after."""
+    store = Store(directory / "kc.db")
+    try:
+        store.run_sync(load_demo, clock)
+        yield store
+    finally:
+        store.close()
