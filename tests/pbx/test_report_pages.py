@@ -32,10 +32,9 @@ SEED = [  # district, skill, wait, outcome(answered|abandoned|after_hours|menu),
 
 
 # The module's own agents, one of them in a district of its own (no demo agent there).
-DISTRICT, DISTRICT_NAME = "report-pages", "Rapportdelen"
+DISTRICT, DISTRICT_NAME, DISTRICT_NUMBER = "report-pages", "Rapportdelen", "0850877701"
 CREW = Crew(__name__)
-SOCIAL = CREW.agent("social", "bromma", {"social-services": 4, "switchboard": 3},
-                    cleared_for=("bromma",))
+[SOCIAL] = CREW.of("social")
 ALL_SKILLS = CREW.agent("all-skills", DISTRICT, {"elderly-care": 4, "school": 4,
                                                  "social-services": 4, "switchboard": 3},
                         cleared_for=(DISTRICT,))
@@ -44,10 +43,11 @@ ALL_SKILLS = CREW.agent("all-skills", DISTRICT, {"elderly-care": 4, "school": 4,
 @pytest.fixture(scope="module", autouse=True)
 def crew(kc):
     status, body = kc.request("PUT", f"/api/districts/{DISTRICT}", {
-        "name": DISTRICT_NAME, "menu_copy_of": "bromma",
+        "name": DISTRICT_NAME, "numbers": [DISTRICT_NUMBER], "menu_copy_of": "bromma",
         "hours": {"always_open": True, "week": {}, "exceptions": []}})
     assert status == 200, body
-    yield CREW.hire(kc)
+    CREW.hire(kc)
+    yield
     CREW.log_out(kc)
 
 
