@@ -35,8 +35,12 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _queue_configs(inst) -> None:
-    """Queue configurations written before start (the service reads them at start)."""
+def _prepare(inst) -> None:
+    """Short timings, the call-back trunk (a SIPp UAS on a free port: `inst.callback_port`)
+    and the queue configurations, written before start (the service reads them at start)."""
+    inst.callback_port = free_udp_port()
+    inst.env.update(KC_RING_TIMEOUT="5", KC_ANNOUNCE_SECONDS="6", KC_WRAP_UP_SECONDS="0",
+                    KC_CALLBACK_TRUNK=f"127.0.0.1:{inst.callback_port}")
     subprocess.run([*KC, "init", "--demo"], cwd=ROOT, env=inst.env, check=True, capture_output=True)
     db = sqlite_utils.Database(inst.var / "kc.db")
     for config in (
@@ -52,12 +56,7 @@ def _queue_configs(inst) -> None:
 
 @pytest.fixture(scope="module")
 def acd():
-    callback_port = free_udp_port()
-    with running_instance({"KC_RING_TIMEOUT": "5", "KC_ANNOUNCE_SECONDS": "6",
-                           "KC_WRAP_UP_SECONDS": "0",
-                           "KC_CALLBACK_TRUNK": f"127.0.0.1:{callback_port}"},
-                          _queue_configs) as inst:
-        inst.callback_port = callback_port
+    with running_instance(before_start=_prepare) as inst:
         CREW.hire(inst)
         yield inst
 
