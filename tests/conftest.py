@@ -7,7 +7,7 @@ from hypothesis import settings as hypothesis_settings
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from kc_instance import KcInstance, running_instance  # noqa: E402
-from own_agents import PASSWORD  # noqa: E402
+from own_agents import password_of  # noqa: E402
 
 # Property tests: 100 examples each by default (Hypothesis's own default; the fast suite stays
 # fast), 300 in `make test`'s whole run (`--hypothesis-profile=thorough`). A failure found
@@ -75,7 +75,7 @@ def open_desk(browser, base_url: str, agent: str, ready: str):
     `ready` (a selector) shows."""
     context = browser.new_context()
     page = context.new_page()
-    login(page, base_url, agent, PASSWORD)
+    login(page, base_url, agent, password_of(agent))
     page.wait_for_url(f"{base_url}/")
     page.goto(f"{base_url}/desk")
     page.wait_for_selector(ready, timeout=10000)
@@ -109,7 +109,7 @@ def registered_phone(kc, workdir, agent_id):
     """The SIP phone of a module's own agent (`own_agents`), registered, once the service has
     seen it."""
     from sipp_driver import SipPhone
-    p = SipPhone(workdir, kc.sip_port, agent_id, PASSWORD)
+    p = SipPhone(workdir, kc.sip_port, agent_id, password_of(agent_id))
     p.register()
     kc.wait_for(lambda: kc.agent(agent_id)["registered"], 10, f"{agent_id} registered")
     return p

@@ -34,7 +34,7 @@ ELDER, ELDER_2, SOCIAL, ELDER_HV, SOCIAL_HV = CREW.of(
     "elder", "elder-2", "social", "elder-hv", "social-hv")
 
 
-def password_of(user: str) -> str:
+def login_password(user: str) -> str:
     """The module's agents' password, or the demo user's."""
     return PASSWORD if user in CREW.agents else f"demo-{user}"
 
@@ -228,7 +228,7 @@ def test_email_becomes_a_task_is_answered_and_the_reply_is_relayed(kcw, browser,
 
 def session(kcw, user):
     client = Client(kcw.url)
-    status, _, _ = client.login(user, password_of(user))
+    status, _, _ = client.login(user, login_password(user))
     assert status == 302
     return client, client.csrf("/")
 
@@ -306,7 +306,7 @@ def test_confidential_attachment_only_for_those_cleared(kcw):
     path = f"/desk/attachments/{attachment_id}"
     for user in (ELDER_2, SOCIAL_HV, "admin"):     # same district uncleared; other; admin
         client = Client(kcw.url)
-        client.login(user, password_of(user))
+        client.login(user, login_password(user))
         status, _, text = client.request("GET", path)
         assert status == 403 and "kontoutdrag" not in text, user
     for user, password in ((SOCIAL, PASSWORD), ("supervisor", "demo-supervisor")):
