@@ -31,7 +31,7 @@ run: system $(STAMP)
 # then the smoke subset on Asterisk 16.
 test: system-test $(STAMP)
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -ra
+	$(BIN)/python -m pytest -ra --hypothesis-profile=thorough
 	KC_ASTERISK=16 $(BIN)/python -m pytest -ra -m smoke16 -p no:cacheprovider
 
 # The layer contracts and the tests that need neither Asterisk nor a browser (about a minute).

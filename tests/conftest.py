@@ -1,12 +1,20 @@
-import os
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kc_instance import KcInstance, make_instance, remove_instance  # noqa: E402
+from kc_instance import KcInstance, running_instance  # noqa: E402
+from own_agents import password_of  # noqa: E402
+
+# Property tests: 100 examples each by default (Hypothesis's own default; the fast suite stays
+# fast), 300 in `make test`'s whole run (`--hypothesis-profile=thorough`). A failure found
+# either way is kept in .hypothesis/ and replayed first next time.
+hypothesis_settings.register_profile("suite", max_examples=100)
+hypothesis_settings.register_profile("thorough", max_examples=300)
+hypothesis_settings.load_profile("suite")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -29,15 +37,10 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def kc() -> KcInstance:
-    """One private Asterisk + service for the session (tests use distinct agents)."""
-    inst = make_instance()
-    try:
-        inst.start()
+    """One private Asterisk + service for the session (each module hires its own agents:
+    `own_agents`)."""
+    with running_instance() as inst:
         yield inst
-    finally:
-        if os.environ.get("KC_KEEP_LOGS"):
-            print(inst.logs())
-        remove_instance(inst)
 
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -68,10 +71,11 @@ def login(page, base_url: str, username: str, password: str) -> None:
 
 
 def open_desk(browser, base_url: str, agent: str, ready: str):
-    """A fresh context with `agent` logged in on /desk, once `ready` (a selector) shows."""
+    """A fresh context with `agent` (a module's own, `own_agents`) logged in on /desk, once
+    `ready` (a selector) shows."""
     context = browser.new_context()
     page = context.new_page()
-    login(page, base_url, agent, "demo-agent")
+    login(page, base_url, agent, password_of(agent))
     page.wait_for_url(f"{base_url}/")
     page.goto(f"{base_url}/desk")
     page.wait_for_selector(ready, timeout=10000)
@@ -92,12 +96,8 @@ def admin_page(browser, kc):
 @pytest.fixture
 def own_kc():
     """A private centre for one test (a test that kills or restarts parts of it)."""
-    inst = make_instance()
-    try:
-        inst.start()
+    with running_instance() as inst:
         yield inst
-    finally:
-        remove_instance(inst)
 
 
 @pytest.fixture
@@ -106,9 +106,10 @@ def workdir(tmp_path):
 
 
 def registered_phone(kc, workdir, agent_id):
-    """The agent's SIP phone, registered (the demo password), once the service has seen it."""
+    """The SIP phone of a module's own agent (`own_agents`), registered, once the service has
+    seen it."""
     from sipp_driver import SipPhone
-    p = SipPhone(workdir, kc.sip_port, agent_id, "demo-agent")
+    p = SipPhone(workdir, kc.sip_port, agent_id, password_of(agent_id))
     p.register()
     kc.wait_for(lambda: kc.agent(agent_id)["registered"], 10, f"{agent_id} registered")
     return p

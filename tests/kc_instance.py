@@ -17,9 +17,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 KC = [sys.executable, "-m", "kommuncentral.cli"]
@@ -226,6 +227,25 @@ def remove_cluster(inst: KcInstance) -> None:
     for name in ("front", *inst.nodes):
         inst._stop(name)
     shutil.rmtree(inst.var, ignore_errors=True)
+
+
+@contextmanager
+def running_instance(env: dict[str, str] | None = None,
+                     before_start: Callable[[KcInstance], None] | None = None,
+                     timeout: float = 90) -> Iterator[KcInstance]:
+    """A private centre started (with `env` added, after `before_start` ran on it), then
+    stopped and removed; its logs printed first when KC_KEEP_LOGS is set."""
+    inst = make_instance()
+    inst.env.update(env or {})
+    try:
+        if before_start is not None:
+            before_start(inst)
+        inst.start(timeout)
+        yield inst
+    finally:
+        if os.environ.get("KC_KEEP_LOGS"):
+            print(inst.logs())
+        remove_instance(inst)
 
 
 def remove_instance(inst: KcInstance) -> None:

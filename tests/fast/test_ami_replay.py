@@ -22,7 +22,7 @@ from acd.distributor import Distributor
 from acd.queue_log import QueueLog, check_line
 from acd.telephony import PbxSnapshot
 from kc import queries
-from kommuncentral.demo import load_demo
+from demo_template import load_demo
 from kc.domain import AgentState
 from kc.store import Store
 

@@ -14,7 +14,7 @@ from agi.call_catalogue import LiveCatalogue
 from demo_facts import demo_menu
 from agi.prompts import PromptCache
 from kc.store import Store
-from kommuncentral.demo import load_demo
+from demo_template import load_demo
 from schedules import schedule_store
 from schedules.hours import OpeningHours
 from schedules.schedule import TZ

@@ -15,7 +15,7 @@ from cases import access, categories, fcr, knowledge, messages, records, retenti
 from cases.email import parse_message
 from kc.clock import iso
 from cases import mail_directory
-from kommuncentral.demo import load_demo
+from demo_template import demo_store, load_demo
 from kc.domain import AgentState
 from kc.errors import InvalidInput
 from kc.store import Store
@@ -25,10 +25,8 @@ NOW = datetime(2025, 3, 3, 10, 0, tzinfo=timezone.utc)
 
 @pytest.fixture
 def store(tmp_path: Path):
-    s = Store(tmp_path / "kc.db")
-    s.run_sync(load_demo, lambda: NOW)
-    yield s
-    s.close()
+    with demo_store(tmp_path, lambda: NOW) as s:
+        yield s
 
 
 def top(store, skill):

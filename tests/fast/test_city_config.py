@@ -16,7 +16,8 @@ from kc import strict_yaml
 from kc.errors import InvalidInput
 from kc.settings import PROJECT_ROOT
 from kc.store import Store
-from kommuncentral.demo import DEMO_FILE, load_demo
+from demo_template import demo_store
+from kommuncentral.demo import DEMO_FILE
 
 from demo_facts import DEMO
 
@@ -31,10 +32,8 @@ def kc(tmp_path, *args, stdin=None):
 
 @pytest.fixture
 def store(tmp_path):
-    s = Store(tmp_path / "kc.db")
-    s.run_sync(load_demo, lambda: datetime(2026, 3, 2, 9, tzinfo=timezone.utc))
-    yield s
-    s.close()
+    with demo_store(tmp_path, lambda: datetime(2026, 3, 2, 9, tzinfo=timezone.utc)) as s:
+        yield s
 
 
 def snapshot(store):

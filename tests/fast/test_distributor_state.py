@@ -19,7 +19,7 @@ from acd.distributor import Distributor, Queued
 from acd.queue_log import EXITS, QueueLog, check_line
 from acd.telephony import PbxSnapshot
 from kc import queries
-from kommuncentral.demo import load_demo
+from demo_template import load_demo
 from kc.domain import AgentState
 from kc.errors import InvalidInput, TelephonyDown
 from kc.store import Store

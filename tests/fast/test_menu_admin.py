@@ -16,9 +16,8 @@ from agi.prompts import PromptCache
 from agi.recordings import MAX_BYTES, check_upload, sniff, store_upload
 from kc import queries
 from agi import menu_store, menus
-from kommuncentral.demo import load_demo
+from demo_template import demo_store
 from kc.errors import InvalidInput, NotFound
-from kc.store import Store
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 
@@ -29,10 +28,8 @@ def clock():
 
 @pytest.fixture
 def store(tmp_path):
-    s = Store(tmp_path / "kc.db")
-    s.run_sync(load_demo, clock)
-    yield s
-    s.close()
+    with demo_store(tmp_path, clock) as s:
+        yield s
 
 
 @pytest.fixture

@@ -462,7 +462,8 @@ def inputs_for(d: dict):
     return st.lists(item, min_size=1, max_size=80)
 
 
-PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# How many examples: the Hypothesis profile's (tests/conftest.py).
+PROPERTY = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @PROPERTY

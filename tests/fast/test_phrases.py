@@ -2,6 +2,7 @@
 every part rendered ahead, nothing synthesised at call time."""
 from __future__ import annotations
 
+import random
 import shutil
 
 import pytest
@@ -51,13 +52,33 @@ def test_parts_not_rendered_are_never_synthesised_at_call_time(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.fixture
+def parts_dir(request, tmp_path):
+    """Where the parts are rendered: kept between runs in pytest's cache when it is on (file
+    names are content-addressed: a changed text, voice or format is a new file), with a few
+    parts of each language removed first so that every run synthesises some; else empty."""
+    cache = getattr(request.config, "cache", None)
+    if cache is None:
+        return tmp_path
+    directory = cache.mkdir("phrase-parts")
+    prompts = PromptCache(directory)
+    for lang in phrases.languages():
+        for text in random.sample(phrases.all_parts(lang), 6):
+            path = prompts.path_for(text, lang)
+            path.with_name(path.name + ".wav").unlink(missing_ok=True)
+    return directory
+
+
 @pytest.mark.skipif(not (shutil.which("espeak-ng") and shutil.which("sox")),
                     reason="needs espeak-ng and sox")
-async def test_rendered_once_then_ready(tmp_path):
-    cache = PromptCache(tmp_path)
+async def test_rendered_once_then_ready(parts_dir):
+    cache = PromptCache(parts_dir)
     count = await PhraseParts(cache).render()
     assert count == sum(len(phrases.all_parts(lang)) for lang in phrases.languages()
                         if lang in cache.voices)          # Somali, Tigrinya: no voice
+    for lang in phrases.languages():       # every part of every spoken language is on disk
+        if lang in cache.voices:
+            assert PhraseParts(cache).ready(phrases.all_parts(lang), lang) is not None, lang
     parts, lang = announcement("en", 357, 600)
     paths = PhraseParts(cache).ready(parts, lang)
     assert paths is not None and len(paths) == len(parts)

@@ -2,7 +2,7 @@
 import pytest
 
 from kc.clock import system_clock
-from kommuncentral.demo import load_demo
+from demo_template import load_demo
 from kc.errors import InvalidInput, NotFound
 from kc.queue_config import (OverflowStep, QueueConfig, delete_queue_config, get_queue_config,
                              list_queue_configs, save_queue_config)

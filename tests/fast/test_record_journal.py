@@ -10,7 +10,7 @@ import pytest
 from kc import queries
 from kc.domain import AgentState
 from kc.store import Store
-from kommuncentral.demo import load_demo
+from demo_template import load_demo
 
 AT = "2026-11-27T12:00:00.000Z"
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)

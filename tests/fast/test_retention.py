@@ -14,8 +14,7 @@ import pytest
 from cases import messages, retention
 from kc import queries
 from kc.clock import iso
-from kc.store import Store
-from kommuncentral.demo import load_demo
+from demo_template import demo_store
 
 NOW = datetime(2025, 3, 3, 10, 0, tzinfo=timezone.utc)
 
@@ -99,10 +98,8 @@ NOT_PERSONAL: dict[str, set[str]] = {
 
 @pytest.fixture
 def store(tmp_path: Path):
-    s = Store(tmp_path / "kc.db")
-    s.run_sync(load_demo, lambda: NOW)
-    yield s
-    s.close()
+    with demo_store(tmp_path, lambda: NOW) as s:
+        yield s
 
 
 def _columns(db) -> dict[str, set[str]]:

@@ -274,7 +274,7 @@ waiting_calls = st.builds(
     st.sampled_from([0.0, 0.0, 5.0, 10.0, 20.0, 45.0]))
 
 
-@hyp_settings(max_examples=300, deadline=None)
+@hyp_settings(deadline=None)   # examples: the profile's (tests/conftest.py)
 @given(policies(), st.lists(waiting_calls, max_size=25, unique_by=lambda c: c.contact_id),
        st.lists(agent_profiles, max_size=12, unique_by=lambda a: a.id),
        st.sampled_from([0.0, 9.0, 15.0, 30.0, 50.0, 75.0, 1e6]))
@@ -284,7 +284,7 @@ def test_indexed_batch_equals_the_plain_policy(policy, calls, agents, now):
     assert [(c.contact_id, a.id) for c, a in got] == [(c.contact_id, a.id) for c, a in expected]
 
 
-@hyp_settings(max_examples=300, deadline=None)
+@hyp_settings(deadline=None)   # examples: the profile's (tests/conftest.py)
 @given(policies(), st.lists(waiting_calls, max_size=25, unique_by=lambda c: c.contact_id),
        st.lists(agent_profiles, max_size=12, unique_by=lambda a: a.id),
        st.sampled_from([0.0, 9.0, 15.0, 30.0, 50.0, 75.0, 1e6]))
@@ -312,7 +312,7 @@ ops = st.lists(st.one_of(
 ), max_size=60)
 
 
-@hyp_settings(max_examples=300, deadline=None)
+@hyp_settings(deadline=None)   # examples: the profile's (tests/conftest.py)
 @given(policies(), ops)
 def test_incremental_router_keeps_every_promise(policy, script):
     """Random event sequences: no double booking; offers only to eligible agents (so never a

@@ -6,7 +6,7 @@ import pytest
 
 from kc import queries
 from kc.clock import iso, parse_iso
-from kommuncentral.demo import load_demo
+from demo_template import demo_store
 from kc.migrations import MIGRATIONS
 from kc.passwords import hash_password, verify_password, token_hash
 from kc.settings import Settings
@@ -18,10 +18,8 @@ NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 
 @pytest.fixture
 def store(tmp_path):
-    s = Store(tmp_path / "kc.db")
-    s.run_sync(load_demo, lambda: NOW)
-    yield s
-    s.close()
+    with demo_store(tmp_path, lambda: NOW) as s:
+        yield s
 
 
 def test_wal_and_schema_version(store, tmp_path):

@@ -11,12 +11,17 @@ from pathlib import Path
 
 import pytest
 
+from own_agents import PASSWORD, Crew
 from schedules.schedule import TZ
 from sipp_driver import call
 
 pytestmark = pytest.mark.telephony
 
 BROMMA = "0850810000"
+
+CREW = Crew(__name__)
+SOCIAL, SOCIAL_HV, SCHOOL, SCHOOL_HV = CREW.of("social", "social-hv", "school", "school-hv")
+crew = CREW.fixture()
 ALWAYS_OPEN = {"always_open": True, "week": {}, "exceptions": []}
 
 
@@ -120,11 +125,11 @@ def test_nobody_open_caller_leaves_a_voice_message(schedules, tmp_path):
         (r["layer"], r["step"], r.get("kind")) for r in read_steps(kc.var / "log" / "calls.jsonl",
                                                                    contact["id"])]
     # callers' numbers and messages only for that district's staff
-    from test_web_access import Client
+    from web_client import Client
     import json as _json
-    for agent, sees in (("bromma-104", True), ("hv-204", False)):
+    for agent, sees in ((SOCIAL, True), (SOCIAL_HV, False)):
         client = Client(kc.url)
-        client.login(agent, "demo-agent")
+        client.login(agent, PASSWORD)
         status, _, text = client.request("GET", "/api/after-hours")
         ids = [r["contact_id"] for r in _json.loads(text)["requests"]]
         assert status == 200 and (contact["id"] in ids) == sees, (agent, ids)
@@ -215,7 +220,7 @@ def test_due_voice_message_is_on_its_districts_desk_played_and_done(schedules, b
     with sqlite3.connect(kc.var / "kc.db", timeout=10) as db:
         db.execute("update after_hours_requests set due_at = ? where id = ?",
                    ["2020-01-01T00:00:00.000Z", req["id"]])
-    bromma_ctx, bromma = _agent_desk(browser, kc, "bromma-103")
+    bromma_ctx, bromma = _agent_desk(browser, kc, SCHOOL)
     item = f'.after-hours-item[data-request="{req["id"]}"]'
     assert bromma.locator(item).count() == 0
     put(kc, "bromma", {**ALWAYS_OPEN, "after_hours": {"route_to": ["hasselby-vallingby"]}})
@@ -223,7 +228,7 @@ def test_due_voice_message_is_on_its_districts_desk_played_and_done(schedules, b
     bromma.reload()
     bromma.wait_for_selector(item, timeout=10000)
     assert "0709990031" in bromma.locator(item).inner_text()
-    hv_ctx, hv = _agent_desk(browser, kc, "hv-203")
+    hv_ctx, hv = _agent_desk(browser, kc, SCHOOL_HV)
     assert hv.locator(item).count() == 0                      # another district's desk
 
     # played in the browser: the right agent gets the WAV, others 403/404
@@ -264,10 +269,10 @@ def test_due_voice_message_is_on_its_districts_desk_played_and_done(schedules, b
     assert all(r["id"] != req["id"] for r in body["requests"])
     _, body = kc.request("GET", "/api/after-hours")
     done = next(r for r in body["requests"] if r["id"] == req["id"])
-    assert done["handled_by"] == "bromma-103"
+    assert done["handled_by"] == SCHOOL
     _, body = kc.request("GET", f"/api/cases?since={since}")
     case = next(c for c in body["cases"] if c["contact_id"] == contact["id"])
-    assert case["channel"] == "phone" and case["agent"] == "bromma-103"
+    assert case["channel"] == "phone" and case["agent"] == SCHOOL
     assert case["outcome"] == "visit_booked"
     bromma.reload()
     bromma.wait_for_selector('#after-hours[data-loaded="1"]')

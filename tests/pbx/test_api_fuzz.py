@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
 
 from admin_web.openapi import SPEC
-from kc_instance import ROOT, make_instance, remove_instance
+from kc_instance import ROOT, running_instance
 
 EXAMPLES = int(os.environ.get("KC_FUZZ_EXAMPLES", "12"))
 
@@ -51,12 +51,8 @@ VOLATILE = {"web_sessions", "report_hours", "report_dirty"}
 
 @pytest.fixture(scope="module")
 def target():
-    inst = make_instance()
-    try:
-        inst.start()
+    with running_instance() as inst:
         yield inst
-    finally:
-        remove_instance(inst)
 
 
 def service_log(inst) -> str:

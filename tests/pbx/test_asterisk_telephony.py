@@ -56,7 +56,9 @@ pytestmark = [pytest.mark.skipif(RUNTIME is None or not shutil.which("sipp"),
               pytest.mark.smoke16]   # the telephony contract, on Asterisk 16 as well
 
 REALM = "kommuncentral"
-AGENTS = {"bromma-101": "pw-101-secret", "bromma-102": "pw-102-secret"}
+# The lab's own agent endpoints (rendered straight into PJSIP; no service, no demo agents).
+AGENT_1, AGENT_2, AGENT_3 = "telephony-1", "telephony-2", "telephony-3"
+AGENTS = {AGENT_1: "pw-101-secret", AGENT_2: "pw-102-secret"}
 BROMMA = "0850810000"
 
 
@@ -290,7 +292,7 @@ def test_ami_permissions(lab: Lab):
             "CoreShowChannels": dict(Action="CoreShowChannels"),
             "PJSIPShowEndpoints": dict(Action="PJSIPShowEndpoints"),
             "PJSIPShowContacts": dict(Action="PJSIPShowContacts"),
-            "Getvar": dict(Action="Getvar", Variable="DEVICE_STATE(PJSIP/bromma-101)"),
+            "Getvar": dict(Action="Getvar", Variable=f"DEVICE_STATE(PJSIP/{AGENT_1})"),
             "Setvar": dict(Action="Setvar", Variable="KC_TEST", Value="1"),
             "Hangup": dict(Action="Hangup", Channel="PJSIP/nonexistent-00000000"),
             "Redirect": dict(Action="Redirect", Channel="PJSIP/nonexistent-00000000",
@@ -303,7 +305,7 @@ def test_ami_permissions(lab: Lab):
             out[name] = (first.get("Response"), first.get("Message"))
             assert first.get("Message") != denied, (name, dict(first))
         # An Originate to a context is accepted (it fails later: no contact registered).
-        uid, resp = await lab.originate("bromma-102", "PJSIP/nonexistent-00000000", 0, 2000)
+        uid, resp = await lab.originate(AGENT_2, "PJSIP/nonexistent-00000000", 0, 2000)
         msgs = resp if isinstance(resp, list) else [resp]
         assert msgs[0].get("Response") == "Success", msgs
         assert any(m.get("Event") == "OriginateResponse" and m.get("Response") == "Failure" for m in msgs), msgs
@@ -316,7 +318,7 @@ def test_ami_permissions(lab: Lab):
         resp = await lab.action(Action="GetConfig", Filename="rtp.conf")
         assert (resp.get("Message") == denied) == (not lab.ctx.ami_write_system), dict(resp)
         # Application=System is refused however the user is configured: app_system is not loaded.
-        resp = await lab.action(Action="Originate", Channel="PJSIP/bromma-102", Application="System",
+        resp = await lab.action(Action="Originate", Channel=f"PJSIP/{AGENT_2}", Application="System",
                                 Data="touch /tmp/kc-pwned", Async="false", Timeout="1000")
         assert resp.get("Response") == "Error", dict(resp)
         assert not os.path.exists("/tmp/kc-pwned")
@@ -326,7 +328,7 @@ def test_ami_permissions(lab: Lab):
 
 
 def test_agent_register_and_device_state(lab: Lab):
-    p = phone(lab, "bromma-101")
+    p = phone(lab, AGENT_1)
 
     async def go():
         start = len(lab.events)
@@ -334,18 +336,18 @@ def test_agent_register_and_device_state(lab: Lab):
         await lab.in_thread(p.register)
         t_reg = time.monotonic() - t0
         ds = await lab.wait_event(lambda e: e.get("Event") == "DeviceStateChange"
-                                  and e.get("Device") == "PJSIP/bromma-101" and e.get("State") == "NOT_INUSE",
+                                  and e.get("Device") == f"PJSIP/{AGENT_1}" and e.get("State") == "NOT_INUSE",
                                   5, start)
         cs = await lab.wait_event(lambda e: e.get("Event") == "ContactStatus"
-                                  and e.get("EndpointName") == "bromma-101", 5, start)
+                                  and e.get("EndpointName") == AGENT_1, 5, start)
         t_state = time.monotonic() - t0
         eps = await lab.action(Action="PJSIPShowEndpoints")
-        ep = [m for m in eps if m.get("Event") == "EndpointList" and m.get("ObjectName") == "bromma-101"]
+        ep = [m for m in eps if m.get("Event") == "EndpointList" and m.get("ObjectName") == AGENT_1]
         assert ep and ep[0].get("DeviceState") == "Not in use", ep
         contacts = await lab.action(Action="PJSIPShowContacts")
-        c = [m for m in contacts if m.get("Event") == "ContactList" and m.get("Endpoint") == "bromma-101"]
+        c = [m for m in contacts if m.get("Event") == "ContactList" and m.get("Endpoint") == AGENT_1]
         assert c and f":{p.local_port}" in c[0].get("Uri", ""), c
-        gv = await lab.action(Action="Getvar", Variable="DEVICE_STATE(PJSIP/bromma-101)")
+        gv = await lab.action(Action="Getvar", Variable=f"DEVICE_STATE(PJSIP/{AGENT_1})")
         assert gv.get("Value") == "NOT_INUSE", dict(gv)
         return t_reg, t_state, cs
 
@@ -353,18 +355,18 @@ def test_agent_register_and_device_state(lab: Lab):
     print(f"REGISTER took {t_reg:.3f}s; DeviceStateChange+ContactStatus within {t_state:.3f}s; {dict(cs)}")
     assert cs.get("ContactStatus") in ("Created", "Reachable", "NonQualified", "Updated"), cs
     # wrong password is refused
-    bad = sd.SipPhone(lab.workdir, lab.ctx.sip_port, "bromma-102", "wrong")
+    bad = sd.SipPhone(lab.workdir, lab.ctx.sip_port, AGENT_2, "wrong")
     with pytest.raises(sd.SippError):
         bad.register(timeout=5)
 
 
 def test_feature_code_reaches_agi(lab: Lab):
-    p = phone(lab, "bromma-101")
+    p = phone(lab, AGENT_1)
     before = len(lab.agi.requests)
     res = lab.run(lab.in_thread(p.dial, "*21", 1.0))
     assert res.answered and res.hangup == "far", res
     reqs = [r for r in lab.agi.requests[before:] if r["script"] == "agent-feature"]
-    assert reqs and reqs[0]["args"] == ["21", "bromma-101"], reqs
+    assert reqs and reqs[0]["args"] == ["21", AGENT_1], reqs
     # Other extensions are rejected.
     res = lab.run(lab.in_thread(p.dial, "*99", 1.0))
     assert res.status == 404 and not res.answered, res
@@ -430,7 +432,7 @@ def test_menu_unknown_next_goes_to_fallback_agi(lab: Lab):
 
 
 def _bridge_call(lab: Lab, caller_number: str, agent_hangs_up: bool):
-    p = phone(lab, "bromma-101")
+    p = phone(lab, AGENT_1)
     lab.run(lab.in_thread(p.register))
     start = len(lab.events)
     caller = sd.call(lab.workdir, lab.ctx.sip_port, BROMMA, digits=[(1.0, "1")],
@@ -446,7 +448,7 @@ def _bridge_call(lab: Lab, caller_number: str, agent_hangs_up: bool):
                 await lab.wait_event(lambda e: e.get("Event") == "UserEvent" and e.get("UserEvent") == "KcWaiting"
                                      and e.get("Channel") == chan, 5, start)
             t0 = time.monotonic()
-            agent_uid, resp = await lab.originate("bromma-101", chan, 42)
+            agent_uid, resp = await lab.originate(AGENT_1, chan, 42)
             t_answer = time.monotonic() - t0
             msgs = resp if isinstance(resp, list) else [resp]
             orr = [m for m in msgs if m.get("Event") == "OriginateResponse"]
@@ -487,13 +489,13 @@ def test_originate_bridges_waiting_caller_caller_hangs_up(lab: Lab):
 
 
 def test_caller_gone_before_agent_answers(lab: Lab):
-    p = phone(lab, "bromma-101")
+    p = phone(lab, AGENT_1)
     lab.run(lab.in_thread(p.register))
     start = len(lab.events)
     agent = p.answer_calls(1, ring_seconds=0.3, talk_seconds=10, hangup="far")
     try:
         async def go():
-            agent_uid, resp = await lab.originate("bromma-101", "PJSIP/residents-0000dead", 43)
+            agent_uid, resp = await lab.originate(AGENT_1, "PJSIP/residents-0000dead", 43)
             msgs = resp if isinstance(resp, list) else [resp]
             assert any(m.get("Event") == "OriginateResponse" and m.get("Response") == "Success" for m in msgs)
             return await lab.wait_event(lambda e: e.get("Event") == "Hangup" and e.get("Uniqueid") == agent_uid,
@@ -507,12 +509,12 @@ def test_caller_gone_before_agent_answers(lab: Lab):
 
 
 def test_ring_no_answer(lab: Lab):
-    p = phone(lab, "bromma-101")
+    p = phone(lab, AGENT_1)
     lab.run(lab.in_thread(p.register))
     agent = p.ring_no_answer(1)
     try:
         async def go():
-            agent_uid, resp = await lab.originate("bromma-101", "PJSIP/residents-0000dead", 44, timeout_ms=2000)
+            agent_uid, resp = await lab.originate(AGENT_1, "PJSIP/residents-0000dead", 44, timeout_ms=2000)
             return resp if isinstance(resp, list) else [resp]
 
         msgs = lab.run(go())
@@ -527,19 +529,19 @@ def test_ring_no_answer(lab: Lab):
 def test_reload_pjsip_adds_agent(lab: Lab):
     import dataclasses
 
-    AGENTS["bromma-103"] = "pw-103-secret"
+    AGENTS[AGENT_3] = "pw-103-secret"
     new_ctx = dataclasses.replace(
-        lab.ctx, agents=lab.ctx.agents + (AgentEndpoint("bromma-103", "bromma", ha1("bromma-103", REALM, AGENTS["bromma-103"])),))
+        lab.ctx, agents=lab.ctx.agents + (AgentEndpoint(AGENT_3, "bromma", ha1(AGENT_3, REALM, AGENTS[AGENT_3])),))
     render_config(new_ctx)
     lab.ctx = new_ctx
     lab.run(lab.asterisk.reload_pjsip())
-    p = phone(lab, "bromma-103")
+    p = phone(lab, AGENT_3)
     lab.run(lab.in_thread(p.register))
     eps = lab.run(lab.action(Action="PJSIPShowEndpoints"))
-    assert any(m.get("ObjectName") == "bromma-103" and m.get("DeviceState") == "Not in use" for m in eps), eps
+    assert any(m.get("ObjectName") == AGENT_3 and m.get("DeviceState") == "Not in use" for m in eps), eps
     res = lab.run(lab.in_thread(p.dial, "*22", 1.0))
     assert res.answered and res.hangup == "far", res
-    assert lab.agi.requests[-1]["args"] == ["22", "bromma-103"]
+    assert lab.agi.requests[-1]["args"] == ["22", AGENT_3]
 
 
 def test_no_dialplan_events_leak(lab: Lab):

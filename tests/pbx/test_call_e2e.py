@@ -8,11 +8,16 @@ from datetime import datetime, timezone
 import pytest
 
 from conftest import registered_phone
+from own_agents import Crew
 from sipp_driver import SipPhone, call, sip_quote
 
 pytestmark = pytest.mark.telephony
 
 BROMMA = "0850810000"
+
+CREW = Crew(__name__)
+ELDER, ELDER_2, SOCIAL, ELDER_HV = CREW.of("elder", "elder-2", "social", "elder-hv")
+crew = CREW.fixture()
 
 
 def now_iso() -> str:
@@ -37,14 +42,14 @@ def wait_contact(kc, since, predicate, what, timeout=30):
 
 
 @pytest.mark.smoke16
-def test_call_pressing_1_is_answered_by_logged_in_bromma_101(kc, workdir):
+def test_call_pressing_1_is_answered_by_a_logged_in_bromma_agent(kc, workdir):
     since = now_iso()
-    agent = logged_in_phone(kc, workdir, "bromma-101")
+    agent = logged_in_phone(kc, workdir, ELDER)
 
     answering = agent.answer_calls(count=1, ring_seconds=1, talk_seconds=3, hangup="agent")
     resident = call(workdir, kc.sip_port, BROMMA, digits=[(2.0, "1")], caller_number="0701112233",
                     hangup_after=None, wait_far_bye=60)
-    kc.wait_for(lambda: kc.agent("bromma-101")["state"] == "on_call", 40, "bromma-101 on call")
+    kc.wait_for(lambda: kc.agent(ELDER)["state"] == "on_call", 40, "agent on call")
     answering.wait_ok(60)
     result = resident.wait_ok(60)
     assert result.answered and result.hangup == "far"
@@ -56,20 +61,20 @@ def test_call_pressing_1_is_answered_by_logged_in_bromma_101(kc, workdir):
     assert contact["district"] == "bromma" and contact["dialed"] == BROMMA
     assert contact["menu_path"] == ["1"] and contact["skill"] == "elderly-care"
     assert contact["language"] == "sv"
-    assert contact["agent"] == "bromma-101" and contact["agent_district"] == "bromma"
+    assert contact["agent"] == ELDER and contact["agent_district"] == "bromma"
     assert contact["overflowed"] is False
     assert 0 <= contact["wait_seconds"] < 15
     assert 2 <= contact["talk_seconds"] < 10
     assert contact["started_at"] <= contact["ended_at"]
 
-    kc.wait_for(lambda: kc.agent("bromma-101")["state"] == "ready", 10, "bromma-101 ready again")
+    kc.wait_for(lambda: kc.agent(ELDER)["state"] == "ready", 10, "agent ready again")
     agent.dial("*23")   # pause from the phone
-    assert kc.agent("bromma-101")["state"] == "paused"
+    assert kc.agent(ELDER)["state"] == "paused"
     agent.dial("*22")
-    kc.wait_for(lambda: kc.agent("bromma-101")["state"] == "logged_out", 10, "logged out")
+    kc.wait_for(lambda: kc.agent(ELDER)["state"] == "logged_out", 10, "logged out")
 
     log_lines = (kc.var / "log" / "queue_log").read_text().splitlines()
-    events = [line.split("|")[4] for line in log_lines if "|bromma-101|" in line]
+    events = [line.split("|")[4] for line in log_lines if f"|{ELDER}|" in line]
     for expected in ("AGENTLOGIN", "ADDMEMBER", "CONNECT", "COMPLETEAGENT", "PAUSE",
                      "REMOVEMEMBER", "AGENTLOGOFF"):
         assert expected in events, (expected, log_lines)
@@ -90,7 +95,7 @@ def test_caller_hanging_up_in_the_menu_is_recorded_abandoned(kc, workdir):
 
 def test_caller_hanging_up_while_waiting_is_abandoned_with_wait_time(kc, workdir):
     since = now_iso()
-    # nobody takes `school` (bromma-103 and hv-203 are logged out): the caller waits with music
+    # nobody takes `school` (no agent with the skill is logged in): the caller waits with music
     resident = call(workdir, kc.sip_port, BROMMA, digits=[(2.0, "2")], caller_number="0703334455",
                     hangup_after=6)
     result = resident.wait_ok(40)
@@ -125,12 +130,12 @@ def test_hostile_caller_name_is_stored_verbatim_and_injects_nothing(kc, workdir)
 # The probe's payload: Asterisk decodes %0A in the From user part and used to write the lines
 # into the FastAGI header block, which logged the named agent out.
 HOSTILE_FROM_USER = ("07012%0Aagi_network_script%3A%20agent-feature%0Aagi_arg_1%3A%2022"
-                     "%0Aagi_arg_2%3A%20bromma-104%0A%0A")
+                     f"%0Aagi_arg_2%3A%20{SOCIAL}%0A%0A")
 
 
 def test_caller_id_cannot_inject_agi_headers_or_log_agents_out(kc, workdir):
     since = now_iso()
-    kc.set_state("bromma-104", "ready")
+    kc.set_state(SOCIAL, "ready")
     try:
         for user in (HOSTILE_FROM_USER, "07012%0D%0A%0D%0A200%20result%3D1"):
             call(workdir, kc.sip_port, BROMMA, digits=[(1.5, "2")], caller_number=user,
@@ -145,9 +150,9 @@ def test_caller_id_cannot_inject_agi_headers_or_log_agents_out(kc, workdir):
         for contact in contacts:
             assert contact["caller"] is None and contact["menu_path"] == ["2"], contact
             assert contact["outcome"] == "abandoned"
-        assert kc.agent("bromma-104")["state"] == "ready"
+        assert kc.agent(SOCIAL)["state"] == "ready"
     finally:
-        kc.set_state("bromma-104", "logged_out")
+        kc.set_state(SOCIAL, "logged_out")
     raw = kc.sql("SELECT data FROM contact_events WHERE kind = 'caller_id_refused' "
                  "AND contact_id IN (%s)" % ",".join(str(c["id"]) for c in contacts))
     assert any("agi_network_script: agent-feature" in r[0] and "\\\\n" in r[0] for r in raw), raw
@@ -160,15 +165,15 @@ def test_unknown_number_is_rejected(kc, workdir):
 
 def test_ring_no_answer_pauses_agent_and_caller_keeps_place(kc, workdir):
     since = now_iso()
-    agent = logged_in_phone(kc, workdir, "hv-202")
+    agent = logged_in_phone(kc, workdir, ELDER_HV)
     ringing = agent.ring_no_answer(count=1)
     resident = call(workdir, kc.sip_port, "0850820000", digits=[(2.0, "1")],
                     caller_number="0705556677", hangup_after=25)
-    kc.wait_for(lambda: kc.agent("hv-202")["state"] == "ringing", 20, "hv-202 ringing")
+    kc.wait_for(lambda: kc.agent(ELDER_HV)["state"] == "ringing", 20, "agent ringing")
     started = time.monotonic()
-    kc.wait_for(lambda: kc.agent("hv-202")["state"] == "paused", 25, "hv-202 paused after RONA")
+    kc.wait_for(lambda: kc.agent(ELDER_HV)["state"] == "paused", 25, "agent paused after RONA")
     assert 12 <= time.monotonic() - started <= 20
-    assert kc.agent("hv-202")["reason"] == "rona"
+    assert kc.agent(ELDER_HV)["reason"] == "rona"
     ringing.wait(30)
     # the caller is still waiting (not dropped) until they hang up themselves
     result = resident.wait_ok(40)
@@ -176,12 +181,12 @@ def test_ring_no_answer_pauses_agent_and_caller_keeps_place(kc, workdir):
     contact = wait_contact(kc, since, lambda c: c["caller"] == "0705556677" and c["outcome"],
                            "the RONA caller's contact")
     assert contact["outcome"] == "abandoned" and contact["skill"] == "elderly-care"
-    kc.set_state("hv-202", "logged_out")
+    kc.set_state(ELDER_HV, "logged_out")
 
 
 def test_caller_hanging_up_first_is_completecaller(kc, workdir):
     since = now_iso()
-    agent = logged_in_phone(kc, workdir, "bromma-102")
+    agent = logged_in_phone(kc, workdir, ELDER_2)
     answering = agent.answer_calls(count=1, ring_seconds=0.5, talk_seconds=30, hangup="far")
     resident = call(workdir, kc.sip_port, BROMMA, digits=[(2.0, "1")], caller_number="0708889900",
                     hangup_after=6)
@@ -189,9 +194,9 @@ def test_caller_hanging_up_first_is_completecaller(kc, workdir):
     answering.wait_ok(40)
     contact = wait_contact(kc, since, lambda c: c["caller"] == "0708889900" and c["outcome"],
                            "the caller-ended contact")
-    assert contact["outcome"] == "answered" and contact["agent"] == "bromma-102"
-    kc.wait_for(lambda: kc.agent("bromma-102")["state"] == "ready", 15, "bromma-102 free again")
-    kc.set_state("bromma-102", "logged_out")
+    assert contact["outcome"] == "answered" and contact["agent"] == ELDER_2
+    kc.wait_for(lambda: kc.agent(ELDER_2)["state"] == "ready", 15, "agent free again")
+    kc.set_state(ELDER_2, "logged_out")
     lines = [l.split("|") for l in (kc.var / "log" / "queue_log").read_text().splitlines()]
-    ends = [l[4] for l in lines if len(l) > 4 and l[3] == "bromma-102" and l[4].startswith("COMPLETE")]
+    ends = [l[4] for l in lines if len(l) > 4 and l[3] == ELDER_2 and l[4].startswith("COMPLETE")]
     assert ends[-1] == "COMPLETECALLER", ends

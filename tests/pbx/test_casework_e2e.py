@@ -19,14 +19,24 @@ from email import message_from_bytes, policy
 import pytest
 from aiosmtpd.controller import Controller
 
-from conftest import login, open_desk
-from kc_instance import make_instance, remove_instance
-from sipp_driver import SipPhone, call
-from test_web_access import Client
+from conftest import login, open_desk, registered_phone
+from kc_instance import running_instance
+from own_agents import PASSWORD, Crew
+from sipp_driver import call
+from web_client import Client
 
 pytestmark = pytest.mark.telephony
 
 BROMMA = "0850810000"
+
+CREW = Crew(__name__)      # hired into the module's own centre
+ELDER, ELDER_2, SOCIAL, ELDER_HV, SOCIAL_HV = CREW.of(
+    "elder", "elder-2", "social", "elder-hv", "social-hv")
+
+
+def login_password(user: str) -> str:
+    """The module's agents' password, or the demo user's."""
+    return PASSWORD if user in CREW.agents else f"demo-{user}"
 
 
 def now_iso() -> str:
@@ -63,14 +73,10 @@ def sink():
 
 @pytest.fixture(scope="module")
 def kcw(sink):
-    inst = make_instance()
-    inst.env.update({"KC_SMTP_RELAY": f"127.0.0.1:{sink[1]}", "KC_SMTP_MAX_BYTES": "65536",
-                     "KC_FORM_LIMIT": "5"})
-    try:
-        inst.start()
+    with running_instance({"KC_SMTP_RELAY": f"127.0.0.1:{sink[1]}", "KC_SMTP_MAX_BYTES": "65536",
+                           "KC_FORM_LIMIT": "5"}) as inst:
+        CREW.hire(inst)
         yield inst
-    finally:
-        remove_instance(inst)
 
 
 def smtp_port(kcw) -> int:
@@ -98,10 +104,8 @@ def test_call_pops_the_desktop_case_is_saved_and_counted(kcw, browser, tmp_path)
     call(tmp_path, kcw.sip_port, BROMMA, caller_number="0709990001", hangup_after=2).wait_ok(30)
     wait_contact(kcw, since, lambda c: c["caller"] == "0709990001" and c["outcome"], "first call")
 
-    phone = SipPhone(tmp_path, kcw.sip_port, "bromma-101", "demo-agent")
-    phone.register()
-    kcw.wait_for(lambda: kcw.agent("bromma-101")["registered"], 10, "registered")
-    context, page = desk(browser, kcw, "bromma-101")
+    phone = registered_phone(kcw, tmp_path, ELDER)
+    context, page = desk(browser, kcw, ELDER)
     page.click("#btn-ready")
     page.wait_for_selector('#state[data-state="ready"]', timeout=5000)
 
@@ -140,7 +144,7 @@ def test_call_pops_the_desktop_case_is_saved_and_counted(kcw, browser, tmp_path)
     case = next(c for c in got["cases"] if c["id"] == case_id)
     assert case["contact_id"] == contact_id and case["channel"] == "phone"
     assert case["district"] == "bromma" and case["category"] == "Äldreomsorg"
-    assert case["outcome"] == "resolved_first_contact" and case["agent"] == "bromma-101"
+    assert case["outcome"] == "resolved_first_contact" and case["agent"] == ELDER
     assert case["note"] == note and case["confidential"] is False
     # HTML in the note is shown as text
     page.goto(f"{kcw.url}/cases/{case_id}")
@@ -164,14 +168,14 @@ def test_call_pops_the_desktop_case_is_saved_and_counted(kcw, browser, tmp_path)
     page.goto(f"{kcw.url}/desk")
     page.wait_for_selector('#ws-status[data-connected="1"]', timeout=10000)
     page.click("#btn-logout")
-    kcw.wait_for(lambda: kcw.agent("bromma-101")["state"] == "logged_out", 10, "logged out")
+    kcw.wait_for(lambda: kcw.agent(ELDER)["state"] == "logged_out", 10, "logged out")
     context.close()
 
 
 def test_email_becomes_a_task_is_answered_and_the_reply_is_relayed(kcw, browser, sink):
     since = now_iso()
     handler, _ = sink
-    context, page = desk(browser, kcw, "hv-201")
+    context, page = desk(browser, kcw, ELDER_HV)
     page.click("#btn-ready")
     page.wait_for_selector('#state[data-state="ready"]', timeout=5000)
     mail = EmailMessage()
@@ -196,12 +200,12 @@ def test_email_becomes_a_task_is_answered_and_the_reply_is_relayed(kcw, browser,
         link.click()
     assert download.value.suggested_filename == "läkarintyg.pdf"
     assert open(download.value.path(), "rb").read() == scan
-    other, _ = session(kcw, "bromma-101")          # an agent of another district
+    other, _ = session(kcw, ELDER)          # an agent of another district
     href = link.get_attribute("href")
     with pytest.raises(urllib.error.HTTPError) as refused:
         other.opener.open(other.base + href, timeout=10)
     assert refused.value.code == 403
-    assert kcw.agent("hv-201")["state"] == "on_call"                 # busy with the task
+    assert kcw.agent(ELDER_HV)["state"] == "on_call"                 # busy with the task
     page.fill("#reply", "Hej Karin! Ansök via e-tjänsten Ansök om äldreomsorg.")
     page.check('input[value="referred_eservice"]')
     page.fill("#case-eservice", "Ansök om äldreomsorg")
@@ -215,16 +219,16 @@ def test_email_becomes_a_task_is_answered_and_the_reply_is_relayed(kcw, browser,
     assert reply["In-Reply-To"] == "<abc-1@example.se>"
     assert "e-tjänsten" in reply.get_content()
     done = wait_contact(kcw, since, lambda c: c["id"] == contact["id"] and c["outcome"], "answered")
-    assert done["outcome"] == "answered" and done["agent"] == "hv-201"
-    kcw.wait_for(lambda: kcw.agent("hv-201")["state"] == "ready", 5, "hv-201 ready again")
+    assert done["outcome"] == "answered" and done["agent"] == ELDER_HV
+    kcw.wait_for(lambda: kcw.agent(ELDER_HV)["state"] == "ready", 5, "agent ready again")
     page.click("#btn-logout")
-    kcw.wait_for(lambda: kcw.agent("hv-201")["state"] == "logged_out", 10, "logged out")
+    kcw.wait_for(lambda: kcw.agent(ELDER_HV)["state"] == "logged_out", 10, "logged out")
     context.close()
 
 
 def session(kcw, user):
     client = Client(kcw.url)
-    status, _, _ = client.login(user, "demo-agent" if "-" in user else f"demo-{user}")
+    status, _, _ = client.login(user, login_password(user))
     assert status == 302
     return client, client.csrf("/")
 
@@ -240,7 +244,7 @@ def post_json(client, token, path, body):
 
 
 def test_confidential_case_is_closed_to_uncleared_users_on_every_route(kcw):
-    cleared, token = session(kcw, "bromma-104")
+    cleared, token = session(kcw, SOCIAL)
     _, _, page = cleared.request("GET", "/desk")
     category = re.search(r'<option value="(\d+)">Ekonomiskt bistånd och socialtjänst \(sekretess\)', page).group(1)
     secret_note = "Skuld hos hyresvärden, hotad vräkning"
@@ -255,7 +259,7 @@ def test_confidential_case_is_closed_to_uncleared_users_on_every_route(kcw):
         text = text.replace('"person": "Per Persson, Brommavägen 1"', "")   # the query's echo
         return secret_note in text or "Per Persson" in text
 
-    for user in ("bromma-102", "hv-204", "manager", "admin"):   # hv-204 is cleared for H-V only
+    for user in (ELDER_2, SOCIAL_HV, "manager", "admin"):   # SOCIAL_HV is cleared for H-V only
         client, _ = session(kcw, user)
         for path in ("/api/cases", f"/api/cases/{case_id}", "/cases", f"/cases/{case_id}",
                      "/api/contacts", "/api/export?person=Per%20Persson,%20Brommav%C3%A4gen%201",
@@ -278,7 +282,7 @@ def test_confidential_case_is_closed_to_uncleared_users_on_every_route(kcw):
     admin.login("admin", "demo-admin")
     _, _, audit_page = admin.request("GET", "/admin/audit")
     views = re.findall(r"case\.view", audit_page)
-    assert len(views) >= 2 and "supervisor" in audit_page and "bromma-104" in audit_page
+    assert len(views) >= 2 and "supervisor" in audit_page and SOCIAL in audit_page
     assert contact_id
 
 
@@ -300,12 +304,12 @@ def test_confidential_attachment_only_for_those_cleared(kcw):
     attachment_id, confidential = kcw.wait_for(stored, 30, "the e-mail and its attachment")
     assert confidential == 1
     path = f"/desk/attachments/{attachment_id}"
-    for user in ("bromma-102", "hv-204", "admin"):     # same district uncleared; other; admin
+    for user in (ELDER_2, SOCIAL_HV, "admin"):     # same district uncleared; other; admin
         client = Client(kcw.url)
-        client.login(user, "demo-agent" if "-" in user else f"demo-{user}")
+        client.login(user, login_password(user))
         status, _, text = client.request("GET", path)
         assert status == 403 and "kontoutdrag" not in text, user
-    for user, password in (("bromma-104", "demo-agent"), ("supervisor", "demo-supervisor")):
+    for user, password in ((SOCIAL, PASSWORD), ("supervisor", "demo-supervisor")):
         client = Client(kcw.url)
         client.login(user, password)
         with client.opener.open(client.base + path, timeout=10) as resp:
@@ -380,8 +384,8 @@ def test_supervisor_reads_confidential_cases_only_of_the_districts_they_supervis
 
     secrets = {}
     for agent, district, note, sender in (
-            ("hv-204", "hasselby-vallingby", "Orosanmälan grannens barn HV", "Hanna HV, Vällingbyvägen 9"),
-            ("bromma-104", "bromma", "Ekonomiskt bistånd hyra Bromma", "Bo Bromma, Alviksvägen 3")):
+            (SOCIAL_HV, "hasselby-vallingby", "Orosanmälan grannens barn HV", "Hanna HV, Vällingbyvägen 9"),
+            (SOCIAL, "bromma", "Ekonomiskt bistånd hyra Bromma", "Bo Bromma, Alviksvägen 3")):
         client, csrf = session(kcw, agent)
         _, _, page = client.request("GET", "/desk")
         category = re.search(r'<option value="(\d+)">Ekonomiskt bistånd och socialtjänst \(sekretess\)',

@@ -13,9 +13,13 @@ from pathlib import Path
 import pytest
 
 from kc_instance import KC, ROOT, make_instance, remove_instance
+from own_agents import PASSWORD, Crew
 from sipp_driver import SipPhone, call
 
 pytestmark = pytest.mark.telephony
+
+CREW = Crew(__name__)      # hired into each test's own centre
+ELDER, ELDER_2 = CREW.of("elder", "elder-2")
 
 
 def now_iso() -> str:
@@ -32,7 +36,7 @@ def queue_log(kc) -> list[list[str]]:
 
 
 def ready_agent(kc, tmp_path, name: str, states=("ready",)) -> SipPhone:
-    phone = SipPhone(tmp_path, kc.sip_port, name, "demo-agent")
+    phone = SipPhone(tmp_path, kc.sip_port, name, PASSWORD)
     phone.register()
     phone.dial("*21")
     kc.wait_for(lambda: kc.agent(name)["state"] in states, 15, f"{name} ready")
@@ -54,15 +58,16 @@ def _immutable(kc, on: bool) -> None:
 
 def test_database_refusing_writes_loses_no_caller_and_no_record(own_kc, tmp_path):
     kc = own_kc
+    CREW.hire(kc)
     if os.geteuid() != 0:
         pytest.skip("chattr +i needs root")
     since = now_iso()
-    first_agent = ready_agent(kc, tmp_path, "bromma-101")
+    first_agent = ready_agent(kc, tmp_path, ELDER)
     talking = first_agent.answer_calls(count=1, ring_seconds=0.5, talk_seconds=40, hangup="far")
     first = call(tmp_path, kc.sip_port, "0850810000", digits=[(2.0, "1")],
                  caller_number="0701110001", hangup_after=14)
-    kc.wait_for(lambda: kc.agent("bromma-101")["state"] == "on_call", 20, "first call talking")
-    second_agent = ready_agent(kc, tmp_path, "bromma-102")
+    kc.wait_for(lambda: kc.agent(ELDER)["state"] == "on_call", 20, "first call talking")
+    second_agent = ready_agent(kc, tmp_path, ELDER_2)
     answering = second_agent.answer_calls(count=1, ring_seconds=0.5, talk_seconds=3, hangup="agent")
     frozen_at = time.time()
     _immutable(kc, True)            # the database file and its log refuse every write
@@ -83,7 +88,7 @@ def test_database_refusing_writes_loses_no_caller_and_no_record(own_kc, tmp_path
     thawed_at = time.time()
     talking.stop()
     kc.wait_for(lambda: "records" not in (kc.health() or {"records": 1}), 20, "records written")
-    for name in ("bromma-101", "bromma-102"):
+    for name in (ELDER, ELDER_2):
         kc.wait_for(lambda name=name: kc.agent(name)["state"] == "ready", 30, f"{name} not stuck")
     contacts = {c["caller"]: c for c in kc.contacts(since)}
     one, two = contacts["0701110001"], contacts["0701110002"]
@@ -92,7 +97,7 @@ def test_database_refusing_writes_loses_no_caller_and_no_record(own_kc, tmp_path
         assert ts(c["ended_at"]) < thawed_at - 1, "ended when the call ended, not when written"
     assert 8 <= one["talk_seconds"] <= 14, one
     assert 2 <= two["talk_seconds"] <= 6, two
-    assert two["agent"] == "bromma-102"
+    assert two["agent"] == ELDER_2
     open_ = kc.sql("select count(*) from contacts where outcome is null and started_at >= ?", since)
     assert open_ == [(0,)]
     lines = queue_log(kc)
@@ -105,12 +110,13 @@ def test_database_refusing_writes_loses_no_caller_and_no_record(own_kc, tmp_path
 
 def test_service_killed_with_callers_in_menu_waiting_and_talking(own_kc, tmp_path):
     kc = own_kc
+    CREW.hire(kc)
     since = now_iso()
-    agent = ready_agent(kc, tmp_path, "bromma-101")
+    agent = ready_agent(kc, tmp_path, ELDER)
     talking = agent.answer_calls(count=1, ring_seconds=0.5, talk_seconds=40, hangup="far")
     t = call(tmp_path, kc.sip_port, "0850810000", digits=[(2.0, "1")],
              caller_number="0702220001", hangup_after=16)
-    kc.wait_for(lambda: kc.agent("bromma-101")["state"] == "on_call", 20, "a caller talking")
+    kc.wait_for(lambda: kc.agent(ELDER)["state"] == "on_call", 20, "a caller talking")
     w = call(tmp_path, kc.sip_port, "0850810000", digits=[(2.0, "1")],
              caller_number="0702220002", hangup_after=None, wait_far_bye=70)
     kc.wait_for(lambda: enqueued(kc, "0702220002"), 20,
@@ -125,7 +131,7 @@ def test_service_killed_with_callers_in_menu_waiting_and_talking(own_kc, tmp_pat
     time.sleep(3)
     kc.start_service()
     # a caller waits: the agent may be offered the call as soon as they are ready
-    second = ready_agent(kc, tmp_path, "bromma-102", ("ready", "ringing"))
+    second = ready_agent(kc, tmp_path, ELDER_2, ("ready", "ringing"))
     served = second.answer_calls(count=1, ring_seconds=0.5, talk_seconds=2, hangup="agent")
     assert w.wait_ok(60).answered, "the waiting caller is served after the restart"
     served.wait_ok(30)
@@ -140,7 +146,7 @@ def test_service_killed_with_callers_in_menu_waiting_and_talking(own_kc, tmp_pat
     contacts = {c["caller"]: c for c in kc.contacts(since)}
     assert contacts["0702220001"]["outcome"] == "answered"
     assert contacts["0702220002"]["outcome"] == "answered"
-    assert contacts["0702220002"]["agent"] == "bromma-102"
+    assert contacts["0702220002"]["agent"] == ELDER_2
     assert contacts["0702220003"]["outcome"] == "failed"       # heard the fallback's apology
 
 
@@ -176,15 +182,16 @@ def _asterisk_pid(kc) -> int:
 
 def test_kc_up_restarts_asterisk_and_closes_cut_calls_at_their_true_time(kc_up, tmp_path):
     kc = kc_up
+    CREW.hire(kc)
     second = subprocess.run([*KC, "up"], cwd=ROOT, env=kc.env, capture_output=True, text=True,
                             timeout=60)
     assert second.returncode == 2 and "another `kc up`" in second.stderr, second.stderr
     since = now_iso()
-    agent = ready_agent(kc, tmp_path, "bromma-101")
+    agent = ready_agent(kc, tmp_path, ELDER)
     talking = agent.answer_calls(count=1, ring_seconds=0.5, talk_seconds=60, hangup="far")
     t = call(tmp_path, kc.sip_port, "0850810000", digits=[(2.0, "1")],
              caller_number="0703330001", hangup_after=None, wait_far_bye=60)
-    kc.wait_for(lambda: kc.agent("bromma-101")["state"] == "on_call", 20, "a caller talking")
+    kc.wait_for(lambda: kc.agent(ELDER)["state"] == "on_call", 20, "a caller talking")
     w = call(tmp_path, kc.sip_port, "0850810000", digits=[(2.0, "1")],
              caller_number="0703330002", hangup_after=None, wait_far_bye=60)
     kc.wait_for(lambda: enqueued(kc, "0703330002"), 20,
@@ -200,7 +207,7 @@ def test_kc_up_restarts_asterisk_and_closes_cut_calls_at_their_true_time(kc_up, 
     assert back < 5, f"Asterisk and AMI back after {back:.1f} s"
     status, board = kc.request("GET", "/api/wallboard")
     assert status == 200 and all(d["waiting"] == 0 for d in board["districts"]), board
-    assert kc.agent("bromma-101")["state"] != "on_call"
+    assert kc.agent(ELDER)["state"] != "on_call"
     for run in (t, w, talking):
         run.stop()
     contacts = {c["caller"]: c for c in kc.contacts(since)}

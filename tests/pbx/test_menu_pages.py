@@ -9,7 +9,7 @@ import uuid
 
 from playwright.sync_api import expect
 
-from test_web_access import Client
+from web_client import Client
 
 DISTRICT = "hasselby-vallingby"
 

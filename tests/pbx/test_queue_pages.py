@@ -1,7 +1,7 @@
 """Queue settings over the API and the page: roles, validation, audit, and the ACD sees them."""
 import re
 
-from test_web_access import Client
+from web_client import Client
 
 
 def test_queue_settings_api_roles_validation_and_audit(kc):

@@ -4,19 +4,18 @@ wallboard changing when a real SIPp call arrives."""
 from __future__ import annotations
 
 import csv
-import http.cookiejar
 import io
 import re
 import sqlite3
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 
 import pytest
 
 from conftest import login
+from own_agents import PASSWORD, Crew
 from sipp_driver import call
+from web_client import Client, logged_in
 
 # A quiet period of the past no other test writes to; contacts seeded straight into the database.
 DAY = "2021-02-03"
@@ -30,6 +29,26 @@ SEED = [  # district, skill, wait, outcome(answered|abandoned|after_hours|menu),
     ("hasselby-vallingby", "school", 31.0, "answered", 300.0, 0),
     ("hasselby-vallingby", "elderly-care", None, "after_hours", None, 0),
 ]
+
+
+# The module's own agents, one of them in a district of its own (no demo agent there).
+DISTRICT, DISTRICT_NAME, DISTRICT_NUMBER = "report-pages", "Rapportdelen", "0850877701"
+CREW = Crew(__name__)
+[SOCIAL] = CREW.of("social")
+ALL_SKILLS = CREW.agent("all-skills", DISTRICT, {"elderly-care": 4, "school": 4,
+                                                 "social-services": 4, "switchboard": 3},
+                        cleared_for=(DISTRICT,))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def crew(kc):
+    status, body = kc.request("PUT", f"/api/districts/{DISTRICT}", {
+        "name": DISTRICT_NAME, "numbers": [DISTRICT_NUMBER], "menu_copy_of": "bromma",
+        "hours": {"always_open": True, "week": {}, "exceptions": []}})
+    assert status == 200, body
+    CREW.hire(kc)
+    yield
+    CREW.log_out(kc)
 
 
 def expected_bromma_school():
@@ -74,55 +93,6 @@ def seeded(kc):
     return expected_bromma_school()
 
 
-class Client:
-    """Cookie-keeping HTTP client (no redirects followed)."""
-
-    def __init__(self, base: str):
-        self.base = base
-        self.jar = http.cookiejar.CookieJar()
-
-        class NoRedirect(urllib.request.HTTPRedirectHandler):
-            def redirect_request(self, *args, **kwargs):
-                return None
-
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), NoRedirect)
-
-    def get(self, path, headers=None, read=True):
-        req = urllib.request.Request(self.base + path, headers=headers or {})
-        try:
-            resp = self.opener.open(req, timeout=10)
-        except urllib.error.HTTPError as err:
-            return err.code, err.headers, err.read().decode(errors="replace")
-        with resp:
-            body = resp.read().decode(errors="replace") if read else resp.read(200).decode(errors="replace")
-            return resp.status, resp.headers, body
-
-    def post(self, path, form, csrf=True):
-        if csrf:
-            _, _, body = self.get("/wallboard")
-            m = re.search(r'name="csrf_token" value="([^"]+)"', body)
-            form = {**form, "csrf_token": m.group(1) if m else ""}
-        req = urllib.request.Request(self.base + path, data=urllib.parse.urlencode(form).encode(),
-                                     method="POST")
-        try:
-            with self.opener.open(req, timeout=20) as resp:
-                return resp.status, resp.headers, resp.read().decode(errors="replace")
-        except urllib.error.HTTPError as err:
-            return err.code, err.headers, err.read().decode(errors="replace")
-
-    def login(self, username, password):
-        _, _, body = self.get("/login")
-        token = re.search(r'name="csrf_token" value="([^"]+)"', body).group(1)
-        data = urllib.parse.urlencode({"csrf_token": token, "username": username, "password": password,
-                                       "next": "/"}).encode()
-        req = urllib.request.Request(self.base + "/login", data=data, method="POST")
-        try:
-            self.opener.open(req, timeout=10)
-        except urllib.error.HTTPError as err:
-            assert err.code in (302, 303), err.code
-        return self
-
-
 Q = f"from={DAY}&to={DAY}"
 API_ROUTES = [f"/api/reports/summary?{Q}", f"/api/reports/table?by=queue&{Q}",
               f"/api/reports/staffing?{Q}", f"/api/reports/queue.csv?{Q}",
@@ -138,10 +108,10 @@ RUNNERS_ROLES = {"admin", "supervisor"}
 def clients(kc):
     return {
         "anonymous": Client(kc.url),
-        "agent": Client(kc.url).login("bromma-104", "demo-agent"),
-        "manager": Client(kc.url).login("manager", "demo-manager"),
-        "supervisor": Client(kc.url).login("supervisor", "demo-supervisor"),
-        "admin": Client(kc.url).login("admin", "demo-admin"),
+        "agent": logged_in(kc.url, SOCIAL, PASSWORD),
+        "manager": logged_in(kc.url, "manager", "demo-manager"),
+        "supervisor": logged_in(kc.url, "supervisor", "demo-supervisor"),
+        "admin": logged_in(kc.url, "admin", "demo-admin"),
     }
 
 
@@ -232,7 +202,7 @@ def _queue_cell(page, queue, key):
 
 @pytest.mark.telephony
 def test_wallboard_changes_when_a_call_arrives(browser, kc, tmp_path):
-    queue = "school@hasselby-vallingby"      # hv-203 (school) stays logged out: the caller waits
+    queue = "school@hasselby-vallingby"      # no school agent of H-V logged in: the caller waits
     context = browser.new_context()
     page = context.new_page()
     login(page, kc.url, "supervisor", "demo-supervisor")
@@ -312,7 +282,7 @@ def test_admin_creates_agent_edits_skills_and_next_call_honours_them(browser, kc
 
 
 ORG_PAGES = {"/admin/org": RUNNERS_ROLES, "/admin/agents": RUNNERS_ROLES,
-             "/admin/agents/new": {"admin"}, "/admin/agents/bromma-104/edit": {"admin"}}
+             "/admin/agents/new": {"admin"}, f"/admin/agents/{SOCIAL}/edit": {"admin"}}
 
 
 @pytest.mark.parametrize("role", ["anonymous", "agent", "manager", "supervisor", "admin"])
@@ -325,9 +295,9 @@ def test_roles_on_agent_and_org_pages(clients, kc, role):
         else:
             assert status == (200 if role in allowed else 403), (role, path, status)
     # supervisor controls: state and move (admin, supervisor); edit and SIP (admin)
-    posts = [("/admin/agents/bromma-104/state", {"state": "logged_out"}, RUNNERS_ROLES, 302),
-             ("/admin/agents/bromma-104/move", {"district": ""}, RUNNERS_ROLES, 302),
-             ("/admin/agents/bromma-104/edit", {"name": ""}, {"admin"}, 422),
+    posts = [(f"/admin/agents/{SOCIAL}/state", {"state": "logged_out"}, RUNNERS_ROLES, 302),
+             (f"/admin/agents/{SOCIAL}/move", {"district": ""}, RUNNERS_ROLES, 302),
+             (f"/admin/agents/{SOCIAL}/edit", {"name": ""}, {"admin"}, 422),
              ("/admin/agents/nobody/sip", {}, {"admin"}, 404)]
     for path, form, allowed, ok in posts:
         status, headers, _ = c.post(path, form, csrf=role != "anonymous")
@@ -338,39 +308,39 @@ def test_roles_on_agent_and_org_pages(clients, kc, role):
 
 
 def test_forged_form_without_csrf_is_refused(clients, kc):
-    status, _, body = clients["supervisor"].post("/admin/agents/bromma-104/state", {"state": "ready"}, csrf=False)
+    status, _, body = clients["supervisor"].post(f"/admin/agents/{SOCIAL}/state", {"state": "ready"}, csrf=False)
     assert status == 403 and "CSRF" in body
-    assert kc.agent("bromma-104")["state"] == "logged_out"
+    assert kc.agent(SOCIAL)["state"] == "logged_out"
 
 
 def test_supervisor_moves_an_agent_for_the_day(clients, kc):
     sup = clients["supervisor"]
-    status, headers, _ = sup.post("/admin/agents/bromma-104/move", {"district": "hasselby-vallingby"})
+    status, headers, _ = sup.post(f"/admin/agents/{SOCIAL}/move", {"district": "hasselby-vallingby"})
     assert status == 302 and "rest%20of%20the%20day" in headers["Location"]
-    assert kc.agent("bromma-104")["district"] == "hasselby-vallingby"
+    assert kc.agent(SOCIAL)["district"] == "hasselby-vallingby"
     _, _, page = sup.get("/admin/agents")
     assert "moved today (home bromma)" in page
-    status, _, _ = sup.post("/admin/agents/bromma-104/move", {"district": "bromma"})
-    assert kc.agent("bromma-104")["district"] == "bromma"
+    status, _, _ = sup.post(f"/admin/agents/{SOCIAL}/move", {"district": "bromma"})
+    assert kc.agent(SOCIAL)["district"] == "bromma"
     _, _, audit = clients["admin"].get("/admin/audit")
     assert "agent.move" in audit
 
 
 def test_saving_an_agent_warns_when_a_shared_menu_loses_its_last_agent_for_a_queue(clients, kc):
-    status, body = kc.request("PUT", "/api/menus/hasselby-vallingby/share", {"menu_of": "bromma"})
+    status, body = kc.request("PUT", f"/api/menus/{DISTRICT}/share", {"menu_of": "bromma"})
     assert status == 200, body
-    agent = kc.agent("hv-203")                 # Hässelby-Vällingby's only school agent
+    agent = kc.agent(ALL_SKILLS)               # the module's district's only school agent
     form = {"name": agent["name"], "district": agent["district"],
             "languages": ",".join(agent["languages"]),
             **{f"skill.{s}": str(level) for s, level in agent["skills"].items()}}
     try:
-        status, headers, _ = clients["admin"].post("/admin/agents/hv-203/edit",
+        status, headers, _ = clients["admin"].post(f"/admin/agents/{ALL_SKILLS}/edit",
                                                    {**form, "skill.school": "0"})
         notice = urllib.parse.unquote(headers["Location"])
-        assert status == 302 and "hv-203 saved. Warning:" in notice
-        assert "'school' that no agent of Hässelby-Vällingby has now" in notice
-        assert kc.agent("hv-203")["skills"].get("school") is None      # saved all the same
+        assert status == 302 and f"{ALL_SKILLS} saved. Warning:" in notice
+        assert f"'school' that no agent of {DISTRICT_NAME} has now" in notice
+        assert kc.agent(ALL_SKILLS)["skills"].get("school") is None      # saved all the same
     finally:
-        status, headers, _ = clients["admin"].post("/admin/agents/hv-203/edit", form)
+        status, headers, _ = clients["admin"].post(f"/admin/agents/{ALL_SKILLS}/edit", form)
         assert status == 302 and "Warning" not in urllib.parse.unquote(headers["Location"])
-        assert kc.request("PUT", "/api/menus/hasselby-vallingby/share", {"menu_of": None})[0] == 200
+        assert kc.request("PUT", f"/api/menus/{DISTRICT}/share", {"menu_of": None})[0] == 200

@@ -6,9 +6,13 @@ from datetime import datetime, timezone
 
 import pytest
 
+from own_agents import PASSWORD, Crew
 from sipp_driver import SipPhone, call
 
 pytestmark = pytest.mark.telephony
+
+CREW = Crew(__name__)      # hired into the test's own centre
+[ELDER] = CREW.of("elder")
 
 
 def now_iso() -> str:
@@ -18,6 +22,7 @@ def now_iso() -> str:
 @pytest.mark.smoke16
 def test_service_restart_keeps_waiting_caller_and_fallback_registers_calls(own_kc, tmp_path):
     kc = own_kc
+    CREW.hire(kc)
     since = now_iso()
     resident = call(tmp_path, kc.sip_port, "0850810000", digits=[(2.0, "1")],
                     caller_number="0706667788", hangup_after=None, wait_far_bye=90)
@@ -28,7 +33,7 @@ def test_service_restart_keeps_waiting_caller_and_fallback_registers_calls(own_k
     time.sleep(3)
     assert resident.running
     kc.start_service()
-    agent = SipPhone(tmp_path, kc.sip_port, "bromma-102", "demo-agent")
+    agent = SipPhone(tmp_path, kc.sip_port, ELDER, PASSWORD)
     agent.register()
     agent.dial("*21")
     answering = agent.answer_calls(count=1, ring_seconds=0.5, talk_seconds=2, hangup="agent")
@@ -38,7 +43,7 @@ def test_service_restart_keeps_waiting_caller_and_fallback_registers_calls(own_k
     contact = kc.wait_for(lambda: next((c for c in kc.contacts(since)
                                         if c["caller"] == "0706667788" and c["outcome"]), None),
                           20, "the answered contact")
-    assert contact["outcome"] == "answered" and contact["agent"] == "bromma-102"
+    assert contact["outcome"] == "answered" and contact["agent"] == ELDER
     assert contact["wait_seconds"] >= 4, "the original enqueue time counts after the restart"
 
     # With the service down, Asterisk's own fallback answers and spools the call ...

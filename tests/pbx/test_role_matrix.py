@@ -7,13 +7,18 @@ import re
 from admin_web import roles
 from kc.settings import PROJECT_ROOT
 from test_route_access import FILL
-from test_security import Peer
 
 from kommuncentral.service import build_app
 from kc.settings import Settings
+from own_agents import PASSWORD, Crew
+from web_client import Peer
+
+CREW = Crew(__name__)
+[AGENT] = CREW.of("school")
+crew = CREW.fixture()
 
 USERS = {"admin": ("admin", "demo-admin"), "supervisor": ("supervisor", "demo-supervisor"),
-         "manager": ("manager", "demo-manager"), "agent": ("bromma-103", "demo-agent")}
+         "manager": ("manager", "demo-manager"), "agent": (AGENT, PASSWORD)}
 STREAMS = {"/desk/ws", "/wallboard/events"}    # long-lived: opened by their own tests
 
 

@@ -7,11 +7,15 @@ import re
 from admin_web import roles
 from kommuncentral.service import build_app
 from kc.settings import Settings
-from test_web_access import Client
+from own_agents import PASSWORD, Crew
+from web_client import Client
+
+CREW = Crew(__name__)
+[AGENT] = CREW.of("school")
 
 # Routes meant for the public (or for logging in/out), by path: the one table's.
 PUBLIC = set(roles.PUBLIC)
-FILL = {"district": "bromma", "skill": "school", "agent_id": "bromma-101", "username": "manager",
+FILL = {"district": "bromma", "skill": "school", "agent_id": AGENT, "username": "manager",
         "token_id": "0123456789ab", "n": "1", "version": "1", "name": "a" * 64}
 
 
@@ -28,6 +32,9 @@ def _routes(kc):
         path = re.sub(r"\{(\w+)(?::[^}]*)?\}", lambda m: FILL.get(m.group(1), "1"), path)
         out.add((route.method, path))
     return sorted(out)
+
+
+crew = CREW.fixture()
 
 
 def test_anonymous_is_refused_everywhere_but_public_routes(kc):
@@ -47,7 +54,7 @@ def test_anonymous_is_refused_everywhere_but_public_routes(kc):
 
 def test_agent_cannot_reach_admin_routes(kc):
     agent = Client(kc.url)
-    assert agent.login("bromma-103", "demo-agent")[0] == 302
+    assert agent.login(AGENT, PASSWORD)[0] == 302
     leaks = []
     for method, path in _routes(kc):
         if method != "GET" or not path.startswith(("/admin", "/api/reports", "/reports",

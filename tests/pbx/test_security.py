@@ -20,48 +20,15 @@ import aiohttp
 import pytest
 
 from conftest import login
+from own_agents import PASSWORD, Crew
+from web_client import Peer
 
 ADMIN = {"Authorization": "Bearer demo-admin-token"}
 
-
-class Peer:
-    """HTTP from a chosen loopback address (each test its own 'client'), keeping cookies."""
-
-    def __init__(self, kc, source: str):
-        self.kc, self.source, self.cookies = kc, source, {}
-
-    def request(self, method, path, form=None, headers=None, body=None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.kc.web_port, timeout=15,
-                                          source_address=(self.source, 0))
-        headers = dict(headers or {})
-        if form is not None:
-            body = urllib.parse.urlencode(form)
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        if self.cookies:
-            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        conn.request(method, path, body=body, headers=headers)
-        resp = conn.getresponse()
-        text = resp.read().decode("utf-8", "replace")
-        for value in resp.headers.get_all("Set-Cookie") or []:
-            name, _, rest = value.partition("=")
-            val = rest.split(";", 1)[0]
-            if val in ("", '""'):
-                self.cookies.pop(name, None)
-            else:
-                self.cookies[name] = val
-        conn.close()
-        return resp.status, resp.headers, text
-
-    def login(self, username, password, next_path="/"):
-        _, _, page = self.request("GET", "/login")
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-        return self.request("POST", "/login", {"csrf_token": token, "username": username,
-                                                "password": password, "next": next_path})
-
-    def csrf(self):
-        _, _, page = self.request("GET", "/")
-        m = re.search(r'name="csrf_token" value="([^"]+)"', page)
-        return m.group(1) if m else None
+CREW = Crew(__name__)
+UNCLEARED, CLEARED, ELDER, SCHOOL_HV, SOCIAL_HV = CREW.of(
+    "school", "social", "elder", "school-hv", "social-hv")
+crew = CREW.fixture()
 
 
 def make_user(kc, username, role, agent="", districts=(), password="long-enough-pw"):
@@ -134,8 +101,8 @@ def test_confidential_after_hours_data_only_for_the_cleared(kc, confidential_mes
         assert row["recording"] is None and row["caller"] is None
         assert "0701111222" not in json.dumps(body)
     uncleared, cleared = Peer(kc, "127.0.0.1"), Peer(kc, "127.0.0.1")
-    assert uncleared.login("bromma-103", "demo-agent")[0] == 302
-    assert cleared.login("bromma-104", "demo-agent")[0] == 302
+    assert uncleared.login(UNCLEARED, PASSWORD)[0] == 302
+    assert cleared.login(CLEARED, PASSWORD)[0] == 302
     status, _, text = uncleared.request("GET", "/api/after-hours")
     row = next(r for r in json.loads(text)["requests"] if r["id"] == rid)
     assert row["redacted"] is True and "0701111222" not in text
@@ -217,7 +184,7 @@ def in_thread(coro):
 
 
 def test_log_out_ends_the_desk_socket_and_the_wallboard_stream(kc):
-    make_user(kc, "probe-desk", "agent", agent="hv-204", password="probe-desk-pass")
+    make_user(kc, "probe-desk", "agent", agent=SOCIAL_HV, password="probe-desk-pass")
     peer = Peer(kc, "127.0.0.1")
     assert peer.login("probe-desk", "probe-desk-pass")[0] == 302
     csrf = peer.csrf()
@@ -242,7 +209,7 @@ def test_log_out_ends_the_desk_socket_and_the_wallboard_stream(kc):
 
 
 def test_a_password_change_ends_the_users_sessions(kc):
-    make_user(kc, "probe-pw", "agent", agent="hv-204", password="probe-pw-first")
+    make_user(kc, "probe-pw", "agent", agent=SOCIAL_HV, password="probe-pw-first")
     peer = Peer(kc, "127.0.0.1")
     assert peer.login("probe-pw", "probe-pw-first")[0] == 302
     assert peer.request("GET", "/desk")[0] == 200
@@ -287,22 +254,22 @@ def test_changes_need_the_right_role_and_district_and_are_audited(kc, confidenti
     sup = Peer(kc, "127.0.0.1")
     assert sup.login("probe-bromma-sup", "probe-sup-pw")[0] == 302
     csrf = sup.csrf()
-    before = kc.agent("hv-203")["state"]
-    status, _, _ = sup.request("POST", "/api/agents/hv-203/state",
+    before = kc.agent(SCHOOL_HV)["state"]
+    status, _, _ = sup.request("POST", f"/api/agents/{SCHOOL_HV}/state",
                                headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"},
                                body=json.dumps({"state": "logged_out" if before != "logged_out" else "ready"}))
     assert status == 403
-    assert sup.request("POST", "/admin/agents/hv-203/state", {"csrf_token": csrf, "state": "ready"})[0] == 403
-    assert sup.request("POST", "/admin/agents/hv-203/move",
+    assert sup.request("POST", f"/admin/agents/{SCHOOL_HV}/state", {"csrf_token": csrf, "state": "ready"})[0] == 403
+    assert sup.request("POST", f"/admin/agents/{SCHOOL_HV}/move",
                        {"csrf_token": csrf, "district": "bromma"})[0] == 403
-    assert sup.request("POST", "/admin/agents/bromma-102/move",
+    assert sup.request("POST", f"/admin/agents/{ELDER}/move",
                        {"csrf_token": csrf, "district": "hasselby-vallingby"})[0] == 403
-    assert kc.agent("hv-203")["state"] == before
+    assert kc.agent(SCHOOL_HV)["state"] == before
     # an allowed change through the API is audited, and so is "done"
-    status, _ = kc.request("POST", "/api/agents/hv-203/state", {"state": before})
+    status, _ = kc.request("POST", f"/api/agents/{SCHOOL_HV}/state", {"state": before})
     assert status == 200
-    assert kc.sql("select count(*) from audit_log where action = 'agent.state' and target = 'hv-203'"
-                  " and username = 'admin'")[0][0] >= 1
+    assert kc.sql("select count(*) from audit_log where action = 'agent.state' and target = ?"
+                  " and username = 'admin'", SCHOOL_HV)[0][0] >= 1
     status, _ = kc.request("POST", f"/api/after-hours/{confidential_message}/done")
     assert status == 200
     assert kc.sql("select count(*) from audit_log where action = 'after_hours.done' and target = ?",

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 import yaml
 
-from kc_instance import make_instance, remove_instance, ROOT
+from kc_instance import ROOT, running_instance
 from sipp_driver import SipPhone, call
 
 pytestmark = pytest.mark.telephony
@@ -19,16 +19,15 @@ NUMBERS = {d["id"]: d["numbers"][0] for d in CITY["districts"]}
 
 @pytest.fixture(scope="module")
 def city():
-    inst = make_instance()
-    inst.env["KC_CONFIG"] = str(ROOT / "config" / "stockholm.yaml")
     admin = next(u for u in CITY["users"] if u["username"] == "admin")["token"]
-    request = inst.request
-    inst.request = lambda method, path, body=None, token=admin: request(method, path, body, token)
-    try:
-        inst.start(timeout=120)
+
+    def as_admin(inst):
+        request = inst.request
+        inst.request = lambda method, path, body=None, token=admin: request(method, path, body, token)
+
+    with running_instance({"KC_CONFIG": str(ROOT / "config" / "stockholm.yaml")}, as_admin,
+                          timeout=120) as inst:
         yield inst
-    finally:
-        remove_instance(inst)
 
 
 def now_iso() -> str:

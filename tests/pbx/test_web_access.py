@@ -1,48 +1,16 @@
 """Log-in, lock-out, sessions, CSRF and roles on the site, in a real browser and over HTTP."""
 from __future__ import annotations
 
-import http.cookiejar
 import re
-import urllib.error
-import urllib.parse
 import urllib.request
 
 from conftest import login
+from own_agents import PASSWORD, Crew
+from web_client import Client
 
-
-class Client:
-    """A cookie-keeping HTTP client that does not follow redirects."""
-
-    def __init__(self, base: str):
-        self.base = base
-        self.jar = http.cookiejar.CookieJar()
-
-        class NoRedirect(urllib.request.HTTPRedirectHandler):
-            def redirect_request(self, *args, **kwargs):
-                return None
-
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar),
-                                                  NoRedirect)
-
-    def request(self, method, path, form=None, headers=None):
-        data = urllib.parse.urlencode(form).encode() if form is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers or {})
-        try:
-            with self.opener.open(req, timeout=10) as resp:
-                return resp.status, resp.headers, resp.read().decode()
-        except urllib.error.HTTPError as err:
-            return err.code, err.headers, err.read().decode()
-
-    def login(self, username, password):
-        status, _, body = self.request("GET", "/login")
-        token = re.search(r'name="csrf_token" value="([^"]+)"', body).group(1)
-        return self.request("POST", "/login", {"csrf_token": token, "username": username,
-                                               "password": password, "next": "/admin/users"})
-
-    def csrf(self, path="/"):
-        _, _, body = self.request("GET", path)
-        m = re.search(r'name="csrf_token" value="([^"]+)"', body)
-        return m.group(1) if m else None
+CREW = Crew(__name__)
+[AGENT] = CREW.of("school-hv")
+crew = CREW.fixture()
 
 
 def test_login_and_lockout_in_the_browser(browser, kc):
@@ -104,8 +72,7 @@ def test_session_cookie_is_httponly_and_forged_form_is_refused(kc):
     status, _, _ = Client(kc.url).request("POST", "/login", {"username": "admin", "password": "demo-admin"})
     assert status == 403
     other = Client(kc.url)
-    _, _, body = other.request("GET", "/login?next=//evil.example/")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', body).group(1)
+    token = other.csrf("/login?next=//evil.example/")
     status, headers, _ = other.request("POST", "/login?next=//evil.example/", {
         "csrf_token": token, "username": "admin", "password": "demo-admin", "next": "//evil.example/"})
     assert status == 302 and headers["Location"] == "/"
@@ -114,7 +81,7 @@ def test_session_cookie_is_httponly_and_forged_form_is_refused(kc):
 def test_roles_on_access_pages(kc):
     routes = [("GET", "/admin/users"), ("GET", "/admin/audit")]
     for username, password, allowed in [("manager", "demo-manager", False),
-                                        ("bromma-103", "demo-agent", False),
+                                        (AGENT, PASSWORD, False),
                                         ("admin", "demo-admin", True)]:
         client = Client(kc.url)
         assert client.login(username, password)[0] == 302
@@ -130,14 +97,14 @@ def test_roles_on_access_pages(kc):
 def test_api_accepts_session_with_csrf_header(kc):
     client = Client(kc.url)
     client.login("admin", "demo-admin")
-    status, _, _ = client.request("POST", "/api/agents/hv-203/state", None,
+    status, _, _ = client.request("POST", f"/api/agents/{AGENT}/state", None,
                                   {"Content-Type": "application/json"})
     assert status == 403                                    # no CSRF header
     token = client.csrf("/admin/users")
     req_headers = {"Content-Type": "application/json", "X-CSRF-Token": token}
     data = b'{"state": "ready"}'
-    req = urllib.request.Request(kc.url + "/api/agents/hv-203/state", data=data, method="POST",
+    req = urllib.request.Request(kc.url + f"/api/agents/{AGENT}/state", data=data, method="POST",
                                  headers=req_headers)
     with client.opener.open(req, timeout=10) as resp:
         assert resp.status == 200
-    kc.set_state("hv-203", "logged_out")
+    kc.set_state(AGENT, "logged_out")
