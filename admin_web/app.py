@@ -7,9 +7,11 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from kc import i18n
+
 from . import (access_pages, acd_api, agent_pages, api, case_pages, desk, desk_after_hours,
-               district_api, menu_api, menu_pages, nav, openapi, pages, queue_pages, report_pages,
-               schedule_api, wallboard)
+               district_api, language, menu_api, menu_pages, nav, openapi, pages, queue_pages,
+               report_pages, schedule_api, wallboard, words)
 from .auth import Streams, authenticate, template_context
 from .errors import translate_errors
 from .keys import DEVICE_KEY, SETTINGS, STREAMS, THROTTLE
@@ -38,15 +40,20 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 
 
 def setup(app: web.Application) -> None:
-    app.middlewares.extend([translate_errors, authenticate])
+    app.middlewares.extend([language.choose, translate_errors, authenticate])
     app.on_response_prepare.append(_security_headers)
     env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-                               autoescape=True, context_processors=[template_context])
+                               autoescape=True, context_processors=[template_context],
+                               extensions=["jinja2.ext.i18n"])
+    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True,   # type: ignore[attr-defined]
+                                  pgettext=i18n.pgettext)
+    words.install(env)
     env.globals["nav_links"] = nav.links_for
     app.add_routes(api.routes)
     app.add_routes(openapi.routes)            # GET /api/openapi.json
     app.add_routes(acd_api.routes)
     app.add_routes(pages.routes)
+    app.add_routes(language.routes)           # POST /language
     app.add_routes(access_pages.routes)
     app.add_routes(schedule_api.routes)
     app.add_routes(menu_api.routes)

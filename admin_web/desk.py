@@ -26,15 +26,20 @@ from kc.audit import audit
 from kc.clock import iso
 from kc.domain import AgentState
 from kc.errors import InvalidInput, NotFound
+from kc.i18n import N_
 
 from .auth import agent_district, require_page_role
 from .errors import json_object
+from .words import desk_words
 from .keys import CLOCK, DISTRIBUTOR, HUB, MAIL, SETTINGS, STORE, STREAMS, TASKS, USER
 
 log = logging.getLogger(__name__)
 
 
-PAUSE_REASONS = ("Rast", "Lunch", "Möte", "Utbildning", "Administration", "Annat")
+# Pause reasons as stored (the value) and as shown (translated on the page).
+PAUSE_REASONS = {"Rast": N_("Break"), "Lunch": N_("Lunch"), "Möte": N_("Meeting"),
+                 "Utbildning": N_("Training"), "Administration": N_("Administration"),
+                 "Annat": N_("Other")}
 routes = web.RouteTableDef()
 
 
@@ -184,6 +189,7 @@ async def desk_page(request: web.Request) -> dict:
         "agent": rt, "categories": await store.run(categories.category_tree),
         "departments": await store.run(categories.list_departments, True),
         "districts": await store.run(queries.list_districts), "pause_reasons": PAUSE_REASONS,
+        "desk_words": desk_words(),
         "outcomes": records.OUTCOMES, "todo": await store.run(records.open_contacts_without_case,
                                                              user["agent"], since),
     }

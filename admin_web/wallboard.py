@@ -23,6 +23,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from kc import queries
+from kc.i18n import current, gettext
 
 from reporting import reports
 from kc.clock import iso
@@ -136,7 +137,8 @@ async def build_snapshot(app: web.Application) -> dict[str, Any]:
             name = f"{s.id}@{d.id}"
             ts = waiting.get((d.id, s.id), [])
             out_queues.append({
-                "name": name, "district": d.id, "skill": s.id, "skill_name": s.name,
+                "name": name, "district": d.id, "district_name": d.name, "skill": s.id,
+                "skill_name": s.name,
                 "waiting": len(ts), "longest_wait_since": min(ts) if ts else None,
                 "agents": agent_counts(lambda rt, d=d, s=s: rt.agent.district == d.id and s.id in rt.agent.skills),
                 **today(by_queue, name),
@@ -194,4 +196,9 @@ async def wallboard_events(request: web.Request) -> web.StreamResponse:
 @aiohttp_jinja2.template("wallboard.html")
 async def wallboard_page(request: web.Request) -> dict[str, Any]:
     require_page_role(request, *VIEWERS)
-    return {"district": request.query.get("district", "")[:64]}
+    return {"district": request.query.get("district", "")[:64], "wallboard_words": {
+        "waiting": gettext("waiting"), "longest": gettext("longest wait"), "ready": gettext("ready"),
+        "busy": gettext("busy"), "paused": gettext("paused"), "answered": gettext("answered today"),
+        "abandoned": gettext("abandoned today"), "service_level": gettext("service level today"),
+        "delayed": gettext("records delayed (%(n)s)"), "live": gettext("live"),
+        "reconnecting": gettext("reconnecting…"), "lang": current()}}

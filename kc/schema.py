@@ -385,6 +385,13 @@ def report_hours(db: sqlite_utils.Database) -> None:
                "from report_buckets b group by b.hour")
 
 
+def user_language(db: sqlite_utils.Database) -> None:
+    """Migration ``0021_user_language``: the language each user chose for the site (`sv`,
+    `en`; null: the default, Swedish)."""
+    if "language" not in db["users"].columns_dict:
+        db["users"].add_column("language", str)
+
+
 # (name, step) in the order they were written.
 STEPS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_initial", initial),
@@ -404,4 +411,5 @@ STEPS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0015_contact_figures", contact_figures),
     ("0016_report_hours", report_hours),
     ("0017_organisation", organisation),
+    ("0021_user_language", user_language),
 ]

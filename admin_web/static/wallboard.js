@@ -4,6 +4,8 @@
   const root = document.getElementById("wallboard");
   const only = root.dataset.district || "";
   let snap = null, offset = 0;
+  const W = JSON.parse(document.getElementById("wallboard-words").textContent);
+  const clock = () => new Date().toLocaleTimeString(W.lang === "en" ? "en-GB" : "sv-SE", {hour: "2-digit", minute: "2-digit", second: "2-digit"});
 
   const text = (el, value) => { el.textContent = value; return el; };
   const mk = (tag, cls) => { const e = document.createElement(tag); if (cls) e.className = cls; return e; };
@@ -13,7 +15,7 @@
     const s = Math.max(0, Math.round(serverNow() - since));
     return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
   };
-  const pct = (v) => (v === null || v === undefined) ? "–" : v.toFixed(1) + " %";
+  const pct = (v) => (v === null || v === undefined) ? "–" : v.toLocaleString(W.lang === "en" ? "en-GB" : "sv-SE", {maximumFractionDigits: 0}) + " %";
   const busy = (a) => a.ringing + a.on_call + a.wrap_up;
   const loggedIn = (a) => a.ready + busy(a) + a.paused;
 
@@ -36,14 +38,14 @@
       card.id = "district-" + d.id;
       card.append(text(mk("h2"), d.name));
       const row = mk("div", "wb-big");
-      row.append(big("waiting", d.waiting, d.waiting > 0, "waiting"),
-                 big("longest wait", wait(d.longest_wait_since), d.waiting > 0, "longest"),
-                 big("ready", d.agents.ready, false, "ready"),
-                 big("busy", busy(d.agents), false, "busy"),
-                 big("paused", d.agents.paused, false, "paused"),
-                 big("answered today", d.answered, false, "answered"),
-                 big("abandoned today", d.abandoned, false, "abandoned"),
-                 big("service level today", pct(d.service_level), false, "service_level"));
+      row.append(big(W.waiting, d.waiting, d.waiting > 0, "waiting"),
+                 big(W.longest, wait(d.longest_wait_since), d.waiting > 0, "longest"),
+                 big(W.ready, d.agents.ready, false, "ready"),
+                 big(W.busy, busy(d.agents), false, "busy"),
+                 big(W.paused, d.agents.paused, false, "paused"),
+                 big(W.answered, d.answered, false, "answered"),
+                 big(W.abandoned, d.abandoned, false, "abandoned"),
+                 big(W.service_level, pct(d.service_level), false, "service_level"));
       card.append(row);
       grid.append(card);
     }
@@ -54,7 +56,7 @@
       const tr = mk("tr", q.waiting > 0 ? "waiting" : "");
       tr.id = "queue-" + q.name.replace("@", "-at-");
       tr.dataset.queue = q.name;
-      const cells = [q.skill_name + " @ " + q.district, q.waiting, wait(q.longest_wait_since), q.agents.ready,
+      const cells = [q.skill_name + ", " + (q.district_name || q.district), q.waiting, wait(q.longest_wait_since), q.agents.ready,
                      busy(q.agents), q.agents.paused, loggedIn(q.agents), q.answered, q.abandoned, pct(q.service_level)];
       const keys = ["name", "waiting", "longest", "ready", "busy", "paused", "logged_in", "answered", "abandoned", "service_level"];
       cells.forEach((v, i) => { const td = text(mk(i === 0 ? "th" : "td"), v); td.dataset.key = keys[i]; tr.append(td); });
@@ -69,15 +71,15 @@
       snap = JSON.parse(ev.data);
       offset = snap.sent - Date.now() / 1000;
       if (snap.records_delayed) {
-        status.textContent = "records delayed (" + snap.records_delayed + ") " + new Date().toLocaleTimeString();
+        status.textContent = W.delayed.replace("%(n)s", snap.records_delayed) + " " + clock();
         status.className = "wb-status delayed";
       } else {
-        status.textContent = "live " + new Date().toLocaleTimeString();
+        status.textContent = W.live + " " + clock();
         status.className = "wb-status live";
       }
       render();
     });
-    es.onerror = () => { status.textContent = "reconnecting…"; status.className = "wb-status"; };
+    es.onerror = () => { status.textContent = W.reconnecting; status.className = "wb-status"; };
   }
   connect();
   setInterval(render, 1000);
