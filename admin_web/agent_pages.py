@@ -99,7 +99,7 @@ async def agent_state(request: web.Request) -> web.Response:
     form = await request.post()
     target = str(form.get("state", ""))
     if target not in ("ready", "paused", "logged_out"):
-        raise InvalidInput("state must be ready, paused or logged_out")
+        raise InvalidInput(_("choose log in, pause or log out"))
     dist = request.app[DISTRIBUTOR]
     before = dist.agent(agent_id).state.value
     if not runs_agent(request, user, agent_id):
@@ -121,7 +121,7 @@ async def agent_move(request: web.Request) -> web.Response:
     agent = await store.run(agent_admin.get_agent, agent_id)
     districts = {d.id for d in await store.run(queries.list_districts)}
     if district is not None and district not in districts:
-        raise InvalidInput(f"unknown district {district!r}")
+        raise InvalidInput(_("there is no district %(district)s") % {"district": repr(district)})
     if district == agent.district:
         district = None
     if not runs_agent(request, user, agent_id, home=agent.district, to=district):
@@ -181,7 +181,7 @@ async def agent_save(request: web.Request) -> web.Response:
                   skills=skills, languages=tuple(languages), cleared_for=tuple(cleared))
     try:
         if not agent_id and new_id in request.app[DISTRIBUTOR].agents:
-            raise InvalidInput(f"agent {new_id!r} exists")
+            raise InvalidInput(_("there is an agent %(agent)s already") % {"agent": repr(new_id)})
         agent_admin.validate(new_id, agent.name, agent.district, skills, languages, cleared,
                              {d.id for d in await store.run(queries.list_districts)},
                              {s.id for s in skills_all})

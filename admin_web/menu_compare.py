@@ -12,7 +12,7 @@ from .menu_forms import options_list
 
 
 def describe(action: Mapping[str, Any] | None, names: Callable[[str, str], str]) -> str:
-    """What an option does, in words: "kö: Äldreomsorg (prioritet 1)", "undermeny: school"."""
+    """What an option does, in words: "kö: <the skill's name> (prioritet 1)", "undermeny: <node>"."""
     if not action:
         return "–"
     kind = action.get("action", "")

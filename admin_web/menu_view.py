@@ -77,7 +77,7 @@ async def render(request: web.Request, district: str, *, message: str | None = N
     if problems is None:   # checked against every district that plays this menu
         _ok, problems, _users = await menus.problems_for(store, district, body)
     live = w["live"]
-    sharing = await sharing(store, district)
+    shared = await sharing(store, district)
     versions = await store.run(menu_store.list_versions, district)
     ann = await store.run(menu_store.get_announcement, district)
     name = namer(org)
@@ -94,7 +94,7 @@ async def render(request: web.Request, district: str, *, message: str | None = N
         "announcement_active": menus.announcement_is_active(ann, request.app[CLOCK]()),
         "draft_changes": compare(live["body"] if live else None, body, name) if w["draft"] else [],
         "max_mb": MAX_BYTES // 1024 // 1024, "preview_digits": preview or "",
-        "note_text": note_text, **sharing,
+        "note_text": note_text, **shared,
     }
     if conflict is not None and "theirs" in conflict:
         conflict["changes"] = compare(conflict.pop("theirs"), conflict["mine"], name)

@@ -17,6 +17,8 @@ from kc.errors import InvalidInput, NotFound
 from kc.queue_config import (OverflowStep, QueueConfig, get_queue_config, list_queue_configs,
                              save_queue_config)
 
+from kc.i18n import gettext as _
+
 from .auth import require_page_role, require_role
 from .errors import json_object
 from .keys import CLOCK, DISTRIBUTOR, STORE
@@ -44,7 +46,8 @@ async def _save(request: web.Request, username: str, config: QueueConfig, before
     for i, step in enumerate(config.overflow, 1):
         unknown = [d for d in step.districts if d != "*" and d not in districts]
         if unknown:
-            raise InvalidInput(f"overflow step {i}: unknown district {', '.join(unknown)}")
+            raise InvalidInput(_("overflow step %(n)s: there is no district %(district)s")
+                               % {"n": i, "district": ", ".join(unknown)})
     await request.app[STORE].run(save_queue_config, config)
     await request.app[DISTRIBUTOR].reload_queues()
     await audit(request.app[STORE], request.app[CLOCK], username, "queue.update", config.name,
@@ -78,11 +81,12 @@ def parse_overflow(text: str) -> tuple[OverflowStep, ...]:
             continue
         seconds, sep, names = line.partition(":")
         if not sep:
-            raise InvalidInput(f"overflow line {n}: write 'seconds: district, district'")
+            raise InvalidInput(_("overflow line %(n)s: write 'seconds: district, district'") % {"n": n})
         try:
             after = float(seconds)
         except ValueError:
-            raise InvalidInput(f"overflow line {n}: {seconds.strip()!r} is not a number of seconds") from None
+            raise InvalidInput(_("overflow line %(n)s: %(value)s is not a number of seconds")
+                               % {"n": n, "value": repr(seconds.strip())}) from None
         districts = tuple(d.strip() for d in names.split(",") if d.strip())
         steps.append(OverflowStep(after, districts))
     return tuple(steps)
@@ -113,7 +117,7 @@ async def queue_save(request: web.Request) -> web.Response:
             numbers = {k: float(field(k)) for k in ("service_level_seconds", "wrap_up_seconds")}
             priority = int(field("priority") or 0)
         except ValueError:
-            raise InvalidInput("target, wrap-up and priority must be numbers") from None
+            raise InvalidInput(_("target, wrap-up and priority must be numbers")) from None
         config = QueueConfig(skill, district, numbers["service_level_seconds"],
                              numbers["wrap_up_seconds"], parse_overflow(field("overflow")), priority)
         await _save(request, user["username"], config, before)

@@ -165,6 +165,27 @@ async def put_schedule(request: web.Request) -> web.Response:
                   "status": _status_json(sched, request.app[CLOCK]())})
 
 
+@routes.patch("/api/schedule/{district}")
+async def patch_schedule(request: web.Request) -> web.Response:
+    """Change only the keys sent and keep the rest: `{"always_open": true}` keeps the week,
+    the exceptions and the after-hours policy, so `{"always_open": false}` brings them back."""
+    user = require_role(request, "admin")
+    district = request.match_info["district"]
+    try:
+        incoming = await read_json(request)
+    except InvalidInput as exc:
+        return _json({"error": str(exc), "problems": [str(exc)]}, 422)
+    if not isinstance(incoming, dict):
+        return _json({"error": "invalid schedule", "problems": ["the body must be a JSON object"]}, 422)
+    _, current, _ = await _schedule(request, district)
+    body, problems = await replace_schedule(request, district, {**(current or {}), **incoming},
+                                            user["username"])
+    if problems:
+        return _json({"error": "invalid schedule", "problems": problems}, 422)
+    return _json({"district": district, "schedule": body,
+                  "status": _status_json(Schedule.from_dict(body), request.app[CLOCK]())})
+
+
 @routes.get("/api/after-hours")
 async def after_hours_requests(request: web.Request) -> web.Response:
     user = require_role(request, *READERS)

@@ -189,7 +189,7 @@ def skill_name(names: Mapping[str, Any], skill: Any) -> str:
 
 
 def queue_name(names: Mapping[str, Any], queue: Any) -> str:
-    """A queue (skill@district) as "Äldreomsorg, Bromma"."""
+    """A queue (skill@district) as "<the skill's name>, <the district's name>"."""
     if not queue:
         return _("(no queue)")
     skill, _sep, district = str(queue).partition("@")

@@ -199,6 +199,9 @@ SETTINGS: tuple[Setting, ...] = (
             "config_file"),
     Setting("KC_DEMO_ALWAYS_OPEN", False, YES_NO, "`kc init --demo` makes every district always "
             "open (tests do not depend on the hour)", "demo_always_open"),
+    # Language
+    Setting("KC_LANG", "sv", TEXT, "Language of the `kc` command's messages: `sv` (Swedish) or "
+            "`en` (English); the site's is each user's own choice", "language"),
 )
 
 
@@ -239,6 +242,7 @@ class Settings:
     form_window: float
     config_file: Path | None
     demo_always_open: bool
+    language: str
     python: str = field(default_factory=lambda: sys.executable)   # not a setting: ourselves
 
     @classmethod
@@ -255,6 +259,8 @@ class Settings:
                                   "(expected addresses separated by commas)") from None
         if values["rtp_start"] > values["rtp_end"]:
             raise ConfigError("KC_RTP_START must not exceed KC_RTP_END")
+        if values["language"] not in ("sv", "en"):
+            raise ConfigError(f"KC_LANG={values['language']!r}: choose sv or en")
         if values["asterisk"] not in ASTERISK_CHOICES:
             raise ConfigError(f"KC_ASTERISK={values['asterisk']!r}: choose one of "
                               f"{', '.join(ASTERISK_CHOICES)}")

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import asyncio
 import logging
 import signal
@@ -27,7 +28,9 @@ from kommuncentral import config_cli, menu_cli
 from kommuncentral import case_cli
 from kommuncentral import report_cli
 from kommuncentral.demo import DEMO_FILE
+from kc import i18n
 from kc.errors import KcError
+from kc.i18n import gettext as _
 from kc.settings import Settings, describe, markdown_table
 from kc import queries
 from kc.store import Store
@@ -198,6 +201,16 @@ async def _render_context(settings: Settings):
         store.close()
 
 
+def _os_reason(exc: OSError) -> str:
+    """What the system refused, in words (the file's own errors are the common ones)."""
+    if exc.filename is None:
+        return str(exc.strerror or exc)
+    known = {errno.ENOENT: _("there is no such file"), errno.EACCES: _("permission denied"),
+             errno.EISDIR: _("it is a folder, not a file"),
+             errno.ENOTDIR: _("a part of the path is not a folder")}
+    return known.get(exc.errno, str(exc.strerror or exc))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kc", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -229,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = Settings.from_env()
+        i18n.use(settings.language)
         if args.command == "init":
             return cmd_init(settings, args.demo, args.config)
         if args.command == "render":
@@ -259,6 +273,10 @@ def main(argv: list[str] | None = None) -> int:
     except KcError as exc:
         print(f"kc: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:       # a file that cannot be read, a port that cannot be opened
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"kc: {where}{_os_reason(exc)}", file=sys.stderr)
+        return 1
     except Exception as exc:
         if type(exc).__name__ in ("AsteriskError", "RuntimeMissing"):
             print(f"kc: Asterisk failed: {exc}", file=sys.stderr)

@@ -13,6 +13,8 @@ import functools
 import json
 import logging
 from pathlib import Path
+import contextlib
+import errno
 from typing import AsyncIterator
 
 from aiohttp import web
@@ -44,6 +46,7 @@ from cases.smtp_intake import IntakeHandler, SmtpIntake
 from kc import queries, web_store
 from kc.clock import Clock, iso, parse_iso, system_clock
 from kc.errors import InvalidInput
+from kc.i18n import gettext as _
 from kc.settings import Settings
 from kc.store import Store, private_file
 from kommuncentral.follow import Follower
@@ -230,7 +233,8 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
                                settings.bind_host, settings.agi_port,
                                secret=settings.secret("agi.secret"),
                                allow=parse_allow(settings.agi_allow))
-        await server.start()
+        async with port_of("KC_AGI_PORT", settings.bind_host, settings.agi_port):
+            await server.start()
         warm = asyncio.create_task(_warm_prompts(catalogue, prompts))
         yield
         warm.cancel()
@@ -374,13 +378,32 @@ async def fallback_prompt(settings: Settings) -> Path:
     return await PromptCache(settings.sounds_dir).ensure(FALLBACK_TEXT, "sv")
 
 
+@contextlib.asynccontextmanager
+async def port_of(setting: str, host: str, port: int) -> AsyncIterator[None]:
+    """Opening a listening port: when it is taken, say which and by which setting to move it."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            raise
+        raise OSError(exc.errno, _("%(host)s:%(port)s cannot be opened (%(why)s): another program "
+                                   "uses it, or it is not this machine's. Choose another port with "
+                                   "%(setting)s (or the address with KC_BIND).")
+                      % {"host": host, "port": port, "why": exc.strerror, "setting": setting}) from None
+
+
 async def run_service(settings: Settings, stop: asyncio.Event, clock: Clock = system_clock) -> None:
     """Serve until `stop` is set."""
     app = build_app(settings, clock)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.bind_host, settings.web_port)
-    await site.start()
+    try:
+        async with port_of("KC_WEB_PORT", settings.bind_host, settings.web_port):
+            await site.start()
+    except OSError:
+        await runner.cleanup()
+        raise
     log.info("web on %s", settings.web_url)
     try:
         await stop.wait()
