@@ -157,6 +157,12 @@ SETTINGS: tuple[Setting, ...] = (
             "`/usr/sbin`, `/usr/local/sbin`)", "asterisk_bin"),
     Setting("KC_ASTERISK_MODDIR", None, PATH, "Asterisk's module directory, holding "
             "`chan_pjsip.so` (unset: the usual system places)", "asterisk_moddir"),
+    # The menus
+    Setting("KC_MENU_TIMEOUT", 4.0, SECONDS, "The longest a menu waits for a digit after its "
+            "prompt (a node's own shorter wait is kept)", "menu_timeout", 1, 60),
+    Setting("KC_MENU_SILENT_TRIES", 2, INTEGER, "Prompts in a row a silent caller hears before "
+            "the node's default action (the switchboard), whatever tries the node allows",
+            "menu_silent_tries", 1, 10),
     # The call distributor (ACD)
     Setting("KC_RING_TIMEOUT", 15.0, SECONDS, "How long an agent's phone rings before "
             "ring-no-answer", "ring_timeout", 1, 600),
@@ -224,6 +230,8 @@ class Settings:
     asterisk_sysroot: Path
     asterisk_bin: Path | None
     asterisk_moddir: Path | None
+    menu_timeout: float
+    menu_silent_tries: int
     ring_timeout: float
     wrap_up_seconds: float
     announce_seconds: int

@@ -224,7 +224,8 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
                       priority: int | None) -> None:
             distributor.expect(contact_id, Queued(skill, district, language or "sv", caller, priority))
 
-        flow = CallFlow(store, prompts, clock, catalogue, on_feature, on_queued=on_queued)
+        flow = CallFlow(store, prompts, clock, catalogue, on_feature, on_queued=on_queued,
+                        digit_wait=settings.menu_timeout, silent_tries=settings.menu_silent_tries)
         flow.after_hours, closer = after_hours_setup(settings, store, prompts, clock, catalogue,
                                                      distributor, app[AMI], asterisk_user_ids(settings))
         server = FastAgiServer({"menu": flow.menu, "agent-feature": flow.agent_feature,
@@ -386,10 +387,12 @@ async def port_of(setting: str, host: str, port: int) -> AsyncIterator[None]:
     except OSError as exc:
         if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
             raise
-        raise OSError(exc.errno, _("%(host)s:%(port)s cannot be opened (%(why)s): another program "
-                                   "uses it, or it is not this machine's. Choose another port with "
-                                   "%(setting)s (or the address with KC_BIND).")
-                      % {"host": host, "port": port, "why": exc.strerror, "setting": setting}) from None
+        why = {errno.EADDRINUSE: _("another program uses it"),
+               errno.EACCES: _("this user may not open it"),
+               errno.EADDRNOTAVAIL: _("the address is not this machine's")}[exc.errno]
+        raise OSError(exc.errno, _("%(host)s:%(port)s cannot be opened: %(why)s. Choose another "
+                                   "port with %(setting)s (or another address with KC_BIND).")
+                      % {"host": host, "port": port, "why": why, "setting": setting}) from None
 
 
 async def run_service(settings: Settings, stop: asyncio.Event, clock: Clock = system_clock) -> None:
