@@ -90,9 +90,9 @@ AREAS: tuple[Area, ...] = (
          "admin, supervisor", frozenset({"admin", "supervisor"}), ("/api/export",)),
 )
 
-# Open to anyone (no log-in): the front page, logging in and out, the public form, health
-# and the API's description.
-PUBLIC = ("/", "/login", "/logout", "/kontakt", "/api/health", "/api/openapi.json")
+# Open to anyone (no log-in): the front page, logging in and out, choosing the language, the
+# public form, health and the API's description.
+PUBLIC = ("/", "/login", "/logout", "/language", "/kontakt", "/api/health", "/api/openapi.json")
 
 
 def area_of(path: str) -> Area | None:

@@ -67,12 +67,18 @@ def login(page, base_url: str, username: str, password: str) -> None:
     page.click("button[type=submit]")
 
 
+def logged_in(page) -> None:
+    """Wait until the log-in has led to the user's start page (each role has its own: an
+    agent the desk, a manager the reports, a supervisor the wallboard, an admin the overview)."""
+    page.wait_for_url(lambda url: "/login" not in url)
+
+
 def open_desk(browser, base_url: str, agent: str, ready: str):
     """A fresh context with `agent` logged in on /desk, once `ready` (a selector) shows."""
     context = browser.new_context()
     page = context.new_page()
     login(page, base_url, agent, "demo-agent")
-    page.wait_for_url(f"{base_url}/")
+    page.wait_for_url(f"{base_url}/desk")          # an agent starts at the desk
     page.goto(f"{base_url}/desk")
     page.wait_for_selector(ready, timeout=10000)
     return context, page
@@ -84,7 +90,7 @@ def admin_page(browser, kc):
     context = browser.new_context()
     page = context.new_page()
     login(page, kc.url, "admin", "demo-admin")
-    page.wait_for_url(f"{kc.url}/")
+    page.wait_for_url(f"{kc.url}/")                # an administrator starts at the overview
     yield page
     context.close()
 
