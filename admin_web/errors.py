@@ -9,7 +9,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from kc.errors import InvalidInput, NotFound, TelephonyDown
-from kc.i18n import gettext as _
+from kc.i18n import N_, gettext as _
 
 from .keys import USER
 from .nav import landing
@@ -91,13 +91,13 @@ def _error(request: web.Request, status: int, message: str, **extra: object) -> 
     return error_page(request, status, message)
 
 
-TITLES = {403: "You may not open this page", 404: "The page was not found",
-          422: "Something in the form needs fixing", 500: "Something went wrong",
-          503: "The telephone system does not answer"}
+TITLES = {403: N_("You may not open this page"), 404: N_("The page was not found"),
+          422: N_("Something in the form needs fixing"), 500: N_("Something went wrong"),
+          503: N_("The telephone system does not answer")}
 
 
 def error_page(request: web.Request, status: int, message: str = "") -> web.Response:
-    title = _(TITLES.get(status, "Something went wrong"))
+    title = _(TITLES.get(status, TITLES[500]))
     return aiohttp_jinja2.render_template("error.html", request, {
         "status": status, "title": title, "message": message if message != title else "",
         "landing": landing(request.get(USER))},

@@ -32,7 +32,7 @@ root_recipe="suite=sid variant=minbase include=${root_include}"
 case "$choice" in 22|16) ;; *) echo "install-asterisk: KC_ASTERISK=$choice: choose 22 or 16" >&2; exit 2;; esac
 
 tools=(sip-tester espeak-ng sox libsox-fmt-mp3)
-[[ $with_tests == yes ]] && tools+=(chromium)
+[[ $with_tests == yes ]] && tools+=(chromium npm)   # npm: axe-core for the accessibility tests
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 # Major version of the system's installed Asterisk package (empty when none).
