@@ -213,7 +213,7 @@ async def template_context(request: web.Request) -> dict[str, Any]:
     """For every page: the user, the CSRF token for its forms, the language (`<html lang>`,
     the choices) and the names of districts and skills (`admin_web/words.py`'s filters)."""
     return {"user": request.get(USER), "csrf_token": csrf_token(request),
-            "lang": i18n.current(), "languages": i18n.LANGUAGES,
+            "lang": i18n.current(), "site_languages": i18n.LANGUAGES,
             "names": ({} if request.path.startswith("/api/")
                       else await request.app[STORE].read(queries.names)),
             "here": request.path_qs}

@@ -221,6 +221,44 @@ def _loaded(value: Any) -> Any:
     return value
 
 
+# What the audit log's actions and fields are called (others are shown as recorded).
+ACTIONS: dict[str, str] = {
+    "login": N_("logged in"), "logout": N_("logged out"), "login.throttle": N_("log-ins paused"),
+    "login.throttled": N_("log-in refused while paused"), "user.create": N_("user created"),
+    "user.role": N_("role changed"), "user.password": N_("password changed"),
+    "user.unlock": N_("unlocked"), "user.districts": N_("supervised districts changed"),
+    "user.language": N_("language chosen"), "token.create": N_("API token created"),
+    "token.delete": N_("API token revoked"), "agent.create": N_("agent created"),
+    "agent.update": N_("agent changed"), "agent.state": N_("agent's state changed"),
+    "agent.move": N_("agent moved for the day"), "agent.sip_password": N_("new SIP password"),
+    "menu.publish": N_("menu published"), "menu.rollback": N_("menu rolled back"),
+    "menu.draft.save": N_("menu draft saved"), "menu.draft.discard": N_("menu draft discarded"),
+    "menu.share": N_("menu shared"), "menu.unshare": N_("own menu again"),
+    "menu.announcement.set": N_("announcement set"),
+    "menu.announcement.clear": N_("announcement removed"),
+    "schedule.replace": N_("opening hours changed"), "queue.update": N_("queue changed"),
+    "case.create": N_("case registered"), "case.view": N_("confidential case read"),
+    "category.save": N_("category saved"), "department.save": N_("department saved"),
+    "kb.save": N_("article saved"), "kb.delete": N_("article deleted"),
+    "config.import": N_("organisation imported"),
+}
+FIELDS: dict[str, str] = {
+    "role": N_("role"), "districts": N_("districts"), "district": N_("district"),
+    "state": N_("state"), "pending": N_("then"), "until": N_("until"), "password": N_("password"),
+    "sessions_ended": N_("sessions ended"), "locked_until": N_("locked until"),
+    "label": N_("label"), "language": N_("language"), "version": N_("version"),
+    "note": N_("note"), "menu": N_("menu"), "revision": N_("revision"), "week": N_("week"),
+    "exceptions": N_("exceptions"), "always_open": N_("always open"),
+    "after_hours": N_("after hours"), "agent": N_("agent"), "name": N_("name"),
+    "skills": N_("skills"), "client": N_("address"), "failures": N_("failures"),
+}
+
+
+def action_name(action: str) -> str:
+    text = ACTIONS.get(action)
+    return _(text) if text else action
+
+
 def changes(before: Any, after: Any) -> list[dict[str, str]]:
     """An audit record's before and after as a list of changes: each field with what it was
     and what it became (fields that stayed the same are left out)."""
@@ -235,7 +273,8 @@ def changes(before: Any, after: Any) -> list[dict[str, str]]:
     for key in list(dict.fromkeys([*before, *after])):
         old, new = before.get(key), after.get(key)
         if old != new:
-            rows.append({"field": str(key).replace("_", " "), "before": _shown(old),
+            field = FIELDS.get(str(key))
+            rows.append({"field": _(field) if field else str(key).replace("_", " "), "before": _shown(old),
                          "after": _shown(new)})
     return rows
 
@@ -266,6 +305,7 @@ def install(env: jinja2.Environment) -> None:
                         "day": day, "relative": relative, "duration": duration,
                         "month_name": month_name, "weekday_name": weekday_name})
     env.globals.update({"changes": changes})
+    env.filters["action_name"] = action_name
 
     @jinja2.pass_context
     def _district(ctx: Any, value: Any) -> str:

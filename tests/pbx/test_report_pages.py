@@ -361,7 +361,7 @@ def test_supervisor_moves_an_agent_for_the_day(clients, kc):
     status, _, _ = sup.post("/admin/agents/bromma-104/move", {"district": "bromma"})
     assert kc.agent("bromma-104")["district"] == "bromma"
     _, _, audit = clients["admin"].get("/admin/audit")
-    assert "agent move" in audit
+    assert "agent.move" in audit and "handläggaren flyttad för dagen" in audit
 
 
 def test_saving_an_agent_warns_when_a_shared_menu_loses_its_last_agent_for_a_queue(clients, kc):
