@@ -201,4 +201,5 @@ async def wallboard_page(request: web.Request) -> dict[str, Any]:
         "busy": gettext("busy"), "paused": gettext("paused"), "answered": gettext("answered today"),
         "abandoned": gettext("abandoned today"), "service_level": gettext("service level today"),
         "delayed": gettext("records delayed (%(n)s)"), "live": gettext("live"),
-        "reconnecting": gettext("reconnecting…"), "lang": current()}}
+        "reconnecting": gettext("reconnecting…"), "under": gettext("under target"),
+        "goal": reports.SERVICE_LEVEL_GOAL * 100, "lang": current()}}

@@ -240,7 +240,7 @@ ACTIONS: dict[str, str] = {
     "case.create": N_("case registered"), "case.view": N_("confidential case read"),
     "category.save": N_("category saved"), "department.save": N_("department saved"),
     "kb.save": N_("article saved"), "kb.delete": N_("article deleted"),
-    "config.import": N_("organisation imported"),
+    "config.import": N_("organisation imported"), "retention.purge": N_("old personal data removed"),
 }
 FIELDS: dict[str, str] = {
     "role": N_("role"), "districts": N_("districts"), "district": N_("district"),
@@ -251,6 +251,10 @@ FIELDS: dict[str, str] = {
     "exceptions": N_("exceptions"), "always_open": N_("always open"),
     "after_hours": N_("after hours"), "agent": N_("agent"), "name": N_("name"),
     "skills": N_("skills"), "client": N_("address"), "failures": N_("failures"),
+    # what the retention purge went through
+    "contacts": N_("contacts"), "contact_events": N_("contact events"), "cases": N_("cases"),
+    "messages": N_("messages"), "attachments": N_("attachments"),
+    "after_hours_requests": N_("after-hours requests"), "audit_log": N_("audit log"),
 }
 
 
@@ -266,7 +270,7 @@ def changes(before: Any, after: Any) -> list[dict[str, str]]:
     if not isinstance(before, dict) and not isinstance(after, dict):
         if before is None and after is None:
             return []
-        return [{"field": "", "before": _shown(before), "after": _shown(after)}]
+        return [{"field": "", "recorded": False, "before": _shown(before), "after": _shown(after)}]
     before = before if isinstance(before, dict) else {}
     after = after if isinstance(after, dict) else {}
     rows = []
@@ -274,7 +278,8 @@ def changes(before: Any, after: Any) -> list[dict[str, str]]:
         old, new = before.get(key), after.get(key)
         if old != new:
             field = FIELDS.get(str(key))
-            rows.append({"field": _(field) if field else str(key).replace("_", " "), "before": _shown(old),
+            rows.append({"field": _(field) if field else str(key), "recorded": field is None,
+                         "before": _shown(old),
                          "after": _shown(new)})
     return rows
 

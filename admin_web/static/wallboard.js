@@ -60,6 +60,13 @@
                      busy(q.agents), q.agents.paused, loggedIn(q.agents), q.answered, q.abandoned, pct(q.service_level)];
       const keys = ["name", "waiting", "longest", "ready", "busy", "paused", "logged_in", "answered", "abandoned", "service_level"];
       cells.forEach((v, i) => { const td = text(mk(i === 0 ? "th" : "td"), v); td.dataset.key = keys[i]; tr.append(td); });
+      if (q.service_level !== null && q.service_level !== undefined && q.service_level < W.goal) {
+        // a queue missing its target today is seen at a glance: marked in words, not colour alone
+        const cell = tr.lastChild;
+        cell.classList.add("miss");
+        cell.append(" ", text(mk("span", "miss-label"), "▼ " + W.under));
+        tr.classList.add("misses-target");
+      }
       body.append(tr);
     }
   }

@@ -65,7 +65,14 @@ def _open(page, url: str, path: str) -> str:
     page.goto(url + path)
     if path in READY:
         page.wait_for_selector(READY[path], state="attached", timeout=15000)
-    return page.inner_text("body")
+    # the page's own words: what people recorded (marked translate="no") is theirs, any language
+    return page.evaluate("""() => {
+        const recorded = [...document.querySelectorAll('[translate="no"]')];
+        recorded.forEach((e) => { e.dataset.display = e.style.display; e.style.display = "none"; });
+        const text = document.body.innerText;
+        recorded.forEach((e) => { e.style.display = e.dataset.display; });
+        return text;
+    }""")
 
 
 def _leaks(text: str, phrases: list[str]) -> list[str]:
