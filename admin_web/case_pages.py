@@ -41,7 +41,7 @@ def _since(raw: str | None, name: str = "since") -> str | None:
     try:
         return iso(parse_iso(raw))
     except ValueError:
-        raise InvalidInput(f"{name}={raw!r} is not an ISO 8601 time") from None
+        raise InvalidInput(_("%(field)s: %(value)s is not a date or a time") % {"field": name, "value": repr(raw)}) from None
 
 
 async def _visible(request: web.Request, user: dict[str, Any],

@@ -102,15 +102,15 @@ async def recording(request: web.Request) -> web.StreamResponse:
         raise web.HTTPForbidden(text=_("For the agents and supervisors of the district."))
     row = await _request_row(request)
     if not _may_take(request, user, row):
-        raise web.HTTPForbidden(text="Forbidden: not an agent or supervisor of this district "
-                                     "cleared for this request.")
+        raise web.HTTPForbidden(text=_("Only the district's agents and supervisors cleared for "
+                                       "this request may open it."))
     if row["kind"] != "voice_message" or not row["recording"]:
-        raise web.HTTPNotFound(text="no voice message")
+        raise web.HTTPNotFound(text=_("There is no voice message."))
     root = recordings_dir(request)
     path = Path(row["recording"]).resolve()
     if not path.is_relative_to(root) or path.suffix.lower() != ".wav" or not path.is_file():
         log.warning("after-hours request %s: recording outside %s or missing", row["id"], root)
-        raise web.HTTPNotFound(text="no voice message")
+        raise web.HTTPNotFound(text=_("There is no voice message."))
     await audit(request.app[STORE], request.app[CLOCK], user["username"],
                 "after_hours.listen", str(row["id"]), None, {"contact": row["contact_id"]})
     return web.FileResponse(path, headers={

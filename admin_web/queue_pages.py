@@ -30,7 +30,7 @@ async def _known(request: web.Request, skill: str, district: str) -> None:
     store = request.app[STORE]
     if skill not in {s.id for s in await store.run(queries.list_skills)} or \
             district not in {d.id for d in await store.run(queries.list_districts)}:
-        raise NotFound(f"no queue {skill}@{district}")
+        raise NotFound(_("there is no queue %(queue)s") % {"queue": f"{skill}@{district}"})
 
 
 async def _current(request: web.Request, skill: str, district: str) -> QueueConfig:

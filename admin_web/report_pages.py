@@ -39,7 +39,7 @@ def _params(request: web.Request) -> tuple[reports.Period, reports.Scope]:
     q = request.query
     for key in ("from", "to", "district", "queue", "skill"):
         if len(q.get(key, "")) > _MAX_PARAM:
-            raise InvalidInput(f"{key} is too long")
+            raise InvalidInput(_("%(field)s is too long") % {"field": key})
     period = reports.period_from(q.get("from") or None, q.get("to") or None, request.app[CLOCK]())
     scope = reports.Scope(district=q.get("district") or None, queue=q.get("queue") or None,
                           skill=q.get("skill") or None)

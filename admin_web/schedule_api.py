@@ -30,6 +30,8 @@ from cases.access import may_read
 from schedules.hours import validate_policy
 from schedules.schedule import DAYS, Schedule, ScheduleError, week_to_json
 
+from kc.i18n import gettext
+
 from .auth import agent_district, require_page_role, require_role
 from .errors import read_json
 from .keys import CALL_DATA, CLOCK, DISTRIBUTOR, STORE
@@ -285,7 +287,7 @@ def _parse_exceptions_form(raw: str) -> tuple[list[dict[str, Any]], list[str]]:
             continue
         parts = [p.strip() for p in line.split("|")]
         if len(parts) > 3:
-            problems.append(f"exceptions line {n}: use date | hours | message")
+            problems.append(gettext("exceptions line %(n)s: write date | hours | message") % {"n": n})
             continue
         parts += [""] * (3 - len(parts))
         hours = [h.strip().split("-", 1) for h in parts[1].split(",") if h.strip()]
