@@ -189,7 +189,7 @@ async def desk_page(request: web.Request) -> dict:
         "agent": rt, "categories": await store.run(categories.category_tree),
         "departments": await store.run(categories.list_departments, True),
         "districts": await store.run(queries.list_districts), "pause_reasons": PAUSE_REASONS,
-        "desk_words": desk_words(),
+        "desk_words": desk_words({code: _(label) for code, label in PAUSE_REASONS.items()}),
         "outcomes": records.OUTCOMES, "todo": await store.run(records.open_contacts_without_case,
                                                              user["agent"], since),
     }

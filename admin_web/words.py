@@ -284,7 +284,7 @@ def changes(before: Any, after: Any) -> list[dict[str, str]]:
     return rows
 
 
-def desk_words() -> dict[str, Any]:
+def desk_words(reasons: Mapping[str, str] | None = None) -> dict[str, Any]:
     """What the desk's script writes, in the page's language (`static/desk.js`)."""
     texts = {
         "today": _("today %(time)s"), "yesterday": _("yesterday %(time)s"),
@@ -301,7 +301,8 @@ def desk_words() -> dict[str, Any]:
         "marked_done": _("Marked as done. Register the case in the form."), "none": _("None."),
     }
     kinds = {"voice_message": _("voice message"), "callback": _("call-back")}
-    return {**texts, "lang": current(), "codes": {**{k: _(v) for k, v in CODES.items()}, **kinds}}
+    return {**texts, "lang": current(), "reasons": dict(reasons or {}),
+            "codes": {**{k: _(v) for k, v in CODES.items()}, **kinds}}
 
 
 def install(env: jinja2.Environment) -> None:

@@ -36,7 +36,7 @@
   function showState(msg) {
     $("state").textContent = word(msg.state);
     $("state").dataset.state = msg.state;
-    $("state-reason").textContent = msg.reason || "";
+    $("state-reason").textContent = (msg.reason && W.reasons[msg.reason]) || msg.reason || "";
     $("state-pending").textContent = msg.pending ? "(" + fill(W.then, {state: word(msg.pending)}) + ")" : "";
   }
 
