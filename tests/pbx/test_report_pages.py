@@ -217,10 +217,12 @@ def test_report_page_shows_the_seeded_figures_and_csv_downloads(browser, kc, see
     chart = page.locator("#chart-volume-by-queue")
     expect(chart).to_be_visible()
     expect(chart.locator("text.x-label")).to_have_text(["Förskola och skola, Bromma"])
-    assert f"Förskola och skola, Bromma – Erbjudna: {seeded['offered']}" in chart.locator("rect.bar title").all_inner_texts()
+    assert f"Förskola och skola, Bromma – Erbjudna: {seeded['offered']}" in chart.locator("rect.bar title").all_text_contents()
     expect(chart.locator("ul.legend")).to_contain_text("Besvarade")
     expect(page.locator("#chart-service-level-by-queue line.target")).to_have_count(1)
     expect(page.locator("#summary")).to_be_hidden()
+    page.click("nav.tabs-nav a[href='#part-tables']")
+    expect(page.locator("#by-queue th[scope=row]")).to_have_text(["Förskola och skola, Bromma"])
     with page.expect_download() as info:
         page.locator("a[href^='/api/reports/queue.csv']").click()
     download = info.value
