@@ -51,7 +51,8 @@ def cmd_init(settings: Settings, demo: bool, config: str | None) -> int:
             from city.document import validated
             validated(read(source))
         except ConfigInvalid as exc:
-            print(f"kc: {source}: no centre created, {len(exc.problems)} problem(s):", file=sys.stderr)
+            print("kc: " + _("%(file)s: no centre created, %(n)s problem(s):")
+                  % {"file": source, "n": len(exc.problems)}, file=sys.stderr)
             for problem in exc.problems:
                 print(f"  - {problem}", file=sys.stderr)
             return 2
@@ -279,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except Exception as exc:
         if type(exc).__name__ in ("AsteriskError", "RuntimeMissing"):
-            print(f"kc: Asterisk failed: {exc}", file=sys.stderr)
+            print("kc: " + _("Asterisk failed: %(why)s") % {"why": exc}, file=sys.stderr)
             return 3
         raise
     return 1
