@@ -19,7 +19,7 @@ from email import message_from_bytes, policy
 import pytest
 from aiosmtpd.controller import Controller
 
-from conftest import login, open_desk
+from conftest import logged_in, login, open_desk
 from kc_instance import make_instance, remove_instance
 from sipp_driver import SipPhone, call
 from test_web_access import Client
@@ -155,7 +155,7 @@ def test_call_pops_the_desktop_case_is_saved_and_counted(kcw, browser, tmp_path)
     sup = browser.new_context()
     sp = sup.new_page()
     login(sp, kcw.url, "supervisor", "demo-supervisor")
-    sp.wait_for_url(f"{kcw.url}/")
+    logged_in(sp)
     sp.goto(f"{kcw.url}/reports/fcr")
     assert f"{after['total']['resolved']} av {after['total']['cases']}" in sp.inner_text("#fcr-total")
     assert sp.locator("svg.fcr-chart line.goal").count() == 3       # the 70 % goal on each chart
