@@ -17,9 +17,11 @@ from kc.domain import Role
 from kc.errors import InvalidInput
 from kc.passwords import hash_password, token_hash, verify_password
 
+from kc.i18n import N_, gettext as _
+
 from .auth import (PRELOGIN_COOKIE, end_session, end_user_sessions, require_page_role, safe_next,
                    secure_cookies, start_session)
-from .keys import CLOCK, DEVICE_KEY, DISTRIBUTOR, STORE, THROTTLE, USER
+from .keys import CLOCK, DEVICE_KEY, DISTRIBUTOR, SETTINGS, STORE, THROTTLE, USER
 from .login_throttle import PER_ACCOUNT, device_cookie, trusted_device
 
 routes = web.RouteTableDef()
@@ -47,7 +49,7 @@ async def login_form(request: web.Request) -> web.Response:
 
 
 DEVICE_COOKIE = "kc_device"
-WRONG = "Wrong user name or password."
+WRONG = N_("Wrong user name or password.")
 
 
 @routes.post("/login")
@@ -55,7 +57,7 @@ async def login(request: web.Request) -> web.Response:
     form = await request.post()
     sent, cookie = str(form.get("csrf_token", "")), request.cookies.get(PRELOGIN_COOKIE, "")
     if not sent or not cookie or not hmac.compare_digest(sent, cookie):
-        return _render_login(request, "The form expired. Please try again.", 403)
+        return _render_login(request, _("The form expired. Please try again."), 403)
     username = str(form.get("username", "")).strip().lower()[:64]
     password = str(form.get("password", ""))[:256]
     store, clock, throttle = request.app[STORE], request.app[CLOCK], request.app[THROTTLE]
@@ -66,14 +68,15 @@ async def login(request: web.Request) -> web.Response:
     if not trusted:
         wait = throttle.client_wait(client, now)
         if wait:
-            resp = _render_login(request, "Too many failed log-ins from your address. "
-                                 f"Try again in {int(wait) // 60 + 1} minutes.", 429, username)
+            resp = _render_login(request, _("Too many failed log-ins from your address. Try again "
+                                            "in %(n)s minutes.") % {"n": int(wait) // 60 + 1},
+                                 429, username)
             resp.headers["Retry-After"] = str(int(wait) + 1)
             return resp
         if throttle.account_paused(username, now):
             await audit(store, clock, username or "-", "login.throttled", username, None,
                         {"client": client})
-            return _render_login(request, WRONG, 401, username)
+            return _render_login(request, _(WRONG), 401, username)
     user = await store.run(web_store.get_user, username) if username else None
     ok = verify_password(password, user["password_hash"] if user else _DUMMY_HASH) and user is not None
     if not ok:
@@ -81,7 +84,7 @@ async def login(request: web.Request) -> web.Response:
         if failures == LOCK_AFTER:
             await audit(store, clock, username or "-", "login.throttle", username, None,
                         {"failures": failures, "client": client})
-        return _render_login(request, WRONG, 401, username)
+        return _render_login(request, _(WRONG), 401, username)
     resp = web.HTTPFound(safe_next(str(form.get("next", "")) or request.query.get("next")))
     await start_session(request, resp, username)
     resp.del_cookie(PRELOGIN_COOKIE, path="/login")
@@ -127,7 +130,7 @@ async def _form_districts(request: web.Request, form) -> list[str]:
     known = {d.id for d in await request.app[STORE].run(queries.list_districts)}
     unknown = [d for d in chosen if d not in known]
     if unknown:
-        raise InvalidInput(f"districts: no district {unknown[0][:40]!r}")
+        raise InvalidInput(_("districts: there is no district %(district)s") % {"district": repr(unknown[0][:40])})
     return sorted(set(chosen))
 
 
@@ -144,17 +147,17 @@ async def create_user(request: web.Request) -> web.Response:
     password, agent = _form_text(form, "password", 256), _form_text(form, "agent") or None
     problems = []
     if not USERNAME.match(username):
-        problems.append("user name: 2–32 of a-z, 0-9, . _ - (starting with a letter or digit)")
+        problems.append(_("user name: 2–32 of a-z, 0-9, . _ - (starting with a letter or digit)"))
     if role not in {r.value for r in Role}:
-        problems.append("role: choose one of the listed roles")
+        problems.append(_("role: choose one of the listed roles"))
     if len(password) < 10:
-        problems.append("password: at least 10 characters")
+        problems.append(_("password: at least 10 characters"))
     if agent and agent not in request.app[DISTRIBUTOR].agents:
-        problems.append("agent: no such agent")
+        problems.append(_("agent: there is no such agent"))
     districts = await _form_districts(request, form)
     store = request.app[STORE]
     if not problems and await store.run(web_store.get_user, username):
-        problems.append("user name: already taken")
+        problems.append(_("user name: already taken"))
     if problems:
         raise InvalidInput("; ".join(problems))
     await store.run(web_store.create_user, username, role, hash_password(password), agent,
@@ -171,7 +174,7 @@ async def update_user(request: web.Request) -> web.Response:
     store = request.app[STORE]
     user = await store.run(web_store.get_user, username)
     if user is None:
-        raise web.HTTPNotFound(text="no such user")
+        raise web.HTTPNotFound(text=_("There is no such user."))
     form = await request.post()
     action = _form_text(form, "action")
     before = {"role": user["role"], "locked_until": user["locked_until"],
@@ -183,13 +186,13 @@ async def update_user(request: web.Request) -> web.Response:
     elif action == "password":
         password = _form_text(form, "password", 256)
         if len(password) < 10:
-            raise InvalidInput("password: at least 10 characters")
+            raise InvalidInput(_("password: at least 10 characters"))
         await store.run(web_store.update_user, username, password_hash=hash_password(password))
         after = {"password": "changed", "sessions_ended": await end_user_sessions(request.app, username)}
     elif action == "role":
         role = _form_text(form, "role")
         if role not in {r.value for r in Role}:
-            raise InvalidInput("role: choose one of the listed roles")
+            raise InvalidInput(_("role: choose one of the listed roles"))
         await store.run(web_store.update_user, username, role=role)
         after = {"role": role, "sessions_ended": await end_user_sessions(request.app, username)}
     elif action == "districts":   # the districts this supervisor supervises
@@ -197,7 +200,7 @@ async def update_user(request: web.Request) -> web.Response:
         await store.run(web_store.set_user_districts, username, districts)
         after = {"districts": districts}
     else:
-        raise InvalidInput("unknown action")
+        raise InvalidInput(_("unknown action"))
     await audit(store, request.app[CLOCK], admin["username"], f"user.{action}", username, before, after)
     raise web.HTTPFound("/admin/users")
 
@@ -210,7 +213,7 @@ async def create_token(request: web.Request) -> dict:
     username, label = _form_text(form, "username"), _form_text(form, "label", 80)
     store, clock = request.app[STORE], request.app[CLOCK]
     if await store.run(web_store.get_user, username) is None:
-        raise InvalidInput("user: no such user")
+        raise InvalidInput(_("user: there is no such user"))
     token = secrets.token_urlsafe(32)
     await store.run(web_store.create_token, token_hash(token), username, label, iso(clock()))
     await audit(store, clock, admin["username"], "token.create", username, None, {"label": label})
@@ -222,10 +225,10 @@ async def delete_token(request: web.Request) -> web.Response:
     admin = require_page_role(request, "admin")
     token_id = request.match_info["token_id"]
     if not re.fullmatch(r"[0-9a-f]{12}", token_id):
-        raise web.HTTPNotFound(text="no such token")
+        raise web.HTTPNotFound(text=_("There is no such token."))
     store = request.app[STORE]
     if not await store.run(web_store.delete_token, token_id):
-        raise web.HTTPNotFound(text="no such token")
+        raise web.HTTPNotFound(text=_("There is no such token."))
     await audit(store, request.app[CLOCK], admin["username"], "token.delete", token_id)
     raise web.HTTPFound("/admin/users")
 

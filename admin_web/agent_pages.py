@@ -30,6 +30,9 @@ from kc.domain import Agent
 from kc.errors import InvalidInput
 from reporting.reports import DEFAULT_TARGET_SECONDS, REPORT_TZ, queue_targets
 
+from kc.i18n import gettext as _
+
+from .words import word
 from .auth import require_page_role, runs_agent
 from .keys import CLOCK, DISTRIBUTOR, SETTINGS, STORE, RELOAD_PJSIP
 
@@ -96,15 +99,16 @@ async def agent_state(request: web.Request) -> web.Response:
     form = await request.post()
     target = str(form.get("state", ""))
     if target not in ("ready", "paused", "logged_out"):
-        raise InvalidInput("state must be ready, paused or logged_out")
+        raise InvalidInput(_("choose log in, pause or log out"))
     dist = request.app[DISTRIBUTOR]
     before = dist.agent(agent_id).state.value
     if not runs_agent(request, user, agent_id):
-        raise web.HTTPForbidden(text="Forbidden: not an agent of a district you supervise.")
+        raise web.HTTPForbidden(text=_("This agent is not of a district you supervise."))
     rt = await dist.request_state(agent_id, target, "supervisor" if target == "paused" else None)
     await audit(request.app[STORE], request.app[CLOCK], user["username"], "agent.state", agent_id,
                 {"state": before}, {"state": rt.state.value, "pending": rt.pending.value if rt.pending else None})
-    raise _redirect(f"{agent_id}: {rt.state.value}" + (f" (then {rt.pending.value})" if rt.pending else ""))
+    raise _redirect(f"{agent_id}: {word(rt.state)}"
+                    + (" (" + _("then %(state)s") % {"state": word(rt.pending)} + ")" if rt.pending else ""))
 
 
 @routes.post("/admin/agents/{agent_id}/move")
@@ -117,12 +121,12 @@ async def agent_move(request: web.Request) -> web.Response:
     agent = await store.run(agent_admin.get_agent, agent_id)
     districts = {d.id for d in await store.run(queries.list_districts)}
     if district is not None and district not in districts:
-        raise InvalidInput(f"unknown district {district!r}")
+        raise InvalidInput(_("there is no district %(district)s") % {"district": repr(district)})
     if district == agent.district:
         district = None
     if not runs_agent(request, user, agent_id, home=agent.district, to=district):
-        raise web.HTTPForbidden(text="Forbidden: you may move only agents of the districts you "
-                                     "supervise, and only to those districts.")
+        raise web.HTTPForbidden(text=_("You may move only agents of the districts you supervise, "
+                                       "and only to those districts."))
     now = clock()
     until = _end_of_day(now)
     before = request.app[DISTRIBUTOR].agent(agent_id).agent.district
@@ -130,8 +134,11 @@ async def agent_move(request: web.Request) -> web.Response:
     request.app[DISTRIBUTOR].move_agent(agent, district, until)
     await audit(store, clock, user["username"], "agent.move", agent_id, {"district": before},
                 {"district": district or agent.district, "until": iso(until) if district else None})
-    raise _redirect(f"{agent_id} takes {district or agent.district}'s queues"
-                    + (" for the rest of the day" if district else ""))
+    names = {d.id: d.name for d in await store.run(queries.list_districts)}
+    where = names.get(district or agent.district, district or agent.district)
+    raise _redirect((_("%(agent)s takes the queues of %(district)s for the rest of the day")
+                     if district else _("%(agent)s takes the queues of %(district)s"))
+                    % {"agent": agent_id, "district": where})
 
 
 async def _form_context(request: web.Request, agent: Agent | None, error: str | None = None) -> dict[str, Any]:
@@ -174,7 +181,7 @@ async def agent_save(request: web.Request) -> web.Response:
                   skills=skills, languages=tuple(languages), cleared_for=tuple(cleared))
     try:
         if not agent_id and new_id in request.app[DISTRIBUTOR].agents:
-            raise InvalidInput(f"agent {new_id!r} exists")
+            raise InvalidInput(_("there is an agent %(agent)s already") % {"agent": repr(new_id)})
         agent_admin.validate(new_id, agent.name, agent.district, skills, languages, cleared,
                              {d.id for d in await store.run(queries.list_districts)},
                              {s.id for s in skills_all})
@@ -191,7 +198,8 @@ async def agent_save(request: web.Request) -> web.Response:
     districts = dict.fromkeys(d for d in (before.district if before else None, agent.district) if d)
     warnings = [p for d in districts for p in await store.run(menus.coverage_problems, d)]
     if password is None:
-        raise _redirect(f"{new_id} saved" + (". Warning: " + "; ".join(warnings) if warnings else ""))
+        raise _redirect(_("%(agent)s saved.") % {"agent": new_id}
+                        + (" " + _("Warning: %(what)s") % {"what": "; ".join(warnings)} if warnings else ""))
     return await _show_sip(request, new_id, password)
 
 

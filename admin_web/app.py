@@ -7,10 +7,12 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from kc import i18n
+
 from . import (access_pages, acd_api, agent_pages, api, case_pages, desk, desk_after_hours,
-               desk_calls, directory_api, district_api, district_pages, menu_api, menu_pages,
-               metrics_route, nav, openapi, pages, proxy, queue_pages, report_pages,
-               schedule_api, survey_pages, wallboard)
+               desk_calls, directory_api, district_api, district_pages, language, menu_api,
+               menu_pages, metrics_route, nav, openapi, pages, proxy, queue_pages, report_pages,
+               schedule_api, survey_pages, wallboard, words)
 from .auth import Streams, authenticate, template_context
 from .errors import translate_errors
 from .keys import DEVICE_KEY, SETTINGS, STREAMS, THROTTLE
@@ -42,16 +44,21 @@ def setup(app: web.Application) -> None:
     settings = app[SETTINGS]
     # the client as the reverse proxy saw it (only from KC_TRUSTED_PROXIES), before anything
     # that goes by the client's address or scheme
-    app.middlewares.extend([proxy.middleware(settings.trusted_proxies), translate_errors,
-                            authenticate])
+    app.middlewares.extend([proxy.middleware(settings.trusted_proxies), language.choose,
+                            translate_errors, authenticate])
     app.on_response_prepare.append(_security_headers)
     env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-                               autoescape=True, context_processors=[template_context])
+                               autoescape=True, context_processors=[template_context],
+                               extensions=["jinja2.ext.i18n"])
+    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True,   # type: ignore[attr-defined]
+                                  pgettext=i18n.pgettext)
+    words.install(env)
     env.globals["nav_links"] = nav.links_for
     app.add_routes(api.routes)
     app.add_routes(openapi.routes)            # GET /api/openapi.json
     app.add_routes(acd_api.routes)
     app.add_routes(pages.routes)
+    app.add_routes(language.routes)           # POST /language
     app.add_routes(access_pages.routes)
     app.add_routes(schedule_api.routes)
     app.add_routes(menu_api.routes)

@@ -15,10 +15,11 @@ from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
-from kc import queries, web_store
+from kc import i18n, queries, web_store
 from kc.clock import iso
 from kc.passwords import token_hash
 
+from . import words
 from .errors import json_error
 from .keys import CLOCK, DISTRIBUTOR, SETTINGS, STORE, STREAMS, USER
 
@@ -68,6 +69,8 @@ async def authenticate(request: web.Request,
             request[VIA] = "session"
     if user is not None:
         request[USER] = user
+        if user.get("language") and not request.path.startswith("/api/"):
+            i18n.use(user["language"])   # the user's own choice (admin_web/language.py)
     if request.path.startswith("/api/") and request.path not in PUBLIC_API and user is None:
         return _unauthorized()
     if request.method in UNSAFE and request.get(VIA) == "session" and request.path not in CSRF_EXEMPT:
@@ -80,8 +83,9 @@ async def authenticate(request: web.Request,
         if not sent or not hmac.compare_digest(sent, user["csrf"]):
             if request.path.startswith("/api/"):
                 return json_error(403, "missing or wrong CSRF token")
-            raise web.HTTPForbidden(text="Forbidden: the form's CSRF token is missing or wrong. "
-                                         "Reload the page and try again.")
+            raise web.HTTPForbidden(text=i18n.gettext(
+                "The form has expired (its security token is missing or wrong). Reload the "
+                "page and try again."))
     return await handler(request)
 
 
@@ -137,7 +141,8 @@ def require_page_role(request: web.Request, *roles: str) -> dict[str, Any]:
     if user is None:
         raise web.HTTPFound(f"/login?next={quote(request.path_qs, safe='')}")
     if roles and user["role"] not in roles:
-        raise web.HTTPForbidden(text=f"Forbidden: this page is for {', '.join(roles)}.")
+        raise web.HTTPForbidden(text=i18n.gettext("This page is not for your role (%(role)s).")
+                                % {"role": words.word(user["role"])})
     return user
 
 
@@ -214,5 +219,10 @@ class Streams:
 
 
 async def template_context(request: web.Request) -> dict[str, Any]:
-    """For every page: the user and the CSRF token for its forms."""
-    return {"user": request.get(USER), "csrf_token": csrf_token(request)}
+    """For every page: the user, the CSRF token for its forms, the language (`<html lang>`,
+    the choices) and the names of districts and skills (`admin_web/words.py`'s filters)."""
+    return {"user": request.get(USER), "csrf_token": csrf_token(request),
+            "lang": i18n.current(), "site_languages": i18n.LANGUAGES,
+            "names": ({} if request.path.startswith("/api/")
+                      else await request.app[STORE].read(queries.names)),
+            "here": request.path_qs}

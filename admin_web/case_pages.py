@@ -22,6 +22,8 @@ from kc.audit import audit
 from kc.clock import iso, parse_iso
 from kc.errors import InvalidInput, NotFound
 
+from kc.i18n import gettext as _
+
 from .auth import VIA, csrf_token, require_page_role, require_role, secure_cookies
 from .desk import _dumps, _int, _payload, _text
 from .keys import CLOCK, DISTRIBUTOR, MAIL, SETTINGS, STORE
@@ -39,7 +41,7 @@ def _since(raw: str | None, name: str = "since") -> str | None:
     try:
         return iso(parse_iso(raw))
     except ValueError:
-        raise InvalidInput(f"{name}={raw!r} is not an ISO 8601 time") from None
+        raise InvalidInput(_("%(field)s: %(value)s is not a date or a time") % {"field": name, "value": repr(raw)}) from None
 
 
 async def _visible(request: web.Request, user: dict[str, Any],
@@ -136,7 +138,7 @@ async def case_page(request: web.Request) -> web.Response:
     try:
         row = await request.app[STORE].run(records.get_case, int(request.match_info["case_id"]))
     except NotFound:
-        raise web.HTTPNotFound(text="no such case")
+        raise web.HTTPNotFound(text=_("There is no such case."))
     view = (await _visible(request, user, [row]))[0]
     return aiohttp_jinja2.render_template("case.html", request, {"case": view},
                                           status=403 if view["redacted"] else 200)
@@ -273,27 +275,26 @@ async def contact_submit(request: web.Request) -> web.Response:
         sent = form.get("csrf_token")
         cookie = request.cookies.get(FORM_COOKIE, "")
         if not isinstance(sent, str) or not sent or not cookie or not hmac.compare_digest(sent, cookie):
-            return await _render_form(request, 403, error="Formuläret har gått ut. Försök igen.")
+            return await _render_form(request, 403, error=_("The form expired. Please try again."))
     # Counted only once the post carries a valid token: bogus posts cannot use up the limit
     # of everyone behind the same address.
     key = request.remote or "unknown"
     if not request.app[LIMITER].allow(key):
-        return web.Response(status=429, text="För många meddelanden från din adress. Försök igen senare. "
-                            "(Too many messages; try again later.)", headers={"Retry-After": "600"})
+        return web.Response(status=429, text=_("Too many messages from your address. Please try again later."), headers={"Retry-After": "600"})
     values = {k: _text(form.get(k), 6000) for k in ("name", "reply_to", "district", "category_id", "message")}
     store, clock = request.app[STORE], request.app[CLOCK]
     districts = {d.id for d in await store.run(queries.list_districts)}
     tops = {str(c["id"]): c for c in await store.run(categories.list_categories, True) if c["depth"] == 0}
     problems = []
     if values["district"] not in districts:
-        problems.append("välj stadsdel")
+        problems.append(_("choose a district"))
     if not 5 <= len(values["message"]) <= 5000:
-        problems.append("skriv ditt meddelande (5–5000 tecken)")
+        problems.append(_("write your message (5–5000 characters)"))
     reply_to = values["reply_to"][:200]
     if reply_to and not (is_mailbox(reply_to) or PHONE.fullmatch(reply_to)):
-        problems.append("svarsadress: en e-postadress eller ett telefonnummer")
+        problems.append(_("address for the answer: an e-mail address or a telephone number"))
     if values["category_id"] and values["category_id"] not in tops:
-        problems.append("välj ett ärende i listan")
+        problems.append(_("choose a matter in the list"))
     if problems:
         return await _render_form(request, 422, error="; ".join(problems).capitalize() + ".",
                                   values=values)

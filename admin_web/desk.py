@@ -26,16 +26,21 @@ from kc.audit import audit
 from kc.clock import iso
 from kc.domain import AgentState
 from kc.errors import InvalidInput, NotFound
+from kc.i18n import N_, gettext as _
 
 from .auth import agent_district, require_page_role
 from .errors import json_object
 from .wallboard import hub as wallboard_hub
+from .words import desk_words
 from .keys import CLOCK, DISTRIBUTOR, HUB, MAIL, SETTINGS, STORE, STREAMS, TASKS, TELEMETRY, USER
 
 log = logging.getLogger(__name__)
 
 
-PAUSE_REASONS = ("Rast", "Lunch", "Möte", "Utbildning", "Administration", "Annat")
+# Pause reasons as stored (the value) and as shown (translated on the page).
+PAUSE_REASONS = {"Rast": N_("Break"), "Lunch": N_("Lunch"), "Möte": N_("Meeting"),
+                 "Utbildning": N_("Training"), "Administration": N_("Administration"),
+                 "Annat": N_("Other")}
 routes = web.RouteTableDef()
 
 
@@ -171,7 +176,7 @@ async def build_pop(app: web.Application, user: dict[str, Any], contact_id: int,
 def _agent_user(request: web.Request) -> dict[str, Any]:
     user = require_page_role(request, "agent")
     if not user.get("agent") or user["agent"] not in request.app[DISTRIBUTOR].agents:
-        raise web.HTTPForbidden(text="Forbidden: this user is not linked to an agent.")
+        raise web.HTTPForbidden(text=_("This user is not linked to an agent."))
     return user
 
 
@@ -186,6 +191,7 @@ async def desk_page(request: web.Request) -> dict:
         "agent": rt, "categories": await store.run(categories.category_tree),
         "departments": await store.run(categories.list_departments, True),
         "districts": await store.run(queries.list_districts), "pause_reasons": PAUSE_REASONS,
+        "desk_words": desk_words({code: _(label) for code, label in PAUSE_REASONS.items()}),
         "outcomes": records.OUTCOMES, "todo": await store.run(records.open_contacts_without_case,
                                                              user["agent"], since),
     }
@@ -237,12 +243,12 @@ async def _payload(request: web.Request) -> dict[str, Any]:
 def _int(value: Any, name: str, required: bool = False) -> int | None:
     if value in (None, ""):
         if required:
-            raise InvalidInput(f"{name}: required")
+            raise InvalidInput(_("%(field)s: required") % {"field": name})
         return None
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise InvalidInput(f"{name}: must be a number") from None
+        raise InvalidInput(_("%(field)s: must be a number") % {"field": name}) from None
 
 
 def _text(value: Any, limit: int) -> str:
@@ -256,7 +262,7 @@ async def desk_state(request: web.Request) -> web.Response:
     state = _text(body.get("state"), 20)
     reason = _text(body.get("reason"), 64) or None
     if state == "paused" and not reason:
-        raise InvalidInput("pause: give a reason")
+        raise InvalidInput(_("pause: give a reason"))
     rt = await request.app[DISTRIBUTOR].request_state(user["agent"], state, reason)
     return web.json_response({"state": rt.state.value, "reason": rt.reason,
                               "pending": rt.pending.value if rt.pending else None})
@@ -294,7 +300,7 @@ async def desk_save_case(request: web.Request) -> web.Response:
     try:
         contact = await store.run(records.contact_row, contact_id)
     except NotFound:
-        raise InvalidInput("no such contact") from None
+        raise InvalidInput(_("there is no such contact")) from None
     after_hours = False       # an after-hours request this agent took (desk_after_hours)
     if contact["agent"] != user["agent"]:
         after_hours = await store.run(schedule_store.handled_by, contact_id, user["username"])
@@ -317,12 +323,12 @@ async def desk_save_case(request: web.Request) -> web.Response:
 async def _send_reply(request: web.Request, user: dict[str, Any], contact: dict[str, Any],
                       text: str) -> None:
     if len(text) > 20000:
-        raise InvalidInput("reply: at most 20000 characters")
+        raise InvalidInput(_("reply: at most 20000 characters"))
     to_addr = contact["caller"] or ""
     if "@" not in to_addr or to_addr.startswith(PSEUDONYM_PREFIX):
-        raise InvalidInput("this contact has no e-mail address to reply to")
+        raise InvalidInput(_("this contact has no e-mail address to reply to"))
     store, clock = request.app[STORE], request.app[CLOCK]
-    mailboxes, _ = await request.app[MAIL].current()
+    mailboxes, _keywords = await request.app[MAIL].current()
     received = await store.run(messages.contact_messages, contact["id"])
     first = received[0] if received else {}
     from_addr = mailboxes.reply_from(first.get("to_addr"), contact["district"])
@@ -341,10 +347,10 @@ async def desk_reply(request: web.Request) -> web.Response:
     body = await _payload(request)
     contact = await request.app[STORE].run(records.contact_row, contact_id)
     if contact["agent"] != user["agent"]:
-        raise web.HTTPForbidden(text="not your contact")
+        raise web.HTTPForbidden(text=_("This contact is not yours."))
     text = body.get("reply") if isinstance(body.get("reply"), str) else ""
     if not text.strip():
-        raise InvalidInput("reply: write something")
+        raise InvalidInput(_("reply: write something"))
     await _send_reply(request, user, contact, text.strip())
     return web.json_response({"sent": True})
 
@@ -356,7 +362,7 @@ async def desk_hand_back(request: web.Request) -> web.Response:
     contact_id = _int(request.match_info["contact_id"], "contact", True)
     task = await request.app[STORE].run(tasks.task_for, contact_id)
     if not task or task["state"] != "assigned" or task["assigned_to"] != user["agent"]:
-        raise InvalidInput("not a task of yours")
+        raise InvalidInput(_("this is not a task of yours"))
     await request.app[TASKS].hand_back(user["agent"], contact_id)
     return web.json_response({"queued": True})
 
@@ -368,15 +374,15 @@ async def desk_manual(request: web.Request) -> web.Response:
     body = await _payload(request)
     channel = _text(body.get("channel"), 10)
     if channel not in messages.MANUAL_CHANNELS:
-        raise InvalidInput("channel: fax or post")
+        raise InvalidInput(_("channel: fax or letter"))
     store, clock = request.app[STORE], request.app[CLOCK]
     district = _text(body.get("district"), 40)
     if district not in {d.id for d in await store.run(queries.list_districts)}:
-        raise InvalidInput("district: choose one")
+        raise InvalidInput(_("district: choose one"))
     category_id = _int(body.get("category_id"), "category", True)
     known = {c["id"]: c for c in await store.run(categories.list_categories)}
     if category_id not in known:
-        raise InvalidInput("category: choose one")
+        raise InvalidInput(_("category: choose one"))
     sender = _text(body.get("sender"), 200) or None
     now = iso(clock())
     rt = request.app[DISTRIBUTOR].agents[user["agent"]]
@@ -411,7 +417,7 @@ async def desk_attachment(request: web.Request) -> web.Response:
     else:
         allowed = user["role"] == "admin" or access.supervises(user, row["district"])
     if not allowed:
-        raise web.HTTPForbidden(text="Forbidden: this contact's files are not yours to open.")
+        raise web.HTTPForbidden(text=_("This contact's files are not yours to open."))
     await audit(store, request.app[CLOCK], user["username"], "attachment.download", str(row["id"]),
                 None, {"contact": row["contact_id"], "confidential": bool(row["confidential"])})
     return web.Response(body=row["data"], headers={

@@ -27,6 +27,8 @@ from kc.audit import audit
 from kc.clock import iso
 from kc.errors import NotFound
 
+from kc.i18n import gettext as _
+
 from .auth import agent_district
 from .desk import _agent_user, _dumps
 from .keys import CALL_DATA, CLOCK, DISTRIBUTOR, SETTINGS, STORE, USER
@@ -75,7 +77,7 @@ async def _request_row(request: web.Request) -> dict[str, Any]:
         rid = int(request.match_info["request_id"])
         return await request.app[STORE].run(schedule_store.get_request, rid)
     except (ValueError, NotFound):
-        raise web.HTTPNotFound(text="no such after-hours request") from None
+        raise web.HTTPNotFound(text=_("There is no such after-hours request.")) from None
 
 
 def _may_take(request: web.Request, user: dict[str, Any], row: dict[str, Any]) -> bool:
@@ -97,18 +99,18 @@ async def recording(request: web.Request) -> web.StreamResponse:
     if user is None:
         raise web.HTTPUnauthorized(text="log in first")
     if user["role"] not in ("agent", "supervisor"):       # before any lookup
-        raise web.HTTPForbidden(text="Forbidden: for agents and supervisors of the district.")
+        raise web.HTTPForbidden(text=_("For the agents and supervisors of the district."))
     row = await _request_row(request)
     if not _may_take(request, user, row):
-        raise web.HTTPForbidden(text="Forbidden: not an agent or supervisor of this district "
-                                     "cleared for this request.")
+        raise web.HTTPForbidden(text=_("Only the district's agents and supervisors cleared for "
+                                       "this request may open it."))
     if row["kind"] != "voice_message" or not row["recording"]:
-        raise web.HTTPNotFound(text="no voice message")
+        raise web.HTTPNotFound(text=_("There is no voice message."))
     root = recordings_dir(request)
     path = Path(row["recording"]).resolve()
     if not path.is_relative_to(root) or path.suffix.lower() != ".wav" or not path.is_file():
         log.warning("after-hours request %s: recording outside %s or missing", row["id"], root)
-        raise web.HTTPNotFound(text="no voice message")
+        raise web.HTTPNotFound(text=_("There is no voice message."))
     await audit(request.app[STORE], request.app[CLOCK], user["username"],
                 "after_hours.listen", str(row["id"]), None, {"contact": row["contact_id"]})
     return web.FileResponse(path, headers={

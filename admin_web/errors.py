@@ -1,14 +1,18 @@
 """Our errors become JSON answers at the HTTP seam; nothing else leaks to the client."""
 from __future__ import annotations
 
-import html
 import json
 import logging
 from typing import Any, Awaitable, Callable
 
+import aiohttp_jinja2
 from aiohttp import web
 
 from kc.errors import InvalidInput, NotFound, TelephonyDown
+from kc.i18n import N_, gettext as _
+
+from .keys import USER
+from .nav import landing
 
 log = logging.getLogger(__name__)
 
@@ -81,13 +85,29 @@ def json_error(status: int, message: str, **extra: object) -> web.Response:
 
 
 def _error(request: web.Request, status: int, message: str, **extra: object) -> web.Response:
-    """JSON for the API, a small page with the message for forms and pages."""
+    """JSON for the API; for forms and pages, the message in the site's layout with a way on."""
     if request.path.startswith("/api/"):
         return json_error(status, message, **extra)
-    body = (f"<!doctype html><meta charset=utf-8><title>Error</title>"
-            f"<main role=alert><h1>{status}</h1><p class=error>{html.escape(message)}</p>"
-            f"<p><a href=\"javascript:history.back()\">Back</a></p></main>")
-    return web.Response(status=status, text=body, content_type="text/html")
+    return error_page(request, status, message)
+
+
+TITLES = {403: N_("You may not open this page"), 404: N_("The page was not found"),
+          422: N_("Something in the form needs fixing"), 500: N_("Something went wrong"),
+          503: N_("The telephone system does not answer")}
+
+
+def error_page(request: web.Request, status: int, message: str = "") -> web.Response:
+    title = _(TITLES.get(status, TITLES[500]))
+    return aiohttp_jinja2.render_template("error.html", request, {
+        "status": status, "title": title, "message": message if message != title else "",
+        "landing": landing(request.get(USER))},
+        status=status)
+
+
+def _page_message(exc: web.HTTPException) -> str:
+    """A handler's own words (a 403's reason); aiohttp's bare reasons say nothing more."""
+    text = (exc.text or "").strip()
+    return "" if not text or text == f"{exc.status}: {exc.reason}" else _message(exc)
 
 
 @web.middleware
@@ -104,12 +124,15 @@ async def translate_errors(request: web.Request,
                 if name in exc.headers:
                     resp.headers[name] = exc.headers[name]
             return resp
+        if exc.status >= 400 and not request.path.startswith("/api/") and exc.content_type in (
+                "text/plain", "text/html") and request.method in ("GET", "HEAD", "POST"):
+            return error_page(request, exc.status, _page_message(exc))
         raise
     except (RecursionError, OverflowError, UnicodeError) as exc:
         # Input no handler should have let through this far (nested too deep, numbers or dates
         # out of range, text that is not Unicode): refused, and logged to be fixed at its root.
         log.warning("bad input reached %s %s: %r", request.method, request.path, exc)
-        return _error(request, 422, "the request holds a value out of range or too deeply nested")
+        return _error(request, 422, _("the request holds a value out of range or too deeply nested"))
     except InvalidInput as exc:
         return _error(request, 422, str(exc), **getattr(exc, "details", {}))
     except NotFound as exc:
@@ -118,4 +141,4 @@ async def translate_errors(request: web.Request,
         return _error(request, 503, str(exc))
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return _error(request, 500, "internal error")
+        return _error(request, 500, _("internal error"))

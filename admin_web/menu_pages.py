@@ -10,31 +10,26 @@ from __future__ import annotations
 
 import copy
 import re
-from pathlib import Path
 from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from agi.menu import (DIGITS, Collect, DialByName, Hangup, Menu, MenuError, MenuSession, Queue, Transfer,
-                      with_district)
-from agi.prompts import PromptError
 from agi.recordings import MAX_BYTES, store_upload
 from kc import queries
 from agi import menu_store, menus
 from kc.clock import iso, parse_iso
-from kc.errors import InvalidInput, NotFound
+from kc.errors import InvalidInput
+from kc.i18n import gettext as _
 
 from .auth import require_page_role
 from .keys import CLOCK, SETTINGS, STORE
 from .menu_api import web_prompts
-from .menu_forms import (ACTION_KINDS, FAIL_KINDS, NODE_ID, node_from_form,
-                         node_views)
+from .menu_forms import NODE_ID, node_from_form
+from .menu_view import render as _render, sharing as _sharing, working as _working
 
 routes = web.RouteTableDef()
-
-_SOUND = re.compile(r"^(uploads/)?[0-9a-f]{64}$")
 
 
 # ---------------------------------------------------------------- working copy
@@ -46,136 +41,6 @@ async def _start_edit(request: web.Request) -> tuple[str, Any, dict]:
     district = request.match_info["district"]
     form = await request.post()
     return district, form, copy.deepcopy((await _working(request, district))["body"])
-
-
-async def _working(request: web.Request, district: str) -> dict[str, Any]:
-    store = request.app[STORE]
-    districts = {d.id: d for d in await store.run(queries.list_districts)}
-    if district not in districts:
-        raise web.HTTPNotFound(text=f"No district {district!r}.")
-    live = await store.run(menu_store.current_version, district)
-    draft = await store.run(menu_store.get_draft, district)
-    if draft is not None:
-        body, revision, base = draft["body"], draft["revision"], draft["base_version"]
-    elif live is not None:
-        body, revision, base = live["body"], 0, live["version"]
-    else:
-        body, revision, base = {"languages": ["sv"], "root": "main", "nodes": {}}, 0, 0
-    return {"district": districts[district], "live": live, "draft": draft, "body": body,
-            "revision": revision, "base_version": base}
-
-
-# ---------------------------------------------------------------- rendering
-
-
-async def _render(request: web.Request, district: str, *, message: str | None = None,
-                  error: str | None = None, problems: list[str] | None = None,
-                  conflict: dict[str, Any] | None = None, status: int = 200,
-                  preview: str | None = None, diff_version: int | None = None) -> web.Response:
-    store = request.app[STORE]
-    w = await _working(request, district)
-    body = w["body"]
-    skills = await store.run(menu_store.known_skills)
-    if problems is None:   # checked against every district that plays this menu
-        _, problems, _users = await menus.problems_for(store, district, body)
-    live = w["live"]
-    sharing = await _sharing(store, district)
-    versions = await store.run(menu_store.list_versions, district)
-    ann = await store.run(menu_store.get_announcement, district)
-    ctx: dict[str, Any] = {
-        **w, "nodes": node_views(body) if body.get("nodes") else [],
-        "languages": body.get("languages", []), "problems": problems, "message": message,
-        "error": error, "conflict": conflict, "versions": versions, "skills": sorted(skills),
-        "kinds": ACTION_KINDS, "fail_kinds": FAIL_KINDS, "digits": DIGITS,
-        "announcement": ann,
-        "announcement_active": menus.announcement_is_active(ann, request.app[CLOCK]()),
-        "draft_diff": menus.diff(live["body"] if live else None, body, "live", "draft")
-        if w["draft"] else "",
-        "max_mb": MAX_BYTES // 1024 // 1024, "preview_digits": preview or "",
-        **sharing,
-    }
-    if preview is not None:
-        ctx["preview"] = await _preview(request, with_district(body, w["district"].name), preview)
-    if diff_version is not None:
-        try:
-            new = await store.run(menu_store.get_version, district, diff_version)
-            old = (await store.run(menu_store.get_version, district, diff_version - 1)
-                   if diff_version > 1 else None)
-        except NotFound:
-            ctx["error"] = f"There is no version {diff_version}."
-        else:
-            ctx["version_diff"] = {"version": diff_version, "text": menus.diff(
-                old["body"] if old else None, new["body"], f"version {diff_version - 1}",
-                f"version {diff_version}") or "(no difference)"}
-    return aiohttp_jinja2.render_template("menu_edit.html", request, ctx, status=status)
-
-
-async def _sharing(store, district: str) -> dict[str, Any]:
-    """Who plays whose menu, as the edit page shows it."""
-    shares = await store.run(menu_store.all_shares)
-    names = await store.run(menu_store.district_names)
-    owner = shares.get(district)
-    live = await store.run(menu_store.current_version, owner or district)
-    return {
-        "menu_of": owner, "menu_of_name": names.get(owner, owner) if owner else None,
-        "shared_with": [names.get(d, d) for d, o in shares.items() if o == district],
-        "share_choices": [{"id": d, "name": n} for d, n in sorted(names.items(), key=lambda x: x[1])
-                          if d != district and d not in shares],
-        "announcement_languages": live["body"]["languages"] if live else [],
-    }
-
-
-def _sound_url(path: Path, sounds: Path) -> str | None:
-    try:
-        rel = path.absolute().relative_to(sounds.absolute()).as_posix()
-    except ValueError:
-        return None
-    return f"/admin/menus/sound/{rel}.wav" if _SOUND.match(rel) else None
-
-
-async def _preview(request: web.Request, body: dict[str, Any], digits: str) -> dict[str, Any]:
-    """Drive the engine with typed digits (`t` = silence until the timeout)."""
-    try:
-        menu = Menu.from_dict(body)
-        session = MenuSession(menu)
-    except MenuError as exc:
-        return {"error": str(exc), "steps": []}
-    prompts = web_prompts(request.app)
-    sounds = request.app[SETTINGS].sounds_dir
-    tokens = [c for c in digits.lower() if c in DIGITS or c == "t"][:40]
-
-    async def speech_view(speech) -> dict[str, Any]:
-        url = None
-        try:
-            url = _sound_url(await prompts.resolve(speech.text, speech.language, speech.audio), sounds)
-        except PromptError:
-            pass
-        return {"text": speech.text, "language": speech.language, "recorded": bool(speech.audio),
-                "url": url}
-
-    steps = []
-    step = session.start()
-    for token in [None, *tokens]:
-        if token is not None:
-            if session.finished:
-                break
-            step = session.timeout() if token == "t" else session.press(token)
-        view: dict[str, Any] = {"input": token, "say": [await speech_view(s) for s in step.say]}
-        then = step.then
-        if isinstance(then, Collect):
-            view["collect"] = {"node": then.node_id, "timeout": then.timeout,
-                               "prompt": await speech_view(then.prompt)}
-        elif isinstance(then, Queue):
-            view["final"] = f"queue for {then.skill} (priority {then.priority})"
-        elif isinstance(then, Transfer):
-            view["final"] = f"transfer to {then.target}"
-        elif isinstance(then, DialByName):
-            view["final"] = "dial by name in the staff directory"
-        elif isinstance(then, Hangup):
-            view["final"] = f"hang up after the message ({then.reason})"
-        steps.append(view)
-    return {"steps": steps, "language": session.language, "path": session.path,
-            "events": [f"{k} {d}" for k, d in session.events]}
 
 
 # ---------------------------------------------------------------- pages
@@ -205,7 +70,7 @@ async def sound(request: web.Request) -> web.StreamResponse:
     require_page_role(request, "admin", "supervisor")
     path = request.app[SETTINGS].sounds_dir / (request.match_info["name"] + ".wav")
     if not path.is_file():
-        raise web.HTTPNotFound(text="No such sound.")
+        raise web.HTTPNotFound(text=_("There is no such sound."))
     return web.FileResponse(path, headers={"Content-Type": "audio/wav"})
 
 
@@ -224,12 +89,20 @@ def _redirect(district: str, message: str) -> web.HTTPFound:
     return web.HTTPFound(f"/admin/menus/{district}?msg={quote(message)}")
 
 
+def _confirmed(form: MultiDictProxy) -> str:
+    """What changes what callers hear (publish, roll back) or throws work away (discard) is
+    confirmed on the page first: the form carries `confirm`; returns the note given with it."""
+    if str(form.get("confirm", "")) != "yes":
+        raise InvalidInput(_("Confirm first: tick the box beside the button."))
+    return str(form.get("note", "")).strip()[:200]
+
+
 def _ints(form: MultiDictProxy, *names: str) -> list[int]:
     out = []
     for name in names:
         raw = str(form.get(name, ""))
         if not raw.isdigit():
-            raise InvalidInput(f"the form lacks {name}; reload the page")
+            raise InvalidInput(_("the form lacks %(name)s; reload the page") % {"name": name})
         out.append(int(raw))
     return out
 
@@ -245,10 +118,11 @@ async def _save(request: web.Request, district: str, form: MultiDictProxy, body:
     except menus.MenuConflict as exc:
         return await _render(request, district, status=409, conflict={
             "message": str(exc), "yours": menus.to_yaml(body),
-            "diff": menus.diff((exc.current or {}).get("body"), body, "saved by the other person", "yours")})
+            "theirs": (exc.current or {}).get("body"), "mine": body})
     except menus.MenuInvalid as exc:
-        return await _render(request, district, status=422, error="Not saved: " + "; ".join(exc.problems))
-    raise _redirect(district, f"{what} saved in the draft.")
+        return await _render(request, district, status=422,
+                             error=_("Not saved: %(why)s") % {"why": "; ".join(exc.problems)})
+    raise _redirect(district, _("%(what)s saved in the draft.") % {"what": what})
 
 
 @routes.post("/admin/menus/{district}/node")
@@ -260,12 +134,13 @@ async def save_node(request: web.Request) -> web.Response:
     body = copy.deepcopy(w["body"])
     node_id = str(form.get("node_id", ""))
     if node_id not in body.get("nodes", {}):
-        return await _render(request, district, status=422, error=f"There is no node {node_id!r}.")
+        return await _render(request, district, status=422,
+                             error=_("There is no node %(node)s.") % {"node": node_id})
     try:
         body["nodes"][node_id] = node_from_form(form, body["nodes"][node_id], body["languages"])
     except InvalidInput as exc:
-        return await _render(request, district, status=422, error=f"Not saved: {exc}")
-    return await _save(request, district, form, body, f"Node {node_id}")
+        return await _render(request, district, status=422, error=_("Not saved: %(why)s") % {"why": exc})
+    return await _save(request, district, form, body, _("Node %(node)s") % {"node": node_id})
 
 
 @routes.post("/admin/menus/{district}/add-node")
@@ -274,15 +149,16 @@ async def add_node(request: web.Request) -> web.Response:
     node_id = str(form.get("new_node_id", "")).strip().lower()
     if not NODE_ID.match(node_id):
         return await _render(request, district, status=422,
-                             error="A node id is 1-32 lowercase letters, digits, - or _.")
+                             error=_("A node's name is 1–32 lowercase letters, digits, - or _."))
     if node_id in body["nodes"]:
-        return await _render(request, district, status=422, error=f"Node {node_id!r} exists already.")
+        return await _render(request, district, status=422,
+                             error=_("There is a node %(node)s already.") % {"node": node_id})
     body["nodes"][node_id] = {
         "prompt": {lang: "" for lang in body["languages"]},
         "on_fail": {"action": "transfer", "number": "switchboard"},
         "options": {"#": {"action": "back"}, "0": {"action": "transfer", "number": "switchboard"}},
     }
-    return await _save(request, district, form, body, f"Node {node_id}")
+    return await _save(request, district, form, body, _("Node %(node)s") % {"node": node_id})
 
 
 @routes.post("/admin/menus/{district}/delete-node")
@@ -290,9 +166,9 @@ async def delete_node(request: web.Request) -> web.Response:
     district, form, body = await _start_edit(request)
     node_id = str(form.get("node_id", ""))
     if node_id == body.get("root") or node_id not in body["nodes"]:
-        return await _render(request, district, status=422, error="The root node cannot be deleted.")
+        return await _render(request, district, status=422, error=_("The first node cannot be deleted."))
     del body["nodes"][node_id]
-    return await _save(request, district, form, body, f"Deleting node {node_id}")
+    return await _save(request, district, form, body, _("Deleting node %(node)s") % {"node": node_id})
 
 
 @routes.post("/admin/menus/{district}/settings")
@@ -300,10 +176,10 @@ async def save_settings(request: web.Request) -> web.Response:
     district, form, body = await _start_edit(request)
     languages = [x.strip() for x in re.split(r"[,\s]+", str(form.get("languages", ""))) if x.strip()]
     if not languages:
-        return await _render(request, district, status=422, error="A menu needs at least one language.")
+        return await _render(request, district, status=422, error=_("A menu needs at least one language."))
     body["languages"] = languages
     body["root"] = str(form.get("root", body["root"])).strip()
-    return await _save(request, district, form, body, "Languages and root")
+    return await _save(request, district, form, body, _("Languages and first node"))
 
 
 @routes.post("/admin/menus/{district}/publish")
@@ -312,17 +188,18 @@ async def publish(request: web.Request) -> web.Response:
     district = request.match_info["district"]
     form = await request.post()
     (revision,) = _ints(form, "revision")
+    note = _confirmed(form)
     try:
         version = await menus.publish_draft(request.app[STORE], request.app[CLOCK],
                                             web_prompts(request.app), district, user["username"],
-                                            revision)
+                                            revision, note)
     except menus.MenuInvalid as exc:
         return await _render(request, district, status=422, problems=exc.problems,
-                             error="Not published: fix the problems listed below first.")
+                             error=_("Not published: fix the problems listed below first."))
     except menus.MenuConflict as exc:
-        return await _render(request, district, status=409, error=f"Not published: {exc}. "
-                             "Reload the page to see the other change.")
-    raise _redirect(district, f"Published version {version}. The next call uses it.")
+        return await _render(request, district, status=409, error=_(
+            "Not published: %(why)s. Reload the page to see the other change.") % {"why": exc})
+    raise _redirect(district, _("Published version %(n)s. The next call uses it.") % {"n": version})
 
 
 @routes.post("/admin/menus/{district}/share")
@@ -338,18 +215,21 @@ async def share(request: web.Request) -> web.Response:
     except InvalidInput as exc:
         problems = getattr(exc, "problems", None) or [str(exc)]
         return await _render(request, district, status=422,
-                             error="Not changed: " + "; ".join(problems))
+                             error=_("Not changed: %(why)s") % {"why": "; ".join(problems)})
     if owner is None:
-        raise _redirect(district, "This district plays its own menu again.")
-    raise _redirect(district, f"Callers of this district now hear the menu of {owner}.")
+        raise _redirect(district, _("This district plays its own menu again."))
+    names = await request.app[STORE].run(menu_store.district_names)
+    raise _redirect(district, _("Callers of this district now hear the menu of %(district)s.")
+                    % {"district": names.get(owner, owner)})
 
 
 @routes.post("/admin/menus/{district}/discard")
 async def discard(request: web.Request) -> web.Response:
     user = require_page_role(request, "admin")
     district = request.match_info["district"]
-    await menus.discard_draft(request.app[STORE], request.app[CLOCK], district, user["username"])
-    raise _redirect(district, "Draft discarded.")
+    note = _confirmed(await request.post())
+    await menus.discard_draft(request.app[STORE], request.app[CLOCK], district, user["username"], note)
+    raise _redirect(district, _("Draft discarded."))
 
 
 @routes.post("/admin/menus/{district}/rollback")
@@ -359,18 +239,21 @@ async def rollback(request: web.Request) -> web.Response:
     form = await request.post()
     (base,) = _ints(form, "base_version")
     to = str(form.get("to_version", ""))
+    note = _confirmed(form)
     try:
         version = await menus.rollback(request.app[STORE], request.app[CLOCK], web_prompts(request.app),
                                        district, user["username"],
-                                       to_version=int(to) if to.isdigit() else None, base_version=base)
+                                       to_version=int(to) if to.isdigit() else None, base_version=base,
+                                       note=note)
     except menus.MenuInvalid as exc:
         return await _render(request, district, status=422, problems=exc.problems,
-                             error="That version cannot go live again as it is.")
+                             error=_("That version cannot go live again as it is."))
     except menus.MenuConflict as exc:
-        return await _render(request, district, status=409, error=f"Not rolled back: {exc}.")
+        return await _render(request, district, status=409,
+                             error=_("Not rolled back: %(why)s.") % {"why": exc})
     except InvalidInput as exc:
         return await _render(request, district, status=422, error=str(exc))
-    raise _redirect(district, f"Rolled back: version {version} is live.")
+    raise _redirect(district, _("Rolled back: version %(n)s is live.") % {"n": version})
 
 
 @routes.post("/admin/menus/{district}/announcement")
@@ -381,7 +264,7 @@ async def announcement(request: web.Request) -> web.Response:
     store, clock = request.app[STORE], request.app[CLOCK]
     if form.get("clear"):
         await menus.clear_announcement(store, clock, district, user["username"])
-        raise _redirect(district, "Announcement removed.")
+        raise _redirect(district, _("Announcement removed."))
     languages = (await _sharing(store, district))["announcement_languages"]
     texts = {lang: str(form.get(f"ann_{lang}", "")) for lang in languages}
     old = await store.run(menu_store.get_announcement, district)
@@ -391,9 +274,9 @@ async def announcement(request: web.Request) -> web.Response:
         await menus.set_announcement(store, clock, web_prompts(request.app), district, texts, audio,
                                      _local_time(ends), user["username"])
     except menus.MenuInvalid as exc:
-        return await _render(request, district, status=422, error="Announcement not saved: "
-                             + "; ".join(exc.problems))
-    raise _redirect(district, "Announcement saved; callers hear it before the menu.")
+        return await _render(request, district, status=422, error=_("Announcement not saved: %(why)s")
+                             % {"why": "; ".join(exc.problems)})
+    raise _redirect(district, _("Announcement saved; callers hear it before the menu."))
 
 
 def _local_time(value: str) -> str:
@@ -432,7 +315,7 @@ async def upload(request: web.Request) -> web.Response:
     try:
         reader = await request.multipart()
     except (AssertionError, ValueError, KeyError):
-        return await _render(request, district, status=422, error="Send the recording as a file upload.")
+        return await _render(request, district, status=422, error=_("Send the recording as a file upload."))
     while (part := await reader.next()) is not None:
         if part.name == "file":
             filename = part.filename or ""
@@ -441,8 +324,9 @@ async def upload(request: web.Request) -> web.Response:
                 size += len(chunk)
                 if size > MAX_BYTES:
                     return await _render(request, district, status=413,
-                                         error=f"Not uploaded: {filename or 'the file'} is larger than "
-                                               f"{MAX_BYTES // 1024 // 1024} MB.")
+                                         error=_("Not uploaded: %(file)s is larger than %(mb)s MB.")
+                                         % {"file": filename or _("the file"),
+                                            "mb": MAX_BYTES // 1024 // 1024})
                 chunks.append(chunk)
             data = b"".join(chunks)
         elif part.name:
@@ -456,28 +340,29 @@ async def _stored_upload(request: web.Request, district: str, user: dict[str, An
     try:
         ref = await store_upload(data, request.app[SETTINGS].sounds_dir, filename)
     except InvalidInput as exc:
-        return await _render(request, district, status=422, error=f"Not uploaded: {exc}")
+        return await _render(request, district, status=422, error=_("Not uploaded: %(why)s") % {"why": exc})
     store, clock = request.app[STORE], request.app[CLOCK]
     if target == "announcement":
         old = await store.run(menu_store.get_announcement, district)
         if old is None:
             return await _render(request, district, status=422,
-                                 error="Save the announcement's texts and end time first.")
+                                 error=_("Save the announcement's texts and end time first."))
         try:
             await menus.set_announcement(store, clock, web_prompts(request.app), district, old["texts"],
                                          {**old["audio"], lang: ref}, old["ends_at"], user["username"])
         except menus.MenuInvalid as exc:
             return await _render(request, district, status=422, error="; ".join(exc.problems))
-        raise _redirect(district, f"Recording for the announcement ({lang}) saved.")
+        raise _redirect(district, _("Recording for the announcement (%(language)s) saved.") % {"language": lang})
     w = await _working(request, district)
     body = copy.deepcopy(w["body"])
     node_id = target.removeprefix("node:")
     if node_id not in body["nodes"] or lang not in body["languages"]:
-        return await _render(request, district, status=422, error="Choose a node and a language.")
+        return await _render(request, district, status=422, error=_("Choose a node and a language."))
     body["nodes"][node_id].setdefault("audio", {})[lang] = ref
     form = MultiDictProxy(_md({"revision": fields.get("revision", ""),
                                "base_version": fields.get("base_version", "")}))
-    return await _save(request, district, form, body, f"Recording for {node_id} ({lang})")
+    return await _save(request, district, form, body,
+                       _("Recording for %(node)s (%(language)s)") % {"node": node_id, "language": lang})
 
 
 @routes.post("/admin/menus/{district}/remove-audio")
@@ -486,7 +371,8 @@ async def remove_audio(request: web.Request) -> web.Response:
     node_id, lang = str(form.get("node_id", "")), str(form.get("lang", ""))
     if node_id in body["nodes"]:
         (body["nodes"][node_id].get("audio") or {}).pop(lang, None)
-    return await _save(request, district, form, body, f"Removing the recording of {node_id} ({lang})")
+    return await _save(request, district, form, body, _("Removing the recording of %(node)s (%(language)s)")
+                       % {"node": node_id, "language": lang})
 
 
 def _md(values: dict[str, str]):

@@ -166,7 +166,12 @@ PATHS: dict[str, dict[str, Any]] = {
         "get": _op("A district's opening hours", f"{READERS}, agent", [_path("district", DISTRICT)]),
         "put": _op("Replace a district's opening hours", "admin", [_path("district", DISTRICT)],
                    _obj({"week": {"type": "object"}, "exceptions": {"type": "array"},
-                         "always_open": {"type": "boolean"}}))},
+                         "always_open": {"type": "boolean"}})),
+        "patch": _op("Change some of a district's opening hours, keeping the rest (e.g. "
+                     "`{\"always_open\": true}` keeps the week)", "admin",
+                     [_path("district", DISTRICT)],
+                     _obj({"week": {"type": "object"}, "exceptions": {"type": "array"},
+                           "always_open": {"type": "boolean"}}))},
     "/api/schedule/{district}/status": {"get": _op(
         "Open at a time?", f"{READERS}, agent",
         [_path("district", DISTRICT), _param("at", TIME), _param("queue", SKILL)])},

@@ -18,6 +18,8 @@ from kc.domain import EscalationStep
 from kc.queue_config import (OverflowStep, QueueConfig, get_queue_config, list_queue_configs,
                              save_queue_config)
 
+from kc.i18n import gettext as _
+
 from .auth import require_page_role, require_role
 from .errors import json_object
 from .keys import CLOCK, DISTRIBUTOR, STORE
@@ -29,7 +31,7 @@ async def _known(request: web.Request, skill: str, district: str) -> None:
     store = request.app[STORE]
     if skill not in {s.id for s in await store.run(queries.list_skills)} or \
             district not in {d.id for d in await store.run(queries.list_districts)}:
-        raise NotFound(f"no queue {skill}@{district}")
+        raise NotFound(_("there is no queue %(queue)s") % {"queue": f"{skill}@{district}"})
 
 
 async def _current(request: web.Request, skill: str, district: str) -> QueueConfig:
@@ -45,7 +47,8 @@ async def _save(request: web.Request, username: str, config: QueueConfig, before
     for i, step in enumerate(config.overflow, 1):
         unknown = [d for d in step.districts if d != "*" and d not in districts]
         if unknown:
-            raise InvalidInput(f"overflow step {i}: unknown district {', '.join(unknown)}")
+            raise InvalidInput(_("overflow step %(n)s: there is no district %(district)s")
+                               % {"n": i, "district": ", ".join(unknown)})
     await request.app[STORE].run(save_queue_config, config)
     await request.app[DISTRIBUTOR].reload_queues()
     await audit(request.app[STORE], request.app[CLOCK], username, "queue.update", config.name,
@@ -79,11 +82,12 @@ def parse_overflow(text: str) -> tuple[OverflowStep, ...]:
             continue
         seconds, sep, names = line.partition(":")
         if not sep:
-            raise InvalidInput(f"overflow line {n}: write 'seconds: district, district'")
+            raise InvalidInput(_("overflow line %(n)s: write 'seconds: district, district'") % {"n": n})
         try:
             after = float(seconds)
         except ValueError:
-            raise InvalidInput(f"overflow line {n}: {seconds.strip()!r} is not a number of seconds") from None
+            raise InvalidInput(_("overflow line %(n)s: %(value)s is not a number of seconds")
+                               % {"n": n, "value": repr(seconds.strip())}) from None
         districts = tuple(d.strip() for d in names.split(",") if d.strip())
         steps.append(OverflowStep(after, districts))
     return tuple(steps)
@@ -135,11 +139,11 @@ async def queue_save(request: web.Request) -> web.Response:
             numbers = {k: float(field(k)) for k in ("service_level_seconds", "wrap_up_seconds")}
             priority = int(field("priority") or 0)
         except ValueError:
-            raise InvalidInput("target, wrap-up and priority must be numbers") from None
+            raise InvalidInput(_("target, wrap-up and priority must be numbers")) from None
         try:
             alert = float(field("alert_seconds") or 0)
         except ValueError:
-            raise InvalidInput("the alert limit must be a number of seconds") from None
+            raise InvalidInput(_("the alert limit must be a number of seconds")) from None
         config = QueueConfig(skill, district, numbers["service_level_seconds"],
                              numbers["wrap_up_seconds"], parse_overflow(field("overflow")), priority,
                              parse_escalation(field("escalation")), alert)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -22,7 +23,10 @@ from cases.access import agent_clearance, may_read, supervises
 from reporting import reports, rundgang, survey_report, uncategorised
 from kc.errors import InvalidInput, NotFound
 from reporting.report_output import CHARTS, chart, to_csv
+from kc import queries
+from kc.i18n import N_, gettext as _
 
+from . import report_charts, words
 from .auth import require_page_role, require_role
 from .keys import CLOCK, SETTINGS, STORE
 
@@ -35,7 +39,7 @@ def _params(request: web.Request) -> tuple[reports.Period, reports.Scope]:
     q = request.query
     for key in ("from", "to", "district", "queue", "skill"):
         if len(q.get(key, "")) > _MAX_PARAM:
-            raise InvalidInput(f"{key} is too long")
+            raise InvalidInput(_("%(field)s is too long") % {"field": key})
     period = reports.period_from(q.get("from") or None, q.get("to") or None, request.app[CLOCK]())
     scope = reports.Scope(district=q.get("district") or None, queue=q.get("queue") or None,
                           skill=q.get("skill") or None)
@@ -214,13 +218,62 @@ async def chart_svg(request: web.Request) -> web.Response:
 
 
 def _fmt(value: Any, unit: str) -> str:
+    """A figure rounded for people: whole numbers, whole percentages and seconds."""
     if value is None:
         return "–"
     if unit == "percent":
-        return f"{value:.1f} %"
+        return words.number(value) + " %"
     if unit == "seconds":
-        return f"{value:.1f} s"
-    return str(value)
+        return words.number(value) + " s"
+    return words.number(value)
+
+
+# The page's charts: (id, breakdown, figures, title, unit); the service level against its goal.
+PAGE_CHARTS = (
+    ("volume-by-day", "day", ("offered", "answered", "abandoned"), N_("Contacts per day"), "count"),
+    ("service-level-by-day", "day", ("service_level",), N_("Service level per day"), "percent"),
+    ("volume-by-hour", "hour", ("offered", "answered", "abandoned"),
+     N_("Contacts by hour of day (all days of the period)"), "count"),
+    ("asa-by-hour", "hour", ("asa", "aht"), N_("Speed of answer and handle time by hour of day"),
+     "seconds"),
+    ("volume-by-queue", "queue", ("offered", "answered", "abandoned", "overflowed_out"),
+     N_("Contacts by queue"), "count"),
+    ("service-level-by-queue", "queue", ("service_level",), N_("Service level by queue"), "percent"),
+    ("volume-by-district", "district", ("offered", "answered", "abandoned", "overflowed_out",
+                                        "overflowed_in"), N_("Contacts by district"), "count"),
+)
+UNIT_AXIS = {"count": N_("Contacts"), "percent": N_("Per cent"), "seconds": N_("Seconds")}
+BREAKDOWN_LABELS = {"district": N_("District"), "queue": N_("Queue"),
+                    "category": N_("Matter category"), "hour": N_("Hour of day"), "day": N_("Day"),
+                    "agent": N_("Agent")}
+
+
+def row_label(by: str, value: Any, names: dict[str, Any]) -> str:
+    """A breakdown's value as people read it: a district's or queue's name, an hour "08–09",
+    a day "30 nov"."""
+    if by == "district":
+        return words.district_name(names, value) if value else _("(no district)")
+    if by == "queue":
+        return words.queue_name(names, value)
+    if by == "hour" and value is not None:
+        return f"{int(value):02d}–{int(value) + 1:02d}"
+    if by == "day" and value:
+        return words.day(value).rsplit(" ", 1)[0]
+    return str(value) if value is not None else "–"
+
+
+def _charts(tables: dict[str, list[dict[str, Any]]], names: dict[str, Any]) -> list[Any]:
+    goal = reports.SERVICE_LEVEL_GOAL * 100
+    out = []
+    for chart_id, by, keys, title, unit in PAGE_CHARTS:
+        series = [(k, reports.DEFINITION_BY_KEY[k].shown_label()) for k in keys]
+        target = ((goal, _("target %(goal)s %%") % {"goal": words.number(goal)})
+                  if unit == "percent" else None)
+        out.append(report_charts.draw(
+            chart_id, _(title), tables[by], by, series,
+            lambda v, by=by: row_label(by, v, names), lambda v, unit=unit: _fmt(v, unit),
+            _(UNIT_AXIS[unit]), _(BREAKDOWN_LABELS[by]), percent=unit == "percent", target=target))
+    return out
 
 
 @routes.get("/reports")
@@ -239,27 +292,28 @@ async def reports_page(request: web.Request) -> dict[str, Any]:
     staffing_rows = await store.run(reports.staffing, period, scope, tables["hour"])
     per_agent = await store.run(uncategorised.by_agent, period, scope)
     found = await _rundgang(request, user, period, scope)
-    from kc import queries
     districts = await store.run(queries.list_districts)
     skills = await store.run(queries.list_skills)
+    names = await store.read(queries.names)
     local = period.as_json()
     query = {"from": local["from_local"][:10], "to": request.query.get("to") or "",
              "district": scope.district or "", "queue": scope.queue or ""}
     if not query["to"]:
         query["to"] = local["to_local"][:10]
-    from urllib.parse import urlencode
     qs = urlencode({k: v for k, v in query.items() if v})
+    goal = reports.SERVICE_LEVEL_GOAL * 100
     return {
         "error": error, "period": local, "scope": scope, "totals": totals, "tables": tables,
         "staffing": staffing_rows, "definitions": reports.DEFINITIONS, "fmt": _fmt,
         "per_agent": per_agent, "rundgang": found, "defs": reports.DEFINITION_BY_KEY,
         "units": {d.key: d.unit for d in reports.DEFINITIONS}, "qs": qs, "query": query,
         "districts": districts, "queues": [f"{s.id}@{d.id}" for d in districts for s in skills],
-        "charts": list(CHARTS), "breakdowns": reports.BREAKDOWNS,
-        "goal": int(reports.SERVICE_LEVEL_GOAL * 100), "short": reports.SHORT_ABANDON_SECONDS,
+        "charts": _charts(tables, names), "breakdowns": reports.BREAKDOWNS,
+        "goal": int(goal), "short": reports.SHORT_ABANDON_SECONDS,
         "default_target": reports.DEFAULT_TARGET_SECONDS,
-        "labels": {"district": "District", "queue": "Queue", "category": "Matter category",
-                   "hour": "Hour of day", "day": "Day", "agent": "Agent"},
+        "labels": {k: _(v) for k, v in BREAKDOWN_LABELS.items()},
+        "row_label": lambda by, value: row_label(by, value, names),
+        "print_view": request.query.get("view") == "print",
         "survey": {by: await store.run(survey_report.survey_table, period, scope, by)
                    for by in survey_report.SURVEY_BREAKDOWNS},
     }

@@ -107,10 +107,12 @@ AREAS: tuple[Area, ...] = (
          "admin, supervisor", frozenset({"admin", "supervisor"}), ("/api/export",)),
 )
 
-# Open to anyone (no log-in): the front page, logging in and out, the public form, health
-# and the API's description; and `/metrics`, which no user opens: it is open to the addresses
-# of `KC_METRICS_ALLOW` or the bearer of `KC_METRICS_TOKEN` (admin_web/metrics_route.py).
-PUBLIC = ("/", "/login", "/logout", "/kontakt", "/api/health", "/api/openapi.json", "/metrics")
+# Open to anyone (no log-in): the front page, logging in and out, choosing the language, the
+# public form, health and the API's description; and `/metrics`, which no user opens: it is
+# open to the addresses of `KC_METRICS_ALLOW` or the bearer of `KC_METRICS_TOKEN`
+# (admin_web/metrics_route.py).
+PUBLIC = ("/", "/login", "/logout", "/language", "/kontakt", "/api/health", "/api/openapi.json",
+          "/metrics")
 
 
 def area_of(path: str) -> Area | None:

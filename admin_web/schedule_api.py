@@ -30,6 +30,8 @@ from cases.access import may_read
 from schedules.hours import validate_policy
 from schedules.schedule import DAYS, Schedule, ScheduleError, week_to_json
 
+from kc.i18n import gettext
+
 from .auth import agent_district, require_page_role, require_role
 from .errors import read_json
 from .keys import CALL_DATA, CLOCK, DISTRIBUTOR, STORE
@@ -165,6 +167,27 @@ async def put_schedule(request: web.Request) -> web.Response:
                   "status": _status_json(sched, request.app[CLOCK]())})
 
 
+@routes.patch("/api/schedule/{district}")
+async def patch_schedule(request: web.Request) -> web.Response:
+    """Change only the keys sent and keep the rest: `{"always_open": true}` keeps the week,
+    the exceptions and the after-hours policy, so `{"always_open": false}` brings them back."""
+    user = require_role(request, "admin")
+    district = request.match_info["district"]
+    try:
+        incoming = await read_json(request)
+    except InvalidInput as exc:
+        return _json({"error": str(exc), "problems": [str(exc)]}, 422)
+    if not isinstance(incoming, dict):
+        return _json({"error": "invalid schedule", "problems": ["the body must be a JSON object"]}, 422)
+    _, current, _ = await _schedule(request, district)
+    body, problems = await replace_schedule(request, district, {**(current or {}), **incoming},
+                                            user["username"])
+    if problems:
+        return _json({"error": "invalid schedule", "problems": problems}, 422)
+    return _json({"district": district, "schedule": body,
+                  "status": _status_json(Schedule.from_dict(body), request.app[CLOCK]())})
+
+
 @routes.get("/api/after-hours")
 async def after_hours_requests(request: web.Request) -> web.Response:
     user = require_role(request, *READERS)
@@ -264,7 +287,7 @@ def _parse_exceptions_form(raw: str) -> tuple[list[dict[str, Any]], list[str]]:
             continue
         parts = [p.strip() for p in line.split("|")]
         if len(parts) > 3:
-            problems.append(f"exceptions line {n}: use date | hours | message")
+            problems.append(gettext("exceptions line %(n)s: write date | hours | message") % {"n": n})
             continue
         parts += [""] * (3 - len(parts))
         hours = [h.strip().split("-", 1) for h in parts[1].split(",") if h.strip()]

@@ -24,6 +24,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from kc import queries
+from kc.i18n import current, gettext
 
 from reporting import reports, uncategorised
 from cases import tasks as task_store
@@ -145,7 +146,8 @@ async def build_snapshot(app: web.Application) -> dict[str, Any]:
             ts = waiting.get((d.id, s.id), [])
             mail = written.get((d.id, s.id), [])
             out_queues.append({
-                "name": name, "district": d.id, "skill": s.id, "skill_name": s.name,
+                "name": name, "district": d.id, "district_name": d.name, "skill": s.id,
+                "skill_name": s.name,
                 "waiting": len(ts), "longest_wait_since": min(ts) if ts else None,
                 "written_waiting": len(mail),
                 "written_longest_wait_since": min(mail) if mail else None,
@@ -219,4 +221,13 @@ async def wallboard_events(request: web.Request) -> web.StreamResponse:
 @aiohttp_jinja2.template("wallboard.html")
 async def wallboard_page(request: web.Request) -> dict[str, Any]:
     require_page_role(request, *VIEWERS)
-    return {"district": request.query.get("district", "")[:64]}
+    return {"district": request.query.get("district", "")[:64], "wallboard_words": {
+        "waiting": gettext("waiting"), "longest": gettext("longest wait"), "ready": gettext("ready"),
+        "busy": gettext("busy"), "paused": gettext("paused"), "answered": gettext("answered today"),
+        "abandoned": gettext("abandoned today"), "service_level": gettext("service level today"),
+        "delayed": gettext("records delayed (%(n)s)"), "live": gettext("live"),
+        "reconnecting": gettext("reconnecting…"), "under": gettext("under target"),
+        "uncategorised": gettext("uncategorised today"),
+        "nodes_down": gettext("node down: %(nodes)s"),
+        "too_long": gettext("Waiting too long: %(queue)s %(wait)s (limit %(limit)s s)"),
+        "goal": reports.SERVICE_LEVEL_GOAL * 100, "lang": current()}}

@@ -94,6 +94,11 @@ class CallFlow:
     on_queued: Callable[[int, str, str, str, str, int | None], None] | None = None
     telemetry: Telemetry = field(default_factory=Telemetry)   # each step told (kc.telemetry)
     directory: DirectoryDialogue | None = None   # dial by name (set by the root)
+    # A caller who stays silent: the longest wait for a digit after a prompt (a node's own
+    # shorter one is kept), and how many prompts in a row go unanswered before the node's
+    # default action (KC_MENU_TIMEOUT, KC_MENU_SILENT_TRIES).
+    digit_wait: float = 4.0
+    silent_tries: int = 2
     _pending: set = field(default_factory=set, repr=False)   # records queued for the writer, not yet written
 
     async def _play(self, chan: AgiChannel, speech: Speech) -> str | None:
@@ -116,7 +121,7 @@ class CallFlow:
     async def _collect(self, chan: AgiChannel, step: Collect, early: str | None) -> str | None:
         digit = early or await self._play(chan, step.prompt)
         if digit is None:
-            digit = await chan.wait_for_digit(step.timeout)
+            digit = await chan.wait_for_digit(min(step.timeout, self.digit_wait))
         return digit
 
     # ------------------------------------------------------------------ the resident's call
@@ -184,6 +189,7 @@ class CallFlow:
             step = session.start()
             # a digit pressed during the district's announcement answers the menu's first prompt
             pressed = announced[2] if announced else None
+            silent = 0            # prompts in a row the caller let pass without a digit
             while True:
                 early, pressed = pressed, None   # a digit pressed during a speech answers the next prompt
                 for speech in step.say:
@@ -192,7 +198,10 @@ class CallFlow:
                 then = step.then
                 if isinstance(then, Collect):
                     digit = await self._collect(chan, then, early)
-                    step = session.press(digit) if digit is not None else session.timeout()
+                    silent = 0 if digit is not None else silent + 1
+                    step = (session.press(digit) if digit is not None
+                            else session.give_up() if silent >= self.silent_tries
+                            else session.timeout())
                     continue
                 break
         except CallerGone:

@@ -733,6 +733,14 @@ class MenuSession:
         self._check_live()
         return self._failure(Event("timeout", self.node_id))
 
+    def give_up(self) -> Step:
+        """The caller stayed silent as long as the centre waits (however many tries the node
+        has left): a timeout, then the node's default action at once."""
+        self._check_live()
+        self.events.append(Event("timeout", self.node_id))
+        self._event("fail", self.node_id)
+        return self._apply(self._node.on_fail, f"{self.node_id}/fail")
+
     # -- internals --
 
     @property

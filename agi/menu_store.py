@@ -18,6 +18,7 @@ from typing import Any
 
 import sqlite_utils
 
+from kc.i18n import gettext
 from kc.errors import InvalidInput, KcError, NotFound
 
 
@@ -70,7 +71,8 @@ def get_version(db: sqlite_utils.Database, district: str, version: int) -> dict[
     rows = list(db.query("select * from menu_versions where district = ? and version = ?",
                          [district, version]))
     if not rows:
-        raise NotFound(f"version {version} of the menu of {district!r}")
+        raise NotFound(gettext("there is no version %(n)s of the menu of %(district)s")
+                       % {"n": version, "district": repr(district)})
     return _version_out(rows[0])
 
 

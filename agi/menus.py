@@ -194,8 +194,10 @@ async def publish(store: Store, clock: Clock, prompts: PromptCache, district: st
 
 
 async def rollback(store: Store, clock: Clock, prompts: PromptCache, district: str, username: str,
-                   to_version: int | None = None, base_version: int | None = None) -> int:
-    """Publish an earlier version again (default: the one before the live one)."""
+                   to_version: int | None = None, base_version: int | None = None,
+                   note: str = "") -> int:
+    """Publish an earlier version again (default: the one before the live one); `note`, the
+    administrator's reason, follows the version's own."""
     await own_menu(store, district)
     current = await store.run(menu_store.current_version, district)
     if current is None:
@@ -206,7 +208,8 @@ async def rollback(store: Store, clock: Clock, prompts: PromptCache, district: s
     old = await store.run(menu_store.get_version, district, target)
     return await publish(store, clock, prompts, district, old["body"], username,
                          base_version=current["version"] if base_version is None else base_version,
-                         note=f"rollback to version {target}", action="menu.rollback")
+                         note=f"rollback to version {target}" + (f": {note}" if note else ""),
+                         action="menu.rollback")
 
 
 async def save_draft(store: Store, clock: Clock, district: str, body: Any, username: str,
@@ -227,7 +230,7 @@ async def save_draft(store: Store, clock: Clock, district: str, body: Any, usern
 
 
 async def publish_draft(store: Store, clock: Clock, prompts: PromptCache, district: str,
-                        username: str, revision: int) -> int:
+                        username: str, revision: int, note: str = "") -> int:
     draft = await store.run(menu_store.get_draft, district)
     if draft is None:
         raise InvalidInput("there is no draft to publish")
@@ -236,16 +239,17 @@ async def publish_draft(store: Store, clock: Clock, prompts: PromptCache, distri
                            f"(revision {draft['revision']}, yours {revision})", draft)
     return await publish(store, clock, prompts, district, draft["body"], username,
                          base_version=draft["base_version"], clear_draft=True,
-                         note=f"draft revision {revision}")
+                         note=f"draft revision {revision}" + (f": {note}" if note else ""))
 
 
-async def discard_draft(store: Store, clock: Clock, district: str, username: str) -> None:
+async def discard_draft(store: Store, clock: Clock, district: str, username: str,
+                        note: str = "") -> None:
     draft = await store.run(menu_store.get_draft, district)
     if draft is None:
         return
     await store.run(menu_store.discard_draft, district)
     await audit(store, clock, username, "menu.draft.discard", f"menu:{district}",
-                {"revision": draft["revision"], "menu": draft["body"]}, None)
+                {"revision": draft["revision"], "menu": draft["body"]}, {"note": note} if note else None)
 
 
 async def set_announcement(store: Store, clock: Clock, prompts: PromptCache, district: str,

@@ -35,7 +35,8 @@ case "$choice" in 22|16) ;; *) echo "install-asterisk: KC_ASTERISK=$choice: choo
 
 # kamailio: the SIP front door of a cluster of Asterisk nodes (pbx/kamailio.py)
 tools=(sip-tester espeak-ng sox libsox-fmt-mp3 kamailio)
-[[ $with_tests == yes ]] && tools+=(chromium nginx-light openssl)
+# npm: axe-core for the accessibility tests
+[[ $with_tests == yes ]] && tools+=(chromium nginx-light openssl npm)
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 # Major version of the system's installed Asterisk package (empty when none).

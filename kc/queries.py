@@ -31,6 +31,12 @@ def list_districts(db: sqlite_utils.Database, retired: bool = False) -> list[Dis
             for r in db["districts"].rows_where(where, order_by="id")]
 
 
+def names(db: sqlite_utils.Database) -> dict[str, dict[str, str]]:
+    """The names of every district and skill, retired ones too, by id (for pages)."""
+    return {"districts": {r[0]: r[1] for r in db.execute("select id, name from districts")},
+            "skills": {r[0]: r[1] for r in db.execute("select id, name from skills")}}
+
+
 def list_skills(db: sqlite_utils.Database, retired: bool = False) -> list[Skill]:
     where = None if retired else "retired_at is null"
     return [
@@ -80,7 +86,7 @@ def set_agent_state(db: sqlite_utils.Database, agent: str, state: AgentState,
 
 def user_for_token(db: sqlite_utils.Database, token_hash: str) -> dict[str, Any] | None:
     rows = list(db.query(
-        "select u.username, u.role, u.agent, u.districts from api_tokens t "
+        "select u.username, u.role, u.agent, u.districts, u.language from api_tokens t "
         "join users u using (username) "
         "where t.token_hash = ?", [token_hash],
     ))

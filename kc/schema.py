@@ -432,6 +432,13 @@ def queue_escalation(db: sqlite_utils.Database) -> None:
     db.execute("alter table queues add column alert_seconds real not null default 0")
 
 
+def user_language(db: sqlite_utils.Database) -> None:
+    """Migration ``0021_user_language``: the language each user chose for the site (`sv`,
+    `en`; null: the default, Swedish)."""
+    if "language" not in db["users"].columns_dict:
+        db["users"].add_column("language", str)
+
+
 # (name, step) in the order they were written.
 STEPS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0001_initial", initial),
@@ -455,4 +462,5 @@ STEPS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("0024_switchboard_callbacks", switchboard_callbacks),
     ("0023_survey", survey),
     ("0023_queue_escalation", queue_escalation),
+    ("0021_user_language", user_language),
 ]

@@ -168,6 +168,12 @@ SETTINGS: tuple[Setting, ...] = (
             "`/usr/sbin`, `/usr/local/sbin`)", "asterisk_bin"),
     Setting("KC_ASTERISK_MODDIR", None, PATH, "Asterisk's module directory, holding "
             "`chan_pjsip.so` (unset: the usual system places)", "asterisk_moddir"),
+    # The menus
+    Setting("KC_MENU_TIMEOUT", 4.0, SECONDS, "The longest a menu waits for a digit after its "
+            "prompt (a node's own shorter wait is kept)", "menu_timeout", 1, 60),
+    Setting("KC_MENU_SILENT_TRIES", 2, INTEGER, "Prompts in a row a silent caller hears before "
+            "the node's default action (the switchboard), whatever tries the node allows",
+            "menu_silent_tries", 1, 10),
     # The call distributor (ACD)
     Setting("KC_RING_TIMEOUT", 15.0, SECONDS, "How long an agent's phone rings before "
             "ring-no-answer", "ring_timeout", 1, 600),
@@ -227,6 +233,9 @@ SETTINGS: tuple[Setting, ...] = (
             "config_file"),
     Setting("KC_DEMO_ALWAYS_OPEN", False, YES_NO, "`kc init --demo` makes every district always "
             "open (tests do not depend on the hour)", "demo_always_open"),
+    # Language
+    Setting("KC_LANG", "sv", TEXT, "Language of the `kc` command's messages: `sv` (Swedish) or "
+            "`en` (English); the site's is each user's own choice", "language"),
 )
 
 
@@ -254,6 +263,8 @@ class Settings:
     asterisk_sysroot: Path
     asterisk_bin: Path | None
     asterisk_moddir: Path | None
+    menu_timeout: float
+    menu_silent_tries: int
     ring_timeout: float
     wrap_up_seconds: float
     announce_seconds: int
@@ -280,6 +291,7 @@ class Settings:
     backup_keep: int
     config_file: Path | None
     demo_always_open: bool
+    language: str
     python: str = field(default_factory=lambda: sys.executable)   # not a setting: ourselves
 
     @classmethod
@@ -306,6 +318,8 @@ class Settings:
             raise ConfigError("KC_TLS_CERT and KC_TLS_KEY go together: set both or neither")
         if values["rtp_start"] > values["rtp_end"]:
             raise ConfigError("KC_RTP_START must not exceed KC_RTP_END")
+        if values["language"] not in ("sv", "en"):
+            raise ConfigError(f"KC_LANG={values['language']!r}: choose sv or en")
         if values["asterisk"] not in ASTERISK_CHOICES:
             raise ConfigError(f"KC_ASTERISK={values['asterisk']!r}: choose one of "
                               f"{', '.join(ASTERISK_CHOICES)}")

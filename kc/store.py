@@ -14,6 +14,7 @@ exists (for the calls and the distributor) before the database has it.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import os
 import sqlite3
@@ -156,8 +157,9 @@ class Store:
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
+        ctx = contextvars.copy_context()     # the caller's language (kc.i18n) for messages
         return await loop.run_in_executor(
-            self._executor, self._job(lambda: self._call(fn, *args, **kwargs)))
+            self._executor, self._job(lambda: ctx.run(self._call, fn, *args, **kwargs)))
 
     def _read_call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         db = getattr(self._local, "db", None)
@@ -176,11 +178,13 @@ class Store:
         if self._db is None:
             await self.run(lambda db: None)       # the writer creates and migrates first
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._reader, lambda: self._read_call(fn, *args, **kwargs))
+        ctx = contextvars.copy_context()
+        return await loop.run_in_executor(self._reader, lambda: ctx.run(self._read_call, fn, *args, **kwargs))
 
     def run_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """For the CLI and tests outside an event loop."""
-        return self._executor.submit(lambda: self._call(fn, *args, **kwargs)).result()
+        ctx = contextvars.copy_context()
+        return self._executor.submit(lambda: ctx.run(self._call, fn, *args, **kwargs)).result()
 
     # ------------------------------------------------------------------ records that must land
     @property

@@ -61,10 +61,17 @@ def create_session(db: sqlite_utils.Database, id_hash: str, username: str, csrf:
 
 def session_user(db: sqlite_utils.Database, id_hash: str, now: str) -> dict[str, Any] | None:
     rows = list(db.query(
-        "select u.username, u.role, u.agent, u.districts, s.csrf, s.id_hash as session "
+        "select u.username, u.role, u.agent, u.districts, u.language, s.csrf, s.id_hash as session "
         "from web_sessions s join users u using (username) "
         "where s.id_hash = ? and s.expires_at > ?", [id_hash, now]))
     return rows[0] if rows else None
+
+
+def set_language(db: sqlite_utils.Database, username: str, language: str) -> str | None:
+    """The user's language becomes `language`; returns the one before."""
+    rows = list(db.query("select language from users where username = ?", [username]))
+    db.execute("update users set language = ? where username = ?", [language, username])
+    return rows[0]["language"] if rows else None
 
 
 def delete_session(db: sqlite_utils.Database, id_hash: str) -> None:

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import asyncio
 import logging
 import signal
@@ -31,7 +32,9 @@ from kommuncentral import case_cli, directory_cli
 from kommuncentral import report_cli
 from kommuncentral import ops_cli
 from kommuncentral.demo import DEMO_FILE
+from kc import i18n
 from kc.errors import KcError
+from kc.i18n import gettext as _
 from kc.settings import Settings, describe, markdown_table
 from kc import queries
 from kc.store import Store
@@ -52,7 +55,8 @@ def cmd_init(settings: Settings, demo: bool, config: str | None, nodes: str | No
             from city.document import validated
             validated(read(source, Path(nodes) if nodes else None))
         except ConfigInvalid as exc:
-            print(f"kc: {source}: no centre created, {len(exc.problems)} problem(s):", file=sys.stderr)
+            print("kc: " + _("%(file)s: no centre created, %(n)s problem(s):")
+                  % {"file": source, "n": len(exc.problems)}, file=sys.stderr)
             for problem in exc.problems:
                 print(f"  - {problem}", file=sys.stderr)
             return 2
@@ -260,6 +264,16 @@ async def _render_context(settings: Settings):
         store.close()
 
 
+def _os_reason(exc: OSError) -> str:
+    """What the system refused, in words (the file's own errors are the common ones)."""
+    if exc.filename is None:
+        return str(exc.strerror or exc)
+    known = {errno.ENOENT: _("there is no such file"), errno.EACCES: _("permission denied"),
+             errno.EISDIR: _("it is a folder, not a file"),
+             errno.ENOTDIR: _("a part of the path is not a folder")}
+    return known.get(exc.errno, str(exc.strerror or exc))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kc", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -298,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = Settings.from_env()
+        i18n.use(settings.language)
         if args.command == "init":
             return cmd_init(settings, args.demo, args.config, args.nodes)
         if args.command == "render":
@@ -335,9 +350,13 @@ def main(argv: list[str] | None = None) -> int:
     except KcError as exc:
         print(f"kc: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:       # a file that cannot be read, a port that cannot be opened
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"kc: {where}{_os_reason(exc)}", file=sys.stderr)
+        return 1
     except Exception as exc:
         if type(exc).__name__ in ("AsteriskError", "RuntimeMissing"):
-            print(f"kc: Asterisk failed: {exc}", file=sys.stderr)
+            print("kc: " + _("Asterisk failed: %(why)s") % {"why": exc}, file=sys.stderr)
             return 3
         raise
     return 1

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from city import document, store as city_store
+from kc.i18n import gettext as _
 from kc import strict_yaml
 from kc.clock import iso, system_clock
 from kc.errors import InvalidInput, KcError
@@ -84,7 +85,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             store.close()
     except document.ConfigInvalid as exc:
-        print(f"kc: {args.file}: not imported, {len(exc.problems)} problem(s):", file=sys.stderr)
+        print("kc: " + _("%(file)s: not imported, %(n)s problem(s):")
+              % {"file": args.file, "n": len(exc.problems)}, file=sys.stderr)
         for problem in exc.problems:
             print(f"  - {problem}", file=sys.stderr)
         return 2

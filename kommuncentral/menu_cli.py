@@ -19,6 +19,7 @@ from pathlib import Path
 from agi.prompts import PromptCache
 
 from agi import menu_store, menus
+from kc.i18n import gettext as _
 from kc.clock import system_clock
 from kc.errors import KcError, NotFound
 from kc.settings import Settings
@@ -75,7 +76,8 @@ async def _run(settings: Settings, args: argparse.Namespace, store: Store) -> in
             version = await menus.publish(store, system_clock, prompts, district,
                                           menus.from_yaml(text), _who(), note=args.note or "import")
         except menus.MenuInvalid as exc:
-            print(f"kc: {district}: menu not published, {len(exc.problems)} problem(s):",
+            print("kc: " + _("%(district)s: the menu is not published, %(n)s problem(s):")
+                  % {"district": district, "n": len(exc.problems)},
                   file=sys.stderr)
             for problem in exc.problems:
                 print(f"  - {problem}", file=sys.stderr)
@@ -84,12 +86,13 @@ async def _run(settings: Settings, args: argparse.Namespace, store: Store) -> in
         return 0
     if args.menu_command == "share":
         if (args.owner is None) == (not args.own):
-            print("kc: give the district whose menu to play, or --own", file=sys.stderr)
+            print("kc: " + _("give the district whose menu to play, or --own"), file=sys.stderr)
             return 2
         try:
             await menus.share(store, system_clock, prompts, district, args.owner, _who())
         except menus.InvalidInput as exc:
-            print(f"kc: {district}: not shared: {'; '.join(getattr(exc, 'problems', [str(exc)]))}",
+            print("kc: " + _("%(district)s: not shared: %(why)s")
+                  % {"district": district, "why": "; ".join(getattr(exc, "problems", [str(exc)]))},
                   file=sys.stderr)
             return 2
         print(f"{district} plays the menu of {args.owner}" if args.owner

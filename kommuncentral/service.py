@@ -13,6 +13,8 @@ import functools
 import json
 import logging
 from pathlib import Path
+import contextlib
+import errno
 from typing import Any, AsyncIterator
 
 from aiohttp import web
@@ -51,6 +53,7 @@ from cases.smtp_intake import IntakeHandler, SmtpIntake
 from kc import backup, queries, web_store
 from kc.clock import Clock, iso, parse_iso, system_clock
 from kc.errors import InvalidInput
+from kc.i18n import gettext as _
 from kc.settings import Settings
 from kc.store import Store, private_file
 from kc.telemetry import StepLog, Telemetry
@@ -272,7 +275,8 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
             distributor.expect(contact_id, Queued(skill, district, language or "sv", caller, priority))
 
         flow = CallFlow(store, prompts, clock, catalogue, on_feature, on_queued=on_queued,
-                        telemetry=telemetry, directory=DialByName(store, prompts))
+                        telemetry=telemetry, directory=DialByName(store, prompts),
+                        digit_wait=settings.menu_timeout, silent_tries=settings.menu_silent_tries)
         flow.after_hours, closer = after_hours_setup(settings, store, prompts, clock, catalogue,
                                                      distributor, app[AMI], asterisk_user_ids(settings))
         flow.after_hours.telemetry = telemetry
@@ -285,7 +289,8 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
                                settings.bind_host, settings.agi_port,
                                secret=settings.secret("agi.secret"),
                                allow=parse_allow(settings.agi_allow))
-        await server.start()
+        async with port_of("KC_AGI_PORT", settings.bind_host, settings.agi_port):
+            await server.start()
         metrics.sources.agi = server
         opening = OpeningCallbacks(store, clock, catalogue, lambda contact_id, due: (
             distributor.queue_callback(contact_id, Queued(due.skill, due.district, due.language,
@@ -493,13 +498,34 @@ async def fallback_prompt(settings: Settings) -> Path:
     return await PromptCache(settings.sounds_dir).ensure(FALLBACK_TEXT, "sv")
 
 
+@contextlib.asynccontextmanager
+async def port_of(setting: str, host: str, port: int) -> AsyncIterator[None]:
+    """Opening a listening port: when it is taken, say which and by which setting to move it."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            raise
+        why = {errno.EADDRINUSE: _("another program uses it"),
+               errno.EACCES: _("this user may not open it"),
+               errno.EADDRNOTAVAIL: _("the address is not this machine's")}[exc.errno]
+        raise OSError(exc.errno, _("%(host)s:%(port)s cannot be opened: %(why)s. Choose another "
+                                   "port with %(setting)s (or another address with KC_BIND).")
+                      % {"host": host, "port": port, "why": why, "setting": setting}) from None
+
+
 async def run_service(settings: Settings, stop: asyncio.Event, clock: Clock = system_clock) -> None:
     """Serve until `stop` is set."""
     app = build_app(settings, clock)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.bind_host, settings.web_port)
-    await site.start()
+    try:
+        async with port_of("KC_WEB_PORT", settings.bind_host, settings.web_port):
+            await site.start()
+    except OSError:
+        await runner.cleanup()
+        raise
     log.info("web on %s", settings.web_url)
     try:
         await stop.wait()

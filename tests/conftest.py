@@ -67,7 +67,13 @@ def login(page, base_url: str, username: str, password: str) -> None:
     page.goto(f"{base_url}/login")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
+    page.click("main form[action='/login'] button[type=submit]")
+
+
+def logged_in(page) -> None:
+    """Wait until the log-in has led to the user's start page (each role has its own: an
+    agent the desk, a manager the reports, a supervisor the wallboard, an admin the overview)."""
+    page.wait_for_url(lambda url: "/login" not in url)
 
 
 def open_desk(browser, base_url: str, agent: str, ready: str):
@@ -76,10 +82,35 @@ def open_desk(browser, base_url: str, agent: str, ready: str):
     context = browser.new_context()
     page = context.new_page()
     login(page, base_url, agent, password_of(agent))
-    page.wait_for_url(f"{base_url}/")
+    page.wait_for_url(f"{base_url}/desk")          # an agent starts at the desk
     page.goto(f"{base_url}/desk")
     page.wait_for_selector(ready, timeout=10000)
     return context, page
+
+
+AXE_VERSION = "4.12.1"
+AXE_CACHE = Path("/var/cache/kommuncentral") / f"axe-core-{AXE_VERSION}"
+
+
+@pytest.fixture(scope="session")
+def axe_script() -> str:
+    """axe-core, the accessibility checker, fetched once by its package name with npm (the
+    registry npm is set up with) and kept beside the Asterisk root for every checkout."""
+    target = AXE_CACHE / "axe.min.js"
+    if not target.exists():
+        import subprocess
+        import tarfile
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            subprocess.run(["npm", "pack", f"axe-core@{AXE_VERSION}", "--pack-destination", tmp],
+                           check=True, capture_output=True, timeout=300)
+            with tarfile.open(next(Path(tmp).glob("axe-core-*.tgz"))) as tar:
+                script = tar.extractfile("package/axe.min.js").read()
+            AXE_CACHE.mkdir(parents=True, exist_ok=True)
+            partial = AXE_CACHE / f".axe.min.js.{os.getpid()}"
+            partial.write_bytes(script)
+            partial.replace(target)
+    return target.read_text(encoding="utf-8")
 
 
 @pytest.fixture
@@ -88,7 +119,7 @@ def admin_page(browser, kc):
     context = browser.new_context()
     page = context.new_page()
     login(page, kc.url, "admin", "demo-admin")
-    page.wait_for_url(f"{kc.url}/")
+    page.wait_for_url(f"{kc.url}/")                # an administrator starts at the overview
     yield page
     context.close()
 

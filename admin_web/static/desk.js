@@ -5,6 +5,23 @@
   const $ = (id) => document.getElementById(id);
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const categories = JSON.parse($("categories-data").textContent);
+  // The page's words in its language (admin_web/desk.py `desk_words`): texts and codes' names.
+  const W = JSON.parse($("desk-words").textContent);
+  const word = (code) => (code && W.codes[code]) || code || "–";
+  const fill = (text, values) => text.replace(/%\((\w+)\)s/g, (m, k) => String(values[k]));
+  const zone = {timeZone: "Europe/Stockholm"};
+  const dayKey = (d) => d.toLocaleDateString("sv-SE", zone);
+  function when(iso) {          // "i dag 14:05", "i går 09:12", "12 mars 14:05"
+    if (!iso) return "–";
+    const d = new Date(iso);
+    if (isNaN(d)) return iso;
+    const clock = d.toLocaleTimeString("sv-SE", {...zone, hour: "2-digit", minute: "2-digit"});
+    const today = new Date();
+    const yesterday = new Date(today.getTime() - 86400000);
+    if (dayKey(d) === dayKey(today)) return fill(W.today, {time: clock});
+    if (dayKey(d) === dayKey(yesterday)) return fill(W.yesterday, {time: clock});
+    return d.toLocaleDateString(W.lang, {...zone, day: "numeric", month: "long"}) + " " + clock;
+  }
   let current = null;           // the popped contact
 
   async function post(url, body) {
@@ -17,10 +34,10 @@
   }
 
   function showState(msg) {
-    $("state").textContent = msg.state;
+    $("state").textContent = word(msg.state);
     $("state").dataset.state = msg.state;
-    $("state-reason").textContent = msg.reason || "";
-    $("state-pending").textContent = msg.pending ? "(sedan: " + msg.pending + ")" : "";
+    $("state-reason").textContent = (msg.reason && W.reasons[msg.reason]) || msg.reason || "";
+    $("state-pending").textContent = msg.pending ? "(" + fill(W.then, {state: word(msg.pending)}) + ")" : "";
   }
 
   async function setState(state) {
@@ -69,7 +86,7 @@
       const p = document.createElement("p"); p.textContent = a.answer;
       el.append(q, p); list.append(el);
     }
-    if (!articles.length) list.append(li("Inga artiklar."));
+    if (!articles.length) list.append(li(W.no_articles));
   }
 
   async function suggest() {
@@ -87,9 +104,9 @@
     $("pop").hidden = false;
     $("pop").dataset.at = String(Date.now());
     $("pop").dataset.contact = String(msg.contact_id);
-    $("pop-channel").textContent = "(" + msg.channel + ")";
+    $("pop-channel").textContent = "(" + word(msg.channel) + ")";
     $("pop-confidential").hidden = !msg.confidential;
-    $("pop-caller").textContent = (msg.caller || "okänt nummer") + (msg.caller_name ? " – " + msg.caller_name : "");
+    $("pop-caller").textContent = (msg.caller || W.unknown_number) + (msg.caller_name ? " – " + msg.caller_name : "");
     $("pop-district").textContent = msg.district_name || msg.district || "–";
     $("pop-language").textContent = msg.language || "–";
     $("pop-menu").textContent = (msg.menu_path || []).join(" → ") || "–";
@@ -99,15 +116,15 @@
     const hist = $("pop-history");
     hist.replaceChildren();
     for (const h of msg.history) {
-      hist.append(li(h.started_at + " · " + h.channel + " · " + (h.outcome || "pågår") +
-        (h.redacted ? " · sekretess" : (h.category ? " · " + h.category : "") + (h.case_outcome ? " · " + h.case_outcome : ""))));
+      hist.append(li(when(h.started_at) + " · " + word(h.channel) + " · " + (h.outcome ? word(h.outcome) : W.ongoing) +
+        (h.redacted ? " · " + W.confidential : (h.category ? " · " + h.category : "") + (h.case_outcome ? " · " + word(h.case_outcome) : ""))));
     }
-    if (!msg.history.length) hist.append(li("Inga tidigare kontakter."));
+    if (!msg.history.length) hist.append(li(W.no_history));
     const box = $("pop-messages");
     box.replaceChildren();
     for (const m of msg.messages) {
       const h = document.createElement("h3");
-      h.textContent = (m.direction === "in" ? "Från " + m.from_addr : "Svar till " + m.to_addr) + ": " + (m.subject || "");
+      h.textContent = (m.direction === "in" ? fill(W.from, {who: m.from_addr}) : fill(W.reply_to, {who: m.to_addr})) + ": " + (m.subject || "");
       const pre = document.createElement("pre"); pre.className = "mail"; pre.textContent = m.body || "";
       box.append(h, pre);
       if ((m.attachments || []).length) {
@@ -126,7 +143,7 @@
     $("reply-box").hidden = !isTask;
     $("reply").value = "";
     selectContact(msg.contact_id, msg.prefill.category_id,
-      "#" + msg.contact_id + " " + (msg.caller || "") + " (" + msg.channel + ")");
+      "#" + msg.contact_id + " " + (msg.caller || "") + " (" + word(msg.channel) + ")");
     showKb($("kb-results"), msg.kb);
   }
 
@@ -134,21 +151,21 @@
     e.preventDefault();
     const data = Object.fromEntries(new FormData(e.target).entries());
     if (current && String(current.contact_id) === data.contact_id && !$("reply-box").hidden) data.reply = $("reply").value;
-    $("case-status").textContent = "Sparar…";
+    $("case-status").textContent = W.saving;
     try {
       const res = await post("/desk/cases", data);
-      $("case-status").textContent = "Ärende " + res.case_id + " sparat.";
+      $("case-status").textContent = fill(W.case_saved, {id: res.case_id});
       $("case-status").dataset.caseId = res.case_id;
       $("pop").hidden = true;
       document.querySelectorAll('.todo-item[data-contact="' + data.contact_id + '"]').forEach((b) => b.parentElement.remove());
       current = null;
-    } catch (err) { $("case-status").textContent = "Fel: " + err.message; }
+    } catch (err) { $("case-status").textContent = fill(W.error, {message: err.message}); }
   });
 
   $("btn-handback").addEventListener("click", async () => {
     if (!current) return;
     try { await post("/desk/tasks/" + current.contact_id + "/back", {}); $("pop").hidden = true; current = null; }
-    catch (err) { $("case-status").textContent = "Fel: " + err.message; }
+    catch (err) { $("case-status").textContent = fill(W.error, {message: err.message}); }
   });
 
   document.querySelectorAll(".todo-item").forEach((b) => b.addEventListener("click", () => {
@@ -161,25 +178,24 @@
     const data = Object.fromEntries(new FormData(e.target).entries());
     try {
       const res = await post("/desk/manual", data);
-      $("manual-status").textContent = "Registrerat: kontakt " + res.contact_id + ", ärende " + res.case_id + ".";
+      $("manual-status").textContent = fill(W.registered, {contact: res.contact_id, id: res.case_id});
       e.target.reset();
-    } catch (err) { $("manual-status").textContent = "Fel: " + err.message; }
+    } catch (err) { $("manual-status").textContent = fill(W.error, {message: err.message}); }
   });
 
   function connect() {
     const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/desk/ws");
-    ws.onopen = () => { $("ws-status").textContent = "ansluten"; $("ws-status").dataset.connected = "1"; };
+    ws.onopen = () => { $("ws-status").textContent = W.connected; $("ws-status").dataset.connected = "1"; };
     ws.onmessage = (ev) => {
       const msg = JSON.parse(ev.data);
       if (msg.type === "state") showState(msg);
       else if (msg.type === "pop") pop(msg);
     };
-    ws.onclose = () => { $("ws-status").textContent = "frånkopplad – återansluter"; $("ws-status").dataset.connected = "";
+    ws.onclose = () => { $("ws-status").textContent = W.reconnecting; $("ws-status").dataset.connected = "";
       setTimeout(connect, 2000); };
     setInterval(() => { if (ws.readyState === 1) ws.send("ping"); }, 25000);
   }
   // After-hours requests of the agent's district, due now (voice messages play in the browser).
-  const KINDS = {voice_message: "röstmeddelande", callback: "återuppringning"};
   function afterHoursItem(r) {
     const el = document.createElement("li");
     el.className = "after-hours-item";
@@ -187,8 +203,8 @@
     el.dataset.contact = String(r.contact_id);
     const what = document.createElement("span");
     what.className = "ah-text";
-    what.textContent = (KINDS[r.kind] || r.kind) + " · ring " + (r.callback_number || "okänt nummer") +
-      " · lämnat " + r.created_at + (r.language && r.language !== "sv" ? " · språk " + r.language : "");
+    what.textContent = word(r.kind) + " · " + fill(W.call, {number: r.callback_number || W.unknown_number}) +
+      " · " + fill(W.left, {when: when(r.created_at)}) + (r.language && r.language !== "sv" ? " · " + fill(W.language, {language: r.language}) : "");
     el.append(what);
     if (r.recording_url) {
       const audio = document.createElement("audio");
@@ -196,17 +212,17 @@
       el.append(" ", audio);
     }
     const btn = document.createElement("button");
-    btn.type = "button"; btn.className = "ah-done"; btn.textContent = "Klar – registrera ärende";
+    btn.type = "button"; btn.className = "ah-done"; btn.textContent = W.done_register;
     btn.addEventListener("click", async () => {
       btn.disabled = true;
       try {
         const res = await post("/desk/after-hours/" + r.id + "/done", {});
         el.remove();
-        if (!$("after-hours").children.length) $("after-hours").append(li("Inga."));
+        if (!$("after-hours").children.length) $("after-hours").append(li(W.none));
         selectContact(res.contact_id, res.category_id,
-          "#" + res.contact_id + " " + (res.caller || "") + " (" + res.channel + ", efter stängning)");
-        $("after-hours-status").textContent = "Markerad klar. Registrera ärendet i formuläret.";
-      } catch (err) { btn.disabled = false; $("after-hours-status").textContent = "Fel: " + err.message; }
+          "#" + res.contact_id + " " + (res.caller || "") + " (" + word(res.channel) + ", " + W.after_closing + ")");
+        $("after-hours-status").textContent = W.marked_done;
+      } catch (err) { btn.disabled = false; $("after-hours-status").textContent = fill(W.error, {message: err.message}); }
     });
     el.append(" ", btn);
     return el;
@@ -222,7 +238,7 @@
     const playing = [...list.querySelectorAll("audio")].some((a) => !a.paused);
     if (playing) return;                       // do not cut off a message being listened to
     list.replaceChildren(...data.requests.map(afterHoursItem));
-    if (!data.requests.length) list.append(li("Inga."));
+    if (!data.requests.length) list.append(li(W.none));
     list.dataset.loaded = "1";
   }
   outcomeChanged();

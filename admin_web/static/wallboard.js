@@ -4,6 +4,8 @@
   const root = document.getElementById("wallboard");
   const only = root.dataset.district || "";
   let snap = null, offset = 0;
+  const W = JSON.parse(document.getElementById("wallboard-words").textContent);
+  const clock = () => new Date().toLocaleTimeString(W.lang === "en" ? "en-GB" : "sv-SE", {hour: "2-digit", minute: "2-digit", second: "2-digit"});
 
   const text = (el, value) => { el.textContent = value; return el; };
   const mk = (tag, cls) => { const e = document.createElement(tag); if (cls) e.className = cls; return e; };
@@ -13,7 +15,7 @@
     const s = Math.max(0, Math.round(serverNow() - since));
     return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
   };
-  const pct = (v) => (v === null || v === undefined) ? "–" : v.toFixed(1) + " %";
+  const pct = (v) => (v === null || v === undefined) ? "–" : v.toLocaleString(W.lang === "en" ? "en-GB" : "sv-SE", {maximumFractionDigits: 0}) + " %";
   const busy = (a) => a.ringing + a.on_call + a.wrap_up;
   const loggedIn = (a) => a.ready + busy(a) + a.paused;
 
@@ -36,15 +38,15 @@
       card.id = "district-" + d.id;
       card.append(text(mk("h2"), d.name));
       const row = mk("div", "wb-big");
-      row.append(big("waiting", d.waiting, d.waiting > 0, "waiting"),
-                 big("longest wait", wait(d.longest_wait_since), d.waiting > 0, "longest"),
-                 big("ready", d.agents.ready, false, "ready"),
-                 big("busy", busy(d.agents), false, "busy"),
-                 big("paused", d.agents.paused, false, "paused"),
-                 big("answered today", d.answered, false, "answered"),
-                 big("abandoned today", d.abandoned, false, "abandoned"),
-                 big("service level today", pct(d.service_level), false, "service_level"),
-                 big("okategoriserade idag", d.uncategorised, d.uncategorised > 0, "uncategorised"));
+      row.append(big(W.waiting, d.waiting, d.waiting > 0, "waiting"),
+                 big(W.longest, wait(d.longest_wait_since), d.waiting > 0, "longest"),
+                 big(W.ready, d.agents.ready, false, "ready"),
+                 big(W.busy, busy(d.agents), false, "busy"),
+                 big(W.paused, d.agents.paused, false, "paused"),
+                 big(W.answered, d.answered, false, "answered"),
+                 big(W.abandoned, d.abandoned, false, "abandoned"),
+                 big(W.service_level, pct(d.service_level), false, "service_level"),
+                 big(W.uncategorised, d.uncategorised, d.uncategorised > 0, "uncategorised"));
       card.append(row);
       grid.append(card);
     }
@@ -55,8 +57,9 @@
       if (only && q.district !== only) continue;
       if (!q.alert_seconds || q.longest_wait_since === null) continue;
       if (serverNow() - q.longest_wait_since < q.alert_seconds) continue;
-      const p = text(mk("p", "wb-alert"), "Väntar för länge / waiting too long: " + q.skill_name + " @ " +
-                     q.district + " " + wait(q.longest_wait_since) + " (gräns " + q.alert_seconds + " s)");
+      const p = text(mk("p", "wb-alert"), W.too_long
+                     .replace("%(queue)s", q.skill_name + ", " + (q.district_name || q.district))
+                     .replace("%(wait)s", wait(q.longest_wait_since)).replace("%(limit)s", q.alert_seconds));
       p.dataset.queue = q.name;
       alerts.append(p);
     }
@@ -67,13 +70,20 @@
       const tr = mk("tr", q.waiting > 0 ? "waiting" : "");
       tr.id = "queue-" + q.name.replace("@", "-at-");
       tr.dataset.queue = q.name;
-      const cells = [q.skill_name + " @ " + q.district, q.waiting, wait(q.longest_wait_since),
+      const cells = [q.skill_name + ", " + (q.district_name || q.district), q.waiting, wait(q.longest_wait_since),
                      q.written_waiting, wait(q.written_longest_wait_since), q.agents.ready,
                      busy(q.agents), q.agents.paused, loggedIn(q.agents), q.answered, q.abandoned, pct(q.service_level),
                      q.uncategorised];
       const keys = ["name", "waiting", "longest", "written", "written_longest", "ready", "busy", "paused",
                     "logged_in", "answered", "abandoned", "service_level", "uncategorised"];
       cells.forEach((v, i) => { const td = text(mk(i === 0 ? "th" : "td"), v); td.dataset.key = keys[i]; tr.append(td); });
+      if (q.service_level !== null && q.service_level !== undefined && q.service_level < W.goal) {
+        // a queue missing its target today is seen at a glance: marked in words, not colour alone
+        const cell = tr.lastChild;
+        cell.classList.add("miss");
+        cell.append(" ", text(mk("span", "miss-label"), "▼ " + W.under));
+        tr.classList.add("misses-target");
+      }
       body.append(tr);
     }
     const agents = document.querySelector("#wb-uncategorised tbody");
@@ -98,18 +108,18 @@
       snap = JSON.parse(ev.data);
       offset = snap.sent - Date.now() / 1000;
       if (snap.nodes_down && snap.nodes_down.length) {
-        status.textContent = "nod nere: " + snap.nodes_down.join(", ") + " " + new Date().toLocaleTimeString();
+        status.textContent = W.nodes_down.replace("%(nodes)s", snap.nodes_down.join(", ")) + " " + clock();
         status.className = "wb-status delayed";
       } else if (snap.records_delayed) {
-        status.textContent = "records delayed (" + snap.records_delayed + ") " + new Date().toLocaleTimeString();
+        status.textContent = W.delayed.replace("%(n)s", snap.records_delayed) + " " + clock();
         status.className = "wb-status delayed";
       } else {
-        status.textContent = "live " + new Date().toLocaleTimeString();
+        status.textContent = W.live + " " + clock();
         status.className = "wb-status live";
       }
       render();
     });
-    es.onerror = () => { status.textContent = "reconnecting…"; status.className = "wb-status"; };
+    es.onerror = () => { status.textContent = W.reconnecting; status.className = "wb-status"; };
   }
   connect();
   setInterval(render, 1000);

@@ -141,6 +141,15 @@ def test_three_timeouts_queue_switchboard():
     assert s.events.count(Event("timeout", "main")) == 3 and s.path == []
 
 
+def test_a_silent_caller_given_up_on_goes_to_the_default_action_at_once():
+    s = MenuSession(demo())
+    s.start()
+    assert isinstance(s.timeout().then, Collect)        # the node allows three tries
+    step = s.give_up()                                  # the centre waits no longer
+    assert step.then == Queue("switchboard", 0) and s.finished
+    assert s.events.count(Event("timeout", "main")) == 2 and ("fail", "main") in s.events
+
+
 def test_valid_choice_resets_failure_count():
     s = MenuSession(Menu.from_dict(tree()))
     steps = run(s, [None, None, "*", None, None])

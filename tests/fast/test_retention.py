@@ -41,7 +41,7 @@ NOT_PERSONAL: dict[str, set[str]] = {
     "menu_versions": {"id", "district", "version", "body", "created_at", "created_by",
                       "published", "note"},
     "users": {"username", "role", "password_hash", "agent", "failed_logins", "locked_until",
-              "districts"},
+              "districts", "language"},
     "api_tokens": {"token_hash", "username", "created_at", "label"},
     "contacts": {"id", "channel", "district", "dialed", "started_at", "ended_at", "menu_path",
                  "language", "skill", "outcome", "agent", "agent_district", "overflowed",

@@ -160,7 +160,7 @@ def test_schedule_change_applies_to_the_next_call(schedules, tmp_path):
 def test_admin_pages_show_open_now_and_save_the_week(admin_page, schedules):
     kc, page = schedules, admin_page
     page.goto(f"{kc.url}/admin/schedule")
-    assert page.locator("tr.district[data-district=bromma] .open-now").inner_text() == "open"
+    assert page.locator("tr.district[data-district=bromma] .open-now").inner_text() == "öppet"
     assert page.locator("tr.queue[data-queue='school@bromma']").count() == 1
     page.goto(f"{kc.url}/admin/schedule/bromma")
     page.uncheck("input[name=always_open]")

@@ -207,3 +207,21 @@ def test_a_digit_pressed_during_the_announcement_answers_the_menu(kc, tmp_path):
         assert announced["interrupted_by"] == "2" and announced["languages"] == ["sv"]
     finally:
         kc.request("DELETE", "/api/menus/bromma/announcement")
+
+
+def test_a_silent_caller_reaches_the_switchboard_after_two_prompts(kc, tmp_path):
+    """KC_MENU_TIMEOUT (4 s) and KC_MENU_SILENT_TRIES (2): on the demo menu, whose first node
+    allows three tries of 5 s, a caller who never presses a digit hears the prompt twice and
+    is queued for the switchboard (it took three prompts and about 62 s)."""
+    since = now_iso()
+    silent = call(tmp_path, kc.sip_port, BROMMA, caller_number="0709000099", hangup_after=55)
+    assert silent.wait_ok(90).hangup == "us"
+    c = wait_contact(kc, since, "0709000099")
+    assert c["skill"] == "switchboard" and c["menu_path"] == []
+    trail = next(d for k, d in events(kc, c["id"]) if k == "menu")["events"]
+    assert trail.count(["timeout", "main"]) == 2 and ["fail", "main"] in trail
+    row = db_rows(kc, "select started_at, enqueued_at from contacts where id = ?", [c["id"]])[0]
+    waited = (datetime.fromisoformat(row["enqueued_at"].replace("Z", "+00:00"))
+              - datetime.fromisoformat(row["started_at"].replace("Z", "+00:00"))).total_seconds()
+    print(f"silent caller queued for the switchboard after {waited:.1f} s")
+    assert waited < 48, waited

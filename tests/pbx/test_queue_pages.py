@@ -46,7 +46,7 @@ def test_queue_settings_page_form(kc):
     form = {"csrf_token": token, "service_level_seconds": "25", "wrap_up_seconds": "0",
             "priority": "0", "overflow": "thirty: hasselby-vallingby"}
     status, _, page = client.request("POST", "/admin/queues/elderly-care/bromma", form)
-    assert status == 422 and "not a number of seconds" in page
+    assert status == 422 and "är inte ett antal sekunder" in page
     form["overflow"] = "30: hasselby-vallingby"
     status, headers, _ = client.request("POST", "/admin/queues/elderly-care/bromma", form)
     assert status == 302 and headers["Location"].endswith("saved=1")

@@ -19,7 +19,7 @@ from email.message import EmailMessage
 import aiohttp
 import pytest
 
-from conftest import login
+from conftest import logged_in, login
 from own_agents import PASSWORD, Crew
 from web_client import Peer
 
@@ -65,7 +65,7 @@ def test_no_open_redirect_after_log_in(browser, kc):
     page.goto(f"{kc.url}/login?next=/%09/evil.example")
     page.fill("input[name=username]", "manager")
     page.fill("input[name=password]", "demo-manager")
-    page.click("button[type=submit]")
+    page.click("main form[action='/login'] button[type=submit]")
     page.wait_for_load_state()
     time.sleep(0.5)
     assert page.url.startswith(kc.url + "/"), page.url       # never evil.example
@@ -120,8 +120,8 @@ def test_guessing_slows_the_attacker_but_never_locks_the_real_user_out(browser, 
     context = browser.new_context()
     page = context.new_page()
     login(page, kc.url, "probe-throttle", "the-real-password")
-    page.wait_for_url(f"{kc.url}/")
-    page.get_by_role("button", name="Log out").click()
+    logged_in(page)
+    page.get_by_role("button", name="Logga ut").click()
     page.wait_for_url(f"{kc.url}/login")
 
     attacker = Peer(kc, "127.0.0.3")
@@ -137,7 +137,7 @@ def test_guessing_slows_the_attacker_but_never_locks_the_real_user_out(browser, 
     assert attacker.login("probe-throttle", "the-real-password")[0] == 401
     # the real user, from their own browser, is
     login(page, kc.url, "probe-throttle", "the-real-password")
-    page.wait_for_url(f"{kc.url}/")
+    logged_in(page)
     assert "probe-throttle" in page.content()
     context.close()
     # an administrator can lift the pause for new browsers

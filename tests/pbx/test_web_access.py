@@ -4,8 +4,9 @@ from __future__ import annotations
 import re
 import urllib.request
 
-from conftest import login
+from conftest import logged_in, login
 from own_agents import PASSWORD, Crew
+from playwright.sync_api import expect
 from web_client import Client
 
 CREW = Crew(__name__)
@@ -20,9 +21,9 @@ def test_login_and_lockout_in_the_browser(browser, kc):
     assert page.url.startswith(f"{kc.url}/login")          # pages need a log-in
     for _ in range(5):
         login(page, kc.url, "supervisor", "not-the-password")
-        assert "Wrong user name or password" in page.content()
+        assert "Fel användarnamn eller lösenord" in page.content()
     login(page, kc.url, "supervisor", "demo-supervisor")     # right password, but paused now
-    assert "Wrong user name or password" in page.content()  # for this browser, said as for any name
+    assert "Fel användarnamn eller lösenord" in page.content()  # for this browser, said as for any name
     context.close()
     status, body = kc.request("GET", "/api/agents")          # other users are unaffected
     assert status == 200
@@ -30,19 +31,22 @@ def test_login_and_lockout_in_the_browser(browser, kc):
     context = browser.new_context()
     page = context.new_page()
     login(page, kc.url, "admin", "demo-admin")
-    page.wait_for_url(f"{kc.url}/")
+    logged_in(page)
     page.goto(f"{kc.url}/admin/users")
     row = page.locator("tr").filter(
         has=page.locator("td:first-child", has_text=re.compile(r"^supervisor$")))
-    row.get_by_role("button", name="Unlock").click()
+    row.get_by_role("button", name="Lås upp").click()
     page.wait_for_url(f"{kc.url}/admin/users")
-    page.get_by_role("button", name="Log out").click()
+    page.get_by_role("button", name="Logga ut").click()
     page.wait_for_url(f"{kc.url}/login")
     login(page, kc.url, "supervisor", "demo-supervisor")
-    page.wait_for_url(f"{kc.url}/")
-    assert "supervisor (supervisor)" in page.content()
-    page.goto(f"{kc.url}/admin/audit")
-    assert "Forbidden" in page.content()                      # admins only
+    logged_in(page)
+    assert page.url == f"{kc.url}/wallboard"                   # a supervisor starts there
+    assert "supervisor (arbetsledare)" in page.content()
+    page.goto(f"{kc.url}/admin/audit")                         # admins only: said in the layout
+    expect(page.locator("h1")).to_have_text("Du får inte öppna den här sidan")
+    assert "Den här sidan är inte för din roll (arbetsledare)." in page.content()
+    expect(page.locator("a[href='/wallboard']", has_text="Till din startsida")).to_be_visible()
     context.close()
 
 
