@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -168,9 +169,35 @@ class KcInstance:
             time.sleep(0.2)
 
 
+# Synthesised prompts are content-addressed (agi/prompts.py: a file's name is the hash of its
+# voice, text and format), so the suite's centres share them instead of each one running
+# espeak-ng some 900 times at start (every announcement part in every voice): a new centre
+# starts with the pool's files linked into its sounds, and a removed one gives back what it
+# made. Nothing else in `sounds/` (recordings, uploads) is shared.
+PROMPT_POOL = Path("/tmp/kc-test-prompts")
+_SYNTHESISED = re.compile(r"^[0-9a-f]{64}\.wav$")
+
+
+def _share_prompts(source: Path, target: Path) -> None:
+    """Link every synthesised prompt of `source` missing from `target` (best effort)."""
+    target.mkdir(parents=True, exist_ok=True)
+    if not source.is_dir():
+        return
+    for path in source.iterdir():
+        if _SYNTHESISED.match(path.name) and not (target / path.name).exists():
+            try:
+                os.link(path, target / path.name)
+            except FileExistsError:
+                pass
+            except OSError:
+                shutil.copy2(path, target / path.name)
+
+
 def make_instance() -> KcInstance:
     var = Path(tempfile.mkdtemp(prefix="kc", dir="/tmp"))
     os.chmod(var, 0o755)  # Asterisk runs as its own user and must reach its tree
+    _share_prompts(PROMPT_POOL, var / "sounds")
+    os.chmod(var / "sounds", 0o755)
     rtp_start, rtp_end = free_rtp_range()
     ports = {
         "KC_SIP_PORT": free_port(socket.SOCK_DGRAM),
@@ -250,6 +277,7 @@ def running_instance(env: dict[str, str] | None = None,
 
 def remove_instance(inst: KcInstance) -> None:
     inst.stop()
+    _share_prompts(inst.var / "sounds", PROMPT_POOL)
     shutil.rmtree(inst.var, ignore_errors=True)
 
 
