@@ -28,6 +28,7 @@ from aiohttp import web
 
 from city import districts, store as city_store
 from kc.errors import InvalidInput, NotFound
+from kc.i18n import gettext as _
 
 from .auth import require_page_role
 from .district_api import change_organisation
@@ -54,16 +55,16 @@ def district_body(form: Mapping[str, str], new: bool) -> dict[str, Any]:
         "region": form.get("region", "").strip() or None,
         "switchboard": form.get("switchboard", "").strip() or None,
     }
-    how, _, source = form.get("menu", "").partition(":")
+    how, _sep, source = form.get("menu", "").partition(":")
     if how == "copy" and source:
         body["menu_copy_of"] = source
     elif how == "shared" and source:
         body["menu_of"] = source
     elif new:
-        raise InvalidInput("Välj stadsdelens meny: en kopia av en annan stadsdels meny, "
-                           "eller en annan stadsdels meny delad.")
+        raise InvalidInput(_("Choose the district's menu: a copy of another district's menu, "
+                             "or another district's menu shared."))
     if new:
-        how, _, source = form.get("hours", "").partition(":")
+        how, _sep, source = form.get("hours", "").partition(":")
         if how == "copy" and source:
             body["hours_copy_of"] = source
         else:
@@ -81,7 +82,8 @@ def first_queues(form: Mapping[str, str], skills: list[str]) -> list[dict[str, A
     try:
         seconds = float(raw)
     except ValueError:
-        raise InvalidInput(f"Överflöd: {raw!r} är inte ett antal sekunder.") from None
+        raise InvalidInput(_("Overflow: %(value)s is not a number of seconds.")
+                           % {"value": repr(raw)}) from None
     return [{"skill": skill, "overflow": [[seconds, [to]]]} for skill in skills]
 
 
@@ -100,7 +102,7 @@ async def _organisation(request: web.Request) -> dict[str, Any]:
 def _district(doc: dict[str, Any], district_id: str) -> dict[str, Any]:
     found = next((d for d in doc["districts"] if d["id"] == district_id), None)
     if found is None:
-        raise NotFound(f"no district {district_id!r}")
+        raise NotFound(_("there is no district %(district)s") % {"district": district_id})
     return found
 
 
@@ -150,7 +152,7 @@ async def new_district(request: web.Request) -> web.Response:
     district_id = form.get("id", "").strip()
     try:
         if not district_id:
-            raise InvalidInput("Ange stadsdelens id (små bokstäver, siffror och -).")
+            raise InvalidInput(_("Give the district's id (lower-case letters, digits and -)."))
         body = district_body(form, new=True)
         skills = [s["id"] for s in (await _organisation(request))["skills"] if not s["retired"]]
         queues = first_queues(form, skills)
@@ -180,7 +182,7 @@ async def district_save(request: web.Request) -> web.Response:
     form = {k: str(v) for k, v in (await request.post()).items()}
     try:
         if district["retired"]:
-            raise InvalidInput("Stadsdelen är avvecklad och kan inte ändras här.")
+            raise InvalidInput(_("The district is retired and cannot be changed here."))
         body = district_body(form, new=False)
         await change_organisation(request, user, f"district {district['id']}",
                                   lambda d: districts.put_district(d, district["id"], body))
@@ -200,8 +202,9 @@ async def district_retire(request: web.Request) -> web.Response:
                                   lambda d: districts.retire_district(d, district["id"]))
     except (InvalidInput, NotFound) as exc:
         return _render(request, doc, district, _form_of(district),
-                       [f"Stadsdelen avvecklades inte: {p}" for p in _problems(exc)], status=422)
-    raise web.HTTPFound("/admin/districts?notice=" + quote(f"{district['name']} är avvecklad."))
+                       [_("The district was not retired: %(problem)s") % {"problem": p}
+                        for p in _problems(exc)], status=422)
+    raise web.HTTPFound("/admin/districts?notice=" + quote(_("%(district)s is retired.") % {"district": district["name"]}))
 
 
 # ----------------------------------------------------------------------------- skills
@@ -233,16 +236,17 @@ async def new_skill(request: web.Request) -> web.Response:
     skill_id = form.get("id", "").strip()
     try:
         if not skill_id:
-            raise InvalidInput("Ange kompetensens id (små bokstäver, siffror och -).")
+            raise InvalidInput(_("Give the skill's id (lower-case letters, digits and -)."))
         doc = await _organisation(request)
         if any(s["id"] == skill_id for s in doc["skills"]):
-            raise InvalidInput(f"Det finns redan en kompetens med id {skill_id!r}.")
+            raise InvalidInput(_("There is already a skill with the id %(skill)s.")
+                               % {"skill": repr(skill_id)})
         body = skill_body(form)
         await change_organisation(request, user, f"skill {skill_id}",
                                   lambda d: districts.put_skill(d, skill_id, body))
     except InvalidInput as exc:
         return await _skills(request, form, _problems(exc), status=422)
-    raise web.HTTPFound("/admin/skills?notice=" + quote(f"Kompetensen {skill_id} är sparad."))
+    raise web.HTTPFound("/admin/skills?notice=" + quote(_("The skill %(skill)s is saved.") % {"skill": skill_id}))
 
 
 @routes.get("/admin/skills/{skill}")
@@ -256,7 +260,7 @@ async def _skill(request: web.Request, form: Mapping[str, str] | None, problems:
     doc = await _organisation(request)
     skill = next((s for s in doc["skills"] if s["id"] == request.match_info["skill"]), None)
     if skill is None:
-        raise NotFound(f"no skill {request.match_info['skill']!r}")
+        raise NotFound(_("there is no skill %(skill)s") % {"skill": request.match_info["skill"]})
     if form is None:
         form = {"name": skill["name"], "confidential": "1" if skill["confidential"] else "",
                 "retired": "1" if skill["retired"] else ""}
@@ -272,12 +276,12 @@ async def skill_save(request: web.Request) -> web.Response:
     form = {k: str(v) for k, v in (await request.post()).items()}
     doc = await _organisation(request)
     if not any(s["id"] == skill_id for s in doc["skills"]):
-        raise NotFound(f"no skill {skill_id!r}")
+        raise NotFound(_("there is no skill %(skill)s") % {"skill": skill_id})
     try:
         body = skill_body(form)
         await change_organisation(request, user, f"skill {skill_id}",
                                   lambda d: districts.put_skill(d, skill_id, body))
     except InvalidInput as exc:
         return await _skill(request, form, _problems(exc), status=422)
-    raise web.HTTPFound("/admin/skills?notice=" + quote(f"Kompetensen {skill_id} är sparad."))
+    raise web.HTTPFound("/admin/skills?notice=" + quote(_("The skill %(skill)s is saved.") % {"skill": skill_id}))
 

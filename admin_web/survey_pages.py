@@ -21,6 +21,7 @@ from cases.access import supervises
 from kc import queries, surveys
 from kc.audit import audit
 from kc.errors import InvalidInput, NotFound
+from kc.i18n import gettext as _
 from reporting import survey_report
 
 from .auth import require_page_role, require_role
@@ -41,7 +42,7 @@ async def _queue(request: web.Request, user: dict[str, Any]) -> tuple[str, str]:
     store = request.app[STORE]
     if skill not in {s.id for s in await store.run(queries.list_skills)} or \
             district not in {d.id for d in await store.run(queries.list_districts)}:
-        raise NotFound(f"no queue {skill}@{district}")
+        raise NotFound(_("there is no queue %(queue)s") % {"queue": f"{skill}@{district}"})
     return skill, district
 
 
@@ -97,7 +98,8 @@ def _questions_from_form(form: Any) -> tuple[dict[str, str], ...]:
                 continue
             lang, sep, text = line.partition(":")
             if not sep:
-                raise InvalidInput(f"question {n}, line {i}: write 'language: text', e.g. 'sv: ...'")
+                raise InvalidInput(_("question %(n)s, line %(line)s: write 'language: text', e.g. 'sv: …'")
+                                   % {"n": n, "line": i})
             texts[lang.strip()] = text.strip()
         if texts:
             questions.append(texts)
@@ -113,7 +115,8 @@ async def _page_rows(request: web.Request) -> list[dict[str, Any]]:
         for s in await store.run(queries.list_skills):
             config = saved.get((s.id, d.id)) or surveys.SurveyConfig(s.id, d.id)
             rows.append({"config": config, "skill": s, "district": d, "languages": languages,
-                         "missing": config.missing_languages(languages),
+                         "missing": [_("question %(n)s: %(language)s") % {"n": n, "language": lang}
+                                     for n, lang in config.missing(languages)],
                          "texts": ["\n".join(f"{k}: {v}" for k, v in q.items()) for q in config.questions]
                          + [""] * (surveys.MAX_QUESTIONS - len(config.questions))})
     return rows
@@ -137,13 +140,14 @@ async def survey_save(request: web.Request) -> web.Response:
         try:
             nth = int(str(form.get("every_nth", "0")).strip() or 0)
         except ValueError:
-            raise InvalidInput("every n-th caller must be a whole number") from None
+            raise InvalidInput(_("every n-th caller must be a whole number")) from None
         config = surveys.SurveyConfig(skill, district, form.get("enabled") == "on", nth,
                                       _questions_from_form(form))
         await _save(request, user, config)
     except InvalidInput as exc:
         rows = await _page_rows(request)
         return aiohttp_jinja2.render_template("surveys.html", request, {
-            "rows": rows, "user": user, "saved": "", "error": f"{skill}@{district}: {exc}",
+            "rows": rows, "user": user, "saved": "", "error": str(exc),
+            "error_queue": f"{skill}@{district}",
             "may_edit": lambda d: user["role"] == "admin" or supervises(user, d)}, status=422)
     raise web.HTTPFound(f"/admin/surveys?saved={skill}@{district}")

@@ -299,6 +299,14 @@ def desk_words(reasons: Mapping[str, str] | None = None) -> dict[str, Any]:
         "left": _("left %(when)s"), "language": _("language %(language)s"),
         "done_register": _("Done – register the case"), "after_closing": _("after closing"),
         "marked_done": _("Marked as done. Register the case in the form."), "none": _("None."),
+        # the switchboard (`static/switchboard.js`)
+        "no_call_to_transfer": _("No call to transfer."), "transferring": _("Transferring…"),
+        "calling_person": _("Calling %(name)s…"),
+        "consulting": _("Asking %(name)s first. Hang up to hand the call over."),
+        "transferred_to": _("Transferred to %(name)s."), "not_available": _("not available"),
+        "transfer": _("Transfer"), "transfer_attended": _("Transfer after asking"),
+        "no_match": _("No match."), "ringing_your_phone": _("Ringing your phone…"),
+        "answer_your_phone": _("Answer your phone: %(number)s is called next."),
     }
     kinds = {"voice_message": _("voice message"), "callback": _("call-back")}
     return {**texts, "lang": current(), "reasons": dict(reasons or {}),

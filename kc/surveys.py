@@ -49,10 +49,14 @@ class SurveyConfig:
         if self.enabled and not self.questions:
             raise InvalidInput("a survey that is on needs at least one question")
 
+    def missing(self, languages: tuple[str, ...] | list[str]) -> list[tuple[int, str]]:
+        """(N, lang) for each question N without a text in a language the menu offers."""
+        return [(n, lang) for n, texts in enumerate(self.questions, 1)
+                for lang in languages if not (texts.get(lang) or "").strip()]
+
     def missing_languages(self, languages: tuple[str, ...] | list[str]) -> list[str]:
         """`question N: lang` for each question without a text in a language the menu offers."""
-        return [f"question {n}: {lang}" for n, texts in enumerate(self.questions, 1)
-                for lang in languages if not (texts.get(lang) or "").strip()]
+        return [f"question {n}: {lang}" for n, lang in self.missing(languages)]
 
     def to_dict(self) -> dict[str, Any]:
         return {"skill": self.skill, "district": self.district, "enabled": self.enabled,

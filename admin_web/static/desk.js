@@ -104,6 +104,7 @@
     $("pop").hidden = false;
     $("pop").dataset.at = String(Date.now());
     $("pop").dataset.contact = String(msg.contact_id);
+    $("pop").dataset.channel = msg.channel || "";          // the code (the switchboard reads it)
     $("pop-channel").textContent = "(" + word(msg.channel) + ")";
     $("pop-confidential").hidden = !msg.confidential;
     $("pop-caller").textContent = (msg.caller || W.unknown_number) + (msg.caller_name ? " – " + msg.caller_name : "");
