@@ -28,12 +28,16 @@ PAGES = {
     "/admin/users": "/admin/users", "/admin/audit": "/admin/audit",
     "/admin/casework": "/admin/casework", "/admin/kb": "/admin/kb", "/admin/export": "/admin/export",
     "/desk": "/desk", "/cases": "/cases",
+    "/admin/districts": "/admin/districts", "/admin/districts/new": "/admin/districts/new",
+    "/admin/districts/{district}": "/admin/districts/bromma",
+    "/admin/skills": "/admin/skills", "/admin/skills/{skill}": "/admin/skills/school",
+    "/admin/surveys": "/admin/surveys",
 }
 # Pages the scripts fill in after loading: what shows they are done.
 READY = {"/wallboard": "#wb-queues tbody tr", "/desk": "#after-hours[data-loaded]"}
 CODES = re.compile(r"\b(on_call|logged_out|wrap_up|always_open|outside_hours|short_hours|"
                    r"resolved_first_contact|referred_eservice|visit_booked|after_hours|"
-                   r"[a-z-]+@[a-z-]+)\b")
+                   r"[a-z-]+@[a-z-]+(?![.\w]))\b")     # skill@district, not an e-mail address
 ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d")
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
 
