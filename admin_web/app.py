@@ -11,8 +11,8 @@ from kc import i18n
 
 from . import (access_pages, acd_api, agent_pages, api, case_pages, desk, desk_after_hours,
                desk_calls, directory_api, district_api, district_pages, language, menu_api,
-               menu_pages, metrics_route, nav, openapi, pages, proxy, queue_pages, report_pages,
-               schedule_api, survey_pages, wait_alerts, wallboard, words)
+               menu_pages, metrics_route, nav, openapi, pages, phrase_pages, proxy, queue_pages,
+               report_pages, schedule_api, survey_pages, wait_alerts, wallboard, words)
 from .auth import Streams, authenticate, template_context
 from .errors import translate_errors
 from .keys import DEVICE_KEY, SETTINGS, STREAMS, THROTTLE
@@ -65,6 +65,7 @@ def setup(app: web.Application) -> None:
     app.add_routes(schedule_api.routes)
     app.add_routes(menu_api.routes)
     app.add_routes(menu_pages.routes)
+    app.add_routes(phrase_pages.routes)      # recordings of the system's own phrases
     app.add_routes(desk.routes)               # the agent desktop
     app.add_routes(desk_after_hours.routes)   # after-hours requests on the desktop
     app.add_routes(desk_calls.routes)         # click to call
