@@ -104,13 +104,13 @@ PATHS: dict[str, dict[str, Any]] = {
         "The system's phrases in every language: text and status (spoken, recorded, said in "
         "Swedish, missing)", "admin")},
     "/api/phrases/{key}/{language}/recording": {"put": {**_op(
-        "Record a phrase said whole in a language (the body is the WAV or MP3 file)", "admin",
+        "Record a phrase said whole in a language (the body is the WAV or MP3 file itself, "
+        "whatever its Content-Type)", "admin",
         [_path("key", {"type": "string", "examples": ["callback_confirmed"]}),
          _path("language", {"type": "string", "examples": ["so"]}),
          _param("filename", {"type": "string", "maxLength": 200})]),
         "requestBody": {"required": True, "content": {
-            "audio/wav": {"schema": {"type": "string", "contentMediaType": "audio/wav"}},
-            "audio/mpeg": {"schema": {"type": "string", "contentMediaType": "audio/mpeg"}}}}}},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}},
     "/api/surveys/{skill}/{district}": {"put": _op(
         "Switch a queue's survey on or off, its questions per language", "admin, supervisors of the district",
         [_path("skill", SKILL), _path("district", DISTRICT)],
