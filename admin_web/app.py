@@ -11,8 +11,8 @@ from kc import i18n
 
 from . import (access_pages, acd_api, agent_pages, api, case_pages, desk, desk_after_hours,
                desk_calls, directory_api, district_api, district_pages, language, menu_api,
-               menu_pages, metrics_route, nav, openapi, pages, proxy, queue_pages, report_pages,
-               schedule_api, survey_pages, wallboard, words)
+               menu_pages, metrics_route, nav, openapi, pages, phrase_pages, proxy, queue_pages,
+               report_pages, schedule_api, survey_pages, wait_alerts, wallboard, words)
 from .auth import Streams, authenticate, template_context
 from .errors import translate_errors
 from .keys import DEVICE_KEY, SETTINGS, STREAMS, THROTTLE
@@ -54,6 +54,8 @@ def setup(app: web.Application) -> None:
                                   pgettext=i18n.pgettext)
     words.install(env)
     env.globals["nav_links"] = nav.links_for
+    env.globals["wait_alerts_shown"] = wait_alerts.shown      # the header's waiting-too-long
+    env.globals["wait_alert_words"] = wait_alerts.words
     app.add_routes(api.routes)
     app.add_routes(openapi.routes)            # GET /api/openapi.json
     app.add_routes(acd_api.routes)
@@ -63,6 +65,7 @@ def setup(app: web.Application) -> None:
     app.add_routes(schedule_api.routes)
     app.add_routes(menu_api.routes)
     app.add_routes(menu_pages.routes)
+    app.add_routes(phrase_pages.routes)      # recordings of the system's own phrases
     app.add_routes(desk.routes)               # the agent desktop
     app.add_routes(desk_after_hours.routes)   # after-hours requests on the desktop
     app.add_routes(desk_calls.routes)         # click to call

@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from agi import menu_store, menus
+from agi import menu_store, menus, phrase_recordings
 from agi.menu import (DIGITS, Collect, DialByName, Hangup, Menu, MenuError, MenuSession, Queue, Transfer,
                       with_district)
 from agi.prompts import PromptError
@@ -76,7 +76,8 @@ async def render(request: web.Request, district: str, *, message: str | None = N
     org = await store.read(queries.names)
     skills = await store.run(menu_store.known_skills)
     if problems is None:   # checked against every district that plays this menu
-        _ok, problems, _users = await menus.problems_for(store, district, body)
+        _ok, problems, _users = await menus.problems_for(
+            store, district, body, recorded=phrase_recordings.recorded(request.app[SETTINGS].sounds_dir))
     live = w["live"]
     shared = await sharing(store, district)
     versions = await store.run(menu_store.list_versions, district)

@@ -11,6 +11,7 @@ NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("/admin/users", N_("Users"), ("admin",)),
     ("/admin/audit", N_("Audit log"), ("admin",)),
     ("/admin/menus", N_("Menus"), ("admin",)),
+    ("/admin/phrases", N_("Phrases"), ("admin",)),
     ("/admin/schedule", N_("Opening hours"), ("admin",)),
     ("/desk", N_("Desktop"), ("agent",)),
     ("/cases", N_("Cases"), ("admin", "supervisor", "manager", "agent")),

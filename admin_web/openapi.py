@@ -100,6 +100,17 @@ PATHS: dict[str, dict[str, Any]] = {
                   ("after_seconds", "raise_by"))},
               "alert_seconds": {"type": "number", "minimum": 0, "maximum": 86400}}))},
     "/api/surveys": {"get": _op("Every queue's survey after the call", READERS)},
+    "/api/phrases": {"get": _op(
+        "The system's phrases in every language: text and status (spoken, recorded, said in "
+        "Swedish, missing)", "admin")},
+    "/api/phrases/{key}/{language}/recording": {"put": {**_op(
+        "Record a phrase said whole in a language (the body is the WAV or MP3 file itself, "
+        "whatever its Content-Type)", "admin",
+        [_path("key", {"type": "string", "examples": ["callback_confirmed"]}),
+         _path("language", {"type": "string", "examples": ["so"]}),
+         _param("filename", {"type": "string", "maxLength": 200})]),
+        "requestBody": {"required": True, "content": {
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}},
     "/api/surveys/{skill}/{district}": {"put": _op(
         "Switch a queue's survey on or off, its questions per language", "admin, supervisors of the district",
         [_path("skill", SKILL), _path("district", DISTRICT)],

@@ -51,6 +51,10 @@ AREAS: tuple[Area, ...] = (
          frozenset({"admin"}),
          ("/admin/menus", "/admin/menus/{district}", "/admin/schedule",
           "/admin/schedule/{district}")),
+    Area("`/admin/phrases` the system's own phrases in every language: spoken, recorded or "
+         "missing, with an upload for a language without a voice (`/api/phrases`, "
+         "`PUT /api/phrases/<key>/<language>/recording`)", "admin", frozenset({"admin"}),
+         ("/admin/phrases", "/api/phrases")),
     Area("a menu's prompt or recording as audio (`/admin/menus/sound/<hash>.wav`)",
          "admin, supervisor", frozenset({"admin", "supervisor"}), ("/admin/menus/sound/{name}.wav",)),
     Area("`/admin/districts` add, edit and retire districts (numbers, addresses, region, "

@@ -7,7 +7,8 @@ per agent via `reporting.uncategorised`) and wakes every open
 stream. Streams also send the snapshot every 15 s as a keep-alive.
 
 - `GET /wallboard` the page (large type for a wall screen; `?district=` narrows it);
-- `GET /wallboard/events` the SSE stream (`data: <snapshot JSON>`);
+- `GET /wallboard/events` the SSE stream (`data: <snapshot JSON>`); `?only=alerts` sends only
+  the queues the user watches for callers waiting too long (`wait_alerts`, every page's header);
 - `GET /api/wallboard` the snapshot as JSON.
 Everyone logged in may watch (no caller details are shown).
 """
@@ -32,6 +33,7 @@ from kc.clock import iso, parse_iso
 from kc.domain import AgentState
 from kc.store import StoreError
 
+from . import wait_alerts
 from .auth import require_page_role, require_role
 from .keys import AMI, CLOCK, DISTRIBUTOR, STORE, STREAMS
 
@@ -190,9 +192,10 @@ async def wallboard_json(request: web.Request) -> web.Response:
 
 @routes.get("/wallboard/events")
 async def wallboard_events(request: web.Request) -> web.StreamResponse:
-    require_page_role(request, *VIEWERS)
+    user = require_page_role(request, *VIEWERS)
     h = hub(request.app)
     snap = await h.current()
+    shape = _alerts_shape(request, user) if request.query.get("only") == "alerts" else dict
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
                                        "X-Accel-Buffering": "no"})
     await resp.prepare(request)
@@ -204,7 +207,7 @@ async def wallboard_events(request: web.Request) -> web.StreamResponse:
             if h.version != sent:
                 sent = h.version
                 snap = h.snapshot or snap
-            payload = json.dumps({**snap, "sent": time.time()}, ensure_ascii=False)
+            payload = json.dumps({**shape(snap), "sent": time.time()}, ensure_ascii=False)
             await resp.write(f"event: snapshot\ndata: {payload}\n\n".encode())
             waits = [asyncio.ensure_future(h.changed.wait()), asyncio.ensure_future(ended.wait())]
             await asyncio.wait(waits, timeout=KEEPALIVE, return_when=asyncio.FIRST_COMPLETED)
@@ -215,6 +218,15 @@ async def wallboard_events(request: web.Request) -> web.StreamResponse:
     finally:
         unregister()
     return resp
+
+
+def _alerts_shape(request: web.Request, user: dict[str, Any]):
+    """The header's view of a snapshot: the queues this user watches (an agent's as of now)."""
+    def shape(snap: dict[str, Any]) -> dict[str, Any]:
+        rt = request.app[DISTRIBUTOR].agents.get(user.get("agent") or "")
+        works = (rt.agent.district, frozenset(rt.agent.skills)) if rt is not None else None
+        return wait_alerts.payload(snap, user, works)
+    return shape
 
 
 @routes.get("/wallboard")
@@ -229,5 +241,5 @@ async def wallboard_page(request: web.Request) -> dict[str, Any]:
         "reconnecting": gettext("reconnecting…"), "under": gettext("under target"),
         "uncategorised": gettext("uncategorised today"),
         "nodes_down": gettext("node down: %(nodes)s"),
-        "too_long": gettext("Waiting too long: %(queue)s %(wait)s (limit %(limit)s s)"),
+        **wait_alerts.words(),
         "goal": reports.SERVICE_LEVEL_GOAL * 100, "lang": current()}}

@@ -20,6 +20,7 @@ from kc.errors import CallerGone, KcError
 
 from . import phrasebook, phrases
 from .fastagi import AgiChannel, Handler
+from .phrase_recordings import phrase
 from .phrases import PhraseParts
 from .prompts import PromptCache, PromptError
 
@@ -64,8 +65,8 @@ class AcdRoutes:
             return
 
     def _spoken(self, language: str) -> str:
-        """The caller's language when it has a voice here, else Swedish (a menu language
-        without one is refused at publish: `agi.phrasebook.missing`)."""
+        """The caller's language when it has a voice here, else Swedish (the announcement is
+        composed with numbers: a language without a voice cannot have it recorded whole)."""
         return language if language in self.prompts.voices else phrasebook.DEFAULT_LANGUAGE
 
     async def _finished(self, contact_id: int) -> bool:
@@ -86,9 +87,9 @@ class AcdRoutes:
             return   # the caller keeps waiting with music
         await chan.set_variable("KC_CALLBACK", "yes")
         entry = self.distributor.waiting.get(contact_id)
-        text, lang = phrasebook.say("callback_confirmed", self._spoken(entry.call.language if entry else ""))
+        language = entry.call.language if entry else phrasebook.DEFAULT_LANGUAGE
         try:
-            await chan.stream(str(await self.prompts.ensure(text, lang)))
+            await chan.stream(str(await phrase(self.prompts, "callback_confirmed", language)))
         except (CallerGone, PromptError):
             pass
 

@@ -36,7 +36,8 @@ from kc.errors import CallerGone, KcError
 from kc.store import Store
 from kc.telemetry import Telemetry
 
-from .after_hours_decision import LANGUAGES, Decision, Offer, Open, Routed, decide, text
+from .after_hours_decision import (LANGUAGES, Decision, Offer, Open, Routed, decide, next_language,
+                                   text)
 from .call_catalogue import Catalogue, LiveCatalogue
 from .fastagi import AgiChannel
 from .prompts import PromptCache
@@ -86,7 +87,8 @@ class AfterHours:
         if isinstance(decision, Open):
             return decision.district
         try:
-            return await self._carry_out(chan, contact_id, decision)
+            return await self._carry_out(chan, contact_id, decision,
+                                         offered=self._offered(catalogue, district))
         except CallerGone:
             await self._abandoned(contact_id)
             raise
@@ -113,7 +115,8 @@ class AfterHours:
                              {"district": district, "skill": skill})
         try:
             target = await self._carry_out(chan, contact_id, decision, skill,
-                                           language=contact["language"])
+                                           language=contact["language"],
+                                           offered=self._offered(catalogue, district))
         except CallerGone:
             await self._abandoned(contact_id)
             raise
@@ -121,8 +124,16 @@ class AfterHours:
             await chan.set_variable("KC_NEXT", "wait")
 
     # ------------------------------------------------------------------ the closed call
+    def _offered(self, catalogue: Catalogue, district: str) -> list[str]:
+        """The languages a caller may switch to with 9: the district's menu languages the
+        after-hours texts are said in (a voice here), Swedish first when there is no menu."""
+        menu = catalogue.menu_for(district)
+        languages = menu.menu.languages if menu is not None else ["sv", "en"]
+        return [lang for lang in languages if lang in LANGUAGES and lang in self.prompts.voices]
+
     async def _carry_out(self, chan: AgiChannel, contact_id: int, decision: Decision,
-                         skill: str | None = None, language: str | None = None) -> str | None:
+                         skill: str | None = None, language: str | None = None,
+                         offered: list[str] | None = None) -> str | None:
         """Play and record a closed district's decision; returns the partner that took the
         call, or None when it ends here (`KC_NEXT=hangup`)."""
         if language not in LANGUAGES:
@@ -132,7 +143,8 @@ class AfterHours:
             await self._routed(chan, contact_id, decision, skill, language)
             return decision.target
         assert isinstance(decision, Offer)
-        await self._inform_and_offer(chan, contact_id, decision, _caller(chan), language)
+        await self._inform_and_offer(chan, contact_id, decision, _caller(chan), language,
+                                     offered if offered is not None else ["sv", "en"])
         await chan.set_variable("KC_NEXT", "hangup")
         return None
 
@@ -151,25 +163,28 @@ class AfterHours:
         await self._say(chan, routed.sentence(language), language)
 
     async def _inform_and_offer(self, chan: AgiChannel, contact_id: int, offer: Offer,
-                                caller: str, language: str) -> None:
+                                caller: str, language: str, offered: list[str]) -> None:
         choices = offer.choices(language) is not None
         info_spoken, digit, rounds, switches = False, None, 0, 0
         while True:
-            sentences = [] if info_spoken else offer.info(language)
+            sentences = [] if info_spoken else [(s, language) for s in offer.info(language)]
             info_spoken = True
+            other = next_language(offered, language)
             if choices:
-                sentences.append(offer.choices(language))
+                sentences.append((offer.choices(language), language))
+                if other is not None:          # 9: the next of the menu's languages, said in it
+                    sentences.append((text("this_language", other), other))
             digit = None
-            for sentence in sentences:
-                digit = await self._say(chan, sentence, language, interruptible=choices)
+            for sentence, lang in sentences:
+                digit = await self._say(chan, sentence, lang, interruptible=choices)
                 if digit:
                     break
             if not choices:
                 break
             if digit is None:
                 digit = await chan.wait_for_digit(self.choice_timeout)
-            if digit == LANGUAGE_KEY and switches < 4:
-                language, info_spoken, switches = ("en" if language == "sv" else "sv"), False, switches + 1
+            if digit == LANGUAGE_KEY and other is not None and switches < 2 * len(offered):
+                language, info_spoken, switches = other, False, switches + 1
                 continue
             if (digit == VOICE and offer.voice) or (digit == CALLBACK and offer.callback):
                 break

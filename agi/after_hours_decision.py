@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Container, Mapping, Union
+from typing import Any, Container, Mapping, Sequence, Union
 
 from schedules.hours import OpeningHours
 from schedules.schedule import TZ, Status
@@ -149,11 +149,25 @@ class Offer:
         return out
 
     def choices(self, language: str) -> str | None:
-        """The keys to press (and for the other language), or None when nothing is offered."""
+        """The keys to press, or None when nothing is offered (the next language is offered
+        apart, in that language: `next_language`, `text("this_language", ...)`)."""
         keys = [k for k, on in (("choices_voice", self.voice), ("choices_callback", self.callback)) if on]
         if not keys:
             return None
-        return " ".join([text(k, language) for k in keys] + [text("other_language", language)])
+        return " ".join(text(k, language) for k in keys)
+
+
+def next_language(offered: Sequence[str], language: str) -> str | None:
+    """The language the caller's 9 switches to: the next of `offered` (the menu's languages
+    the after-hours texts can be said in) after `language`, round; None when there is no other."""
+    others = [lang for lang in dict.fromkeys(offered) if lang != language]
+    if not others:
+        return None
+    order = list(dict.fromkeys(offered))
+    if language not in order:
+        return others[0]
+    at = order.index(language)
+    return next(lang for lang in order[at + 1:] + order[:at] if lang != language)
 
 
 Decision = Union[Open, Routed, Offer]

@@ -22,7 +22,7 @@ from agi.menu import (EServiceAction, InfoAction, Menu, MenuError, menu_with_dis
 from agi.prompts import VOICES, PromptCache, PromptError
 from agi.recordings import AUDIO_REF
 
-from agi import menu_store, phrasebook
+from agi import menu_store, phrase_recordings, phrasebook
 from kc import surveys
 from kc.audit import audit
 from kc.clock import Clock, iso, parse_iso
@@ -78,19 +78,34 @@ def _audio_refs(menu: Menu) -> Iterable[tuple[str, str]]:
                     yield f"{node_id}: option {option.digit!r} recording for {lang!r}", ref
 
 
-def check(body: Any, skills: set[str] | None) -> tuple[Menu | None, list[str]]:
-    """(menu, problems): problems empty means it may be published."""
+def _unrecorded(menu: Menu, lang: str) -> Iterable[str]:
+    """The menu's prompts in `lang` with no recording (said only if a voice says them)."""
+    for node_id, node in menu.nodes.items():
+        if not node.audio.get(lang):
+            yield node_id
+        actions = [(f"{node_id}/{o.digit}", o.action) for o in node.options]
+        for where, action in [*actions, (f"{node_id}/fail", node.on_fail)]:
+            if isinstance(action, (InfoAction, EServiceAction)) and not action.audio.get(lang):
+                yield where
+
+
+def check(body: Any, skills: set[str] | None,
+          recorded: frozenset[tuple[str, str]] = frozenset()) -> tuple[Menu | None, list[str]]:
+    """(menu, problems): problems empty means it may be published. `recorded`: the system's
+    phrases recorded per language (`agi.phrase_recordings.recorded`)."""
     try:
         menu = Menu.from_dict(body)
     except MenuError as exc:
         return None, [str(exc)]
     problems = [str(p) for p in validate(menu, skills)]
     for lang in menu.languages:
-        if lang not in VOICES:
+        unrecorded = [] if lang in VOICES else list(dict.fromkeys(_unrecorded(menu, lang)))
+        if unrecorded:
             problems.append(f"menu: no speech synthesiser voice for language {lang!r} "
-                            f"(available: {', '.join(sorted(VOICES))})")
+                            f"(available: {', '.join(sorted(VOICES))}) and no recording in it "
+                            f"for {', '.join(unrecorded)}")
     # what the system says besides the menu (waiting, call-back, after hours, survey)
-    problems += [f"menu: {p}" for p in phrasebook.missing(menu.languages, VOICES)]
+    problems += [f"menu: {p}" for p in phrasebook.missing(menu.languages, VOICES, recorded)]
     for where, ref in _audio_refs(menu):
         if ref and not AUDIO_REF.match(ref):
             problems.append(f"{where} must be an uploaded recording (uploads/<id>), not {ref!r}")
@@ -146,12 +161,14 @@ def _users_data(db, owner: str, extra: str | None) -> tuple[list[str], dict[str,
             {d: menu_store.district_skills(db, d) for d in users})
 
 
-async def problems_for(store: Store, district: str, body: Any,
-                       also: str | None = None) -> tuple[Menu | None, list[str], list[str]]:
+async def problems_for(store: Store, district: str, body: Any, also: str | None = None,
+                       recorded: frozenset[tuple[str, str]] = frozenset(),
+                       ) -> tuple[Menu | None, list[str], list[str]]:
     """(menu, problems, users): everything that keeps `body` from going live as `district`'s
-    menu, checked against every district that plays it (plus `also`, about to share it)."""
+    menu, checked against every district that plays it (plus `also`, about to share it);
+    `recorded` the system's phrases recorded (`agi.phrase_recordings.recorded`)."""
     skills = await store.run(menu_store.known_skills)
-    menu, problems = check(body, skills)
+    menu, problems = check(body, skills, recorded)
     users, names, skills_of = await store.run(_users_data, district, also)
     if menu is not None:
         problems += sharing_problems(menu, users, names, skills_of)
@@ -170,7 +187,8 @@ async def _synthesise(store: Store, prompts: PromptCache, menu: Menu, users: lis
 
 
 async def _checked(store: Store, prompts: PromptCache, body: Any, district: str) -> dict[str, Any]:
-    menu, problems, users = await problems_for(store, district, body)
+    have = phrase_recordings.recorded(prompts.audio_root) if prompts.audio_root else frozenset()
+    menu, problems, users = await problems_for(store, district, body, recorded=have)
     if problems or menu is None:
         raise MenuInvalid(problems)
     await _synthesise(store, prompts, menu, users)   # now, so the next call has every prompt

@@ -4,9 +4,11 @@ parts (`agi.phrases` composes them with numbers), the call-back confirmation, th
 texts and how they say when we open, and the survey's introduction and thanks.
 
 `say(key, language)` -> (text, language used): the caller's language when the phrase exists in
-it, else Swedish. `missing(languages, voices)` lists, per language a menu offers, the phrases
-without a text and, for a language without a speech voice, every phrase (none can be spoken:
-it would need a recording), for the check at menu publish.
+it, else Swedish. `missing(languages, voices, recorded)` lists, per language a menu offers, the
+phrases without a text and, for a language without a speech voice, the phrases said whole
+(`RECORDED_ALONE`) that have no recording yet (`agi.phrase_recordings`), for the check at menu
+publish. The phrases composed with numbers, names and times (the wait announcement, the
+after-hours texts) cannot be recorded whole: a language without a voice hears them in Swedish.
 
 Texts other than Swedish and English were written for the city's common languages (Finnish,
 Arabic, Somali, Persian, Spanish, Tigrinya, Polish) and should be read by a native speaker
@@ -102,7 +104,8 @@ PHRASES: dict[str, dict[str, str]] = {
     },
 }
 
-# ---- after hours (agi.after_hours_decision): said in the caller's language
+# ---- after hours (agi.after_hours_decision): said in the caller's language; `this_language`
+# offers the language it is written in (said in it, after the choices in the caller's language)
 _AFTER_HOURS: dict[str, dict[str, str]] = {
     "sv": {
         "closed": "{name} har stängt just nu.",
@@ -111,7 +114,7 @@ _AFTER_HOURS: dict[str, dict[str, str]] = {
         "routed": "{name} har stängt just nu. Vi kopplar dig till {target}.",
         "choices_voice": "Tryck 1 för att lämna ett röstmeddelande.",
         "choices_callback": "Tryck 2 så ringer vi upp dig när vi öppnar.",
-        "other_language": "For English, press 9.",
+        "this_language": "På svenska, tryck 9.",
         "record": "Tala in ditt meddelande efter tonen. Avsluta med fyrkant.",
         "recorded": "Tack. Ditt meddelande är registrerat och vi hör av oss när vi öppnar.",
         "callback": "Tack. Vi ringer upp dig på det nummer du ringer från när vi öppnar.",
@@ -125,7 +128,7 @@ _AFTER_HOURS: dict[str, dict[str, str]] = {
         "routed": "{name} is closed right now. We are connecting you to {target}.",
         "choices_voice": "Press 1 to leave a voice message.",
         "choices_callback": "Press 2 and we will call you back when we open.",
-        "other_language": "För svenska, tryck 9.",
+        "this_language": "For English, press 9.",
         "record": "Please speak your message after the tone. Press the hash key when you are done.",
         "recorded": "Thank you. Your message is registered and we will get back to you when we open.",
         "callback": "Thank you. We will call you back on the number you are calling from when we open.",
@@ -138,7 +141,7 @@ _AFTER_HOURS: dict[str, dict[str, str]] = {
         "routed": "{name} on nyt suljettu. Yhdistämme sinut: {target}.",
         "choices_voice": "Paina 1 jättääksesi ääniviestin.",
         "choices_callback": "Paina 2, niin soitamme sinulle takaisin kun avaamme.",
-        "other_language": "Ruotsiksi, paina 9.",
+        "this_language": "Suomeksi, paina 9.",
         "record": "Puhu viestisi äänimerkin jälkeen. Lopeta painamalla risuaitaa.",
         "recorded": "Kiitos. Viestisi on kirjattu ja otamme yhteyttä kun avaamme.",
         "callback": "Kiitos. Soitamme sinulle numeroon, josta soitat, kun avaamme.",
@@ -150,7 +153,7 @@ _AFTER_HOURS: dict[str, dict[str, str]] = {
         "routed": "{name} مغلق الآن. سنحولك إلى {target}.",
         "choices_voice": "اضغط 1 لترك رسالة صوتية.",
         "choices_callback": "اضغط 2 وسنتصل بك عندما نفتح.",
-        "other_language": "للغة السويدية اضغط 9.",
+        "this_language": "للعربية اضغط 9.",
         "record": "سجل رسالتك بعد النغمة. اضغط على المربع عند الانتهاء.",
         "recorded": "شكرا. تم تسجيل رسالتك وسنتواصل معك عندما نفتح.",
         "callback": "شكرا. سنتصل بك على الرقم الذي تتصل منه عندما نفتح.",
@@ -162,7 +165,7 @@ _AFTER_HOURS: dict[str, dict[str, str]] = {
         "routed": "{name} hadda waa xiran yahay. Waxaan kugu xireynaa {target}.",
         "choices_voice": "Riix 1 si aad farriin cod ah uga tagto.",
         "choices_callback": "Riix 2 waana ku soo wacaynaa marka aan furno.",
-        "other_language": "Iswiidhish, riix 9.",
+        "this_language": "Af-Soomaali, riix 9.",
         "record": "Duub farriintaada codka kadib. Ku dhammee calaamadda jaantuska.",
         "recorded": "Mahadsanid. Farriintaada waa la diiwaangeliyay, waana kula soo xiriiri doonnaa marka aan furno.",
         "callback": "Mahadsanid. Waxaan kugu soo wacaynaa lambarka aad ka soo wacayso marka aan furno.",
@@ -174,7 +177,7 @@ _AFTER_HOURS: dict[str, dict[str, str]] = {
         "routed": "{name} اکنون بسته است. شما را به {target} وصل می‌کنیم.",
         "choices_voice": "برای گذاشتن پیام صوتی 1 را فشار دهید.",
         "choices_callback": "2 را فشار دهید تا وقتی باز کردیم با شما تماس بگیریم.",
-        "other_language": "برای زبان سوئدی 9 را فشار دهید.",
+        "this_language": "برای فارسی 9 را فشار دهید.",
         "record": "پیام خود را بعد از بوق بگویید. در پایان مربع را فشار دهید.",
         "recorded": "متشکریم. پیام شما ثبت شد و وقتی باز کردیم با شما تماس می‌گیریم.",
         "callback": "متشکریم. وقتی باز کردیم با شماره‌ای که از آن تماس می‌گیرید تماس می‌گیریم.",
@@ -186,7 +189,7 @@ _AFTER_HOURS: dict[str, dict[str, str]] = {
         "routed": "{name} está cerrado en este momento. Le pasamos con {target}.",
         "choices_voice": "Pulse 1 para dejar un mensaje de voz.",
         "choices_callback": "Pulse 2 y le llamaremos cuando abramos.",
-        "other_language": "Para sueco, pulse 9.",
+        "this_language": "Para español, pulse 9.",
         "record": "Deje su mensaje después del tono. Pulse la almohadilla al terminar.",
         "recorded": "Gracias. Su mensaje ha quedado registrado y nos pondremos en contacto cuando abramos.",
         "callback": "Gracias. Le llamaremos al número desde el que llama cuando abramos.",
@@ -198,7 +201,7 @@ _AFTER_HOURS: dict[str, dict[str, str]] = {
         "routed": "{name} ሕጂ ዕጹው እዩ። ናብ {target} ነራኽበካ ኣለና።",
         "choices_voice": "ናይ ድምጺ መልእኽቲ ንምግዳፍ 1 ጠውቕ።",
         "choices_callback": "2 ጠውቕ፣ ምስ ከፈትና ክንድውለልካ ኢና።",
-        "other_language": "ንሽወደን ቋንቋ 9 ጠውቕ።",
+        "this_language": "ንትግርኛ 9 ጠውቕ።",
         "record": "ድሕሪ እቲ ድምጺ መልእኽትኻ ተዛረብ። ምስ ወዳእካ ትርብዒት ጠውቕ።",
         "recorded": "የቐንየልና። መልእኽትኻ ተመዝጊቡ ኣሎ፣ ምስ ከፈትና ክንረኽበካ ኢና።",
         "callback": "የቐንየልና። ምስ ከፈትና በቲ እትድውለሉ ዘለኻ ቁጽሪ ክንድውለልካ ኢና።",
@@ -210,7 +213,7 @@ _AFTER_HOURS: dict[str, dict[str, str]] = {
         "routed": "{name} jest teraz zamknięte. Łączymy z: {target}.",
         "choices_voice": "Naciśnij 1, aby zostawić wiadomość głosową.",
         "choices_callback": "Naciśnij 2, a oddzwonimy, gdy otworzymy.",
-        "other_language": "Po szwedzku, naciśnij 9.",
+        "this_language": "Po polsku, naciśnij 9.",
         "record": "Nagraj wiadomość po sygnale. Zakończ krzyżykiem.",
         "recorded": "Dziękujemy. Twoja wiadomość została zarejestrowana, odezwiemy się po otwarciu.",
         "callback": "Dziękujemy. Oddzwonimy na numer, z którego dzwonisz, gdy otworzymy.",
@@ -251,6 +254,8 @@ OPENING: dict[str, dict[str, object]] = {
 
 # Phrases only some languages need (their grammar), never reported missing elsewhere.
 OPTIONAL = frozenset({"wait_minutes_few", "wait_and", "wait_one"})
+# Phrases said whole, on their own: a recording can stand in for a voice the system lacks.
+RECORDED_ALONE = ("callback_confirmed", "survey_intro", "survey_thanks")
 
 
 def has(key: str, language: str) -> bool:
@@ -284,9 +289,10 @@ def minute_word(language: str, n: int) -> str:
     return PHRASES["wait_minutes"][language]
 
 
-def missing(languages: Iterable[str], voices: Container[str]) -> list[str]:
+def missing(languages: Iterable[str], voices: Container[str],
+            recorded: Container[tuple[str, str]] = frozenset()) -> list[str]:
     """Every phrase x language the system could not say for a menu offering `languages`: no
-    text, or no speech voice (and so no way to say it without a recording)."""
+    text, or neither a speech voice nor a recording (`recorded`: (key, language) pairs)."""
     problems = []
     for lang in languages:
         absent = [key for key, texts in PHRASES.items() if key not in OPTIONAL and lang not in texts]
@@ -294,7 +300,9 @@ def missing(languages: Iterable[str], voices: Container[str]) -> list[str]:
             problems.append(f"language {lang!r}: the system's phrases {', '.join(absent)} have no "
                             "text (add them to agi/phrasebook.py)")
         elif lang not in voices:
-            keys = [key for key in PHRASES if key not in OPTIONAL and PHRASES[key].get(lang)]
-            problems.append(f"language {lang!r}: no speech voice and no recording for the "
-                            f"system's phrases {', '.join(keys)}")
+            keys = [key for key in RECORDED_ALONE if (key, lang) not in recorded]
+            if keys:
+                problems.append(f"language {lang!r}: no speech voice and no recording for the "
+                                f"system's phrases {', '.join(keys)} (upload them at "
+                                "/admin/phrases)")
     return problems

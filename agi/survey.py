@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Awaitable, Callable
 
 from kc import surveys
@@ -21,6 +22,7 @@ from kc.store import Store
 
 from . import phrasebook
 from .fastagi import AgiChannel
+from .phrase_recordings import phrase
 from .prompts import PromptCache, PromptError
 
 log = logging.getLogger(__name__)
@@ -64,24 +66,25 @@ class SurveyRoute:
                                 language, len(config.questions))
         try:
             # a score pressed during the introduction answers the first question
-            early = await self._say(chan, phrasebook.say("survey_intro", language), SCORE_DIGITS)
+            early = await self._say(chan, phrase(self.prompts, "survey_intro", language), SCORE_DIGITS)
             for n, texts in enumerate(config.questions, 1):
-                text, lang = question_text(dict(texts), language)
-                digit, early = early or await self._say(chan, (text, lang), SCORE_DIGITS), None
+                text, lang = question_text(dict(texts), language if language in self.prompts.voices
+                                           else phrasebook.DEFAULT_LANGUAGE)
+                digit, early = early or await self._say(chan, self.prompts.ensure(text, lang),
+                                                        SCORE_DIGITS), None
                 if digit is None:
                     digit = await chan.wait_for_digit(ANSWER_SECONDS)
                 score = surveys.valid_score(digit)
                 if score is not None:
                     await self.store.record(surveys.record_answer, contact_id, n, score)
-            await self._say(chan, phrasebook.say("survey_thanks", language), "")
+            await self._say(chan, phrase(self.prompts, "survey_thanks", language), "")
         except CallerGone:
             return
 
-    async def _say(self, chan: AgiChannel, said: tuple[str, str], escape: str) -> str | None:
-        text, lang = said
+    async def _say(self, chan: AgiChannel, making: Awaitable[Path], escape: str) -> str | None:
         try:
-            path = await self.prompts.ensure(text, lang)
+            path = await making
         except PromptError as exc:
-            log.error("survey prompt %r (%s) not made: %s", text[:40], lang, exc)
+            log.error("survey prompt not made: %s", exc)
             return None
         return await chan.stream(str(path), escape)

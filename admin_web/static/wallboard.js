@@ -51,18 +51,8 @@
       grid.append(card);
     }
     // a caller waiting past the queue's limit alerts the supervisors (the wait ticks here)
-    const alerts = document.getElementById("wb-alerts");
-    alerts.replaceChildren();
-    for (const q of snap.queues) {
-      if (only && q.district !== only) continue;
-      if (!q.alert_seconds || q.longest_wait_since === null) continue;
-      if (serverNow() - q.longest_wait_since < q.alert_seconds) continue;
-      const p = text(mk("p", "wb-alert"), W.too_long
-                     .replace("%(queue)s", q.skill_name + ", " + (q.district_name || q.district))
-                     .replace("%(wait)s", wait(q.longest_wait_since)).replace("%(limit)s", q.alert_seconds));
-      p.dataset.queue = q.name;
-      alerts.append(p);
-    }
+    document.getElementById("wb-alerts").replaceChildren(...window.kcWaitAlerts.alerts(
+      snap.queues.filter((q) => !only || q.district === only), serverNow(), W));
     const body = document.querySelector("#wb-queues tbody");
     body.replaceChildren();
     for (const q of snap.queues) {

@@ -100,14 +100,14 @@ def test_the_offer_says_why_until_when_and_what_may_be_left():
     assert offer.info("en")[:3] == ["Staff day.", "Bromma is closed right now.",
                                     "We open again tomorrow at 8 a.m."]
     assert offer.choices("sv") == ("Tryck 1 för att lämna ett röstmeddelande. Tryck 2 så ringer "
-                                   "vi upp dig när vi öppnar. For English, press 9.")
+                                   "vi upp dig när vi öppnar.")
 
 
 def test_no_call_back_without_a_caller_id_and_nothing_offered_when_the_policy_says_so():
     closed = {"bromma": body(OFFICE)}
     anonymous = decide(hours(**closed), {"bromma"}, "bromma", TUESDAY_20, caller="")
     assert isinstance(anonymous, Offer) and anonymous.voice and not anonymous.callback
-    assert anonymous.choices("en") == "Press 1 to leave a voice message. För svenska, tryck 9."
+    assert anonymous.choices("en") == "Press 1 to leave a voice message."
     closed["bromma"]["after_hours"].update(voice_message=False, callback=False)
     nothing = decide(hours(**closed), {"bromma"}, "bromma", TUESDAY_20, caller="0701234567")
     assert isinstance(nothing, Offer) and nothing.choices("sv") is None
@@ -192,3 +192,18 @@ async def test_an_announcement_is_held_until_it_ends(store, tmp_path):
     held = await live.current()
     assert held.announcement("bromma", NOW).texts == {"sv": "Vi har en störning."}
     assert held.announcement("bromma", datetime(2026, 11, 24, 20, 0, 1, tzinfo=UTC)) is None
+
+
+def test_nine_cycles_through_the_menus_languages_each_offered_in_itself():
+    from agi.after_hours_decision import next_language, text
+    assert next_language(["sv", "en"], "sv") == "en" and next_language(["sv", "en"], "en") == "sv"
+    menu = ["sv", "en", "fi", "ar"]
+    said, lang = [], "sv"
+    for _ in range(5):
+        lang = next_language(menu, lang)
+        said.append(lang)
+    assert said == ["en", "fi", "ar", "sv", "en"]
+    assert next_language(menu, "pl") == "sv"            # not among them: the first
+    assert next_language(["sv"], "sv") is None and next_language([], "sv") is None
+    assert text("this_language", "fi") == "Suomeksi, paina 9."
+    assert text("this_language", "sv") == "På svenska, tryck 9."

@@ -117,3 +117,30 @@ def test_random_events_with_escalating_queues_keep_the_router_consistent(tmp_pat
                     EscalationStep(5, 1), EscalationStep(31, 3))))
     monkeypatch.setattr("test_distributor_state.load_demo", demo_with_escalation)
     asyncio.run(_run(tmp_path, seed))
+
+
+def _queue(name: str, district: str, skill: str, since: float | None, limit: float | None):
+    return {"name": name, "district": district, "district_name": district.title(), "skill": skill,
+            "skill_name": skill, "longest_wait_since": since, "alert_seconds": limit, "waiting": 1}
+
+
+def test_waiting_too_long_reaches_the_supervisors_and_agents_of_the_queue():
+    from admin_web.wait_alerts import payload, shown
+    queues = [_queue("school@north", "north", "school", 100.0, 60),
+              _queue("school@south", "south", "school", 100.0, 60),
+              _queue("parking@north", "north", "parking", 100.0, 60),
+              _queue("social@north", "north", "social", None, 60),      # nobody waiting
+              _queue("care@north", "north", "care", 100.0, None)]        # no limit
+    snap = {"now": 200.0, "queues": queues}
+    names = lambda user, works=None: [q["name"] for q in payload(snap, user, works)["queues"]]
+    supervisor = {"role": "supervisor", "districts": '["north"]'}
+    assert names(supervisor) == ["school@north", "parking@north"]
+    agent = {"role": "agent", "agent": "a1"}
+    assert names(agent, ("north", frozenset({"school", "care"}))) == ["school@north"]
+    assert names(agent, None) == []                      # a user with no agent watches nothing
+    assert names({"role": "manager"}) == [] and names({"role": "admin"}) == [] and names(None) == []
+    assert set(payload(snap, supervisor, None)["queues"][0]) == {
+        "name", "district", "district_name", "skill", "skill_name", "longest_wait_since",
+        "alert_seconds"}
+    assert shown(supervisor, "/reports") and shown(agent, "/desk")
+    assert not shown(supervisor, "/wallboard?district=north") and not shown({"role": "admin"}, "/")

@@ -279,3 +279,30 @@ def test_due_voice_message_is_on_its_districts_desk_played_and_done(schedules, b
     assert bromma.locator(item).count() == 0                  # gone from the desk
     bromma_ctx.close()
     hv_ctx.close()
+
+
+def test_nine_offers_each_of_the_menus_languages_in_turn(schedules, tmp_path):
+    """A menu in Swedish, English and Finnish: after hours, 9 switches to the next of them
+    (each offered in itself), so 9 twice is Finnish, and the call-back is asked for in it."""
+    kc = schedules
+    status, original = kc.request("GET", "/api/menus/bromma")
+    assert status == 200, original
+    menu = json.loads(json.dumps(original["menu"]))
+    menu["languages"] = [*menu["languages"], "fi"]
+    for node in menu["nodes"].values():
+        node["prompt"]["fi"] = "Tervetuloa."
+    try:
+        status, body = kc.request("PUT", "/api/menus/bromma", menu)
+        assert status == 200, body
+        since = now_iso()
+        put(kc, "bromma", closed_today("Vi har personaldag.", after_hours={"route_to": []}))
+        resident = call(tmp_path, kc.sip_port, BROMMA, digits=[(4.0, "9"), (4.0, "9"), (5.0, "2")],
+                        caller_number="0709990031", hangup_after=None, wait_far_bye=40)
+        assert resident.wait_ok(90).answered
+        contact = wait_contact(kc, since, "0709990031")
+        status, body = kc.request("GET", "/api/after-hours")
+        mine = [r for r in body["requests"] if r["contact_id"] == contact["id"]]
+        assert len(mine) == 1 and mine[0]["kind"] == "callback", mine
+        assert mine[0]["language"] == "fi", mine
+    finally:
+        kc.request("PUT", "/api/menus/bromma", original["menu"])

@@ -27,6 +27,7 @@ PAGES = {
     "/admin/schedule": "/admin/schedule", "/admin/schedule/{district}": "/admin/schedule/bromma",
     "/admin/users": "/admin/users", "/admin/audit": "/admin/audit",
     "/admin/casework": "/admin/casework", "/admin/kb": "/admin/kb", "/admin/export": "/admin/export",
+    "/admin/phrases": "/admin/phrases",
     "/desk": "/desk", "/cases": "/cases",
     "/admin/districts": "/admin/districts", "/admin/districts/new": "/admin/districts/new",
     "/admin/districts/{district}": "/admin/districts/bromma",
