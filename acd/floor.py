@@ -77,8 +77,13 @@ class Floor:
         task.add_done_callback(done)
 
     def changed(self) -> None:
-        for callback in self.on_change:
-            callback()
+        """Every listener told (one that fails is logged and does not keep the news from the
+        others: a desk's failure must not leave the wallboard stale)."""
+        for callback in list(self.on_change):
+            try:
+                callback()
+            except Exception:
+                log.exception("a listener of the floor's changes failed")
 
     def wrap_up_for(self, skill: str, district: str) -> float:
         """The queue's configured wrap-up; `wrap_up_seconds` for queues without one."""

@@ -8,6 +8,8 @@ Saved settings reach the ACD at once (`Distributor.reload_queues`): the next dec
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import aiohttp_jinja2
 from aiohttp import web
 
@@ -144,9 +146,11 @@ async def queue_save(request: web.Request) -> web.Response:
             alert = float(field("alert_seconds") or 0)
         except ValueError:
             raise InvalidInput(_("the alert limit must be a number of seconds")) from None
-        config = QueueConfig(skill, district, numbers["service_level_seconds"],
-                             numbers["wrap_up_seconds"], parse_overflow(field("overflow")), priority,
-                             parse_escalation(field("escalation")), alert)
+        # what the page shows, by name; what it does not (the written channel's target) stays
+        config = replace(before, service_level_seconds=numbers["service_level_seconds"],
+                         wrap_up_seconds=numbers["wrap_up_seconds"],
+                         overflow=parse_overflow(field("overflow")), priority=priority,
+                         escalation=parse_escalation(field("escalation")), alert_seconds=alert)
         await _save(request, user["username"], config, before)
     except InvalidInput as exc:
         return aiohttp_jinja2.render_template("queue_edit.html", request, {

@@ -241,6 +241,11 @@ ACTIONS: dict[str, str] = {
     "category.save": N_("category saved"), "department.save": N_("department saved"),
     "kb.save": N_("article saved"), "kb.delete": N_("article deleted"),
     "config.import": N_("organisation imported"), "retention.purge": N_("old personal data removed"),
+    "after_hours.done": N_("after-hours request done"),
+    "after_hours.listen": N_("voice message listened to"),
+    "attachment.download": N_("attachment downloaded"),
+    "directory.import": N_("staff directory imported"),
+    "person.export": N_("a resident's data exported"), "survey.update": N_("survey saved"),
 }
 FIELDS: dict[str, str] = {
     "role": N_("role"), "districts": N_("districts"), "district": N_("district"),

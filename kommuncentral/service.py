@@ -244,8 +244,9 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> web.Applicatio
 
         async def reload_organisation() -> None:
             fresh = await asyncio.to_thread(cluster.agent_nodes, store)
-            distributor.floor.agent_nodes.clear()
-            distributor.floor.agent_nodes.update(fresh)
+            for known in (distributor.floor.agent_nodes, homes):   # `homes`: the cluster's own
+                known.clear()
+                known.update(fresh)
             await distributor.reload_organisation()
         follower = Follower(store, reload_organisation,
                             functools.partial(reload_pbx, settings, store))

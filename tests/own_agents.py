@@ -26,9 +26,14 @@ DEMO_PASSWORD = "demo-agent"
 _declared: set[str] = set()      # every own agent's id, whichever module declared it
 
 
+def is_own(agent_id: str) -> bool:
+    """Whether `agent_id` is an own agent (of any module's crew)."""
+    return agent_id in _declared
+
+
 def password_of(agent_id: str) -> str:
     """The password of an agent: an own agent's, else the demo's."""
-    return PASSWORD if agent_id in _declared else DEMO_PASSWORD
+    return PASSWORD if is_own(agent_id) else DEMO_PASSWORD
 
 HV = "hasselby-vallingby"
 SWITCHBOARD = {"switchboard": 3}

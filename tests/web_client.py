@@ -64,7 +64,7 @@ class Client:
                                                "next": next_path})
 
 
-def logged_in(base: str, username: str, password: str) -> Client:
+def client_of(base: str, username: str, password: str) -> Client:
     """A client with a session of `username` (asserted)."""
     client = Client(base)
     status, _, body = client.login(username, password, "/")

@@ -289,3 +289,18 @@ async def _announce_with_busy_writer(tmp_path: Path) -> None:
         release.set()
         await dist.close()
         store.close()
+
+
+def test_a_failing_listener_does_not_keep_the_floors_news_from_the_others():
+    """A listener that raises (a desk's socket gone wrong) is logged; the ones after it (the
+    wallboard's) are still told."""
+    from types import SimpleNamespace
+
+    from acd.floor import Floor
+
+    told = []
+
+    def boom():
+        raise RuntimeError("a desk's listener failed")
+    Floor.changed(SimpleNamespace(on_change=[boom, lambda: told.append("wallboard")]))
+    assert told == ["wallboard"]

@@ -21,7 +21,7 @@ from aiosmtpd.controller import Controller
 
 from conftest import logged_in, login, open_desk, registered_phone
 from kc_instance import running_instance
-from own_agents import PASSWORD, Crew
+from own_agents import PASSWORD, Crew, is_own
 from sipp_driver import call
 from web_client import Client
 
@@ -35,8 +35,8 @@ ELDER, ELDER_2, SOCIAL, ELDER_HV, SOCIAL_HV = CREW.of(
 
 
 def login_password(user: str) -> str:
-    """The module's agents' password, or the demo user's."""
-    return PASSWORD if user in CREW.agents else f"demo-{user}"
+    """An own agent's password (this module's or another's), or the demo user's."""
+    return PASSWORD if is_own(user) else f"demo-{user}"
 
 
 def now_iso() -> str:

@@ -17,11 +17,14 @@ import pytest
 
 from kc.queue_config import OverflowStep, QueueConfig
 from kc_instance import make_cluster, remove_cluster, start_cluster
+from own_agents import PASSWORD, Crew
 from sipp_driver import SipPhone, call
 
 pytestmark = pytest.mark.telephony
 
 BROMMA, HV = "0850810000", "0850820000"
+CREW = Crew(__name__)
+ELDER, ELDER_2, ELDER_HV, SCHOOL_HV = CREW.of("elder", "elder-2", "elder-hv", "school-hv")
 
 
 def now_iso() -> str:
@@ -39,6 +42,7 @@ def cluster():
     inst.env.update(KC_RING_TIMEOUT="8", KC_WRAP_UP_SECONDS="0")
     try:
         start_cluster(inst)
+        CREW.hire(inst)       # each on the node that homes its district
         yield inst
     finally:
         if os.environ.get("KC_KEEP_LOGS"):
@@ -48,7 +52,7 @@ def cluster():
 
 def phone(kc, workdir, agent_id: str, node: str) -> SipPhone:
     """The agent's phone, registered on its home node, and the agent ready."""
-    p = SipPhone(workdir, kc.nodes[node]["sip"], agent_id, "demo-agent")
+    p = SipPhone(workdir, kc.nodes[node]["sip"], agent_id, PASSWORD)
     p.register()
     kc.wait_for(lambda: kc.agent(agent_id)["registered"], 10, f"{agent_id} registered")
     kc.set_state(agent_id, "ready")
@@ -81,34 +85,34 @@ def test_cross_node_overflow_answer_counts_as_overflowed(cluster, workdir):
     """A Bromma caller (waiting on north) with no Bromma agent ready is answered after the
     overflow time by a Hässelby-Vällingby agent registered on west, through the trunk."""
     since = now_iso()
-    agent = phone(cluster, workdir, "hv-201", "west")
+    agent = phone(cluster, workdir, ELDER_HV, "west")
     answering = agent.answer_calls(count=1, ring_seconds=0.5, talk_seconds=2, hangup="agent")
     resident = call(workdir, cluster.sip_port, BROMMA, digits=[(1.5, "1")],
                     caller_number="0712000001", hangup_after=None, wait_far_bye=45)
     answering.wait_ok(45)
     resident.wait_ok(45)
     contact = contact_of(cluster, since, "0712000001")
-    assert contact["outcome"] == "answered" and contact["agent"] == "hv-201", contact
+    assert contact["outcome"] == "answered" and contact["agent"] == ELDER_HV, contact
     assert contact["district"] == "bromma" and contact["overflowed"] is True
     assert contact["wait_seconds"] >= 4.0
     assert nodes_of(cluster, contact["id"]) == ("north", "west")
     lines = [line.split("|") for line in (cluster.var / "log" / "queue_log").read_text().splitlines()]
-    assert any(f[3] == "hv-201" and f[4] == "CONNECT" and f[2] == "elderly-care@bromma"
+    assert any(f[3] == ELDER_HV and f[4] == "CONNECT" and f[2] == "elderly-care@bromma"
                for f in lines)
-    cluster.set_state("hv-201", "logged_out")
+    cluster.set_state(ELDER_HV, "logged_out")
 
 
 def test_a_transfer_to_a_queue_is_answered_on_the_other_node(cluster, workdir):
     """A supervisor moves a Bromma caller talking on north to the school queue; only a
     Hässelby-Vällingby school agent (on west) is ready: answered there, through the trunk."""
     since = now_iso()
-    first = phone(cluster, workdir, "bromma-102", "north")
+    first = phone(cluster, workdir, ELDER_2, "north")
     talking = first.answer_calls(count=1, ring_seconds=0.3, talk_seconds=30, hangup="far")
     resident = call(workdir, cluster.sip_port, BROMMA, digits=[(1.5, "1")],
                     caller_number="0712000009", hangup_after=None, wait_far_bye=60)
-    cluster.wait_for(lambda: cluster.agent("bromma-102")["state"] == "on_call", 30, "on call")
+    cluster.wait_for(lambda: cluster.agent(ELDER_2)["state"] == "on_call", 30, "on call")
     old = contact_of(cluster, since, "0712000009", done=False)
-    second = phone(cluster, workdir, "hv-203", "west")
+    second = phone(cluster, workdir, SCHOOL_HV, "west")
     answering = second.answer_calls(count=1, ring_seconds=0.3, talk_seconds=1.5, hangup="agent")
     status, body = cluster.request("POST", f"/api/contacts/{old['id']}/transfer", {"to": "queue:school"})
     assert status == 200, body
@@ -119,11 +123,11 @@ def test_a_transfer_to_a_queue_is_answered_on_the_other_node(cluster, workdir):
                                            if c["id"] == body["new_contact"] and c["outcome"]), None),
                              20, "transferred contact done")
     before = next(c for c in cluster.contacts(since) if c["id"] == old["id"])
-    assert before["outcome"] == "transferred" and before["agent"] == "bromma-102"
-    assert after["outcome"] == "answered" and after["agent"] == "hv-203" and after["skill"] == "school"
+    assert before["outcome"] == "transferred" and before["agent"] == ELDER_2
+    assert after["outcome"] == "answered" and after["agent"] == SCHOOL_HV and after["skill"] == "school"
     assert nodes_of(cluster, old["id"]) == ("north", "north")
     assert nodes_of(cluster, after["id"]) == ("north", "west")
-    for agent in ("bromma-102", "hv-203"):
+    for agent in (ELDER_2, SCHOOL_HV):
         cluster.set_state(agent, "logged_out")
 
 
@@ -137,10 +141,10 @@ def _west_pid(kc) -> int:
 
 def test_kill_of_a_node_then_its_return(cluster, workdir):
     since = now_iso()
-    bromma = phone(cluster, workdir, "bromma-101", "north")
-    hv = SipPhone(workdir, cluster.nodes["west"]["sip"], "hv-203", "demo-agent")
+    bromma = phone(cluster, workdir, ELDER, "north")
+    hv = SipPhone(workdir, cluster.nodes["west"]["sip"], SCHOOL_HV, PASSWORD)
     hv.register()
-    cluster.wait_for(lambda: cluster.agent("hv-203")["registered"], 10, "hv-203 registered")
+    cluster.wait_for(lambda: cluster.agent(SCHOOL_HV)["registered"], 10, "the school agent registered")
     # a Hässelby-Vällingby caller waiting on west (school: nobody ready, no overflow)
     cut = call(workdir, cluster.sip_port, HV, digits=[(1.5, "2")], caller_number="0712000002",
                hangup_after=None, wait_far_bye=40)
@@ -156,7 +160,7 @@ def test_kill_of_a_node_then_its_return(cluster, workdir):
     talking = bromma.answer_calls(count=1, ring_seconds=0.3, talk_seconds=8, hangup="agent")
     ongoing = call(workdir, cluster.sip_port, BROMMA, digits=[(1.5, "1")], caller_number="0712000006",
                    hangup_after=None, wait_far_bye=45)
-    cluster.wait_for(lambda: cluster.agent("bromma-101")["state"] == "on_call", 30, "Bromma talking")
+    cluster.wait_for(lambda: cluster.agent(ELDER)["state"] == "on_call", 30, "Bromma talking")
 
     proc = cluster.procs.pop("west")
     os.kill(_west_pid(cluster), signal.SIGKILL)
@@ -164,7 +168,7 @@ def test_kill_of_a_node_then_its_return(cluster, workdir):
     cluster.wait_for(lambda: node_health(cluster, "west")["asterisk"] == "down", 10, "west down")
     assert time.monotonic() - killed < 5.0
     assert node_health(cluster, "north")["asterisk"] == "up"
-    assert cluster.agent("hv-203")["registered"] is False      # unroutable at once
+    assert cluster.agent(SCHOOL_HV)["registered"] is False      # unroutable at once
     cluster.wait_for(lambda: cluster.request("GET", "/api/wallboard")[1]["nodes_down"] == ["west"],
                      10, "the wallboard shows west down")
     failed = contact_of(cluster, since, "0712000002", timeout=20)
@@ -196,26 +200,26 @@ def test_kill_of_a_node_then_its_return(cluster, workdir):
     answering.wait_ok(45)
     for caller, district in (("0712000003", "hasselby-vallingby"), ("0712000004", "bromma")):
         contact = contact_of(cluster, since, caller)
-        assert contact["outcome"] == "answered" and contact["agent"] == "bromma-101", contact
+        assert contact["outcome"] == "answered" and contact["agent"] == ELDER, contact
         assert contact["district"] == district
         assert nodes_of(cluster, contact["id"]) == ("north", "north")
     for caller in ("0712000002", "0712000003", "0712000004", "0712000006", "0712000008"):  # once
         assert cluster.sql("select count(*) from contacts where caller = ?", caller)[0][0] == 1
-    cluster.set_state("bromma-101", "logged_out")
+    cluster.set_state(ELDER, "logged_out")
 
     # west back: its agents are routable again once their phones register, no service restart
     cluster._start("west", "asterisk", "--node", "west")
     cluster.wait_for(lambda: node_health(cluster, "west")["ami"] == "up", 60, "west back")
-    hv = phone(cluster, workdir, "hv-201", "west")
+    hv = phone(cluster, workdir, ELDER_HV, "west")
     answering = hv.answer_calls(count=1, ring_seconds=0.5, talk_seconds=1.5, hangup="agent")
     back = call(workdir, cluster.sip_port, HV, digits=[(1.5, "1")], caller_number="0712000005",
                 hangup_after=None, wait_far_bye=45)
     answering.wait_ok(45)
     back.wait_ok(45)
     contact = contact_of(cluster, since, "0712000005")
-    assert contact["outcome"] == "answered" and contact["agent"] == "hv-201"
+    assert contact["outcome"] == "answered" and contact["agent"] == ELDER_HV
     assert nodes_of(cluster, contact["id"]) == ("west", "west")
-    cluster.set_state("hv-201", "logged_out")
+    cluster.set_state(ELDER_HV, "logged_out")
 
 
 def test_a_new_number_reaches_its_home_node_through_the_front_door(cluster, workdir):

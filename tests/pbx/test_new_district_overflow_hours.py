@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from own_agents import PASSWORD, Crew
 from sipp_driver import SipPhone, call
 
 pytestmark = pytest.mark.telephony
@@ -23,6 +24,9 @@ HV = "0850820000"
 OVERFLOW_SECONDS = 3
 SKILLS = ("elderly-care", "school", "social-services", "switchboard")
 ALWAYS_OPEN = {"always_open": True, "week": {}, "exceptions": []}
+CREW = Crew(__name__)
+ELDER, = CREW.of("elder")
+OWN = CREW.agent("skarpnack", DISTRICT, {"elderly-care": 4})    # the new district's agent
 DEMO_HV_QUEUE = {"service_level_seconds": 30, "wrap_up_seconds": 0, "priority": 0,
                  "overflow": [{"after_seconds": 30, "districts": ["bromma"]}]}
 
@@ -40,24 +44,22 @@ def finished(kc, since: str, caller: str, timeout: float = 40):
 @pytest.fixture(scope="module")
 def district(kc):
     """Skarpnäck, added live: Bromma's menu copied, always open, its elderly-care callers
-    overflowing to Bromma after a few seconds; its agent sk-501 added through /api/config."""
+    overflowing to Bromma after a few seconds; the module's agents (one of Skarpnäck, one of
+    Bromma) hired once it exists."""
     status, body = kc.request("PUT", f"/api/districts/{DISTRICT}", {
         "name": "Skarpnäck", "numbers": [NUMBER], "region": "Söderort", "menu_copy_of": "bromma",
         "hours": ALWAYS_OPEN,
         "queues": [{"skill": s, "service_level_seconds": 20, "wrap_up_seconds": 0, "priority": 0,
                     "overflow": [[OVERFLOW_SECONDS, ["bromma"]]]} for s in SKILLS]})
     assert status == 200 and [ "districts", DISTRICT, "add"] in body["changes"], body
-    status, config = kc.request("GET", "/api/config")
-    config["agents"].append({"id": "sk-501", "name": "Agent 501 Skarpnäck", "district": DISTRICT,
-                             "password": "sk-secret", "skills": {"elderly-care": 4}})
-    status, done = kc.request("PUT", "/api/config", config)
-    assert status == 200, done
+    CREW.hire(kc)
     yield kc
+    CREW.log_out(kc)
     kc.request("PUT", "/api/queues/elderly-care/hasselby-vallingby", DEMO_HV_QUEUE)
 
 
-def ready(kc, workdir, agent_id: str, password: str) -> SipPhone:
-    phone = SipPhone(workdir, kc.sip_port, agent_id, password)
+def ready(kc, workdir, agent_id: str) -> SipPhone:
+    phone = SipPhone(workdir, kc.sip_port, agent_id, PASSWORD)
     phone.register()
     kc.wait_for(lambda: kc.agent(agent_id)["registered"], 15, f"{agent_id} registered")
     kc.set_state(agent_id, "ready")
@@ -67,12 +69,9 @@ def ready(kc, workdir, agent_id: str, password: str) -> SipPhone:
 def test_overflow_to_and_from_the_new_district(district, tmp_path):
     kc = district
     since = now_iso()
-    for agent in ("hv-201", "hv-202", "bromma-101"):    # only the agents this test makes ready
-        if kc.agent(agent)["state"] != "logged_out":
-            kc.set_state(agent, "logged_out")
 
     # Skarpnäck -> Bromma: nobody of Skarpnäck is ready, Bromma's agent answers after 3 s.
-    bromma = ready(kc, tmp_path, "bromma-102", "demo-agent")
+    bromma = ready(kc, tmp_path, ELDER)
     answering = bromma.answer_calls(count=1, ring_seconds=0.5, talk_seconds=1.5, hangup="agent")
     resident = call(tmp_path, kc.sip_port, NUMBER, digits=[(2.0, "1")], caller_number="0705010001",
                     hangup_after=None, wait_far_bye=60)
@@ -80,26 +79,26 @@ def test_overflow_to_and_from_the_new_district(district, tmp_path):
     assert resident.wait_ok(60).answered
     out = finished(kc, since, "0705010001")
     assert out["district"] == DISTRICT and out["dialed"] == NUMBER and out["skill"] == "elderly-care"
-    assert out["outcome"] == "answered" and out["agent"] == "bromma-102"
+    assert out["outcome"] == "answered" and out["agent"] == ELDER
     assert out["agent_district"] == "bromma" and out["overflowed"] is True
     assert out["wait_seconds"] >= OVERFLOW_SECONDS, out       # not before its queue's step
-    kc.set_state("bromma-102", "logged_out")
+    kc.set_state(ELDER, "logged_out")
 
     # Hässelby-Vällingby -> Skarpnäck, once H-V's queue overflows to the new district.
     status, body = kc.request("PUT", "/api/queues/elderly-care/hasselby-vallingby", {
         **DEMO_HV_QUEUE, "overflow": [{"after_seconds": OVERFLOW_SECONDS, "districts": [DISTRICT]}]})
     assert status == 200, body
-    own = ready(kc, tmp_path, "sk-501", "sk-secret")
+    own = ready(kc, tmp_path, OWN)
     answering = own.answer_calls(count=1, ring_seconds=0.5, talk_seconds=1.5, hangup="agent")
     resident = call(tmp_path, kc.sip_port, HV, digits=[(2.0, "1")], caller_number="0705010002",
                     hangup_after=None, wait_far_bye=60)
     answering.wait_ok(60)
     assert resident.wait_ok(60).answered
     came = finished(kc, since, "0705010002")
-    assert came["district"] == "hasselby-vallingby" and came["agent"] == "sk-501"
+    assert came["district"] == "hasselby-vallingby" and came["agent"] == OWN
     assert came["agent_district"] == DISTRICT and came["overflowed"] is True
     assert came["wait_seconds"] >= OVERFLOW_SECONDS, came
-    kc.set_state("sk-501", "logged_out")
+    kc.set_state(OWN, "logged_out")
 
     # The reports count both: one overflowed out of Skarpnäck, one into it.
     today = datetime.now(ZoneInfo("Europe/Stockholm")).date().isoformat()

@@ -1,9 +1,9 @@
 """Our queue_log beside app_queue's own, for the same calls in the same Asterisk.
 
 A plain `Read()` + `Queue()` (app_queue, its own queue_log in Asterisk's log directory) with one
-member, the agent phone bromma-102, and our menu + ACD with bromma-101 ready, get the same
-script at the same moments: one caller answered at once, then two who wait behind the busy
-agent, the first of whom hangs up (abandon, position 1) while the second (who entered at
+member, one of the module's agents' phones, and our menu + ACD with the other one ready, get
+the same script at the same moments: one caller answered at once, then two who wait behind the
+busy agent, the first of whom hangs up (abandon, position 1) while the second (who entered at
 position 2) is answered once the agent is free. For every caller both logs have the same
 events, the same number of fields per event, the same positions, and waits, ring and talk
 times within 1 s.
@@ -20,6 +20,7 @@ import pytest
 from conftest import registered_phone
 from kc.settings import Settings
 from kc_instance import KC, ROOT, make_instance, remove_instance
+from own_agents import Crew
 from pbx.asterisk import default_run_user
 from pbx.runtime import runtime_for
 from sipp_driver import call
@@ -27,6 +28,8 @@ from sipp_driver import call
 pytestmark = pytest.mark.telephony
 
 OURS, BASELINE = "0850810000", "0850899992"
+CREW = Crew(__name__)
+ELDER, ELDER_2 = CREW.of("elder", "elder-2")    # ours; app_queue's member (logged out in ours)
 CALL_EVENTS = {"ENTERQUEUE", "CONNECT", "COMPLETEAGENT", "COMPLETECALLER", "ABANDON", "TRANSFER",
                "RINGNOANSWER", "RINGCANCELED", "EXITWITHTIMEOUT", "EXITWITHKEY", "EXITEMPTY"}
 # fields that are seconds (compared within 1 s) and places in the queue (compared exactly)
@@ -46,7 +49,7 @@ def both():
             "[general]\npersistentmembers = no\nshared_lastcall = no\nautofill = yes\n\n"
             "[baseline]\nstrategy = ringall\ntimeout = 15\nretry = 1\nwrapuptime = 0\n"
             "ringinuse = no\nautopause = no\nannounce-frequency = 0\nannounce-position = no\n"
-            "joinempty = yes\nleavewhenempty = no\nmember => PJSIP/bromma-102\n")
+            f"joinempty = yes\nleavewhenempty = no\nmember => PJSIP/{ELDER_2}\n")
         (etc / "kc-local-modules.conf").write_text("load => app_queue.so\n")
         (etc / "kc-local-extensions.conf").write_text(
             "[from-residents](+)\n"
@@ -61,6 +64,7 @@ def both():
             if ids:
                 os.chown(etc / name, *ids)
         inst.start()
+        CREW.hire(inst)       # app_queue follows its member's endpoint once it exists
         yield inst
     finally:
         remove_instance(inst)
@@ -109,9 +113,9 @@ def _phone(kc, workdir, agent):
 
 def test_our_queue_log_agrees_with_app_queue_for_the_same_calls(both, workdir):
     kc = both
-    ours_phone = _phone(kc, workdir, "bromma-101")
-    base_phone = _phone(kc, workdir, "bromma-102")     # logged out in our ACD
-    kc.set_state("bromma-101", "ready")
+    ours_phone = _phone(kc, workdir, ELDER)
+    base_phone = _phone(kc, workdir, ELDER_2)     # logged out in our ACD
+    kc.set_state(ELDER, "ready")
     answering = {
         "ours": ours_phone.answer_calls(count=2, ring_seconds=1.0, talk_seconds=8, hangup="agent"),
         "base": base_phone.answer_calls(count=2, ring_seconds=1.0, talk_seconds=8, hangup="agent"),
@@ -145,4 +149,4 @@ def test_our_queue_log_agrees_with_app_queue_for_the_same_calls(both, workdir):
     # the script did what it says: the second caller abandoned, the third entered second
     assert [f[4] for f in base[callers["base"][1]]] == ["ENTERQUEUE", "ABANDON"]
     assert base[callers["base"][2]][0][7] == "2"
-    kc.set_state("bromma-101", "logged_out")
+    kc.set_state(ELDER, "logged_out")

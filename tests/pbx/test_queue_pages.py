@@ -37,7 +37,16 @@ def test_queue_settings_api_roles_validation_and_audit(kc):
                 "overflow": [{"after_seconds": 30, "districts": ["bromma"]}]})
 
 
+def _queue(kc, name: str) -> dict:
+    return next(q for q in kc.request("GET", "/api/queues")[1]["queues"] if q["name"] == name)
+
+
 def test_queue_settings_page_form(kc):
+    demo = {k: v for k, v in _queue(kc, "elderly-care@bromma").items()
+            if k not in ("name", "skill", "district")}
+    status, body = kc.request("PUT", "/api/queues/elderly-care/bromma",
+                              {**demo, "written_service_level_seconds": 7200})
+    assert status == 200, body
     client = Client(kc.url)
     client.login("admin", "demo-admin")
     status, _, page = client.request("GET", "/admin/queues/elderly-care/bromma")
@@ -50,6 +59,9 @@ def test_queue_settings_page_form(kc):
     form["overflow"] = "30: hasselby-vallingby"
     status, headers, _ = client.request("POST", "/admin/queues/elderly-care/bromma", form)
     assert status == 302 and headers["Location"].endswith("saved=1")
+    saved = _queue(kc, "elderly-care@bromma")
+    assert saved["service_level_seconds"] == 25
+    assert saved["written_service_level_seconds"] == 7200      # not on the page: kept
     form["service_level_seconds"] = "30"
     client.request("POST", "/admin/queues/elderly-care/bromma", form)
     supervisor = Client(kc.url)
@@ -57,3 +69,4 @@ def test_queue_settings_page_form(kc):
     status, _, page = supervisor.request("GET", "/admin/queues/elderly-care/bromma")
     assert status == 200 and "disabled" in page
     assert supervisor.request("POST", "/admin/queues/elderly-care/bromma", form)[0] == 403
+    assert kc.request("PUT", "/api/queues/elderly-care/bromma", demo)[0] == 200

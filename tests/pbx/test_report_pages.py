@@ -17,7 +17,7 @@ from own_agents import PASSWORD, Crew
 from admin_web.words import number
 from playwright.sync_api import expect
 from sipp_driver import call
-from web_client import Client, logged_in
+from web_client import Client, client_of
 
 # A quiet period of the past no other test writes to; contacts seeded straight into the database.
 DAY = "2021-02-03"
@@ -110,10 +110,10 @@ RUNNERS_ROLES = {"admin", "supervisor"}
 def clients(kc):
     return {
         "anonymous": Client(kc.url),
-        "agent": logged_in(kc.url, SOCIAL, PASSWORD),
-        "manager": logged_in(kc.url, "manager", "demo-manager"),
-        "supervisor": logged_in(kc.url, "supervisor", "demo-supervisor"),
-        "admin": logged_in(kc.url, "admin", "demo-admin"),
+        "agent": client_of(kc.url, SOCIAL, PASSWORD),
+        "manager": client_of(kc.url, "manager", "demo-manager"),
+        "supervisor": client_of(kc.url, "supervisor", "demo-supervisor"),
+        "admin": client_of(kc.url, "admin", "demo-admin"),
     }
 
 

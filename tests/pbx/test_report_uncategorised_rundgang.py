@@ -12,19 +12,23 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from conftest import login
-from test_report_pages import Client
+from conftest import logged_in, login
+from own_agents import Crew
+from web_client import client_of
 
 DAY = "2021-03-04"     # a quiet past day no other test writes to
 Q = f"from={DAY}&to={DAY}"
 AGENT = "uncat-test-agent"
+CREW = Crew(__name__)
+SCHOOL, ELDER, ELDER_2 = CREW.of("school", "elder", "elder-2")
+crew = CREW.fixture()
 # caller, district, skill, outcome, agent, has a case
 SEED = [
     ("0719550001", "bromma", "school", "answered", AGENT, True),
     ("0719550002", "bromma", "school", "answered", AGENT, False),
     ("0719550003", "bromma", "school", "answered", AGENT, False),
-    ("0719550001", "bromma", "school", "answered", "bromma-103", False),   # again, same matter
-    ("0719550004", "bromma", "elderly-care", "transferred", "bromma-101", False),  # passed on
+    ("0719550001", "bromma", "school", "answered", SCHOOL, False),   # again, same matter
+    ("0719550004", "bromma", "elderly-care", "transferred", ELDER, False),  # passed on
     ("0719550005", "hasselby-vallingby", "school", "abandoned", None, False),
 ]
 
@@ -87,17 +91,17 @@ def test_rundgang_and_uncategorised_on_the_page_and_in_csv(browser, kc, seeded):
     context = browser.new_context()
     page = context.new_page()
     login(page, kc.url, "manager", "demo-manager")
-    page.wait_for_url(f"{kc.url}/")
+    logged_in(page)
     page.goto(f"{kc.url}/reports?{Q}")
     assert page.locator("#rundgang-totals tr[data-key=total] td").inner_text() == "2"
     assert page.locator("#rundgang-totals tr[data-key=passed] td").inner_text() == "1"
     assert page.locator("#rundgang-by-district tbody tr").count() == 1
-    assert "whatever that contact's outcome" in page.locator("#rundgang-heading + p").inner_text()
+    assert "vilket utfall den kontakten än fick" in page.locator("#rundgang-heading + p").inner_text()
     assert page.locator(f"#by-agent tr[data-agent='{AGENT}'] td[data-key=uncategorised]").inner_text() == "2"
     context.close()
     for role, user, password, sees_resident in (("manager", "manager", "demo-manager", False),
                                                 ("admin", "admin", "demo-admin", True)):
-        status, headers, text = Client(kc.url).login(user, password).get(f"/api/reports/rundgang.csv?{Q}")
+        status, headers, text = client_of(kc.url, user, password).get(f"/api/reports/rundgang.csv?{Q}")
         assert status == 200 and headers["Content-Type"].startswith("text/csv"), (role, status)
         comments = [ln for ln in text.splitlines() if ln.startswith("#")]
         assert any(ln.startswith("# rundgang: Rundgång. ") for ln in comments), comments
@@ -106,7 +110,7 @@ def test_rundgang_and_uncategorised_on_the_page_and_in_csv(browser, kc, seeded):
                                                          if not ln.startswith("#")))))
         assert sorted(r["why"] for r in rows) == ["again", "passed"]
         assert all(bool(r["resident"]) == sees_resident for r in rows), (role, rows)
-    status, _, text = Client(kc.url).login("manager", "demo-manager").get(f"/api/reports/agents.csv?{Q}")
+    status, _, text = client_of(kc.url, "manager", "demo-manager").get(f"/api/reports/agents.csv?{Q}")
     rows = {r["agent"]: r for r in csv.DictReader(io.StringIO(
         "\n".join(ln for ln in text.splitlines() if not ln.startswith("#"))))}
     assert rows[AGENT]["uncategorised"] == "2" and rows[AGENT]["answered"] == "3"
@@ -119,11 +123,11 @@ def test_wallboard_shows_todays_uncategorised_per_agent_and_district(browser, kc
     context = browser.new_context()
     page = context.new_page()
     login(page, kc.url, "supervisor", "demo-supervisor")
-    page.wait_for_url(f"{kc.url}/")
+    logged_in(page)
     page.goto(f"{kc.url}/wallboard")
     deadline, states = time.monotonic() + 30, ["ready", "logged_out"]
     while time.monotonic() < deadline:     # an ACD change rebuilds the board from the records
-        kc.request("POST", "/api/agents/bromma-102/state", {"state": states[0]})
+        kc.request("POST", f"/api/agents/{ELDER_2}/state", {"state": states[0]})
         states.reverse()
         status, snap = kc.request("GET", "/api/wallboard")
         mine = [a for a in snap.get("agents_uncategorised", []) if a["agent"] == AGENT]
@@ -136,5 +140,5 @@ def test_wallboard_shows_todays_uncategorised_per_agent_and_district(browser, kc
     page.wait_for_selector(f"#wb-uncategorised tr[data-agent='{AGENT}']")
     assert page.locator(f"#wb-uncategorised tr[data-agent='{AGENT}'] td[data-key=uncategorised]").inner_text() == "2"
     assert page.locator("#district-bromma b[data-key=uncategorised]").inner_text() == str(bromma["uncategorised"])
-    kc.request("POST", "/api/agents/bromma-102/state", {"state": "logged_out"})
+    kc.request("POST", f"/api/agents/{ELDER_2}/state", {"state": "logged_out"})
     context.close()

@@ -24,6 +24,7 @@ import aiohttp
 import pytest
 
 from kc_instance import ROOT, free_port, make_instance, remove_instance
+from own_agents import PASSWORD, Crew
 from pbx.tls import ensure_demo_pair
 from test_web_access import Client
 
@@ -31,6 +32,8 @@ pytestmark = pytest.mark.skipif(shutil.which("nginx") is None and not Path("/usr
                                 reason="nginx is not installed (install-asterisk.sh --with-test-tools)")
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 CLIENT = "127.0.0.2"
+CREW = Crew(__name__)
+SCHOOL, = CREW.of("school")
 
 
 class SourceHTTPS(urllib.request.HTTPSHandler):
@@ -173,8 +176,9 @@ def test_the_wallboard_stream_passes_as_it_comes(proxied):
 
 def test_the_desk_websocket_passes_and_keeps_its_origin_check(proxied):
     kc, base, context = proxied
+    CREW.hire(kc)
     client = ProxyClient(base, context)
-    assert client.login("bromma-103", "demo-agent")[0] == 302
+    assert client.login(SCHOOL, PASSWORD)[0] == 302
     cookie = f"kc_session={client.cookie('kc_session').value}"
     wss = base.replace("https://", "wss://") + "/desk/ws"
 

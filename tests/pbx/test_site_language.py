@@ -14,9 +14,15 @@ from playwright.sync_api import expect
 from admin_web import roles
 from conftest import logged_in, login
 from kc import i18n
+from own_agents import PASSWORD, Crew
 
 USERS = {"admin": ("admin", "demo-admin"), "supervisor": ("supervisor", "demo-supervisor"),
          "manager": ("manager", "demo-manager"), "agent": ("bromma-101", "demo-agent")}
+# The keyboard walk's agent: no skill, so no waiting call or e-mail of another module is offered
+# when it turns ready.
+CREW = Crew(__name__)
+DESK = CREW.agent("desk", "bromma", {})
+crew = CREW.fixture()
 # Every page of the site (the role table's HTML routes), filled in with demo ids.
 PAGES = {
     "/": "/", "/wallboard": "/wallboard", "/reports": "/reports", "/reports/fcr": "/reports/fcr",
@@ -177,7 +183,7 @@ def _tab_to(page, selector: str, limit: int = 400) -> None:
 def test_keyboard_only_the_desk_and_the_menu_editor(browser, kc):
     context = browser.new_context()
     page = context.new_page()
-    login(page, kc.url, *USERS["agent"])
+    login(page, kc.url, DESK, PASSWORD)
     page.wait_for_url(f"{kc.url}/desk")
     page.keyboard.press("Tab")                              # the first stop skips the header
     assert page.evaluate("document.activeElement.className") == "skip"

@@ -30,12 +30,16 @@ from acd.queue_log import EXITS, check_line
 from conftest import registered_phone
 from kc.queue_config import OverflowStep, QueueConfig
 from kc_instance import KC, ROOT, init_with_queues, make_instance, remove_instance
+from own_agents import Crew
 from sipp_driver import call
 
 pytestmark = pytest.mark.telephony
 
 BROMMA, HV = "0850810000", "0850820000"
 TARGET_BROMMA, TARGET_HV, SHORT = 5.0, 20.0, 5.0
+CREW = Crew(__name__)
+ELDER, SCHOOL = CREW.of("elder", "school")      # Bromma's: elderly care, school
+crew = CREW.fixture("centre")
 
 
 def now_iso() -> str:
@@ -73,32 +77,32 @@ def _ready(kc, agent, state="ready"):
 def run_mix(kc, workdir) -> list[dict]:
     """Place the calls; returns the test's own record of each contact it caused."""
     mine: list[dict] = []
-    phone = registered_phone(kc, workdir, "bromma-101")        # elderly care and switchboard
+    phone = registered_phone(kc, workdir, ELDER)        # elderly care and switchboard
 
     def record(caller, district, skill, **facts):
         mine.append({"caller": caller, "district": district, "skill": skill, "offered": True,
                      "answered": False, "wait": None, **facts})
 
     # within target: the agent is ready, rings 0.5 s, talks 2 s
-    _ready(kc, "bromma-101")
+    _ready(kc, ELDER)
     answering = phone.answer_calls(count=1, ring_seconds=0.5, talk_seconds=2, hangup="agent")
     call(workdir, kc.sip_port, BROMMA, digits=[(1.5, "1")], caller_number="0712000001",
          hangup_after=None, wait_far_bye=30).wait_ok(40)
     answering.wait_ok(20)
     record("0712000001", "bromma", "elderly-care", answered=True, wait=(0.0, 3.0), talk=2.0)
     # after target: nobody ready for 8 s
-    _ready(kc, "bromma-101", "logged_out")
+    _ready(kc, ELDER, "logged_out")
     answering = phone.answer_calls(count=1, ring_seconds=0.5, talk_seconds=2, hangup="agent")
     resident = call(workdir, kc.sip_port, BROMMA, digits=[(1.5, "1")], caller_number="0712000002",
                     hangup_after=None, wait_far_bye=40)
     _contact(kc, "2020-01-01T00:00:00Z", "0712000002", lambda c: True)
     time.sleep(9)            # the contact exists from the menu on: ~7.5 s of it in the queue
-    _ready(kc, "bromma-101")
+    _ready(kc, ELDER)
     resident.wait_ok(40)
     answering.wait_ok(20)
     record("0712000002", "bromma", "elderly-care", answered=True, wait=(TARGET_BROMMA + 1.5, 14.0),
            talk=2.0)
-    _ready(kc, "bromma-101", "logged_out")
+    _ready(kc, ELDER, "logged_out")
     # abandoned short, then the same number again, abandoned long (a repeat caller, rundgång)
     call(workdir, kc.sip_port, BROMMA, digits=[(1.5, "1")], caller_number="0712000003",
          hangup_after=2).wait_ok(30)
@@ -111,22 +115,22 @@ def run_mix(kc, workdir) -> list[dict]:
     call(workdir, kc.sip_port, BROMMA, caller_number="0712000004", hangup_after=2).wait_ok(30)
     record("0712000004", "bromma", None, offered=False, menu=True)
     # overflow: Hässelby-Vällingby's queue, Bromma's agent after 4 s
-    _ready(kc, "bromma-101")
+    _ready(kc, ELDER)
     answering = phone.answer_calls(count=1, ring_seconds=0.5, talk_seconds=2, hangup="agent")
     call(workdir, kc.sip_port, HV, digits=[(1.5, "1")], caller_number="0712000005",
          hangup_after=None, wait_far_bye=40).wait_ok(40)
     answering.wait_ok(20)
     record("0712000005", "hasselby-vallingby", "elderly-care", answered=True, wait=(4.0, 8.0),
            talk=2.0, overflowed=True)
-    # passed on: bromma-101 answers, the agent transfers to the school queue, bromma-103 answers
+    # passed on: ELDER answers, the agent transfers to the school queue, SCHOOL answers
     talking = phone.answer_calls(count=1, ring_seconds=0.3, talk_seconds=30, hangup="far")
     resident = call(workdir, kc.sip_port, BROMMA, digits=[(1.5, "1")], caller_number="0712000006",
                     hangup_after=None, wait_far_bye=60)
-    kc.wait_for(lambda: kc.agent("bromma-101")["state"] == "on_call", 30, "on call")
+    kc.wait_for(lambda: kc.agent(ELDER)["state"] == "on_call", 30, "on call")
     first = _contact(kc, "2020-01-01T00:00:00Z", "0712000006", lambda c: True)
     time.sleep(1.5)
-    school = registered_phone(kc, workdir, "bromma-103")
-    _ready(kc, "bromma-103")
+    school = registered_phone(kc, workdir, SCHOOL)
+    _ready(kc, SCHOOL)
     answering = school.answer_calls(count=1, ring_seconds=0.3, talk_seconds=1.5, hangup="agent")
     status, body = kc.request("POST", f"/api/contacts/{first['id']}/transfer", {"to": "queue:school"})
     assert status == 200, body
@@ -135,7 +139,7 @@ def run_mix(kc, workdir) -> list[dict]:
     resident.wait_ok(30)
     record("0712000006", "bromma", "elderly-care", answered=True, wait=(0.0, 3.0), passed=True)
     record("0712000006", "bromma", "school", answered=True, wait=(0.0, 3.0), talk=1.5)
-    _ready(kc, "bromma-103", "logged_out")
+    _ready(kc, SCHOOL, "logged_out")
     # after hours: Hässelby-Vällingby closed today
     today = datetime.now().astimezone().date().isoformat()
     status, body = kc.request("PUT", "/api/schedule/hasselby-vallingby", {
@@ -159,7 +163,7 @@ def run_mix(kc, workdir) -> list[dict]:
     # nor abandoned while it waits (no one is ready)
     record("statistik@example.se", "bromma", None, email=True)
     _contact(kc, "2020-01-01T00:00:00Z", "statistik@example.se", lambda c: True)
-    _ready(kc, "bromma-101", "logged_out")
+    _ready(kc, ELDER, "logged_out")
     return mine
 
 

@@ -10,11 +10,14 @@ from datetime import datetime, timezone
 import pytest
 
 from conftest import registered_phone
+from own_agents import Crew
 from sipp_driver import call
 
 pytestmark = pytest.mark.telephony
 
 HV = "0850820000"
+CREW = Crew(__name__)
+SCHOOL_HV, = CREW.of("school-hv")
 QUESTIONS = [{"sv": "Hur nöjd är du med bemötandet?", "en": "How satisfied are you with how you were treated?"},
              {"sv": "Fick du svar på din fråga?", "en": "Did you get an answer to your question?"}]
 
@@ -25,6 +28,7 @@ def now_iso() -> str:
 
 def test_a_caller_who_agreed_answers_the_survey_and_the_scores_are_in_the_reports(own_kc, workdir):
     kc = own_kc
+    CREW.hire(kc)
     status, body = kc.request("PUT", "/api/surveys/school/hasselby-vallingby",
                               {"enabled": True, "every_nth": 0, "questions": QUESTIONS})
     assert status == 200, body
@@ -35,9 +39,9 @@ def test_a_caller_who_agreed_answers_the_survey_and_the_scores_are_in_the_report
     status, body = kc.request("PUT", "/api/menus/hasselby-vallingby", menu)
     assert status == 200, body
 
-    agent = registered_phone(kc, workdir, "hv-203")
+    agent = registered_phone(kc, workdir, SCHOOL_HV)
     agent.dial("*21")
-    kc.wait_for(lambda: kc.agent("hv-203")["state"] == "ready", 10, "hv-203 ready")
+    kc.wait_for(lambda: kc.agent(SCHOOL_HV)["state"] == "ready", 10, "the agent ready")
     answering = agent.answer_calls(count=1, ring_seconds=1, talk_seconds=3, hangup="agent")
     since = now_iso()
     # "2" in the menu; after the agent hangs up: "4" (question 1, or during the introduction),
@@ -45,7 +49,7 @@ def test_a_caller_who_agreed_answers_the_survey_and_the_scores_are_in_the_report
     resident = call(workdir, kc.sip_port, HV, digits=[(2.0, "2"), (16.0, "4"), (4.0, "5")],
                     caller_number="0705550001", hangup_after=None, wait_far_bye=60)
     answering.wait_ok(60)
-    kc.wait_for(lambda: kc.agent("hv-203")["state"] != "on_call", 20, "hv-203 off the call")
+    kc.wait_for(lambda: kc.agent(SCHOOL_HV)["state"] != "on_call", 20, "the agent off the call")
     assert resident.wait_ok(90).hangup == "far"      # the survey said thank you and hung up
 
     contact = kc.wait_for(lambda: next((c for c in kc.contacts(since)
@@ -64,7 +68,7 @@ def test_a_caller_who_agreed_answers_the_survey_and_the_scores_are_in_the_report
     assert (r["q1_mean"], r["q2_mean"], r["mean_score"]) == (4.0, 5.0, 4.5)
 
     status, body = kc.request("GET", "/api/reports/survey?by=agent")
-    assert next(x for x in body["rows"] if x["agent"] == "hv-203")["mean_score"] == 4.5
+    assert next(x for x in body["rows"] if x["agent"] == SCHOOL_HV)["mean_score"] == 4.5
     req = urllib.request.Request(f"{kc.url}/api/reports/survey.csv?by=district",
                                  headers={"Authorization": "Bearer demo-manager-token"})
     with urllib.request.urlopen(req, timeout=10) as resp:

@@ -18,6 +18,7 @@ import pytest
 
 from kc_instance import KC, ROOT, make_instance, remove_instance
 from conftest import open_desk, registered_phone
+from own_agents import Crew
 from schedules.schedule import TZ
 from sipp_driver import SipPhone, call, free_udp_port
 
@@ -25,6 +26,9 @@ pytestmark = pytest.mark.telephony
 
 BROMMA = "0850810000"
 ALWAYS_OPEN = {"always_open": True, "week": {}, "exceptions": []}
+CREW = Crew(__name__)      # Bromma's, each also on the switchboard
+ELDER, ELDER_2, SCHOOL, SOCIAL = CREW.of("elder", "elder-2", "school", "social")
+crew = CREW.fixture("sb")
 
 
 def now_iso() -> str:
@@ -94,7 +98,7 @@ def test_after_hours_callback_is_dialled_at_opening_and_answered(sb, workdir):
         home = SipPhone(workdir, sb.sip_port, "resident", "x", local_port=sb.trunk_port)
         answering_home = home.answer_calls(count=1, ring_seconds=0.5, talk_seconds=15,
                                            hangup="far")
-        agent = login(sb, workdir, "bromma-101")
+        agent = login(sb, workdir, ELDER)
         answering = agent.answer_calls(count=1, ring_seconds=0.3, talk_seconds=3, hangup="agent")
     finally:
         put_schedule(sb, "bromma", {**ALWAYS_OPEN, "after_hours": {"route_to": []}})   # opening
@@ -106,7 +110,7 @@ def test_after_hours_callback_is_dialled_at_opening_and_answered(sb, workdir):
     made = sb.wait_for(lambda: next((c for c in sb.contacts(since)
                                      if c["id"] == request["callback_contact"] and c["outcome"]),
                                     None), 30, "the call-back contact done")
-    assert made["outcome"] == "answered" and made["agent"] == "bromma-101"
+    assert made["outcome"] == "answered" and made["agent"] == ELDER
     assert made["skill"] == "switchboard" and made["district"] == "bromma"
     assert made["caller"] == "0711000031" and made["talk_seconds"] >= 1
     kinds = [k for k, _ in events(sb, made["id"])]
@@ -118,7 +122,7 @@ def test_after_hours_callback_is_dialled_at_opening_and_answered(sb, workdir):
     status, body = sb.request("GET", "/api/after-hours")
     request = next(r for r in body["requests"] if r["contact_id"] == asked["id"])
     assert request["callback_outcome"] == "answered"
-    sb.set_state("bromma-101", "logged_out")
+    sb.set_state(ELDER, "logged_out")
 
 
 def test_a_callback_the_resident_misses_is_made_again_then_answered(sb, workdir):
@@ -132,7 +136,7 @@ def test_a_callback_the_resident_misses_is_made_again_then_answered(sb, workdir)
         assert resident.wait_ok(60).hangup == "far"
         sb.wait_for(lambda: any(c["caller"] == "0711000036" and c["outcome"] == "after_hours"
                                 for c in sb.contacts(since)), 30, "the after-hours contact")
-        agent = login(sb, workdir, "bromma-101")
+        agent = login(sb, workdir, ELDER)
         answering = agent.answer_calls(count=2, ring_seconds=0.3, talk_seconds=4, hangup="agent")
         home = SipPhone(workdir, sb.sip_port, "resident", "x", local_port=sb.trunk_port)
         missed = home.ring_no_answer(count=1, timeout=90)
@@ -147,7 +151,7 @@ def test_a_callback_the_resident_misses_is_made_again_then_answered(sb, workdir)
     assert kinds.count("callback_agent_answered") == 2 and "callback_retry" in kinds, kinds
     assert kinds.index("callback_retry") < kinds.index("callback_connected"), kinds
     answering.wait(30)
-    sb.set_state("bromma-101", "logged_out")
+    sb.set_state(ELDER, "logged_out")
 
 DIRECTORY = ("name,unit,district,number,available\n"
              "Anna Andersson,Bygglov,bromma,0850899001,ja\n"
@@ -176,12 +180,12 @@ def test_caller_transferred_attended_through_the_directory_reaches_the_person(sb
     anna = sb.request("GET", "/api/directory?q=Anna")[1]["people"][0]
     person = SipPhone(workdir, sb.sip_port, "anna", "x", local_port=sb.trunk_port)
     reached = person.answer_calls(count=1, ring_seconds=0.5, talk_seconds=60, hangup="far")
-    agent = login(sb, workdir, "bromma-102")
+    agent = login(sb, workdir, ELDER_2)
     # the agent talks to the caller, then (after the consultation) hangs up: hands over
     talking = agent.answer_calls(count=1, ring_seconds=0.3, talk_seconds=14, hangup="agent")
     resident = call(workdir, sb.sip_port, BROMMA, digits=[(1.5, "0")], caller_number="0711000032",
                     hangup_after=40, wait_far_bye=60)
-    sb.wait_for(lambda: sb.agent("bromma-102")["state"] == "on_call", 30, "agent on call")
+    sb.wait_for(lambda: sb.agent(ELDER_2)["state"] == "on_call", 30, "agent on call")
     contact = sb.wait_for(lambda: next((c for c in sb.contacts(since)
                                         if c["caller"] == "0711000032"), None), 10, "contact")
     status, body = sb.request("POST", f"/api/contacts/{contact['id']}/transfer",
@@ -190,7 +194,7 @@ def test_caller_transferred_attended_through_the_directory_reaches_the_person(sb
     talking.wait(40)
     done = sb.wait_for(lambda: next((c for c in sb.contacts(since) if c["id"] == contact["id"]
                                      and c["outcome"]), None), 30, "contact handed over")
-    assert done["outcome"] == "transferred" and done["agent"] == "bromma-102", done
+    assert done["outcome"] == "transferred" and done["agent"] == ELDER_2, done
     result = resident.wait(70)
     assert result.answered and result.hangup == "us"          # still on the line at the end
     assert reached.wait(30).hangup == "far"                   # the person talked to the caller
@@ -199,8 +203,8 @@ def test_caller_transferred_attended_through_the_directory_reaches_the_person(sb
     assert rows == [("attended", "0850899001", "Anna Andersson", "completed")], rows
     kinds = [k for k, _ in events(sb, contact["id"])]
     assert "transfer_consulting" in kinds and "transferred" in kinds, kinds
-    sb.wait_for(lambda: sb.agent("bromma-102")["state"] == "ready", 15, "agent free again")
-    sb.set_state("bromma-102", "logged_out")
+    sb.wait_for(lambda: sb.agent(ELDER_2)["state"] == "ready", 15, "agent free again")
+    sb.set_state(ELDER_2, "logged_out")
 
 
 def test_dial_by_name_connects_the_caller_to_the_person_they_keyed(sb, workdir):
@@ -243,25 +247,25 @@ def test_agent_dials_a_resident_from_the_phone_through_the_trunk(sb, workdir):
     since = now_iso()
     home = SipPhone(workdir, sb.sip_port, "resident", "x", local_port=sb.trunk_port)
     answering = home.answer_calls(count=1, ring_seconds=0.5, talk_seconds=20, hangup="far")
-    phone = login(sb, workdir, "bromma-104")
+    phone = login(sb, workdir, SOCIAL)
     phone.dial("0711000034", hold_seconds=4, hangup=True)
     assert answering.wait(30).hangup == "far"              # the resident's phone rang, answered
     made = outbound_contact(sb, since, "0711000034")
-    assert made["agent"] == "bromma-104" and made["district"] == "bromma"
+    assert made["agent"] == SOCIAL and made["district"] == "bromma"
     assert made["talk_seconds"] >= 1 and made["channel"] == "phone"
     assert "outbound_end" in [k for k, _ in events(sb, made["id"])]
-    sb.wait_for(lambda: sb.agent("bromma-104")["state"] == "ready", 10, "ready after the call")
-    sb.set_state("bromma-104", "logged_out")
+    sb.wait_for(lambda: sb.agent(SOCIAL)["state"] == "ready", 10, "ready after the call")
+    sb.set_state(SOCIAL, "logged_out")
 
 
 def test_click_to_call_on_the_desk_rings_the_agent_then_the_resident(sb, workdir, browser):
     since = now_iso()
     home = SipPhone(workdir, sb.sip_port, "resident", "x", local_port=sb.trunk_port)
     answering = home.answer_calls(count=1, ring_seconds=0.5, talk_seconds=20, hangup="far")
-    phone = login(sb, workdir, "bromma-103")
-    sb.set_state("bromma-103", "paused")
+    phone = login(sb, workdir, SCHOOL)
+    sb.set_state(SCHOOL, "paused")
     agent_answers = phone.answer_calls(count=1, ring_seconds=0.5, talk_seconds=5, hangup="agent")
-    context, page = open_desk(browser, sb.url, "bromma-103", "#call-form")
+    context, page = open_desk(browser, sb.url, SCHOOL, "#call-form")
     try:
         page.fill("#call-number", "070-000 00 35")
         page.click("#call-btn")
@@ -273,8 +277,8 @@ def test_click_to_call_on_the_desk_rings_the_agent_then_the_resident(sb, workdir
     finally:
         context.close()
     made = outbound_contact(sb, since, "0700000035")
-    assert made["agent"] == "bromma-103" and made["talk_seconds"] >= 1
-    sb.set_state("bromma-103", "logged_out")
+    assert made["agent"] == SCHOOL and made["talk_seconds"] >= 1
+    sb.set_state(SCHOOL, "logged_out")
 
 
 def test_an_email_waits_in_the_queue_with_a_place_and_counts_in_its_service_level(sb, browser):
@@ -308,7 +312,7 @@ def test_an_email_waits_in_the_queue_with_a_place_and_counts_in_its_service_leve
                             20, "the e-mails on the wallboard")
         assert board["written_longest_wait_since"] is not None
         time.sleep(3)                            # waits longer than the queue's call target
-        context, page = open_desk(browser, sb.url, "bromma-103", '#ws-status[data-connected="1"]')
+        context, page = open_desk(browser, sb.url, SCHOOL, '#ws-status[data-connected="1"]')
         try:
             page.click("#btn-ready")
             page.wait_for_selector("#pop:not([hidden])", timeout=20000)

@@ -13,12 +13,16 @@ from datetime import datetime, timezone
 import pytest
 
 from kc_instance import free_port, make_instance, remove_instance
+from own_agents import PASSWORD, Crew
 from sip_tls_phone import TlsPhone
 from sipp_driver import call
 
 pytestmark = pytest.mark.telephony
 
 BROMMA = "0850810000"
+CREW = Crew(__name__)
+ELDER, = CREW.of("elder")
+crew = CREW.fixture("tls_kc")
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +40,8 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def phone(kc, agent: str = "bromma-101") -> TlsPhone:
-    p = TlsPhone("127.0.0.1", int(kc.env["KC_SIP_TLS_PORT"]), agent, "demo-agent",
+def phone(kc, agent: str = ELDER) -> TlsPhone:
+    p = TlsPhone("127.0.0.1", int(kc.env["KC_SIP_TLS_PORT"]), agent, PASSWORD,
                  cafile=str(kc.var / "tls" / "sip.crt"))
     p.connect()
     return p
@@ -63,15 +67,15 @@ def test_an_agent_over_tls_and_srtp_answers_a_residents_udp_call(tls_kc, workdir
         (cipher, _, _), version = agent.cipher
         assert version in ("TLSv1.2", "TLSv1.3"), version
         assert agent.register().status == 200
-        kc.wait_for(lambda: kc.agent("bromma-101")["registered"], 10, "registered over TLS")
-        kc.set_state("bromma-101", "ready")
+        kc.wait_for(lambda: kc.agent(ELDER)["registered"], 10, "registered over TLS")
+        kc.set_state(ELDER, "ready")
         since = now_iso()
         resident = call(workdir, kc.sip_port, BROMMA, digits=[(2.0, "1")],
                         caller_number="0706660001", hangup_after=None, wait_far_bye=60)
         offer = agent.answer(timeout=40)
         assert "RTP/SAVP" in offer and "a=crypto:" in offer          # SRTP, keys inside TLS
         assert "RTP/AVP " not in offer
-        kc.wait_for(lambda: kc.agent("bromma-101")["state"] == "on_call", 20, "on call")
+        kc.wait_for(lambda: kc.agent(ELDER)["state"] == "on_call", 20, "on call")
         time.sleep(2)
         assert agent.hang_up().status == 200
         result = resident.wait_ok(60)
@@ -81,7 +85,7 @@ def test_an_agent_over_tls_and_srtp_answers_a_residents_udp_call(tls_kc, workdir
             return next((c for c in kc.contacts(since)
                          if c["caller"] == "0706660001" and c["outcome"]), None)
         contact = kc.wait_for(answered, 30, "the answered contact")
-        assert contact["outcome"] == "answered" and contact["agent"] == "bromma-101"
+        assert contact["outcome"] == "answered" and contact["agent"] == ELDER
         assert contact["talk_seconds"] >= 1
     finally:
         agent.close()

@@ -48,7 +48,7 @@ def test_a_caller_waiting_past_the_limit_alerts_the_wallboard(browser, kc, tmp_p
         resident = call(tmp_path, kc.sip_port, "0850810000", digits=[(2.0, "2")],
                         caller_number="0709990011", hangup_after=20)
         page.wait_for_selector(alert, timeout=30000)           # after 6 s of waiting
-        assert "Bromma" in page.inner_text(alert)
+        assert "Förskola och skola, Bromma" in page.inner_text(alert)     # the queue, by name
         for where in (reports, desk):
             where.wait_for_selector(header, timeout=15000)
             # the same sentence as the wallboard's, but for the ticking wait
