@@ -246,6 +246,7 @@ ACTIONS: dict[str, str] = {
     "attachment.download": N_("attachment downloaded"),
     "directory.import": N_("staff directory imported"),
     "person.export": N_("a resident's data exported"), "survey.update": N_("survey saved"),
+    "phrase.record": N_("phrase recorded"),
 }
 FIELDS: dict[str, str] = {
     "role": N_("role"), "districts": N_("districts"), "district": N_("district"),
