@@ -50,6 +50,7 @@ class Hub:
         self.app = app
         self.version = 0
         self.snapshot: dict[str, Any] | None = None
+        self.built_at = 0.0           # time.monotonic() of the snapshot
         self.changed = asyncio.Event()
         self._pending: asyncio.TimerHandle | None = None
         self._building: asyncio.Task | None = None
@@ -78,15 +79,19 @@ class Hub:
         except Exception:
             log.exception("wallboard snapshot failed")
             raise
-        self.snapshot = snap
+        self.snapshot, self.built_at = snap, time.monotonic()
         self.version += 1
         self.changed.set()
         self.changed = asyncio.Event()
         return snap
 
-    async def current(self) -> dict[str, Any]:
+    async def current(self, max_age: float | None = None) -> dict[str, Any]:
+        """The snapshot; rebuilt first when there is none, or it is older than `max_age`
+        seconds (a poller asks for now, not for the last change the ACD told of: the
+        organisation, the reports and the e-mail queue change without it)."""
         self.subscribe()
-        if self.snapshot is None:
+        if self.snapshot is None or (max_age is not None
+                                     and time.monotonic() - self.built_at > max_age):
             return await self.rebuild()
         return self.snapshot
 
@@ -186,7 +191,7 @@ def _today_figures(db, period: reports.Period, use_cache: bool = True):
 @routes.get("/api/wallboard")
 async def wallboard_json(request: web.Request) -> web.Response:
     require_role(request, *VIEWERS)
-    snap = await hub(request.app).current()
+    snap = await hub(request.app).current(max_age=1.0)
     return web.json_response(snap, dumps=lambda o: json.dumps(o, ensure_ascii=False))
 
 
