@@ -16,19 +16,19 @@ from conftest import logged_in, login
 from kc import i18n
 from own_agents import PASSWORD, Crew
 
-USERS = {"admin": ("admin", "demo-admin"), "supervisor": ("supervisor", "demo-supervisor"),
-         "manager": ("manager", "demo-manager"), "agent": ("bromma-101", "demo-agent")}
-# The keyboard walk's agent: no skill, so no waiting call or e-mail of another module is offered
-# when it turns ready.
+# The module's agent: no skill, so no waiting call or e-mail of another module is offered
+# when it turns ready in the keyboard walk.
 CREW = Crew(__name__)
 DESK = CREW.agent("desk", "bromma", {})
 crew = CREW.fixture()
+USERS = {"admin": ("admin", "demo-admin"), "supervisor": ("supervisor", "demo-supervisor"),
+         "manager": ("manager", "demo-manager"), "agent": (DESK, PASSWORD)}
 # Every page of the site (the role table's HTML routes), filled in with demo ids.
 PAGES = {
     "/": "/", "/wallboard": "/wallboard", "/reports": "/reports", "/reports/fcr": "/reports/fcr",
     "/admin/org": "/admin/org", "/admin/queues/{skill}/{district}": "/admin/queues/school/bromma",
     "/admin/agents": "/admin/agents", "/admin/agents/new": "/admin/agents/new",
-    "/admin/agents/{agent_id}/edit": "/admin/agents/bromma-103/edit",
+    "/admin/agents/{agent_id}/edit": f"/admin/agents/{DESK}/edit",
     "/admin/menus": "/admin/menus", "/admin/menus/{district}": "/admin/menus/bromma",
     "/admin/schedule": "/admin/schedule", "/admin/schedule/{district}": "/admin/schedule/bromma",
     "/admin/users": "/admin/users", "/admin/audit": "/admin/audit",
