@@ -13,7 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import registered_phone
-from kc_instance import ROOT, KC, make_instance, remove_instance
+from kc_instance import ROOT, KC, make_instance, remove_instance, running_instance
 from own_agents import Crew
 from sipp_driver import call
 
@@ -30,14 +30,9 @@ crew = CREW.fixture("ops_kc")
 @pytest.fixture(scope="module")
 def ops_kc():
     """A centre whose metrics are open to a token only (the tests' address is not allowed)."""
-    inst = make_instance()
-    inst.env.update({"KC_METRICS_ALLOW": "192.0.2.1", "KC_METRICS_TOKEN": TOKEN,
-                     "KC_NODE": NODE})
-    try:
-        inst.start()
+    with running_instance({"KC_METRICS_ALLOW": "192.0.2.1", "KC_METRICS_TOKEN": TOKEN,
+                            "KC_NODE": NODE}) as inst:
         yield inst
-    finally:
-        remove_instance(inst)
 
 
 def now_iso() -> str:

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from kc_instance import free_port, make_instance, remove_instance
+from kc_instance import free_port, running_instance
 from own_agents import PASSWORD, Crew
 from sip_tls_phone import TlsPhone
 from sipp_driver import call
@@ -27,13 +27,8 @@ crew = CREW.fixture("tls_kc")
 
 @pytest.fixture(scope="module")
 def tls_kc():
-    inst = make_instance()
-    inst.env.update({"KC_AGENT_TLS": "1", "KC_SIP_TLS_PORT": str(free_port())})
-    try:
-        inst.start()
+    with running_instance({"KC_AGENT_TLS": "1", "KC_SIP_TLS_PORT": str(free_port())}) as inst:
         yield inst
-    finally:
-        remove_instance(inst)
 
 
 def now_iso() -> str:
