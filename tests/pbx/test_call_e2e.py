@@ -16,7 +16,12 @@ pytestmark = pytest.mark.telephony
 BROMMA = "0850810000"
 
 CREW = Crew(__name__)
-ELDER, ELDER_2, SOCIAL, ELDER_HV = CREW.of("elder", "elder-2", "social", "elder-hv")
+# No switchboard skill: a call-back another module left waiting for the switchboard (made at
+# opening, its resident unreachable) is not offered to these agents when they turn ready.
+ELDER = CREW.agent("elder", "bromma", {"elderly-care": 4})
+ELDER_2 = CREW.agent("elder-2", "bromma", {"elderly-care": 3})
+SOCIAL = CREW.agent("social", "bromma", {"social-services": 4}, ("bromma",))
+ELDER_HV = CREW.agent("elder-hv", "hasselby-vallingby", {"elderly-care": 4})
 crew = CREW.fixture()
 
 

@@ -25,7 +25,9 @@ OVERFLOW_SECONDS = 3
 SKILLS = ("elderly-care", "school", "social-services", "switchboard")
 ALWAYS_OPEN = {"always_open": True, "week": {}, "exceptions": []}
 CREW = Crew(__name__)
-ELDER, = CREW.of("elder")
+# no switchboard skill: a call-back another module left waiting for the switchboard is not
+# offered to it
+ELDER = CREW.agent("elder", "bromma", {"elderly-care": 4})
 OWN = CREW.agent("skarpnack", DISTRICT, {"elderly-care": 4})    # the new district's agent
 DEMO_HV_QUEUE = {"service_level_seconds": 30, "wrap_up_seconds": 0, "priority": 0,
                  "overflow": [{"after_seconds": 30, "districts": ["bromma"]}]}
