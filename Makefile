@@ -28,10 +28,11 @@ run: system $(STAMP)
 
 # The floor plan (layer contracts, docs/architecture.md), then every test on Asterisk 22 (or
 # KC_ASTERISK's): tests/fast (no PBX, no browser) and tests/pbx (real Asterisk, SIPp, Chromium);
-# then the smoke subset on Asterisk 16.
+# then the smoke subset on Asterisk 16. The slowest tests are printed; every test's time is in
+# var/test-report.xml.
 test: system-test $(STAMP)
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -ra --hypothesis-profile=thorough
+	$(BIN)/python -m pytest -ra --durations=25 --junitxml=var/test-report.xml --hypothesis-profile=thorough
 	KC_ASTERISK=16 $(BIN)/python -m pytest -ra -m smoke16 -p no:cacheprovider
 
 # The layer contracts and the tests that need neither Asterisk nor a browser (about a minute).

@@ -45,6 +45,14 @@ def put(kc, district: str, body: dict) -> dict:
 @pytest.fixture
 def schedules(kc):
     yield kc
+    # call-backs asked for here would be dialled at opening, to residents nobody answers for,
+    # offered meanwhile to other modules' switchboard agents: taken by hand before reopening
+    status, body = kc.request("GET", "/api/after-hours?open=1")
+    assert status == 200, body
+    for request in body["requests"]:
+        if request["kind"] == "callback" and not request.get("callback_contact"):
+            status, done = kc.request("POST", f"/api/after-hours/{request['id']}/done", {})
+            assert status == 200, done
     put(kc, "bromma", {**ALWAYS_OPEN, "after_hours": {"route_to": ["hasselby-vallingby"]}})
     put(kc, "hasselby-vallingby", {**ALWAYS_OPEN, "after_hours": {"route_to": []}})
 
