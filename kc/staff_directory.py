@@ -31,10 +31,16 @@ MAX_ROWS = 20000
 
 def parse_csv(text: str, districts: Iterable[str]) -> list[dict[str, Any]]:
     """The rows of a directory file (header `name,unit,district,number,available`; `unit`,
-    `district` and `available` may be left out or empty). Raises InvalidInput naming every bad
-    line."""
-    known = set(districts)
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    `district` and `available` may be left out or empty; lines may end in CR, LF or CRLF).
+    Raises InvalidInput naming every bad line, or what makes the file unreadable as CSV."""
+    try:
+        return _parse_rows(text, set(districts))
+    except csv.Error as exc:
+        raise InvalidInput(f"not a CSV file: {exc}") from None
+
+
+def _parse_rows(text: str, known: set[str]) -> list[dict[str, Any]]:
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     missing = [c for c in ("name", "number") if c not in header]
     unknown = [h for h in header if h not in COLUMNS]

@@ -37,6 +37,8 @@ def test_import_replaces_the_directory_and_is_audited(store):
     ("name,phone\nAnna,0850899001\n", ["number", "phone"]),
     ("name,number\n", ["nobody"]),
     ("name,number\nAnna,0850899001,extra\n", ["more fields"]),
+    ("\r0", ["name", "number"]),                       # a bare CR ends a line too (was a 500)
+    ("name,number\nAnna,\"" + "1" * 140_000 + "\"\n", ["not a CSV file"]),   # past csv's field limit
 ])
 def test_a_bad_file_is_refused_whole_naming_each_problem(store, text, words):
     store.run_sync(sd.import_csv, GOOD, "admin", "2026-11-27T12:00:00.000Z")
@@ -45,6 +47,12 @@ def test_a_bad_file_is_refused_whole_naming_each_problem(store, text, words):
     for word in words:
         assert word in str(err.value)
     assert len(store.run_sync(sd.search, "", 10)) == 3          # nothing lost
+
+
+def test_lines_may_end_in_cr_lf_or_both(store):
+    store.run_sync(sd.import_csv, "name,number\rAnna,0850899001\r\nBo,0850899002\n", "admin",
+                   "2026-11-27T12:00:00.000Z")
+    assert sorted(p["name"] for p in store.run_sync(sd.search, "", 10)) == ["Anna", "Bo"]
 
 
 def test_search_any_case_every_word_available_first(store):

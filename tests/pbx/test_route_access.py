@@ -15,8 +15,12 @@ CREW = Crew(__name__)
 
 # Routes meant for the public (or for logging in/out), by path: the one table's.
 PUBLIC = set(roles.PUBLIC)
+# Ids no record has: a role that may reach a route gets its 404, one that may not is refused
+# before the lookup, whatever other modules stored first (a record of another district would
+# answer an allowed agent "not your district").
+NO_RECORD = "999999"
 FILL = {"district": "bromma", "skill": "school", "agent_id": AGENT, "username": "manager",
-        "token_id": "0123456789ab", "n": "1", "version": "1", "name": "a" * 64}
+        "token_id": "0123456789ab", "n": NO_RECORD, "version": NO_RECORD, "name": "a" * 64}
 
 
 def _routes(kc):
@@ -29,7 +33,7 @@ def _routes(kc):
         path = info.get("path") or info.get("formatter")
         if not path or "prefix" in info:       # static files
             continue
-        path = re.sub(r"\{(\w+)(?::[^}]*)?\}", lambda m: FILL.get(m.group(1), "1"), path)
+        path = re.sub(r"\{(\w+)(?::[^}]*)?\}", lambda m: FILL.get(m.group(1), NO_RECORD), path)
         out.add((route.method, path))
     return sorted(out)
 
