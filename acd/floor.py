@@ -32,6 +32,47 @@ if TYPE_CHECKING:
     from .waiting import Waiting
 
 
+class WaitingCallers(dict):
+    """contact id -> `Waiting`: a dict that counts its changes (`version`), so what is derived
+    from who waits in what order (the places announced to callers) is computed once per change,
+    not once per question. A change to an entry's order (its priority) calls `touch`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.version = 0
+
+    def touch(self) -> None:
+        self.version += 1
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, value)
+        self.version += 1
+
+    def __delitem__(self, key: Any) -> None:
+        super().__delitem__(key)
+        self.version += 1
+
+    def pop(self, *args: Any) -> Any:
+        self.version += 1
+        return super().pop(*args)
+
+    def popitem(self) -> Any:
+        self.version += 1
+        return super().popitem()
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        self.version += 1
+        return super().setdefault(key, default)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        super().update(*args, **kwargs)
+        self.version += 1
+
+    def clear(self) -> None:
+        super().clear()
+        self.version += 1
+
+
 @dataclass
 class Floor:
     store: Store
@@ -46,7 +87,7 @@ class Floor:
     router: Router = field(default_factory=Router)   # free agents and unoffered callers, indexed
     agents: dict[str, "AgentRuntime"] = field(default_factory=dict)
     skills: dict[str, Skill] = field(default_factory=dict)
-    waiting: dict[int, "Waiting"] = field(default_factory=dict)
+    waiting: WaitingCallers = field(default_factory=WaitingCallers)
     connected: dict[int, "Connected"] = field(default_factory=dict)
     leg_channels: dict[str, str] = field(default_factory=dict)   # agent leg uniqueid -> channel name
     # a cluster of Asterisk nodes: agent -> the node their phone registers on (empty: one PBX)

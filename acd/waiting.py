@@ -84,6 +84,8 @@ class WaitingRoom:
         self.follow_callback: CallbackFollowUp | None = None
         self.closed_out_ids: set[int] = set()   # left a closed queue; may wait in a partner's
         self._wake: asyncio.TimerHandle | None = None
+        self._places: dict[tuple[str, str], dict[int, int]] = {}   # see `position`
+        self._places_version = -1
         floor.dispatch = self.dispatch
 
     def close(self) -> None:
@@ -295,6 +297,7 @@ class WaitingRoom:
             priority, _ = escalated_priority(base, now - call.enqueued_at, steps)
             if priority != call.priority and router.remove_call(call.contact_id) is not None:
                 entry.call = dataclasses.replace(call, priority=priority)
+                self.waiting.touch()          # the queue's order changed
                 router.add_call(entry.call)
 
     def _on_wake(self) -> None:
@@ -391,16 +394,22 @@ class WaitingRoom:
 
     # ------------------------------------------------------------------ the waiting caller's view
     def position(self, contact_id: int) -> int | None:
-        """1 = next in this caller's queue (same skill and called district, priority then FIFO)."""
+        """1 = next in this caller's queue (same skill and called district, priority then FIFO).
+        The places of a queue are ranked once per change of who waits (a thousand callers'
+        announcements would otherwise each walk everyone waiting)."""
         entry = self.waiting.get(contact_id)
         if entry is None:
             return None
-        me = entry.call
-        key = (-me.priority, me.enqueued_at, me.contact_id)
-        ahead = sum(1 for w in self.waiting.values()
-                    if w.call.skill == me.skill and w.call.district == me.district
-                    and (-w.call.priority, w.call.enqueued_at, w.call.contact_id) < key)
-        return ahead + 1
+        if self._places_version != self.waiting.version:
+            self._places, self._places_version = {}, self.waiting.version
+        queue = (entry.call.skill, entry.call.district)
+        places = self._places.get(queue)
+        if places is None:
+            ranked = sorted((w.call for w in self.waiting.values()
+                             if (w.call.skill, w.call.district) == queue),
+                            key=lambda c: (-c.priority, c.enqueued_at, c.contact_id))
+            places = self._places[queue] = {c.contact_id: i for i, c in enumerate(ranked, 1)}
+        return places[contact_id]
 
     async def waiting_info(self, contact_id: int) -> tuple[int, float, str] | None:
         """(place in the queue, estimated wait in seconds, language) for an announcement."""

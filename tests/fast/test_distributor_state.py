@@ -79,6 +79,15 @@ def check(dist: Distributor, idle_check: bool = True) -> None:
         if w.offered_to:
             rt = dist.agents[w.offered_to]
             assert rt.state is AgentState.RINGING and rt.contact_id == w.call.contact_id
+    # each caller's announced place: the one computed from scratch (the room keeps its
+    # ranking between changes)
+    for cid, w in dist.waiting.items():
+        me = w.call
+        ahead = sum(1 for o in dist.waiting.values()
+                    if (o.call.skill, o.call.district) == (me.skill, me.district)
+                    and (-o.call.priority, o.call.enqueued_at, o.call.contact_id)
+                    < (-me.priority, me.enqueued_at, me.contact_id))
+        assert dist.room.position(cid) == ahead + 1, cid
     talking = [c.agent for c in dist.connected.values()]
     assert len(talking) == len(set(talking)) and not set(talking) & set(offered)
     # no free agent idles while a caller they may take waits unoffered (while the PBX is

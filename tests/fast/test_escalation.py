@@ -144,3 +144,43 @@ def test_waiting_too_long_reaches_the_supervisors_and_agents_of_the_queue():
         "alert_seconds"}
     assert shown(supervisor, "/reports") and shown(agent, "/desk")
     assert not shown(supervisor, "/wallboard?district=north") and not shown({"role": "admin"}, "/")
+
+
+def test_a_caller_whose_priority_rises_is_announced_the_place_it_gives(tmp_path: Path):
+    """Two callers of one queue: the second came with a higher priority (a menu option's) and
+    is ahead; once the first has waited past the escalation step, the first is ahead, and the
+    places said to them change with it (the room's ranking is not kept past the change)."""
+    asyncio.run(_places(tmp_path))
+
+
+async def _places(tmp_path: Path) -> None:
+    clock = Clock()
+    store = Store(tmp_path / "kc.db")
+    await store.run(load_demo, clock)
+    await store.run(save_queue_config, QueueConfig(
+        "school", "bromma", overflow=(), escalation=(EscalationStep(30, 10),)))
+    dist = Distributor(store, ScriptedPbx(), clock, QueueLog(tmp_path / "queue_log"),
+                       ring_timeout=15, wrap_up_seconds=0)
+    try:
+        await dist.load()
+        ids = []
+        for n, priority in enumerate((0, 5)):
+            cid = await store.run(queries.create_contact, channel="phone", district="bromma",
+                                  caller=f"070200000{n}", skill="school", language="sv",
+                                  started_at=clock.now.isoformat())
+            dist.expect(cid, Queued("school", "bromma", "sv", f"070200000{n}", priority))
+            dist.on_event(parse_event({"Event": "UserEvent", "UserEvent": "KcWaiting",
+                                       "ContactID": str(cid), "Uniqueid": f"u{cid}",
+                                       "Channel": f"PJSIP/residents-{cid}"}))
+            ids.append(cid)
+            clock.now += timedelta(seconds=20)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert [(await dist.waiting_info(c))[0] for c in ids] == [2, 1]
+        # now the first has waited 40 s (0 + 10 > 5), the second 20 s (still 5); escalation is
+        # decided at the next dispatch (no agent: nobody is offered)
+        dist.room.dispatch()
+        assert [(await dist.waiting_info(c))[0] for c in ids] == [1, 2]
+    finally:
+        await dist.close()
+        store.close()
