@@ -64,6 +64,20 @@ class Clock:
         return self.now
 
 
+async def caller_waits(store: Store, dist: Distributor, clock, skill: str, caller: str,
+                       priority: int | None = None, district: str = "bromma") -> int:
+    """A caller the menu sends to wait in `skill`@`district`: the contact, the menu's hand-over
+    and the dialplan's KcWaiting event. Returns the contact id."""
+    cid = await store.run(queries.create_contact, channel="phone", district=district,
+                          caller=caller, skill=skill, language="sv",
+                          started_at=clock.now.isoformat())
+    dist.expect(cid, Queued(skill, district, "sv", caller, priority))
+    dist.on_event(parse_event({"Event": "UserEvent", "UserEvent": "KcWaiting",
+                               "ContactID": str(cid), "Uniqueid": f"u{cid}",
+                               "Channel": f"PJSIP/residents-{cid}"}))
+    return cid
+
+
 def check(dist: Distributor, idle_check: bool = True) -> None:
     router = dist.router
     now = dist.now()
@@ -273,14 +287,7 @@ async def _announce_with_busy_writer(tmp_path: Path) -> None:
         await dist.load()
         cids = []
         for n in range(2):
-            cid = await store.run(queries.create_contact, channel="phone", district="bromma",
-                                  caller=f"070100000{n}", skill="school", language="sv",
-                                  started_at=clock.now.isoformat())
-            dist.expect(cid, Queued("school", "bromma", "sv", f"070100000{n}", None))
-            dist.on_event(parse_event({"Event": "UserEvent", "UserEvent": "KcWaiting",
-                                       "ContactID": str(cid), "Uniqueid": f"u{cid}",
-                                       "Channel": f"PJSIP/residents-{cid}"}))
-            cids.append(cid)
+            cids.append(await caller_waits(store, dist, clock, "school", f"070100000{n}"))
         for _ in range(20):
             await asyncio.sleep(0)
         await store.run(lambda db: None)

@@ -8,17 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from acd.ami_events import parse_event
-from acd.distributor import Distributor, Queued
+from acd.distributor import Distributor
 from acd.queue_log import QueueLog
 from acd.routing import escalated_priority
-from kc import queries
 from kc.domain import EscalationStep, QueueConfig
 from kc.errors import InvalidInput
 from kc.queue_config import get_queue_config, save_queue_config
 from kc.store import Store
 from kommuncentral.demo import load_demo
-from test_distributor_state import Clock, ScriptedPbx, _run
+from test_distributor_state import Clock, ScriptedPbx, _run, caller_waits
 
 STEPS = (EscalationStep(60, 5), EscalationStep(180, 20))
 
@@ -82,14 +80,7 @@ async def _overtake(tmp_path: Path, escalate: bool) -> None:
         await dist.load()
         ids = []
         for n, skill in enumerate(("switchboard", "elderly-care")):
-            cid = await store.run(queries.create_contact, channel="phone", district="bromma",
-                                  caller=f"070100000{n}", skill=skill, language="sv",
-                                  started_at=clock.now.isoformat())
-            dist.expect(cid, Queued(skill, "bromma", "sv", f"070100000{n}", None))
-            dist.on_event(parse_event({"Event": "UserEvent", "UserEvent": "KcWaiting",
-                                       "ContactID": str(cid), "Uniqueid": f"u{cid}",
-                                       "Channel": f"PJSIP/residents-{cid}"}))
-            ids.append(cid)
+            ids.append(await caller_waits(store, dist, clock, skill, f"070100000{n}"))
             clock.now += timedelta(seconds=5)
         clock.now += timedelta(seconds=40)
         dist.set_registered("bromma-101", True)
@@ -165,14 +156,7 @@ async def _places(tmp_path: Path) -> None:
         await dist.load()
         ids = []
         for n, priority in enumerate((0, 5)):
-            cid = await store.run(queries.create_contact, channel="phone", district="bromma",
-                                  caller=f"070200000{n}", skill="school", language="sv",
-                                  started_at=clock.now.isoformat())
-            dist.expect(cid, Queued("school", "bromma", "sv", f"070200000{n}", priority))
-            dist.on_event(parse_event({"Event": "UserEvent", "UserEvent": "KcWaiting",
-                                       "ContactID": str(cid), "Uniqueid": f"u{cid}",
-                                       "Channel": f"PJSIP/residents-{cid}"}))
-            ids.append(cid)
+            ids.append(await caller_waits(store, dist, clock, "school", f"070200000{n}", priority))
             clock.now += timedelta(seconds=20)
         for _ in range(20):
             await asyncio.sleep(0)
