@@ -30,12 +30,13 @@ run: system $(STAMP)
 # KC_ASTERISK's): tests/fast (no PBX, no browser) and tests/pbx (real Asterisk, SIPp, Chromium);
 # then the smoke subset on Asterisk 16. Modules run on TEST_WORKERS workers (each with its own
 # centre; a module stays on one worker): most tests wait on real calls, so two workers halve
-# the time on two cores. The slowest tests are printed; every test's time is in
-# var/test-report.xml.
+# the time on two cores. Tests marked serial (the API fuzz) then run on their own. The slowest
+# tests are printed; every test's time is in var/test-report*.xml.
 TEST_WORKERS ?= 2
 test: system-test $(STAMP)
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -ra -n $(TEST_WORKERS) --dist loadfile --durations=25 --junitxml=var/test-report.xml --hypothesis-profile=thorough
+	$(BIN)/python -m pytest -ra -n $(TEST_WORKERS) --dist loadfile -m 'not serial' --durations=25 --junitxml=var/test-report.xml --hypothesis-profile=thorough
+	$(BIN)/python -m pytest -ra -m serial --junitxml=var/test-report-serial.xml --hypothesis-profile=thorough
 	KC_ASTERISK=16 $(BIN)/python -m pytest -ra -n $(TEST_WORKERS) --dist loadfile -m smoke16 -p no:cacheprovider
 
 # The layer contracts and the tests that need neither Asterisk nor a browser (about a minute).

@@ -19,9 +19,18 @@ hypothesis_settings.load_profile("suite")
 
 
 def pytest_collection_modifyitems(config, items):
-    """`KC_ASTERISK=16` (make test's smoke run) on a machine without Asterisk 16 (a release
+    """Tests marked `serial` (the API fuzz: its generated cases share one test id, and a
+    pytest-xdist worker runs only the first of them) are skipped on a worker, saying so;
+    `make test` runs them in a run of their own.
+
+    `KC_ASTERISK=16` (make test's smoke run) on a machine without Asterisk 16 (a release
     that ships a newer one, where 16 cannot be installed): skipped, saying why. Asterisk 22,
     the default, is never skipped for being missing: make test installs it."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        serial = pytest.mark.skip(reason="marked serial: run without pytest-xdist (-n)")
+        for item in items:
+            if item.get_closest_marker("serial"):
+                item.add_marker(serial)
     from pbx.runtime import RuntimeMissing, runtime_for
     from kc.settings import Settings
 

@@ -28,6 +28,8 @@ from admin_web.openapi import SPEC
 from kc_instance import ROOT, running_instance
 
 EXAMPLES = int(os.environ.get("KC_FUZZ_EXAMPLES", "25"))
+# Every generated case has the one test id: under pytest-xdist only the first would run.
+pytestmark = pytest.mark.serial
 
 
 def with_demo_examples(spec: dict) -> dict:
