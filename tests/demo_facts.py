@@ -28,3 +28,24 @@ def _replace(value: Any, old: str, new: str) -> Any:
     if isinstance(value, list):
         return [_replace(v, old, new) for v in value]
     return value.replace(old, new) if isinstance(value, str) else value
+
+
+def with_language(menu: dict[str, Any], language: str, prompt: str,
+                  recording: str | None = None) -> dict[str, Any]:
+    """A copy of `menu` offered in `language` too: every node's prompt in it is `prompt`, and
+    with `recording` (an audio reference) every place a prompt is said in it is recorded: each
+    node, and each information or e-service option and fail action."""
+    m = copy.deepcopy(menu)
+    m["languages"] = [*m["languages"], language]
+    for node in m["nodes"].values():
+        node["prompt"][language] = prompt
+        if recording is None:
+            continue
+        node.setdefault("audio", {})[language] = recording
+        actions = [*node.get("options", {}).values()]
+        if isinstance(node.get("on_fail"), dict):
+            actions.append(node["on_fail"])
+        for action in actions:
+            if action.get("action") in ("info", "eservice"):
+                action.setdefault("audio", {})[language] = recording
+    return m

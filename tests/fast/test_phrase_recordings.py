@@ -2,7 +2,6 @@
 where the prompt cache finds them before synthesising, counted as sayable at menu publish."""
 from __future__ import annotations
 
-import copy
 import subprocess
 
 import pytest
@@ -10,6 +9,7 @@ import pytest
 from agi import menu_store, menus, phrase_recordings, phrasebook
 from agi.prompts import VOICES, PromptCache, PromptError
 from agi.recordings import store_upload
+from demo_facts import with_language
 from kc.errors import InvalidInput, NotFound
 from test_menu_admin import clock, store  # noqa: F401  (the demo's store, the fixed clock)
 
@@ -75,23 +75,15 @@ def test_a_recorded_phrase_is_sayable_at_publish():
 async def test_a_somali_menu_is_published_once_its_prompts_and_phrases_are_recorded(store, tmp_path):
     sounds = tmp_path / "sounds"
     prompts = PromptCache(sounds, audio_root=sounds)
-    body = copy.deepcopy(store.run_sync(menu_store.current_version, "bromma")["body"])
-    body["languages"].append("so")
-    for node in body["nodes"].values():
-        node["prompt"]["so"] = "qoraal"
+    original = store.run_sync(menu_store.current_version, "bromma")["body"]
+    body = with_language(original, "so", "qoraal")
     with pytest.raises(menus.MenuInvalid) as err:
         await menus.publish(store, clock, prompts, "bromma", body, "admin")
     text = " ".join(err.value.problems)
     assert "no speech synthesiser voice for language 'so'" in text and "main" in text
     assert "no recording for the system's phrases callback_confirmed" in text
     ref = await store_upload(tone(tmp_path / "p.wav"), sounds)
-    for node in body["nodes"].values():                # every prompt recorded in Somali
-        node.setdefault("audio", {})["so"] = ref
-        for option in node.get("options", {}).values():
-            if option.get("action") in ("info", "eservice"):
-                option.setdefault("audio", {})["so"] = ref
-        if isinstance(node.get("on_fail"), dict) and node["on_fail"].get("action") in ("info", "eservice"):
-            node["on_fail"].setdefault("audio", {})["so"] = ref
+    body = with_language(original, "so", "qoraal", ref)   # every prompt recorded in Somali
     with pytest.raises(menus.MenuInvalid) as err:      # the system's phrases still missing
         await menus.publish(store, clock, prompts, "bromma", body, "admin")
     assert [p for p in err.value.problems if "no speech synthesiser" in p] == []

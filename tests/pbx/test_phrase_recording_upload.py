@@ -3,7 +3,6 @@ espeak-ng voice) is refused at publish until its prompts and the system's phrase
 recorded, then accepted; the uploads are admin only, checked, audited and listed."""
 from __future__ import annotations
 
-import copy
 import json
 import shutil
 import subprocess
@@ -13,6 +12,7 @@ import urllib.request
 import pytest
 
 from agi.phrasebook import RECORDED_ALONE
+from demo_facts import with_language
 
 pytestmark = pytest.mark.telephony
 
@@ -29,18 +29,7 @@ def put_audio(kc, path: str, data: bytes, token: str = "demo-admin-token"):
 
 
 def with_somali(menu: dict, ref: str | None) -> dict:
-    m = copy.deepcopy(menu)
-    m["languages"] = [*m["languages"], "so"]
-    for node in m["nodes"].values():
-        node["prompt"]["so"] = "Ku soo dhawow."
-        if ref:
-            node.setdefault("audio", {})["so"] = ref
-            for option in node.get("options", {}).values():
-                if option.get("action") in ("info", "eservice"):
-                    option.setdefault("audio", {})["so"] = ref
-            if isinstance(node.get("on_fail"), dict) and node["on_fail"].get("action") in ("info", "eservice"):
-                node["on_fail"].setdefault("audio", {})["so"] = ref
-    return m
+    return with_language(menu, "so", "Ku soo dhawow.", ref)
 
 
 def test_a_somali_menu_is_refused_until_its_recordings_exist(kc, tmp_path):
