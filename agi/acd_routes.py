@@ -1,8 +1,14 @@
 """FastAGI routes of the waiting room and of agents' transfers (the ACD's run-time side).
 
-- `announce,<contact>`: from `kc-wait` every few tens of seconds: the caller hears their place in
-  the queue and the estimated wait, in their language, and goes back to the music with their
-  place kept (nothing is re-enqueued).
+- `announce,<contact>,ahead`: from `kc-wait` a few seconds before a waiting caller's announcement
+  is due: sets `KC_ANNOUNCE` to the announcement's files (`<file>&<file>...`, one command),
+  which the dialplan plays itself the moment the wait ends. Nothing crosses to this process
+  when the words are due: with 1,000 callers waiting, the round trips at that moment (the
+  connection, then one per part) are what made announcements late.
+- `announce,<contact>`: from `kc-wait` when nothing was set ahead (this process was busy or
+  restarting): the caller hears their place in the queue and the estimated wait, in their
+  language, part by part, and goes back to the music with their place kept (nothing is
+  re-enqueued).
 - `callback,<contact>`: the waiting caller pressed 1: the place is kept for a call-back; sets
   `KC_CALLBACK=yes` when accepted, so the dialplan can hang up.
 - `transfer,<contact>,<digits>`: the agent's phone blind-transferred the caller (REFER or `#1`):
@@ -13,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from acd.options import NUMBER_RE
@@ -25,6 +32,14 @@ from .phrases import PhraseParts
 from .prompts import PromptCache, PromptError
 
 log = logging.getLogger(__name__)
+
+# What the dialplan's `Background(${KC_ANNOUNCE})` would split a file name at.
+_DIALPLAN_SEPARATORS = frozenset(",&|()")
+
+
+def _playable(paths: list[Path]) -> bool:
+    """Can the dialplan play these files as one `Background` argument?"""
+    return not any(_DIALPLAN_SEPARATORS & set(str(p)) for p in paths)
 
 
 def _contact_id(chan: AgiChannel) -> int | None:
@@ -55,6 +70,10 @@ class AcdRoutes:
         paths = PhraseParts(self.prompts).ready(parts, lang)   # never synthesised at call time
         if paths is None:
             return                    # still rendering at start-up: the next turn says it
+        if chan.args[1:2] == ["ahead"]:
+            if _playable(paths):      # else nothing is set: the dialplan asks when due
+                await chan.set_variable("KC_ANNOUNCE", "&".join(map(str, paths)))
+            return
         try:
             for path in paths:
                 digit = await chan.stream(str(path), "1")

@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 MAX_HEADER_LINES = 256
 MAX_LINE = 8192
 HEADER_TIMEOUT = 5.0
+# Connections Asterisk may open before the service accepts them. asyncio's default, 100, was
+# overrun by 1,000 waiting callers' announcements: Asterisk gives up on a FastAGI connect after
+# 2 s, and the AGI failed. The kernel caps it at net.core.somaxconn (4096 on Debian 12).
+ACCEPT_BACKLOG = 1024
 
 _RESULT = re.compile(r"^(?P<code>\d{3})(?P<sep>[ -])(?P<rest>.*)$")
 _PLAIN_VALUE = re.compile(r"^[A-Za-z0-9_.:+@/-]+$")
@@ -356,7 +360,7 @@ class FastAgiServer:
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, self._host, self._port,
-                                                  limit=MAX_LINE * 2)
+                                                  limit=MAX_LINE * 2, backlog=ACCEPT_BACKLOG)
 
     async def stop(self) -> None:
         if self._server is not None:

@@ -3,12 +3,17 @@
     .venv/bin/python benchmarks/bench_announce.py [--callers N --every S --stay S --rate CPS]
 
 A private instance (own var/, free ports, real Asterisk): no agent is logged in, so every
-resident who presses 1 waits in `kc-wait`, where Asterisk's `WaitExten` times out every
-`--every` seconds (KC_ANNOUNCE_SECONDS, 45 as in production) and calls FastAGI `announce`.
+resident who presses 1 waits in `kc-wait`, where each caller is announced every `--every`
+seconds (KC_ANNOUNCE_SECONDS, 45 as in production).
 SIPp places `--callers` calls at `--rate` calls/s; each caller stays `--stay` seconds.
 
-Measured from Asterisk's own log (verbose 3): for each `announce` AGI started on a channel (the
-announcement is due), when the channel started playing its first part (`Playing '...'`).
+Measured from Asterisk's own log (verbose 3): each turn of a channel's wait starts where
+`kc-wait` clears `KC_ANNOUNCE`, and its announcement is due `--every` seconds later; for each
+turn that lasted that long, when the channel started playing the first part (`Playing '...'`),
+whether its files were set ahead (`announce,<contact>,ahead`, played by `Background`) or asked
+for when due (`announce,<contact>`; how many of each is counted too). A late turn whose files
+were set before it was due (`KC_LEFT` > 0) had nothing left to ask: Asterisk's own channel
+was late (`late_with_files_set_in_time`).
 On time = within `ON_TIME_SECONDS` of being due. Announcements due while a caller was
 hanging up (the channel gone within that time) are not counted. Results: section `announce` of
 `var/bench/results.json`. Target: every due announcement played on time.
@@ -37,7 +42,10 @@ from sipp_driver import _digits, _env, _sipp_binary, free_media_port, free_udp_p
 
 ON_TIME_SECONDS = 1.0
 _LINE = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)\] VERBOSE\[\d+\](?:\[(C-[0-9a-f]+)\])? (.*)$")
-_AGI = re.compile(r'Executing \[t@kc-wait:\d+\] AGI\("([^"]+)", "[^"]*/announce,')
+_TURN = re.compile(r'Executing \[s@kc-wait:\d+\] Set\("([^"]+)", "KC_ANNOUNCE="\)')
+_ASKED = re.compile(r'Executing \[t@kc-wait:\d+\] AGI\("([^"]+)", "[^"]*/announce,\d+"\)')
+_AHEAD = re.compile(r'Executing \[t@kc-wait:\d+\] BackGround\("([^"]+)", ', re.IGNORECASE)
+_LEFT = re.compile(r'Executing \[t@kc-wait:\d+\] Set\("([^"]+)", "KC_LEFT=(-?[0-9.]+)"\)')
 _PLAY = re.compile(r"<([^>]+)> Playing '")
 _GONE = re.compile(r'Executing \[h@|Spawn extension .* exited non-zero on \'([^\']+)\'')
 
@@ -46,45 +54,69 @@ def _epoch(stamp: str) -> float:
     return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f").timestamp()
 
 
-def announcements(messages: Path) -> dict:
-    """Per channel: each `announce` AGI start and the first `Playing` after it."""
-    due: dict[str, list[float]] = {}
+def announcements(messages: Path, every: float) -> dict:
+    """Per channel: each turn of its wait, and the first `Playing` after it was due."""
+    turns: dict[str, list[float]] = {}
     played: dict[str, list[float]] = {}
     ended: dict[str, float] = {}
+    asked = set_ahead = 0
+    in_time: dict[tuple[str, int], bool] = {}   # (channel, turn): the files were set before due
     for line in messages.read_text(errors="replace").splitlines():
         m = _LINE.match(line)
         if not m:
             continue
         at, text = _epoch(m.group(1)), m.group(3)
-        a = _AGI.search(text)
+        a = _TURN.search(text)
         if a:
-            due.setdefault(a.group(1), []).append(at)
+            turns.setdefault(a.group(1), []).append(at)
+            continue
+        if _ASKED.search(text):
+            asked += 1
+            continue
+        if _AHEAD.search(text):
+            set_ahead += 1
+            continue
+        left = _LEFT.search(text)
+        if left and left.group(1) in turns:
+            in_time[(left.group(1), len(turns[left.group(1)]) - 1)] = float(left.group(2)) > 0
             continue
         p = _PLAY.search(text)
-        if p and p.group(1) in due:
+        if p and p.group(1) in turns:
             played.setdefault(p.group(1), []).append(at)
             continue
         g = _GONE.search(text)
         if g and g.group(1):
             ended[g.group(1)] = at
+    due: dict[str, list[float]] = {}
+    set_in_time: dict[str, list[bool]] = {}
+    for chan, starts in turns.items():     # a turn cut short (a digit, an agent) had nothing due
+        for i, start in enumerate(starts):
+            nxt = starts[i + 1] if i + 1 < len(starts) else ended.get(chan, float("inf"))
+            if nxt > start + every:
+                due.setdefault(chan, []).append(start + every)
+                set_in_time.setdefault(chan, []).append(in_time.get((chan, i), False))
     delays, missed, skipped = [], 0, 0
+    late_set_in_time = 0     # late with nothing left to ask: Asterisk's own channel was late
     for chan, starts in due.items():
         plays = sorted(played.get(chan, []))
         for i, start in enumerate(starts):
             nxt = starts[i + 1] if i + 1 < len(starts) else float("inf")
-            first = next((t for t in plays if start <= t < nxt), None)
+            first = next((t for t in plays if start - 0.05 <= t < nxt), None)   # log: ms
             if first is None:
                 if chan in ended and ended[chan] - start < ON_TIME_SECONDS + 1:
                     skipped += 1        # the caller was leaving
                 else:
                     missed += 1
                 continue
-            delays.append(first - start)
+            delays.append(max(0.0, first - start))
+            late_set_in_time += delays[-1] > ON_TIME_SECONDS and set_in_time[chan][i]
     return {"due": sum(len(s) for s in due.values()) - skipped, "played": len(delays),
             "not_played": missed, "late": sum(1 for d in delays if d > ON_TIME_SECONDS),
             "delay_ms_p50": _pct([d * 1000 for d in delays], 50),
             "delay_ms_p95": _pct([d * 1000 for d in delays], 95),
-            "delay_ms_max": round(max(delays) * 1000, 1) if delays else None}
+            "delay_ms_max": round(max(delays) * 1000, 1) if delays else None,
+            "played_from_parts_set_ahead": set_ahead, "asked_over_fastagi": asked,
+            "late_with_files_set_in_time": late_set_in_time}
 
 
 def main() -> int:
@@ -130,7 +162,7 @@ def main() -> int:
         result["service_peak_rss_mb"] = vm_hwm_mb(inst.procs["service"].pid)
         waited = inst.sql("select count(*) from contacts where enqueued_at is not null")[0][0]
         result["callers_waited"] = waited
-        result.update(announcements(inst.var / "asterisk" / "log" / "messages"))
+        result.update(announcements(inst.var / "asterisk" / "log" / "messages", args.every))
         result["on_time_seconds"] = ON_TIME_SECONDS
         result["target_all_on_time"] = (result["due"] > 0 and result["not_played"] == 0
                                         and result["late"] == 0)

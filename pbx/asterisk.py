@@ -159,6 +159,13 @@ class AsteriskContext:
         return Path(self.root) / "agi-bin" / "kc-fallback"
 
     @property
+    def announce_ahead(self) -> int:
+        """Seconds before a waiting caller's announcement is due that `kc-wait` asks the service
+        for it (AGI announce,<contact>,ahead), so it is played on time even when the service
+        is slow to answer; what it says is at most this much older."""
+        return max(1, min(10, self.announce_seconds // 4))
+
+    @property
     def moh_dir(self) -> Path:
         return Path(self.root) / "moh"
 
