@@ -37,9 +37,10 @@ log = logging.getLogger(__name__)
 _DIALPLAN_SEPARATORS = frozenset(",&|()")
 
 
-def _playable(paths: list[Path]) -> bool:
-    """Can the dialplan play these files as one `Background` argument?"""
-    return not any(_DIALPLAN_SEPARATORS & set(str(p)) for p in paths)
+def _playable(directory: Path) -> bool:
+    """Can the dialplan play files from here as one `Background` argument? (The files' own
+    names are hashes.)"""
+    return not _DIALPLAN_SEPARATORS & set(str(directory))
 
 
 def _contact_id(chan: AgiChannel) -> int | None:
@@ -60,6 +61,9 @@ class AcdRoutes:
 
     async def announce(self, chan: AgiChannel) -> None:
         contact_id = _contact_id(chan)
+        ahead = chan.args[1:2] == ["ahead"]
+        if ahead and not _playable(self.prompts.directory):
+            return                    # nothing set: the dialplan asks when due, part by part
         info = await self.distributor.waiting_info(contact_id) if contact_id is not None else None
         if info is None:
             if contact_id is not None and await self._finished(contact_id):
@@ -70,9 +74,8 @@ class AcdRoutes:
         paths = PhraseParts(self.prompts).ready(parts, lang)   # never synthesised at call time
         if paths is None:
             return                    # still rendering at start-up: the next turn says it
-        if chan.args[1:2] == ["ahead"]:
-            if _playable(paths):      # else nothing is set: the dialplan asks when due
-                await chan.set_variable("KC_ANNOUNCE", "&".join(map(str, paths)))
+        if ahead:
+            await chan.set_variable("KC_ANNOUNCE", "&".join(map(str, paths)))
             return
         try:
             for path in paths:

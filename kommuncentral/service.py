@@ -38,7 +38,7 @@ from agi.acd_routes import AcdRoutes
 from agi.survey import SurveyRoute
 from agi import fallback_stage
 from agi.call_catalogue import LiveCatalogue
-from agi.call_flow import CallFlow
+from agi.call_flow import AGENT_PHRASES, CallFlow
 from agi.dial_by_name import DialByName
 from agi.opening_callbacks import OpeningCallbacks
 from agi.outbound import OutboundCalls
@@ -427,8 +427,7 @@ async def _warm_prompts(catalogue: LiveCatalogue, prompts: PromptCache) -> None:
     try:
         for call_menu in (await catalogue.current()).menus.values():
             await prompts.ensure_menu(call_menu.menu)
-        for text in ("Du är inloggad och redo.", "Du är utloggad.", "Du har paus.",
-                     "Det gick inte. Försök igen."):
+        for text in AGENT_PHRASES.values():       # what an agent's feature code answers
             await prompts.ensure(text, "sv")
         # what waiting callers hear: the announcements' parts and the call-back confirmation;
         # the survey's introduction and thanks
