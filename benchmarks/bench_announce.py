@@ -87,20 +87,18 @@ def announcements(messages: Path, every: float) -> dict:
         g = _GONE.search(text)
         if g and g.group(1):
             ended[g.group(1)] = at
-    due: dict[str, list[float]] = {}
-    set_in_time: dict[str, list[bool]] = {}
+    due: dict[str, list[tuple[float, bool]]] = {}    # (when due, its files set in time)
     for chan, starts in turns.items():     # a turn cut short (a digit, an agent) had nothing due
         for i, start in enumerate(starts):
             nxt = starts[i + 1] if i + 1 < len(starts) else ended.get(chan, float("inf"))
             if nxt > start + every:
-                due.setdefault(chan, []).append(start + every)
-                set_in_time.setdefault(chan, []).append(in_time.get((chan, i), False))
+                due.setdefault(chan, []).append((start + every, in_time.get((chan, i), False)))
     delays, missed, skipped = [], 0, 0
     late_set_in_time = 0     # late with nothing left to ask: Asterisk's own channel was late
-    for chan, starts in due.items():
+    for chan, turns_due in due.items():
         plays = sorted(played.get(chan, []))
-        for i, start in enumerate(starts):
-            nxt = starts[i + 1] if i + 1 < len(starts) else float("inf")
+        for i, (start, set_in_time) in enumerate(turns_due):
+            nxt = turns_due[i + 1][0] if i + 1 < len(turns_due) else float("inf")
             first = next((t for t in plays if start - 0.05 <= t < nxt), None)   # log: ms
             if first is None:
                 if chan in ended and ended[chan] - start < ON_TIME_SECONDS + 1:
@@ -109,7 +107,7 @@ def announcements(messages: Path, every: float) -> dict:
                     missed += 1
                 continue
             delays.append(max(0.0, first - start))
-            late_set_in_time += delays[-1] > ON_TIME_SECONDS and set_in_time[chan][i]
+            late_set_in_time += delays[-1] > ON_TIME_SECONDS and set_in_time
     return {"due": sum(len(s) for s in due.values()) - skipped, "played": len(delays),
             "not_played": missed, "late": sum(1 for d in delays if d > ON_TIME_SECONDS),
             "delay_ms_p50": _pct([d * 1000 for d in delays], 50),

@@ -5,6 +5,8 @@ production, so a test can restart the service under live calls.
 """
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import json
 import os
 import random
@@ -25,6 +27,11 @@ from typing import Any, Callable, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 KC = [sys.executable, "-m", "kommuncentral.cli"]
+
+
+def now_iso() -> str:
+    """Now as the API writes times (UTC, milliseconds, `Z`): a test's `since`."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:

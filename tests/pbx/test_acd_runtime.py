@@ -10,12 +10,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from datetime import datetime, timezone
 
 import pytest
 
 from kc.queue_config import OverflowStep, QueueConfig
-from kc_instance import init_with_queues, running_instance
+from kc_instance import init_with_queues, now_iso, running_instance
 from conftest import registered_phone
 from own_agents import Crew
 from sipp_driver import SipPhone, call, free_udp_port
@@ -27,10 +26,6 @@ BROMMA, HV = "0850810000", "0850820000"
 CREW = Crew(__name__)      # hired into the module's own centre
 ELDER, ELDER_2, SCHOOL, SOCIAL, SCHOOL_HV, SOCIAL_HV = CREW.of(
     "elder", "elder-2", "school", "social", "school-hv", "social-hv")
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _prepare(inst) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ import pytest
 from own_agents import PASSWORD, Crew
 from schedules.schedule import TZ
 from sipp_driver import call
+from kc_instance import now_iso
 
 pytestmark = pytest.mark.telephony
 
@@ -23,10 +24,6 @@ CREW = Crew(__name__)
 SOCIAL, SOCIAL_HV, SCHOOL, SCHOOL_HV = CREW.of("social", "social-hv", "school", "school-hv")
 crew = CREW.fixture()
 ALWAYS_OPEN = {"always_open": True, "week": {}, "exceptions": []}
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def closed_today(message: str, **extra) -> dict:

@@ -1,29 +1,25 @@
 """Wait announcements on a real Asterisk with SIPp: shortly before a waiting caller's
-announcement is due, `kc-wait` asks the service for its files (`announce,<contact>,ahead`, with
-the music playing on), so Asterisk plays them the moment the wait ends, with nothing left to
+announcement is due, `kc-wait` asks the service for its files (`announce,<contact>,ahead`; the
+music pauses for that round trip), so Asterisk plays them the moment the wait ends, with nothing left to
 ask. When nothing was set (here: the service stopped), the dialplan asks again when due
 (`announce,<contact>`); the caller waits on with music, and once the service is back the next
 turn is announced. What was played, and how, is read from Asterisk's own log."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
 
 import pytest
 
 from agi import phrases
 from agi.prompts import PromptCache
-from kc_instance import running_instance
+from demo_facts import DISTRICTS
+from kc_instance import now_iso, running_instance
 from sipp_driver import call
 
 pytestmark = [pytest.mark.telephony, pytest.mark.smoke16]
 
-BROMMA = "0850810000"
+BROMMA = DISTRICTS["bromma"]["numbers"][0]
 EVERY = 8          # KC_ANNOUNCE_SECONDS: asked 2 s ahead, due after 8 s of waiting
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @pytest.fixture(scope="module")

@@ -3,13 +3,13 @@ and answer; the contacts read back over the API."""
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
 
 import pytest
 
 from conftest import registered_phone
 from own_agents import Crew
 from sipp_driver import SipPhone, call, sip_quote
+from kc_instance import now_iso
 
 pytestmark = pytest.mark.telephony
 
@@ -23,10 +23,6 @@ ELDER_2 = CREW.agent("elder-2", "bromma", {"elderly-care": 3})
 SOCIAL = CREW.agent("social", "bromma", {"social-services": 4}, ("bromma",))
 ELDER_HV = CREW.agent("elder-hv", "hasselby-vallingby", {"elderly-care": 4})
 crew = CREW.fixture()
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 phone = registered_phone

@@ -13,14 +13,14 @@ import sqlite3
 import threading
 import urllib.parse
 import urllib.request
-from datetime import datetime, timezone
+from datetime import datetime
 from email import message_from_bytes, policy
 
 import pytest
 from aiosmtpd.controller import Controller
 
 from conftest import logged_in, login, open_desk, registered_phone
-from kc_instance import running_instance
+from kc_instance import now_iso, running_instance
 from own_agents import PASSWORD, Crew, is_own
 from sipp_driver import call
 from web_client import Client
@@ -37,10 +37,6 @@ ELDER, ELDER_2, SOCIAL, ELDER_HV, SOCIAL_HV = CREW.of(
 def login_password(user: str) -> str:
     """An own agent's password (this module's or another's), or the demo user's."""
     return PASSWORD if is_own(user) else f"demo-{user}"
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def free_port() -> int:

@@ -6,21 +6,17 @@ from __future__ import annotations
 import json
 import smtplib
 import urllib.request
-from datetime import datetime, timezone
 from email.message import EmailMessage
 
 import pytest
 
 from sipp_driver import SipPhone, call
+from kc_instance import now_iso
 
 pytestmark = pytest.mark.telephony
 
 NUMBER = "0850830000"
 ADDRESS = "spanga-tensta@kontakt.example"
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def test_a_third_district_added_through_the_api_answers_calls_and_mail(kc, tmp_path):

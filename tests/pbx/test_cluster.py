@@ -11,12 +11,11 @@ import os
 import signal
 import subprocess
 import time
-from datetime import datetime, timezone
 
 import pytest
 
 from kc.queue_config import OverflowStep, QueueConfig
-from kc_instance import make_cluster, remove_cluster, start_cluster
+from kc_instance import make_cluster, now_iso, remove_cluster, start_cluster
 from own_agents import PASSWORD, Crew
 from sipp_driver import SipPhone, call
 
@@ -25,10 +24,6 @@ pytestmark = pytest.mark.telephony
 BROMMA, HV = "0850810000", "0850820000"
 CREW = Crew(__name__)
 ELDER, ELDER_2, ELDER_HV, SCHOOL_HV = CREW.of("elder", "elder-2", "elder-hv", "school-hv")
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @pytest.fixture(scope="module")

@@ -7,21 +7,17 @@ from __future__ import annotations
 import json
 import re
 import smtplib
-from datetime import datetime, timezone
 from email.message import EmailMessage
 
 import pytest
 
 from sipp_driver import call
 from test_web_access import Client
+from kc_instance import now_iso
 
 pytestmark = pytest.mark.telephony
 
 DISTRICT, NUMBER, ADDRESS = "alvsjo", "0850870000", "alvsjo@kontakt.example"
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def test_an_admin_adds_a_district_through_the_pages_and_its_number_walks_its_menu(

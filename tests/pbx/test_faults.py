@@ -7,12 +7,12 @@ import os
 import signal
 import subprocess
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from kc_instance import KC, ROOT, make_instance, remove_instance
+from kc_instance import KC, ROOT, make_instance, now_iso, remove_instance
 from own_agents import PASSWORD, Crew
 from sipp_driver import SipPhone, call
 
@@ -20,10 +20,6 @@ pytestmark = pytest.mark.telephony
 
 CREW = Crew(__name__)      # hired into each test's own centre
 ELDER, ELDER_2 = CREW.of("elder", "elder-2")
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def ts(text: str) -> float:

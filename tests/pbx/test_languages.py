@@ -4,13 +4,12 @@ menu offering a language the system's phrases are not in is refused at publish, 
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timezone
 
 import pytest
 
 from agi import phrases
 from agi.prompts import PromptCache
-from kc_instance import make_instance, remove_instance
+from kc_instance import make_instance, now_iso, remove_instance
 from sipp_driver import call
 
 pytestmark = pytest.mark.telephony
@@ -18,10 +17,6 @@ pytestmark = pytest.mark.telephony
 BROMMA = "0850810000"
 FINNISH_MAIN = ("Tervetuloa Bromman kaupunginosahallintoon. Paina 1 vanhustenhuolto. "
                 "Paina 2 esikoulu ja koulu. Paina 3 toimeentulotuki ja sosiaalipalvelut. Paina 0 vaihde.")
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @pytest.fixture

@@ -12,14 +12,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from sipp_driver import call
+from kc_instance import now_iso
 
 pytestmark = pytest.mark.telephony
 
 BROMMA = "0850810000"
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def db_rows(kc, sql, args=()):

@@ -9,13 +9,14 @@ treatment; open again, the next call walks its menu.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from own_agents import PASSWORD, Crew
 from sipp_driver import SipPhone, call
+from kc_instance import now_iso
 
 pytestmark = pytest.mark.telephony
 
@@ -31,10 +32,6 @@ ELDER = CREW.agent("elder", "bromma", {"elderly-care": 4})
 OWN = CREW.agent("skarpnack", DISTRICT, {"elderly-care": 4})    # the new district's agent
 DEMO_HV_QUEUE = {"service_level_seconds": 30, "wrap_up_seconds": 0, "priority": 0,
                  "overflow": [{"after_seconds": 30, "districts": ["bromma"]}]}
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def finished(kc, since: str, caller: str, timeout: float = 40):

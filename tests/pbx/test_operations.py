@@ -7,13 +7,12 @@ import json
 import subprocess
 import urllib.error
 import urllib.request
-from datetime import datetime, timezone
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import registered_phone
-from kc_instance import ROOT, KC, make_instance, remove_instance, running_instance
+from kc_instance import KC, ROOT, make_instance, now_iso, remove_instance, running_instance
 from own_agents import Crew
 from sipp_driver import call
 
@@ -33,10 +32,6 @@ def ops_kc():
     with running_instance({"KC_METRICS_ALLOW": "192.0.2.1", "KC_METRICS_TOKEN": TOKEN,
                             "KC_NODE": NODE}) as inst:
         yield inst
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def scrape(kc, token: str | None = TOKEN) -> tuple[int, str, str]:

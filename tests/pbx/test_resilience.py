@@ -2,21 +2,17 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
 
 import pytest
 
 from own_agents import PASSWORD, Crew
 from sipp_driver import SipPhone, call
+from kc_instance import now_iso
 
 pytestmark = pytest.mark.telephony
 
 CREW = Crew(__name__)      # hired into the test's own centre
 [ELDER] = CREW.of("elder")
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @pytest.mark.smoke16

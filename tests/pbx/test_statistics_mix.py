@@ -21,7 +21,7 @@ import smtplib
 import sqlite3
 import subprocess
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 
 import pytest
@@ -29,7 +29,7 @@ import pytest
 from acd.queue_log import EXITS, check_line
 from conftest import registered_phone
 from kc.queue_config import OverflowStep, QueueConfig
-from kc_instance import KC, ROOT, init_with_queues, make_instance, remove_instance
+from kc_instance import KC, ROOT, init_with_queues, make_instance, now_iso, remove_instance
 from own_agents import Crew
 from sipp_driver import call
 
@@ -40,10 +40,6 @@ TARGET_BROMMA, TARGET_HV, SHORT = 5.0, 20.0, 5.0
 CREW = Crew(__name__)
 ELDER, SCHOOL = CREW.of("elder", "school")      # Bromma's: elderly care, school
 crew = CREW.fixture("centre")
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @pytest.fixture(scope="module")

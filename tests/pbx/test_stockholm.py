@@ -3,12 +3,11 @@ agents through their regional centre's menu, and the switchboard of a district i
 its regional centre."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
 
 import pytest
 import yaml
 
-from kc_instance import ROOT, running_instance
+from kc_instance import ROOT, now_iso, running_instance
 from sipp_driver import SipPhone, call
 
 pytestmark = pytest.mark.telephony
@@ -28,10 +27,6 @@ def city():
     with running_instance({"KC_CONFIG": str(ROOT / "config" / "stockholm.yaml")}, as_admin,
                           timeout=120) as inst:
         yield inst
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def ready(city, tmp_path, agent_id):

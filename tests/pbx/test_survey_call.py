@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import copy
 import urllib.request
-from datetime import datetime, timezone
 
 import pytest
 
 from conftest import registered_phone
 from own_agents import Crew
 from sipp_driver import call
+from kc_instance import now_iso
 
 pytestmark = pytest.mark.telephony
 
@@ -20,10 +20,6 @@ CREW = Crew(__name__)
 SCHOOL_HV, = CREW.of("school-hv")
 QUESTIONS = [{"sv": "Hur nöjd är du med bemötandet?", "en": "How satisfied are you with how you were treated?"},
              {"sv": "Fick du svar på din fråga?", "en": "Did you get an answer to your question?"}]
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def test_a_caller_who_agreed_answers_the_survey_and_the_scores_are_in_the_reports(own_kc, workdir):

@@ -12,11 +12,11 @@ import os
 import sqlite3
 import subprocess
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 
 import pytest
 
-from kc_instance import KC, ROOT, make_instance, remove_instance
+from kc_instance import KC, ROOT, make_instance, now_iso, remove_instance
 from conftest import open_desk, registered_phone
 from own_agents import Crew
 from schedules.schedule import TZ
@@ -29,10 +29,6 @@ ALWAYS_OPEN = {"always_open": True, "week": {}, "exceptions": []}
 CREW = Crew(__name__)      # Bromma's, each also on the switchboard
 ELDER, ELDER_2, SCHOOL, SOCIAL = CREW.of("elder", "elder-2", "school", "social")
 crew = CREW.fixture("sb")
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,10 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
-from datetime import datetime, timezone
 
 import pytest
 
-from kc_instance import free_port, running_instance
+from kc_instance import free_port, now_iso, running_instance
 from own_agents import PASSWORD, Crew
 from sip_tls_phone import TlsPhone
 from sipp_driver import call
@@ -29,10 +28,6 @@ crew = CREW.fixture("tls_kc")
 def tls_kc():
     with running_instance({"KC_AGENT_TLS": "1", "KC_SIP_TLS_PORT": str(free_port())}) as inst:
         yield inst
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def phone(kc, agent: str = ELDER) -> TlsPhone:
